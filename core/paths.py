@@ -1,0 +1,44 @@
+"""Where user data lives: datasets, runs (checkpoints) and downloads.
+
+`$NANOGPT_TUI_HOME` overrides the platform's user data dir; the CLI's `--home DIR` sets it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+HOME_ENV = "NANOGPT_TUI_HOME"
+
+
+def home() -> Path:
+    """The root of all user data, created on first use."""
+    override = os.environ.get(HOME_ENV)
+    root = Path(override).expanduser() if override else Path(platformdirs.user_data_dir("nanogpt-tui"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def set_home(path: str | os.PathLike[str]) -> None:
+    """Point this process (and its children) at another data dir."""
+    os.environ[HOME_ENV] = str(Path(path).expanduser().resolve())
+
+
+def _sub(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    return _sub("datasets")
+
+
+def runs_dir() -> Path:
+    return _sub("runs")
+
+
+def cache_dir() -> Path:
+    return _sub("cache")
