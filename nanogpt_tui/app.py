@@ -1,0 +1,103 @@
+"""NanoGPTApp: five screens (Data, Train, Checkpoints, Chat, Tokens) over one engine.
+
+Each screen is a Textual "mode", reached by one function key or from the command palette. Screens run
+engine work in thread workers; torch is imported off the UI thread (see `warm_up`), so the first paint
+does not wait for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from nanogpt_tui.screens.checkpoints import CheckpointsScreen
+from nanogpt_tui.screens.chat import ChatScreen
+from nanogpt_tui.screens.data import DataScreen
+from nanogpt_tui.screens.help import HelpScreen
+from nanogpt_tui.screens.tokens import TokensScreen
+from nanogpt_tui.screens.train import TrainScreen
+
+if TYPE_CHECKING:
+    from core.trainer import Trainer
+
+# mode name -> (key, title, what it is for): one table drives bindings, palette and help.
+SCREENS: dict[str, tuple[str, str, str]] = {
+    "data": ("f2", "Data", "Prepare a dataset from Tiny Shakespeare, a file or a folder"),
+    "train": ("f3", "Train", "Train a model and watch its loss fall"),
+    "checkpoints": ("f4", "Checkpoints", "Browse, inspect, resume and delete trained models"),
+    "chat": ("f5", "Chat", "Generate text from a checkpoint"),
+    "tokens": ("f6", "Tokens", "See how text splits into tokens"),
+}
+
+
+class NanoGPTApp(App[None]):
+    """The nanogpt-tui application."""
+
+    TITLE = "nanoGPT TUI"
+    CSS_PATH = "app.tcss"
+    MODES = {
+        "data": DataScreen,
+        "train": TrainScreen,
+        "checkpoints": CheckpointsScreen,
+        "chat": ChatScreen,
+        "tokens": TokensScreen,
+    }
+    DEFAULT_MODE = "data"
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="help"),
+        *(
+            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}")
+            for mode, (key, title, _) in SCREENS.items()
+        ),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The trainer the Train screen runs, if any: quitting stops it and waits for its checkpoint.
+        self.trainer: Trainer | None = None
+
+    def on_mount(self) -> None:
+        self.warm_up()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
+    def warm_up(self) -> None:
+        """Import torch in the background so the first training or chat starts at once."""
+        import core.devices  # noqa: F401  (imports torch)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(SCREENS))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, (key, title, description) in SCREENS.items():
+            yield SystemCommand(f"{title} screen ({key})", description, lambda m=mode: self.switch_mode(m))
+        yield SystemCommand("Help", "Keys and a tour of the screens", self.action_help)
+
+    async def open_chat(self, checkpoint: Path) -> None:
+        """Switch to Chat with `checkpoint` loaded (from the Checkpoints screen)."""
+        await self.switch_mode("chat")
+        screen = self.screen
+        assert isinstance(screen, ChatScreen)
+        screen.load_checkpoint(checkpoint)
+
+    async def resume_training(self, run: Path) -> None:
+        """Switch to Train, set up to resume `run` (a run folder or checkpoint file)."""
+        await self.switch_mode("train")
+        screen = self.screen
+        assert isinstance(screen, TrainScreen)
+        screen.set_resume(run)
+
+    async def action_quit(self) -> None:
+        """Quit; a training run is stopped first, so its latest checkpoint is saved."""
+        if self.trainer is not None:
+            self.notify("Stopping training and saving a checkpoint…", title="Quitting")
+            self.trainer.stop()
+            await self.workers.wait_for_complete()
+        self.exit()
