@@ -1,0 +1,301 @@
+"""The GPT-2 architecture as nanoGPT has it, with nanoGPT's parameter names, plus a KV cache.
+
+Shapes in comments: B batch, T tokens in this call, C = n_embd, nh = n_head, hs = C // nh,
+V = vocab_size, S = tokens the attention looks at (cached + new).
+
+A nanoGPT state_dict loads into `GPT` with `strict=True` once its `_orig_mod.` prefixes are stripped.
+
+Inference past the block (`ContextWindow`): learned absolute position embeddings mean a cached key
+belongs to its position, so the cache cannot simply slide. When the text outgrows the block, the window
+jumps forward and keeps the last `keep_tokens(block_size)` (3/4 of the block) tokens, which are
+re-prefilled in one batched forward. The next quarter of a block is then decoded one cheap token at a
+time, so the amortised cost per token stays O(block) rather than the O(block^2) of recomputing the whole
+window for every token. The uncached path follows the same window policy, so both give the same logits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+class ModelError(ValueError):
+    """A bad model configuration or input, with a message the user can act on."""
+
+
+@dataclass
+class GPTConfig:
+    """The model's shape; the field names are nanoGPT's `model_args` keys."""
+
+    block_size: int = 1024
+    vocab_size: int = 50304  # GPT-2's 50257 padded up to a multiple of 64, as nanoGPT does
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linear layers and LayerNorms, like GPT-2
+
+    def __post_init__(self) -> None:
+        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ModelError(f"{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ModelError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ModelError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm whose bias can be switched off (nn.LayerNorm could not before torch 2.1)."""
+
+    def __init__(self, ndim: int, bias: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention; with a layer's cache it attends over the cached keys too."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        # Attention dropout happens inside scaled_dot_product_attention, so it is a rate, not a module.
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
+    ) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        dropout_p = self.dropout if self.training else 0.0
+        if kv is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        else:
+            cache_k, cache_v = kv  # (B, nh, block_size, hs) each; positions [0, start) are filled
+            cache_k[:, :, start : start + T] = k
+            cache_v[:, :, start : start + T] = v
+            k, v = cache_k[:, :, : start + T], cache_v[:, :, : start + T]  # (B, nh, S, hs), S = start + T
+            # New token i sits at position start + i and may see positions 0..start + i. A single new
+            # token sees everything, so it needs no mask. (is_causal would align the mask top-left.)
+            mask = None
+            if T > 1:
+                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward net: widen 4x, GELU, project back."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """A pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), kv, start)
+        return x + self.mlp(self.ln_2(x))
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens fed so far, preallocated to the block size.
+
+    `length` tokens are cached; `GPT.forward(idx, kv_cache=cache)` places `idx` at positions
+    `length, length + 1, ...`, stores their keys and values and advances `length`.
+    """
+
+    def __init__(
+        self,
+        config: GPTConfig,
+        batch_size: int = 1,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        shape = (batch_size, config.n_head, config.block_size, config.n_embd // config.n_head)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.batch_size = batch_size
+        self.block_size = config.block_size
+        self.length = 0
+
+    def reset(self) -> None:
+        """Forget the cached tokens (the buffers are reused, stale entries are never read)."""
+        self.length = 0
+
+
+class GPT(nn.Module):
+    """nanoGPT's GPT: token + position embeddings, n_layer blocks, final LayerNorm, tied head."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+                ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # Weight tying: the output projection is the token embedding (one tensor, two names).
+        self.transformer.wte.weight = self.lm_head.weight
+
+        self.apply(self._init_weights)
+        # GPT-2 scales the projections into the residual stream by depth, so its variance stays bounded.
+        for name, param in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def get_num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; the tied wte/lm_head counts once. non_embedding leaves out positions."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def new_kv_cache(self, batch_size: int = 1) -> KVCache:
+        """An empty cache on the model's device, in its parameter dtype."""
+        weight = self.lm_head.weight
+        return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and loss for token ids `idx` (B, T).
+
+        With `targets` (B, T): logits (B, T, V) and the mean cross-entropy (targets of -1 are ignored).
+        Without: logits (B, 1, V) of the last position only, and loss None.
+        With `kv_cache`: `idx` continues the cached tokens (see KVCache).
+        """
+        B, T = idx.shape
+        start = 0 if kv_cache is None else kv_cache.length
+        if start + T > self.config.block_size:
+            where = f"{start} cached + {T} new tokens" if kv_cache is not None else f"{T} tokens"
+            raise ModelError(f"{where} exceed the block size {self.config.block_size}")
+        if kv_cache is not None and kv_cache.batch_size != B:
+            raise ModelError(f"the KV cache holds batch size {kv_cache.batch_size}, the input has {B}")
+        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
+
+        tok_emb = self.transformer.wte(idx)  # (B, T, C)
+        pos_emb = self.transformer.wpe(pos)  # (T, C), broadcast over the batch
+        x = self.transformer.drop(tok_emb + pos_emb)  # (B, T, C)
+        for i, block in enumerate(self.transformer.h):
+            kv = None if kv_cache is None else (kv_cache.k[i], kv_cache.v[i])
+            x = block(x, kv, start)  # (B, T, C)
+        x = self.transformer.ln_f(x)
+        if kv_cache is not None:
+            kv_cache.length += T
+
+        if targets is not None:
+            logits = self.lm_head(x)  # (B, T, V)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+            return logits, loss
+        # Generation needs only the next token's distribution: skip the head for the other positions.
+        return self.lm_head(x[:, [-1], :]), None  # (B, 1, V)
+
+    def configure_optimizers(
+        self,
+        weight_decay: float,
+        learning_rate: float,
+        betas: tuple[float, float],
+        device_type: str,
+    ) -> torch.optim.AdamW:
+        """AdamW with weight decay on matrices and embeddings only (not on biases or LayerNorm gains)."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        # The fused kernel is faster, but only for CUDA tensors, and older torch lacks it.
+        fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
+        extra = {"fused": True} if fused else {}
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **extra)
+
+
+def keep_tokens(block_size: int) -> int:
+    """How many of the latest tokens stay in the window when the text outgrows the block."""
+    return max(1, block_size * 3 // 4)
+
+
+class ContextWindow:
+    """Next-token logits for a growing token sequence, with or without a KV cache.
+
+    The model sees `tokens[start:]`. When that grows past the block, `start` jumps so that only the
+    last `keep_tokens(block_size)` tokens remain (see the module docstring). With the cache, only the
+    tokens not yet cached are fed; after a jump the kept tail is re-prefilled in one forward.
+    """
+
+    def __init__(self, model: GPT, use_cache: bool = True) -> None:
+        self.model = model
+        self.block_size = model.config.block_size
+        self.cache = model.new_kv_cache() if use_cache else None
+        self.device = model.lm_head.weight.device
+        self.start = 0
+
+    def next_logits(self, tokens: list[int]) -> torch.Tensor:
+        """Logits (V,) for the token after `tokens`, the whole sequence so far (never shortened)."""
+        if not tokens:
+            raise ModelError("at least one token is needed to predict the next one")
+        if len(tokens) - self.start > self.block_size:
+            self.start = len(tokens) - keep_tokens(self.block_size)
+            if self.cache is not None:
+                self.cache.reset()
+        if self.cache is None:
+            fed = tokens[self.start :]
+        else:
+            fed = tokens[self.start + self.cache.length :]
+        if not fed:
+            raise ModelError("next_logits needs a longer sequence than on the previous call")
+        idx = torch.tensor([fed], dtype=torch.long, device=self.device)  # (1, T)
+        logits, _ = self.model(idx, kv_cache=self.cache)  # (1, 1, V)
+        return logits[0, -1]

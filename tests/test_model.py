@@ -1,0 +1,143 @@
+"""The GPT model: nanoGPT's names, loss at init, learning, and the KV cache against the plain forward."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.model import GPT, ContextWindow, GPTConfig, KVCache, ModelError, keep_tokens
+
+
+def tiny(vocab_size: int = 37, block_size: int = 16, bias: bool = True, n_layer: int = 2) -> GPT:
+    torch.manual_seed(0)
+    config = GPTConfig(
+        block_size=block_size, vocab_size=vocab_size, n_layer=n_layer, n_head=2, n_embd=16, dropout=0.0, bias=bias
+    )
+    return GPT(config).eval()
+
+
+def nanogpt_keys(n_layer: int, bias: bool) -> set[str]:
+    """The state_dict keys of nanoGPT's GPT, written out from its structure."""
+    def linear_or_norm(prefix: str) -> list[str]:
+        return [f"{prefix}.weight"] + ([f"{prefix}.bias"] if bias else [])
+
+    keys = ["transformer.wte.weight", "transformer.wpe.weight", "lm_head.weight"]
+    keys += linear_or_norm("transformer.ln_f")
+    for i in range(n_layer):
+        for part in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"):
+            keys += linear_or_norm(f"transformer.h.{i}.{part}")
+    return set(keys)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_parameter_names_are_nanogpts(bias: bool) -> None:
+    model = tiny(bias=bias, n_layer=3)
+    assert set(model.state_dict()) == nanogpt_keys(3, bias)
+    # A nanoGPT checkpoint (compiled: "_orig_mod." prefixes) loads strictly once the prefix is stripped.
+    compiled_style = {f"_orig_mod.{k}": v.clone() for k, v in tiny(bias=bias, n_layer=3).state_dict().items()}
+    stripped = {k.removeprefix("_orig_mod."): v for k, v in compiled_style.items()}
+    GPT(model.config).load_state_dict(stripped, strict=True)
+
+
+def test_head_is_tied_and_params_counted_once() -> None:
+    model = tiny()
+    assert model.lm_head.weight is model.transformer.wte.weight
+    c, v, b, layers = 16, 37, 16, 2
+    per_block = 2 * 2 * c + (3 * c * c + 3 * c) + (c * c + c) + (4 * c * c + 4 * c) + (4 * c * c + c)
+    total = v * c + b * c + layers * per_block + 2 * c
+    assert model.get_num_params(non_embedding=False) == total
+    assert model.get_num_params() == total - b * c
+
+
+def test_bad_config_is_explained() -> None:
+    with pytest.raises(ModelError, match="divisible"):
+        GPTConfig(n_embd=30, n_head=4)
+    with pytest.raises(ModelError, match="block_size"):
+        GPTConfig(block_size=0)
+
+
+def test_init_loss_is_near_uniform() -> None:
+    vocab = 65
+    model = tiny(vocab_size=vocab, block_size=32)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randint(vocab, (4, 32), generator=gen)
+    y = torch.randint(vocab, (4, 32), generator=gen)
+    logits, loss = model(x, y)
+    assert logits.shape == (4, 32, vocab)
+    assert abs(loss.item() - math.log(vocab)) < 0.3
+
+
+def test_ignore_index_and_last_position_only() -> None:
+    model = tiny()
+    x = torch.randint(37, (2, 8))
+    y = torch.full((2, 8), -1)
+    y[:, 3] = x[:, 4]
+    logits, loss = model(x, y)
+    expected = torch.nn.functional.cross_entropy(logits[:, 3], x[:, 4])
+    assert torch.allclose(loss, expected)
+    last, no_loss = model(x)
+    assert no_loss is None and last.shape == (2, 1, 37)
+    assert torch.allclose(last[:, 0], logits[:, -1], atol=1e-6)
+
+
+def test_tiny_model_overfits_one_batch() -> None:
+    model = tiny(vocab_size=20, block_size=16).train()
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randint(20, (4, 16), generator=gen)
+    y = torch.randint(20, (4, 16), generator=gen)
+    optimizer = model.configure_optimizers(0.0, 1e-2, (0.9, 0.99), "cpu")
+    for _ in range(150):
+        _, loss = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1
+
+
+def test_optimizer_decays_only_matrices() -> None:
+    model = tiny()
+    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), "cpu")
+    decay, no_decay = optimizer.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+@torch.inference_mode()
+def test_kv_cache_equals_uncached_forward() -> None:
+    model = tiny(block_size=16)
+    x = torch.randint(37, (2, 16), generator=torch.Generator().manual_seed(3))
+    full, _ = model(x, x)  # (2, 16, V): logits at every position
+    cache = KVCache(model.config, batch_size=2)
+    prefill, _ = model(x[:, :5], kv_cache=cache)
+    assert torch.allclose(prefill[:, 0], full[:, 4], atol=1e-5)
+    chunk, _ = model(x[:, 5:9], kv_cache=cache)  # several tokens at once after a prefill
+    assert torch.allclose(chunk[:, 0], full[:, 8], atol=1e-5)
+    for t in range(9, 16):
+        step, _ = model(x[:, t : t + 1], kv_cache=cache)
+        assert torch.allclose(step[:, 0], full[:, t], atol=1e-5)
+    assert cache.length == 16
+    with pytest.raises(ModelError, match="block size"):
+        model(x[:, :1], kv_cache=cache)
+
+
+@torch.inference_mode()
+def test_generation_past_the_block_matches_uncached_window() -> None:
+    block = 8
+    model = tiny(block_size=block)
+    keep = keep_tokens(block)
+    assert keep == 6
+    cached, uncached = ContextWindow(model, use_cache=True), ContextWindow(model, use_cache=False)
+    tokens = [1, 2, 3]
+    start = 0  # the window policy, computed here on its own: jump to the last `keep` tokens on overflow
+    for _ in range(30):
+        if len(tokens) - start > block:
+            start = len(tokens) - keep
+        reference, _ = model(torch.tensor([tokens[start:]]))
+        a, b = cached.next_logits(tokens), uncached.next_logits(tokens)
+        assert torch.allclose(a, reference[0, -1], atol=1e-5)
+        assert torch.allclose(b, reference[0, -1], atol=1e-5)
+        tokens.append(int(a.argmax()))
+    assert len(tokens) > 3 * block
