@@ -1,0 +1,219 @@
+"""Streaming text generation: temperature, top-k, top-p, min-p, repetition penalty, stop strings.
+
+`generate()` yields one `TokenPiece` per generated token, as soon as it is chosen. Rules it follows:
+
+- Text is UTF-8-safe: token bytes go through an incremental UTF-8 decoder, so a character split over
+  several BPE tokens appears whole, with the token that completes it (earlier tokens give "").
+  Bytes that can never form a character become U+FFFD.
+- Stop strings: generation ends when the text contains one; neither it nor anything after it is
+  yielded. Text that could be the start of a stop string is held back until that is decided, so a
+  piece's text is whatever this token released, which may include text held back before.
+- The concatenated texts are the generated text (cut before a stop string). The last token of a run
+  that reaches `max_new_tokens` releases everything still held, incomplete characters as U+FFFD.
+  A cancelled run ends at once and drops what was held back.
+- `prob` and `alternatives` describe the distribution after the repetition penalty and temperature,
+  before top-k / top-p / min-p filtering (what the model weighed, not what the filters allowed).
+  With temperature 0 (greedy) that distribution is taken at temperature 1.
+- An empty prompt starts from <|endoftext|> when the tokenizer has it (gpt2), else from "\\n" when
+  the vocabulary has it (char, as nanoGPT does), else from token 0. That token is not yielded.
+- Past the model's block the context window jumps forward (see `core.model.ContextWindow`); the same
+  policy holds with and without the KV cache, so both give the same text for the same seed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from core.model import GPT, ContextWindow
+from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError
+
+
+class SamplerError(ValueError):
+    """Bad sampling settings or a prompt the tokenizer cannot encode."""
+
+
+@dataclass
+class SamplingConfig:
+    max_new_tokens: int = 200
+    temperature: float = 0.8  # 0 = greedy (always the most likely token)
+    top_k: int | None = None  # keep only the k most likely tokens
+    top_p: float = 1.0  # keep the smallest set of tokens whose probabilities reach top_p
+    min_p: float = 0.0  # drop tokens less likely than min_p times the most likely one
+    repetition_penalty: float = 1.0  # > 1 makes tokens already in the context less likely
+    seed: int | None = None  # None = different every run
+    stop: list[str] = field(default_factory=list)
+    alternatives: int = 0  # how many of the most likely tokens to report with each piece
+
+    def validate(self) -> None:
+        """Raise SamplerError naming the first setting that is out of range."""
+        checks = [
+            (self.max_new_tokens >= 0, "max_new_tokens must be >= 0"),
+            (self.temperature >= 0, "temperature must be >= 0 (0 = greedy)"),
+            (self.top_k is None or self.top_k >= 1, "top_k must be >= 1 (or None for no limit)"),
+            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+            (0 <= self.min_p <= 1, "min_p must be in [0, 1]"),
+            (self.repetition_penalty > 0, "repetition_penalty must be > 0 (1 = off)"),
+            (self.alternatives >= 0, "alternatives must be >= 0"),
+            (all(self.stop), "stop strings must not be empty"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SamplerError(message)
+
+
+@dataclass
+class TokenPiece:
+    token_id: int
+    text: str  # text released by this token ("" while a character or a possible stop string is pending)
+    prob: float  # probability of this token, after penalty and temperature, before filtering
+    alternatives: list[tuple[int, str, float]] = field(default_factory=list)  # (id, text, prob), likeliest first
+
+
+def start_token(tokenizer: Tokenizer) -> int:
+    """The token an empty prompt starts from (see the module docstring)."""
+    if "<|endoftext|>" in tokenizer.special_tokens:
+        return tokenizer.special_tokens["<|endoftext|>"]
+    if isinstance(tokenizer, CharTokenizer):
+        return tokenizer.stoi.get("\n", 0)
+    return 0
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """The prompt's token ids, or a SamplerError naming the characters the vocabulary lacks."""
+    if not prompt:
+        return [start_token(tokenizer)]
+    if isinstance(tokenizer, CharTokenizer):
+        missing = sorted(set(prompt) - tokenizer.stoi.keys())
+        if missing:
+            raise SamplerError(
+                f"the prompt has characters that are not in the model's vocabulary: "
+                f"{', '.join(repr(c) for c in missing)}"
+            )
+    try:
+        return tokenizer.encode(prompt)
+    except TokenizerError as error:
+        raise SamplerError(f"the prompt cannot be encoded: {error}") from None
+
+
+def filter_probs(probs: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
+    """Zero the tokens top-k, top-p and min-p leave out (probs: (V,), already tempered). Unnormalised."""
+    if config.top_k is not None and config.top_k < probs.numel():
+        kth = torch.topk(probs, config.top_k).values[-1]
+        probs = torch.where(probs < kth, 0.0, probs)
+    if config.top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # A token stays when the tokens before it have not yet reached top_p: the likeliest always stays.
+        before = torch.cumsum(sorted_probs, dim=0) - sorted_probs
+        dropped = order[before >= config.top_p * sorted_probs.sum()]
+        probs = probs.clone()
+        probs[dropped] = 0.0
+    if config.min_p > 0.0:
+        probs = torch.where(probs < config.min_p * probs.max(), 0.0, probs)
+    return probs
+
+
+def _stop_hold(text: str, stops: list[str]) -> int:
+    """Length of the longest end of `text` that is the beginning of a stop string."""
+    for length in range(min(len(text), max(len(s) for s in stops) - 1), 0, -1):
+        if any(s.startswith(text[-length:]) for s in stops):
+            return length
+    return 0
+
+
+def generate(
+    model: GPT,
+    tokenizer: Tokenizer,
+    prompt: str,
+    config: SamplingConfig,
+    device: str | torch.device = "cpu",
+    cancel: threading.Event | None = None,
+    use_cache: bool = True,
+) -> Iterator[TokenPiece]:
+    """Continue `prompt`, yielding a TokenPiece per generated token (rules in the module docstring).
+
+    Moves the model to `device` (a no-op when it is there). Checks the settings and the prompt when
+    called, and `cancel` before every token.
+    """
+    config.validate()
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise SamplerError(
+            f"the tokenizer has {tokenizer.vocab_size} tokens but the model only {model.config.vocab_size}: "
+            "they do not belong together"
+        )
+    tokens = encode_prompt(tokenizer, prompt)
+    return _generate(model.to(device), tokenizer, tokens, config, torch.device(device), cancel, use_cache)
+
+
+def _generate(
+    model: GPT,
+    tokenizer: Tokenizer,
+    tokens: list[int],
+    config: SamplingConfig,
+    device: torch.device,
+    cancel: threading.Event | None,
+    use_cache: bool,
+) -> Iterator[TokenPiece]:
+    # A separate function, so generate() raises bad input at the call, not at the first next().
+    generator = torch.Generator(device=device)
+    if config.seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(config.seed)
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""  # decoded text not yet yielded (a possible start of a stop string)
+
+    model.eval()
+    with torch.inference_mode():
+        window = ContextWindow(model, use_cache=use_cache)
+        # nanoGPT pads the vocabulary (50257 -> 50304): ids the tokenizer lacks are never sampled.
+        usable = torch.full((model.config.vocab_size,), float("-inf"), device=device)
+        usable[: tokenizer.vocab_size] = 0.0
+        seen = torch.zeros(model.config.vocab_size, dtype=torch.bool, device=device)
+        seen[tokens] = True
+
+        for step in range(config.max_new_tokens):
+            if cancel is not None and cancel.is_set():
+                return
+            logits = window.next_logits(tokens).float() + usable  # (V,)
+            if config.repetition_penalty != 1.0:
+                # CTRL's penalty: shrink positive logits, grow negative ones, of tokens already seen.
+                penalised = torch.where(
+                    logits > 0, logits / config.repetition_penalty, logits * config.repetition_penalty
+                )
+                logits = torch.where(seen, penalised, logits)
+            probs = torch.softmax(logits / (config.temperature or 1.0), dim=-1)  # (V,)
+            if config.temperature == 0:
+                token_id = int(torch.argmax(logits))
+            else:
+                kept = filter_probs(probs, config)
+                token_id = int(torch.multinomial(kept, 1, generator=generator))
+            tokens.append(token_id)
+            seen[token_id] = True
+
+            last = step == config.max_new_tokens - 1
+            pending += utf8.decode(tokenizer.token_bytes(token_id), final=last)
+            hits = [i for i in (pending.find(s) for s in config.stop) if i >= 0]
+            if hits:
+                text, pending = pending[: min(hits)], ""
+            else:
+                hold = 0 if last or not config.stop else _stop_hold(pending, config.stop)
+                text, pending = pending[: len(pending) - hold], pending[len(pending) - hold :]
+            yield TokenPiece(token_id, text, float(probs[token_id]), _alternatives(tokenizer, probs, config))
+            if hits:
+                return
+
+
+def _alternatives(tokenizer: Tokenizer, probs: torch.Tensor, config: SamplingConfig) -> list[tuple[int, str, float]]:
+    """The `config.alternatives` likeliest tokens, likeliest first (the chosen one may be among them)."""
+    if not config.alternatives:
+        return []
+    values, ids = torch.topk(probs, min(config.alternatives, tokenizer.vocab_size))
+    return [
+        (i, tokenizer.token_bytes(i).decode("utf-8", errors="replace"), p)
+        for i, p in zip(ids.tolist(), values.tolist())
+    ]
