@@ -1,18 +1,301 @@
-"""The `nanogpt-tui` command: the app by default, or a headless subcommand."""
+"""The `nanogpt-tui` command: the app by default, or a headless subcommand.
+
+Subcommands import the engine lazily, so `nanogpt-tui` alone opens the app without waiting for torch.
+Engine errors meant for the user (a missing file, a corrupt checkpoint, an unavailable device, ...)
+print as one clear line and exit with status 1; anything else is a bug and shows its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
 
 from core import paths
 
+console = Console()
+err_console = Console(stderr=True)
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nanogpt-tui", description="Learn, train and play with small GPTs.")
-    parser.add_argument("--home", metavar="DIR", help=f"data folder (default: ${paths.HOME_ENV} or the user data dir)")
-    parser.set_defaults(func=run_app)
-    return parser
+# Engine exceptions whose message is written for the user, by module. A module that was never imported
+# cannot have raised its error, so checking sys.modules avoids importing torch just to catch one.
+USER_ERRORS = {
+    "core.tokenizers": "TokenizerError",
+    "core.dataset": "DatasetError",
+    "core.model": "ModelError",
+    "core.devices": "DeviceError",
+    "core.checkpoint": "CheckpointError",
+    "core.sampler": "SamplerError",
+    "core.trainer": "ConfigError",
+    "data.sources": "SourceError",
+    "data.prepare": "PrepareError",
+}
+
+
+def is_user_error(error: BaseException) -> bool:
+    for module_name, class_name in USER_ERRORS.items():
+        module = sys.modules.get(module_name)
+        cls = getattr(module, class_name, None) if module else None
+        if isinstance(cls, type) and isinstance(error, cls):
+            return True
+    return isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError))
+
+
+# ---------------------------------------------------------------------------------------------------
+# prepare
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from data.prepare import prepare
+
+    extensions = tuple(args.ext) if args.ext else None
+    with Progress(
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def on_progress(p: Any) -> None:
+            bar.update(task, description=p.stage, completed=p.done, total=p.total or None)
+
+        # Ctrl-C interrupts prepare() itself; its staging folder is removed, nothing is left behind.
+        info = prepare(
+            args.source,
+            tokenizer=args.tokenizer,
+            name=args.name,
+            val_fraction=args.val_fraction,
+            block_size=args.block_size,
+            overwrite=args.overwrite,
+            progress=on_progress,
+            **({"extensions": extensions} if extensions else {}),
+        )
+    console.print(f"[green]Prepared[/] {info.name} in {info.path}")
+    console.print(
+        f"  {info.chars:,} characters -> {info.train_tokens:,} train + {info.val_tokens:,} val tokens, "
+        f"vocabulary {info.vocab_size:,}, {info.chars_per_token:.2f} chars/token, {info.dtype}"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.trainer import Eval, Failed, Finished, Sample, Started, Step, CheckpointSaved, Trainer, apply_overrides, from_preset
+
+    overrides: dict[str, Any] = {"dataset": args.dataset}
+    if args.device:
+        overrides["device"] = args.device
+    if args.dtype:
+        overrides["dtype"] = args.dtype
+    if args.name:
+        overrides["run_name"] = args.name
+    if args.all_cores:
+        overrides["leave_core_free"] = False
+    config = apply_overrides(from_preset(args.preset, **overrides), args.set or [])
+
+    outcome: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]iter {task.completed:>6.0f}/{task.total:.0f}"),
+        BarColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("train", total=config.max_iters, figures="starting…")
+        last: dict[str, str] = {"val": ""}
+
+        def on_event(event: Any) -> None:
+            # Runs in the trainer's thread; rich's Progress is thread-safe.
+            if isinstance(event, Started):
+                verb = "Resuming" if event.resumed else "Training"
+                bar.console.print(
+                    f"{verb} [bold]{event.run_dir.name}[/]: {event.n_params / 1e6:.2f}M parameters on "
+                    f"{event.device} ({event.dtype}), iterations {event.start_iter}..{event.max_iters}"
+                )
+                bar.update(task, completed=event.start_iter, total=event.max_iters)
+            elif isinstance(event, Step):
+                figures = (
+                    f"loss {event.loss:.4f}{last['val']}  {event.tokens_per_sec:,.0f} tok/s  "
+                    f"{event.iter_ms:.0f} ms  lr {event.lr:.2e}"
+                )
+                bar.update(task, completed=event.iter, figures=figures)
+            elif isinstance(event, Eval):
+                last["val"] = f"  val {event.val_loss:.4f}"
+                bar.console.print(
+                    f"step {event.iter}: train loss {event.train_loss:.4f}, val loss {event.val_loss:.4f} "
+                    f"(best {event.best_val_loss:.4f})"
+                )
+            elif isinstance(event, Sample):
+                bar.console.print(f"[dim]--- sample at step {event.iter} ---[/]\n{event.text}\n[dim]---[/]")
+            elif isinstance(event, CheckpointSaved):
+                bar.console.print(f"[dim]saved {event.kind} checkpoint {event.path}[/]")
+            elif isinstance(event, (Finished, Failed)):
+                outcome["event"] = event
+
+        trainer = Trainer(config, on_event, resume=args.resume)
+        thread = threading.Thread(target=trainer.run, name="trainer", daemon=True)
+        thread.start()
+        try:
+            while thread.is_alive():
+                thread.join(0.2)
+        except KeyboardInterrupt:
+            bar.console.print("Stopping: saving the latest checkpoint…")
+            trainer.stop()
+            thread.join()
+
+    event = outcome.get("event")
+    if isinstance(event, Failed):
+        err_console.print(f"[red]Training failed[/] at iteration {event.iter}: {event.message}")
+        return 1
+    if isinstance(event, Finished):
+        console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# sample and eval
+
+
+def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--min-p", type=float, default=0.0)
+    parser.add_argument("--repetition-penalty", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from core.checkpoint import load_model, resolve_checkpoint
+    from core.devices import resolve_device
+    from core.sampler import SamplingConfig, generate
+
+    device = resolve_device(args.device)
+    path = resolve_checkpoint(args.checkpoint, meta=args.meta)
+    model, tokenizer, _ = load_model(path, device, meta=args.meta)
+    config = SamplingConfig(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+        stop=args.stop,
+    )
+    cancel = threading.Event()
+    out = sys.stdout
+    out.write(args.prompt)
+    try:
+        for piece in generate(model, tokenizer, args.prompt, config, device=device, cancel=cancel):
+            out.write(piece.text)
+            out.flush()
+    except KeyboardInterrupt:
+        cancel.set()
+    out.write("\n")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.checkpoint import load_model, resolve_checkpoint
+    from core.dataset import load_dataset
+    from core.devices import resolve_device
+    from core.trainer import evaluate
+
+    device = resolve_device(args.device)
+    path = resolve_checkpoint(args.checkpoint, meta=args.meta)
+    model, tokenizer, ckpt = load_model(path, device, meta=args.meta)
+    dataset_name = args.dataset or ckpt.get("dataset", {}).get("name")
+    if not dataset_name:
+        err_console.print("[red]error:[/] this checkpoint does not name its dataset; pass --dataset")
+        return 1
+    info = load_dataset(dataset_name)
+    losses = evaluate(model, info, device, batch_size=args.batch_size, eval_iters=args.eval_iters, seed=args.seed)
+    console.print(f"{path}  on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# tokens and checkpoints
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from core.dataset import load_dataset, tokenizer_of
+    from core.tokenizers import get_tokenizer
+
+    tokenizer = tokenizer_of(load_dataset(args.dataset)) if args.dataset else get_tokenizer(args.tokenizer)
+    ids = tokenizer.encode(args.text, allow_special=args.special)
+    table = Table(title=f"{len(ids)} tokens ({tokenizer.name}, vocabulary {tokenizer.vocab_size:,})")
+    table.add_column("#", justify="right")
+    table.add_column("id", justify="right")
+    table.add_column("token")
+    for i, token_id in enumerate(ids):
+        table.add_row(str(i), str(token_id), repr(tokenizer.token_bytes(token_id).decode("utf-8", "replace")))
+    console.print(table)
+    console.print(f"{len(args.text)} characters, {len(ids)} tokens, {len(args.text) / max(1, len(ids)):.2f} chars/token")
+    return 0
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    from core.checkpoint import list_checkpoints
+
+    summaries = list_checkpoints()
+    if not summaries:
+        console.print(f"No checkpoints yet under {paths.runs_dir()}. Train one with `nanogpt-tui train`.")
+        return 0
+    table = Table(title=f"Checkpoints in {paths.runs_dir()}")
+    for column in ("run", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "modified"):
+        table.add_column(column)
+    for s in summaries:
+        if s.error:
+            table.add_row(s.name, s.kind, f"[red]{s.error}[/]", "", "", "", "", f"{s.size_bytes / 1e6:.1f} MB", "")
+            continue
+        table.add_row(
+            s.name, s.kind, s.dataset, s.tokenizer, f"{s.n_params / 1e6:.2f}M", str(s.iter_num),
+            f"{s.best_val_loss:.4f}", f"{s.size_bytes / 1e6:.1f} MB", f"{s.modified:%Y-%m-%d %H:%M}" if s.modified else "",
+        )
+    console.print(table)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "train":
+        from core.bench import bench_train
+
+        bench_train(iters=args.iters, device=args.device)
+    elif args.what == "sample":
+        from core.bench import bench_sample
+
+        bench_sample(tokens=args.tokens, device=args.device)
+    elif args.what == "prepare":
+        from data.bench import bench_prepare
+
+        bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer)
+    else:
+        from nanogpt_tui.bench import bench_tui
+
+        bench_tui(iters=args.iters)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -22,11 +305,86 @@ def run_app(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nanogpt-tui", description="Learn, train and play with small GPTs.")
+    parser.add_argument("--home", metavar="DIR", help=f"data folder (default: ${paths.HOME_ENV} or the user data dir)")
+    parser.set_defaults(func=run_app)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("prepare", help="turn text into train.bin/val.bin (nanoGPT's format)")
+    p.add_argument("source", help="'shakespeare', a text file, a folder of text files, or '-' for stdin")
+    p.add_argument("--tokenizer", default="char", choices=["char", "gpt2", "cl100k_base"])
+    p.add_argument("--name", help="dataset name (default: from the source and tokenizer)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the text kept for validation")
+    p.add_argument("--ext", action="append", help="file extension to take from a folder (repeatable)")
+    p.add_argument("--block-size", type=int, default=64, help="val must hold more tokens than this")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset of the same name")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help="train a model on a prepared dataset")
+    p.add_argument("--dataset", required=True, help="a dataset name or folder")
+    p.add_argument("--preset", default="cpu", help="starting settings (see --set to change any)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--name", help="run name (default: dataset and time)")
+    p.add_argument("--resume", metavar="RUN", help="continue a run (name, folder or ckpt.pt)")
+    p.add_argument("--all-cores", action="store_true", help="use every CPU core (the app leaves one free)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="generate text from a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
+    p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
+    p.add_argument("--prompt", default="", help="text to continue")
+    p.add_argument("--device", default="auto")
+    add_sampling_flags(p)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="train and val loss of a checkpoint on a dataset")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--meta")
+    p.add_argument("--dataset", help="default: the checkpoint's own dataset")
+    p.add_argument("--eval-iters", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("tokens", help="show how text splits into tokens")
+    p.add_argument("text")
+    p.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "cl100k_base"])
+    p.add_argument("--dataset", help="use this dataset's tokenizer (e.g. its char vocabulary)")
+    p.add_argument("--special", action="store_true", help="encode <|endoftext|> as the special token")
+    p.set_defaults(func=cmd_tokens)
+
+    p = sub.add_parser("checkpoints", help="list runs and their checkpoints")
+    p.set_defaults(func=cmd_checkpoints)
+
+    p = sub.add_parser("bench", help="measure speed (figures and ratios, side by side in one run)")
+    p.add_argument("what", choices=["train", "sample", "prepare", "tui"])
+    p.add_argument("--iters", type=int, default=30, help="train/tui: iterations to time")
+    p.add_argument("--tokens", type=int, default=200, help="sample: tokens to generate")
+    p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
+    p.add_argument("--tokenizer", default="gpt2", help="prepare: tokenizer")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.home:
         paths.set_home(args.home)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        return 130
+    except Exception as error:  # noqa: BLE001 - user errors print cleanly, bugs re-raise
+        if not is_user_error(error):
+            raise
+        err_console.print(f"[red]error:[/] {error}")
+        return 1
 
 
 if __name__ == "__main__":
