@@ -1,0 +1,216 @@
+"""Where text comes from: Tiny Shakespeare (downloaded once), a file, a folder of files, or stdin.
+
+`resolve_source` turns the user's source string into a `Source`: a list of files to read as bytes,
+their total size (for progress) and a description for dataset.json. Reading and validating the text
+is `data.prepare`'s job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from core import paths
+
+SHAKESPEARE = "shakespeare"
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHAKESPEARE_FILE = "tinyshakespeare.txt"
+STDIN = "-"
+DEFAULT_EXTENSIONS = (".txt", ".md")
+DOWNLOAD_TIMEOUT_S = 15
+READ_CHUNK = 2**20
+
+
+class SourceError(ValueError):
+    """A source that cannot be read: missing, unreadable, empty folder, no network."""
+
+
+class SourceCancelled(Exception):
+    """The work was cancelled through its `cancel` event."""
+
+
+@dataclass
+class Progress:
+    """How far a stage has got, in bytes."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Throttle:
+    """Passes progress on at most every `interval` seconds, and always the end of a stage."""
+
+    def __init__(self, callback: ProgressCallback | None, interval: float = 0.1) -> None:
+        self.callback = callback
+        self.interval = interval
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        if done >= total or now - self._last >= self.interval:
+            self._last = now
+            self.callback(Progress(stage, done, total))
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    label: str  # how errors name it ("stdin" for a spooled pipe)
+    size: int
+
+
+@dataclass
+class Source:
+    """Files to read in order, as one text."""
+
+    description: str
+    name: str  # basis of the default dataset name
+    files: list[SourceFile]
+    _cleanup: list[Path] = field(default_factory=list, repr=False)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def chunks(self, file: SourceFile, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        """The bytes of one file, in chunks; read errors become SourceError naming the file."""
+        try:
+            with open(file.path, "rb") as f:
+                while chunk := f.read(chunk_size):
+                    yield chunk
+        except OSError as error:
+            raise SourceError(f"cannot read {file.label}: {error.strerror or error}") from None
+
+    def close(self) -> None:
+        """Remove temporary files (a spooled stdin)."""
+        for path in self._cleanup:
+            path.unlink(missing_ok=True)
+        self._cleanup.clear()
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise SourceCancelled("cancelled")
+
+
+def download(
+    url: str,
+    dest: Path,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Path:
+    """Fetch `url` into `dest` atomically (a temp file beside it, then rename)."""
+    report = Throttle(progress)
+    tmp = Path(tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)[1])
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(64 * 1024):
+                _check_cancel(cancel)
+                out.write(chunk)
+                done += len(chunk)
+                report("download", done, max(total, done + 1))
+            report("download", done, done)
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise SourceError(
+            f"cannot download Tiny Shakespeare from {url} ({reason}); no network? "
+            "Pass a local copy of the text instead, e.g. `nanogpt-tui prepare path/to/input.txt`"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def shakespeare_file(progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Path:
+    """Tiny Shakespeare in the user cache, downloaded on first use."""
+    dest = paths.cache_dir() / SHAKESPEARE_FILE
+    if not dest.is_file():
+        download(SHAKESPEARE_URL, dest, progress, cancel)
+    return dest
+
+
+def _normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
+    return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
+
+
+def _source_file(path: Path, label: str | None = None) -> SourceFile:
+    label = label or str(path)
+    try:
+        with open(path, "rb"):
+            pass
+        return SourceFile(path, label, path.stat().st_size)
+    except OSError as error:
+        raise SourceError(f"cannot read {label}: {error.strerror or error}") from None
+
+
+def _folder_files(folder: Path, extensions: tuple[str, ...]) -> list[SourceFile]:
+    found = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in extensions and p.is_file()
+    )
+    if not found:
+        raise SourceError(f"no {' or '.join(extensions)} files in {folder}")
+    return [_source_file(p) for p in found]
+
+
+def _spool_stdin(cancel: threading.Event | None) -> Path:
+    """Copy stdin to a temporary file, so it can be read twice."""
+    fd, name = tempfile.mkstemp(prefix="nanogpt-tui-stdin-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := sys.stdin.buffer.read(READ_CHUNK):
+                _check_cancel(cancel)
+                out.write(chunk)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def resolve_source(
+    spec: str,
+    extensions: Iterable[str] = DEFAULT_EXTENSIONS,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Source:
+    """Turn "shakespeare", a file path, a folder path or "-" (stdin) into a Source."""
+    if spec == SHAKESPEARE:
+        path = shakespeare_file(progress, cancel)
+        return Source(f"shakespeare ({SHAKESPEARE_URL})", SHAKESPEARE, [_source_file(path)])
+    if spec == STDIN:
+        path = _spool_stdin(cancel)
+        return Source("stdin", "stdin", [_source_file(path, "stdin")], [path])
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        extensions = _normalise_extensions(extensions)
+        files = _folder_files(path, extensions)
+        return Source(f"folder {path.resolve()} ({len(files)} files)", path.resolve().name, files)
+    if path.is_file():
+        return Source(str(path.resolve()), path.stem, [_source_file(path)])
+    if path.exists():
+        raise SourceError(f"{path} is neither a file nor a folder")
+    raise SourceError(f"no such file or folder: {path} (sources are 'shakespeare', a file, a folder or '-' for stdin)")
+
