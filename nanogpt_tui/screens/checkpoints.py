@@ -1,0 +1,462 @@
+"""The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
+
+The selected checkpoint shows its settings, its loss curve and a short sample. Keys chat with it,
+resume its training, rename or delete its run folder, open a nanoGPT checkpoint, or refresh the table.
+Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.worker import get_current_worker
+
+from core import paths
+from nanogpt_tui.widgets.loss_plot import LossPlot
+from nanogpt_tui.widgets.path_input import PathInput
+
+if TYPE_CHECKING:
+    from core.checkpoint import CheckpointSummary
+
+COLUMNS = ("name", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "date")
+SAMPLE_TOKENS = 48  # "a short sample": a few lines of a char model, a sentence or two of BPE
+SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
+
+
+def human_count(n: int) -> str:
+    """1234567 -> '1.23M': parameter counts at a glance."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return str(n)
+
+
+def human_size(n: int) -> str:
+    """Bytes as B, KB, MB or GB (powers of 1024)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def describe_config(ckpt: dict[str, Any]) -> str:
+    """The model's shape and the training settings of a loaded checkpoint, one `key=value` list each."""
+    model = "  ".join(f"{k}={v}" for k, v in ckpt.get("model_args", {}).items())
+    train = "  ".join(f"{k}={v}" for k, v in ckpt.get("config", {}).items())
+    dataset = ckpt.get("dataset", {})
+    lines = [
+        f"model: {model}",
+        f"dataset: {dataset.get('name', '?')}  ({dataset.get('train_tokens', '?')} train tokens)",
+        f"training: {train or '(not recorded)'}",
+    ]
+    return "\n".join(lines)
+
+
+class Listed(Message):
+    """The checkpoints found: every run's plus the opened ones."""
+
+    def __init__(self, summaries: list[CheckpointSummary]) -> None:
+        super().__init__()
+        self.summaries = summaries
+
+
+class Opened(Message):
+    """A path the user opened resolved to this checkpoint file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+
+class DetailLoaded(Message):
+    """A checkpoint's settings and saved loss history."""
+
+    def __init__(self, path: Path, config: str, history: dict[str, Any]) -> None:
+        super().__init__()
+        self.path = path
+        self.config = config
+        self.history = history
+
+
+class SampleReady(Message):
+    """A short sample from a checkpoint, or the reason there is none."""
+
+    def __init__(self, path: Path, text: str, error: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.text = text
+        self.error = error
+
+
+class WorkFailed(Message):
+    """A worker's error, for the user."""
+
+    def __init__(self, what: str, error: str) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """Asks a yes/no question; y/enter says yes, n/escape says no."""
+
+    CSS_PATH = "checkpoints.tcss"
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button("Yes (y)", variant="error", id="yes")
+                yield Button("No (n)", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+@dataclass
+class TextPrompt:
+    """What a TextModal asks: a question, a starting value, and a check that returns an error or None."""
+
+    question: str
+    value: str = ""
+    check: Callable[[str], str | None] | None = None
+    paths: bool = False  # a PathInput (completes and checks paths) instead of a plain Input
+
+
+class TextModal(ModalScreen["str | None"]):
+    """Asks for one line of text; enter accepts (when the check passes), escape cancels."""
+
+    CSS_PATH = "checkpoints.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="text_modal.cancel")]
+
+    def __init__(self, prompt: TextPrompt) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.prompt.question, classes="question")
+            yield PathInput(self.prompt.value, id="answer") if self.prompt.paths else Input(self.prompt.value, id="answer")
+            yield Static("", classes="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if event.validation_result is not None and not event.validation_result.is_valid:
+            error: str | None = "; ".join(event.validation_result.failure_descriptions)
+        else:
+            error = self.prompt.check(value) if self.prompt.check else None
+        if error:
+            self.query_one(".error", Static).update(error)
+        else:
+            self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class CheckpointsScreen(Screen):
+    """A table of checkpoints; the selected one's settings, loss curve and sample beside it."""
+
+    CSS_PATH = "checkpoints.tcss"
+    BINDINGS = [
+        Binding("c", "chat", "Chat", id="checkpoints.chat"),
+        Binding("t", "resume", "Resume training", id="checkpoints.resume"),
+        Binding("n", "rename", "Rename", id="checkpoints.rename"),
+        Binding("d,delete", "delete", "Delete", id="checkpoints.delete"),
+        Binding("o", "open", "Open nanoGPT", id="checkpoints.open"),
+        Binding("r", "refresh", "Refresh", id="checkpoints.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: dict[str, CheckpointSummary] = {}  # row key (the file's path) -> summary
+        self.opened: list[Path] = []  # checkpoint files opened from outside the data folder
+        self._shown: str | None = None  # the row whose details are on screen
+        self._select_after_refresh: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="ckpt-body"):
+            table: DataTable[Any] = DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
+            table.add_columns(*COLUMNS)
+            yield table
+            with VerticalScroll(id="ckpt-detail"):
+                yield Static("Loading checkpoints…", id="ckpt-info")
+                yield LossPlot(title="loss", id="ckpt-plot")
+                yield Static("", id="ckpt-sample")
+        yield Footer()
+
+    # -- listing ---------------------------------------------------------------------------------
+
+    def on_screen_resume(self) -> None:
+        # Runs come and go while other screens train or delete: list afresh each time we are shown.
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.list_checkpoints(list(self.opened))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-list")
+    def list_checkpoints(self, opened: list[Path]) -> None:
+        from core.checkpoint import BEST, list_checkpoints, summarize
+
+        try:
+            summaries = list_checkpoints()
+            # summarize() marks a file from nanoGPT itself as "nanogpt"
+            summaries += [summarize(p, "best" if p.name == BEST else "latest") for p in opened if p.is_file()]
+        except Exception as error:  # an unreadable runs folder, say; the screen reports it
+            self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(Listed(summaries))
+
+    def on_listed(self, message: Listed) -> None:
+        table = self.query_one("#ckpt-table", DataTable)
+        keep = self._select_after_refresh or (self.current_key() if table.row_count else None)
+        self._select_after_refresh = None
+        table.clear()
+        self.summaries = {str(s.path): s for s in message.summaries}
+        for key, summary in self.summaries.items():
+            table.add_row(*self.row(summary), key=key)
+        if not self.summaries:
+            self._shown = None
+            self.query_one("#ckpt-info", Static).update(
+                "No checkpoints yet. Train a model (f3), or press o to open a nanoGPT out_dir."
+            )
+            self.query_one("#ckpt-plot", LossPlot).clear()
+            self.query_one("#ckpt-sample", Static).update("")
+            return
+        if keep in self.summaries:
+            table.move_cursor(row=table.get_row_index(keep))
+        self.show_details(self.current_key())
+
+    @staticmethod
+    def row(summary: CheckpointSummary) -> tuple[Any, ...]:
+        """A table row; a checkpoint that cannot be read says so, with its error."""
+        if summary.error:
+            error = Text(summary.error.splitlines()[0], style="red")
+            return (summary.name, Text("corrupt", style="bold red"), error, "", "", "", "", human_size(summary.size_bytes), "")
+        best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
+        date = summary.modified.strftime("%Y-%m-%d %H:%M") if summary.modified else ""
+        return (
+            summary.name, summary.kind, summary.dataset, summary.tokenizer, human_count(summary.n_params),
+            f"{summary.iter_num:,}", best, human_size(summary.size_bytes), date,
+        )
+
+    def current_key(self) -> str | None:
+        table = self.query_one("#ckpt-table", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def selected(self) -> CheckpointSummary | None:
+        """The checkpoint under the cursor (a notification when there is none)."""
+        summary = self.summaries.get(self.current_key() or "")
+        if summary is None:
+            self.notify("No checkpoint selected", severity="warning")
+        return summary
+
+    def selected_readable(self) -> CheckpointSummary | None:
+        """The selected checkpoint if it can be loaded, else None and a notification why not."""
+        summary = self.selected()
+        if summary is not None and summary.error:
+            self.notify(summary.error, title="This checkpoint cannot be read", severity="error")
+            return None
+        return summary
+
+    # -- details of the selected checkpoint ----------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#ckpt-table")
+    def on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_details(event.row_key.value)
+
+    def show_details(self, key: str | None) -> None:
+        summary = self.summaries.get(key or "")
+        if summary is None or key == self._shown:
+            return
+        self._shown = key
+        info = self.query_one("#ckpt-info", Static)
+        self.query_one("#ckpt-plot", LossPlot).clear()
+        sample = self.query_one("#ckpt-sample", Static)
+        if summary.error:
+            info.update(Text.assemble((f"{summary.path}\n\n", "bold"), (summary.error, "red")))
+            sample.update("")
+            return
+        info.update(Text(f"{summary.path}\n\nreading…"))
+        sample.update(Text("generating a sample…", style="dim"))
+        self.load_details(summary.path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-detail")
+    def load_details(self, path: Path) -> None:
+        """Settings and history first (cheap), then a short sample from the model."""
+        from core.checkpoint import build_model, load_checkpoint
+        from core.sampler import SamplingConfig, generate
+        from core.tokenizers import load_tokenizer
+
+        worker = get_current_worker()
+        try:
+            ckpt = load_checkpoint(path)
+        except Exception as error:
+            self.post_message(SampleReady(path, "", str(error)))
+            return
+        if worker.is_cancelled:
+            return
+        self.post_message(DetailLoaded(path, describe_config(ckpt), ckpt["history"]))
+        try:
+            model, tokenizer = build_model(ckpt), load_tokenizer(ckpt["tokenizer"])
+            config = SamplingConfig(max_new_tokens=SAMPLE_TOKENS, temperature=0.8, seed=SAMPLE_SEED)
+            pieces = generate(model, tokenizer, "", config, cancel=worker.cancelled_event)
+            text = "".join(piece.text for piece in pieces)
+        except Exception as error:
+            self.post_message(SampleReady(path, "", str(error)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(SampleReady(path, text))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        if str(message.path) != self._shown:
+            return
+        self.query_one("#ckpt-info", Static).update(Text.assemble((f"{message.path}\n\n", "bold"), message.config))
+        self.query_one("#ckpt-plot", LossPlot).load_history(message.history)
+
+    def on_sample_ready(self, message: SampleReady) -> None:
+        if str(message.path) != self._shown:
+            return
+        sample = self.query_one("#ckpt-sample", Static)
+        if message.error:
+            sample.update(Text(f"no sample: {message.error}", style="red"))
+        else:
+            sample.update(Text.assemble(("sample (seed %d):\n" % SAMPLE_SEED, "bold"), message.text))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.notify(message.error, title=message.what, severity="error")
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    async def action_chat(self) -> None:
+        summary = self.selected_readable()
+        if summary is not None:
+            await self.app.open_chat(summary.path)  # type: ignore[attr-defined]
+
+    async def action_resume(self) -> None:
+        summary = self.selected_readable()
+        if summary is not None:
+            await self.app.resume_training(summary.path)  # type: ignore[attr-defined]
+
+    @on(DataTable.RowSelected, "#ckpt-table")
+    async def on_row_selected(self) -> None:
+        await self.action_chat()
+
+    def in_data_folder(self, summary: CheckpointSummary) -> bool:
+        """Whether the checkpoint's run folder is one of ours (renaming and deleting touch only those)."""
+        return summary.run_dir.resolve().parent == paths.runs_dir().resolve()
+
+    def action_rename(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        if not self.in_data_folder(summary):
+            self.notify("Only runs in the data folder can be renamed", severity="warning")
+            return
+        runs = paths.runs_dir()
+
+        def check(name: str) -> str | None:
+            if not name or name in (".", "..") or "/" in name or "\\" in name:
+                return "A run name is a non-empty folder name, without / or \\"
+            if (runs / name).exists():
+                return f"A run called {name!r} already exists"
+            return None
+
+        def rename(name: str | None) -> None:
+            if not name or name == summary.name:
+                return
+            try:
+                summary.run_dir.rename(runs / name)
+            except OSError as error:
+                self.notify(str(error), title="Rename failed", severity="error")
+                return
+            self._select_after_refresh = str(runs / name / summary.path.name)
+            self.notify(f"Renamed {summary.name} to {name}")
+            self.action_refresh()
+
+        prompt = TextPrompt(f"New name for run {summary.name!r}:", summary.name, check)
+        self.app.push_screen(TextModal(prompt), rename)
+
+    def action_delete(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        if not self.in_data_folder(summary):
+            # An opened nanoGPT out_dir is the user's own folder: forget it, leave the files alone.
+            self.opened = [p for p in self.opened if p != summary.path]
+            self.notify(f"Removed {summary.path} from the list (its files are left alone)")
+            self.action_refresh()
+            return
+        files = [p for p in summary.run_dir.rglob("*") if p.is_file()]
+        size = human_size(sum(p.stat().st_size for p in files))
+        question = f"Delete run {summary.name!r}?\nIts folder {summary.run_dir} ({len(files)} files, {size}) will be removed."
+
+        def delete(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                shutil.rmtree(summary.run_dir)
+            except OSError as error:
+                self.notify(str(error), title="Delete failed", severity="error")
+            else:
+                self.notify(f"Deleted run {summary.name}")
+            self.action_refresh()
+
+        self.app.push_screen(ConfirmModal(question), delete)
+
+    def action_open(self) -> None:
+        def open_path(value: str | None) -> None:
+            if value:
+                self.open_checkpoint(value)
+
+        prompt = TextPrompt("Open a nanoGPT checkpoint: its out_dir (holding ckpt.pt) or a .pt file", paths=True)
+        self.app.push_screen(TextModal(prompt), open_path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-open")
+    def open_checkpoint(self, spec: str) -> None:
+        from core.checkpoint import CheckpointError, resolve_checkpoint
+
+        try:
+            path = resolve_checkpoint(str(Path(spec).expanduser()))
+        except CheckpointError as error:
+            self.post_message(WorkFailed("Cannot open checkpoint", str(error)))
+            return
+        self.post_message(Opened(path.resolve()))
+
+    def on_opened(self, message: Opened) -> None:
+        if message.path not in self.opened:
+            self.opened.append(message.path)
+        self._select_after_refresh = str(message.path)
+        self.action_refresh()
