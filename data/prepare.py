@@ -41,8 +41,8 @@ UNICODE_LIMIT = 0x110000
 # before a space that follows a non-space, and after a newline between two non-spaces.
 # (Python's \s is a superset of the regexes' \s, so Python's \S is the safe side.)
 BPE_CUT = re.compile(r"(?<=\S)(?= )|(?<=\S\n)(?=\S)")
-# A text with no such place for this many chunks is cut anyway, to keep memory bounded.
-MAX_PENDING_CHUNKS = 8
+# A text with no such place in this many characters is cut anyway, to keep memory bounded.
+MAX_PENDING_CHARS = 8 * READ_CHUNK
 
 
 class PrepareError(ValueError):
@@ -123,7 +123,7 @@ class _SplitEncoder:
         cut = len(text)
         if not final and self.exact_cuts:
             found = self._last_cut(text)
-            if found is None and len(text) < MAX_PENDING_CHUNKS * self.chunk_chars:
+            if found is None and len(text) < MAX_PENDING_CHARS:
                 self.pending = [text]
                 return  # wait for more text to find a safe place
             cut = found or len(text)
