@@ -51,19 +51,20 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class Throttle:
-    """Passes progress on at most every `interval` seconds, and always the end of a stage."""
+    """Passes progress on at most every `interval` seconds, and always the start and end of a stage."""
 
     def __init__(self, callback: ProgressCallback | None, interval: float = 0.1) -> None:
         self.callback = callback
         self.interval = interval
         self._last = 0.0
+        self._stage = ""
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.callback is None:
             return
         now = time.monotonic()
-        if done >= total or now - self._last >= self.interval:
-            self._last = now
+        if stage != self._stage or done >= total or now - self._last >= self.interval:
+            self._last, self._stage = now, stage
             self.callback(Progress(stage, done, total))
 
 
