@@ -1,0 +1,460 @@
+"""The Data screen: prepare a dataset from Tiny Shakespeare, a file or a folder, and browse prepared ones.
+
+`data.prepare.prepare` runs in a thread worker; its progress callback posts messages, and the
+handlers here own every widget. Cancelling sets the worker's cancel event: prepare stops at its next
+chunk and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    Static,
+)
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from core import paths
+from core.dataset import (
+    DatasetError,
+    DatasetInfo,
+    DatasetStats,
+    check_name,
+    dataset_stats,
+    delete_dataset,
+    list_datasets,
+    open_split,
+    tokenizer_of,
+)
+from core.tokenizers import TokenizerError, available_tokenizers
+from data.prepare import PrepareCancelled, PrepareError, Progress, default_name, prepare
+from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
+from nanogpt_tui.screens.checkpoints import ConfirmModal
+from nanogpt_tui.widgets.path_input import PathInput
+
+PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
+STAGES = {"download": "Downloading Tiny Shakespeare", "read": "Reading and checking", "encode": "Encoding"}
+SOURCE_KINDS = {"source-shakespeare": "shakespeare", "source-file": "file", "source-folder": "dir"}
+
+
+@dataclass
+class PrepareRequest:
+    """What the form asks prepare() for."""
+
+    source: str
+    tokenizer: str
+    name: str | None
+    val_fraction: float
+    extensions: tuple[str, ...]
+
+
+class PrepareProgress(Message):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+
+class PrepareDone(Message):
+    """The end of a preparation: its info, or the error, or that it was cancelled."""
+
+    def __init__(self, info: DatasetInfo | None = None, error: str | None = None, cancelled: bool = False) -> None:
+        super().__init__()
+        self.info = info
+        self.error = error
+        self.cancelled = cancelled
+
+
+class DetailsLoaded(Message):
+    """Stats and preview text of the selected dataset (or why they could not be read)."""
+
+    def __init__(self, name: str, stats: DatasetStats | None, preview: str, error: str | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.stats = stats
+        self.preview = preview
+        self.error = error
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
+    """The figures of one dataset, for the details panel."""
+    kind = info.tokenizer.get("name", info.tokenizer.get("kind", "?"))
+    lines = [
+        ("Source", info.source),
+        ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"),
+        ("Characters", f"{info.chars:,}" if info.chars is not None else "unknown (nanoGPT folder)"),
+        ("Tokens", f"{info.train_tokens:,} train + {info.val_tokens:,} val = {info.tokens:,}"),
+        ("Chars/token", f"{stats.chars_per_token:.2f}" if stats.chars_per_token else "—"),
+        ("Validation", f"{info.val_fraction:.0%}" if info.val_fraction is not None else "—"),
+        ("Untrained", f"{len(stats.unused_ids):,} of {info.vocab_size:,} ids never occur in train"),
+        ("Created", info.created),
+        ("Folder", str(info.path)),
+    ]
+    text = Text()
+    for label, value in lines:
+        text.append(f"{label:<12}", "bold")
+        text.append(f"{value}\n")
+    return text
+
+
+class DataScreen(Screen):
+    """Prepare datasets and see what is prepared."""
+
+    CSS_PATH = "data.tcss"
+    BINDINGS = [
+        Binding("ctrl+r", "prepare", "Prepare", id="data.prepare"),
+        Binding("escape", "cancel", "Cancel prepare", id="data.cancel"),
+        Binding("d,delete", "delete", "Delete dataset", id="data.delete"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preparing: Worker[None] | None = None
+        # Table row key -> the dataset, or (folder, error) for a broken one.
+        self.datasets: dict[str, DatasetInfo | tuple[Path, str]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="data-main"):
+            with VerticalScroll(id="data-form"):
+                yield Label("Source", classes="field-label")
+                with RadioSet(id="data-source"):
+                    yield RadioButton("Tiny Shakespeare (downloaded once)", id="source-shakespeare", value=True)
+                    yield RadioButton("A text file", id="source-file")
+                    yield RadioButton("A folder of text files", id="source-folder")
+                yield PathInput(
+                    kind="file", id="data-path", placeholder="path (→ or Tab completes)", disabled=True
+                )
+                yield Static("", id="data-path-note", classes="note")
+                yield Input(", ".join(DEFAULT_EXTENSIONS), id="data-extensions", classes="hidden")
+                yield Label("Tokenizer", classes="field-label")
+                reasons = available_tokenizers()
+                with RadioSet(id="data-tokenizer"):
+                    for name, reason in reasons.items():
+                        yield RadioButton(
+                            name if reason is None else f"{name} (unavailable)",
+                            id=f"tok-{name}",
+                            value=name == "char",
+                            disabled=reason is not None,
+                            tooltip=reason,
+                        )
+                yield Static(
+                    "\n".join(f"{name}: {reason}" for name, reason in reasons.items() if reason),
+                    id="data-tokenizer-note",
+                    classes="note",
+                )
+                yield Label("Validation share (0–1)", classes="field-label")
+                yield Input("0.1", id="data-val", type="number")
+                yield Label("Dataset name", classes="field-label")
+                yield Input(id="data-name")
+                yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
+                yield ProgressBar(id="data-progress", show_eta=False)
+                yield Static("", id="data-status")
+            with Vertical(id="data-list"):
+                yield Static(id="data-home")
+                yield DataTable(id="data-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="data-details")
+                with VerticalScroll(id="data-preview-box"):
+                    yield Static("", id="data-preview")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#data-preview-box").border_title = "Preview (start of train)"
+        self.query_one("#data-home", Static).update(
+            Text.assemble(("Data folder: ", "bold"), str(paths.home()), ("  (datasets in ", "dim"),
+                          (str(paths.datasets_dir()), "dim"), (")", "dim"))
+        )  # fmt: skip
+        table = self.query_one("#data-table", DataTable)
+        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok")
+        self._source_changed()
+        self.refresh_datasets()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.refresh_datasets()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Cancel is shown dimmed unless a preparation runs (None = shown but disabled).
+        if action == "cancel" and self.preparing is None:
+            return None
+        return True
+
+    # The form
+
+    @property
+    def source_kind(self) -> str:
+        button = self.query_one("#data-source", RadioSet).pressed_button
+        return SOURCE_KINDS[button.id if button and button.id else "source-shakespeare"]
+
+    @property
+    def tokenizer(self) -> str:
+        button = self.query_one("#data-tokenizer", RadioSet).pressed_button
+        return button.id.removeprefix("tok-") if button and button.id else "char"
+
+    @on(RadioSet.Changed, "#data-source")
+    def _source_changed(self) -> None:
+        kind = self.source_kind
+        path_input = self.query_one("#data-path", PathInput)
+        path_input.disabled = kind == "shakespeare"
+        self.query_one("#data-extensions").set_class(kind != "dir", "hidden")
+        if kind == "shakespeare":
+            cached = paths.cache_dir() / "tinyshakespeare.txt"
+            self._path_note("cached, no download needed" if cached.is_file() else "downloaded on first use (needs network)")
+        else:
+            path_input.set_kind("file" if kind == "file" else "dir")
+            self._check_path()
+        self._update_name_placeholder()
+
+    @on(RadioSet.Changed, "#data-tokenizer")
+    def _tokenizer_changed(self) -> None:
+        self._update_name_placeholder()
+
+    @on(Input.Changed, "#data-path")
+    def _path_changed(self) -> None:
+        self._check_path()
+        self._update_name_placeholder()
+
+    def _check_path(self) -> str | None:
+        """Show whether the typed path is usable; the problem, or None when it is."""
+        path_input = self.query_one("#data-path", PathInput)
+        result = path_input.validate(path_input.value)
+        problem = None if result is None or result.is_valid else result.failure_descriptions[0]
+        self._path_note(problem or "", error=problem is not None)
+        return problem
+
+    def _path_note(self, text: str, error: bool = False) -> None:
+        note = self.query_one("#data-path-note", Static)
+        note.update(text)
+        note.set_class(error, "error")
+
+    def _source_spec(self) -> str:
+        return SHAKESPEARE if self.source_kind == "shakespeare" else self.query_one("#data-path", PathInput).value.strip()
+
+    def _update_name_placeholder(self) -> None:
+        """Show the name prepare() will use when the name field is left empty."""
+        if self.source_kind == "shakespeare":
+            stem = SHAKESPEARE
+        else:
+            path = self.query_one("#data-path", PathInput).path
+            stem = path.stem if self.source_kind == "file" else path.resolve().name
+        placeholder = default_name(Source(description="", name=stem, files=[]), self.tokenizer)
+        self.query_one("#data-name", Input).placeholder = f"{placeholder} (default)"
+
+    def _read_form(self) -> PrepareRequest:
+        """The form as a request; ValueError with a message for the user when a field is wrong."""
+        problem = None if self.source_kind == "shakespeare" else self._check_path()
+        if problem:
+            raise ValueError(problem)
+        try:
+            val_fraction = float(self.query_one("#data-val", Input).value)
+        except ValueError:
+            val_fraction = -1.0
+        if not 0 < val_fraction < 1:
+            raise ValueError("Validation share must be a number between 0 and 1, such as 0.1")
+        name = self.query_one("#data-name", Input).value.strip() or None
+        if name is not None:
+            check_name(name)  # DatasetError is a ValueError with a message for the user
+        extensions = tuple(e.strip() for e in self.query_one("#data-extensions", Input).value.split(",") if e.strip())
+        return PrepareRequest(self._source_spec(), self.tokenizer, name, val_fraction, extensions or DEFAULT_EXTENSIONS)
+
+    # Preparing
+
+    def action_prepare(self) -> None:
+        if self.preparing is not None:
+            self.notify("A dataset is being prepared already; escape cancels it", severity="warning")
+            return
+        try:
+            request = self._read_form()
+        except ValueError as error:
+            self._status(str(error), error=True)
+            self.notify(str(error), title="Cannot prepare", severity="error")
+            return
+        self.query_one("#data-progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#data-prepare", Button).disabled = True
+        self._status("Starting…")
+        self.preparing = self.run_prepare(request)
+        self.refresh_bindings()
+
+    @on(Button.Pressed, "#data-prepare")
+    def _prepare_pressed(self) -> None:
+        self.action_prepare()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
+    def run_prepare(self, request: PrepareRequest) -> None:
+        worker = get_current_worker()
+        try:
+            info = prepare(
+                request.source,
+                tokenizer=request.tokenizer,
+                name=request.name,
+                val_fraction=request.val_fraction,
+                extensions=request.extensions,
+                progress=lambda progress: self.post_message(PrepareProgress(progress)),
+                cancel=worker.cancelled_event,
+            )
+        except PrepareCancelled:
+            self.post_message(PrepareDone(cancelled=True))
+        except PrepareError as error:
+            self.post_message(PrepareDone(error=str(error)))
+        else:
+            self.post_message(PrepareDone(info))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # A failure prepare() did not foresee still reaches the user instead of ending the app.
+        if event.state == WorkerState.ERROR and event.worker is self.preparing:
+            self.post_message(PrepareDone(error=f"unexpected error: {event.worker.error!r}"))
+
+    def on_prepare_progress(self, message: PrepareProgress) -> None:
+        progress = message.progress
+        if self.preparing is None:
+            return
+        self.query_one("#data-progress", ProgressBar).update(total=max(progress.total, 1), progress=progress.done)
+        stage = STAGES.get(progress.stage, progress.stage)
+        self._status(f"{stage}: {human_bytes(progress.done)} of {human_bytes(progress.total)}")
+
+    def on_prepare_done(self, message: PrepareDone) -> None:
+        self.preparing = None
+        self.refresh_bindings()
+        self.query_one("#data-prepare", Button).disabled = False
+        bar = self.query_one("#data-progress", ProgressBar)
+        if message.info is not None:
+            info = message.info
+            bar.update(total=1, progress=1)
+            summary = f"Prepared {info.name}: {info.train_tokens:,} train + {info.val_tokens:,} val tokens"
+            self._status(summary)
+            self.notify(summary, title="Dataset ready")
+            self.refresh_datasets(select=info.name)
+        elif message.cancelled:
+            bar.update(total=None, progress=0)
+            self._status("Cancelled; nothing was written")
+            self.notify("Preparation cancelled; nothing was written", severity="warning")
+        else:
+            bar.update(total=None, progress=0)
+            self._status(message.error or "failed", error=True)
+            self.notify(message.error or "failed", title="Preparation failed", severity="error")
+
+    def action_cancel(self) -> None:
+        if self.preparing is None:
+            return
+        self._status("Cancelling…")
+        self.preparing.cancel()
+
+    def _status(self, text: str, error: bool = False) -> None:
+        status = self.query_one("#data-status", Static)
+        status.update(text)
+        status.set_class(error, "error")
+
+    # The list of datasets
+
+    def refresh_datasets(self, select: str | None = None) -> None:
+        """Reload the table from disk, keeping (or moving to) the selected dataset."""
+        table = self.query_one("#data-table", DataTable)
+        current = select or self._selected_name()
+        table.clear()
+        self.datasets.clear()
+        for item in list_datasets():
+            if isinstance(item, DatasetInfo):
+                kind = item.tokenizer.get("name", item.tokenizer.get("kind", "?"))
+                cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
+                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt)
+                name = item.name
+            else:
+                folder, _ = item
+                name = folder.name
+                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—")
+            self.datasets[name] = item
+            table.add_row(*cells, key=name)
+        if not self.datasets:
+            self._show_details(Text("No datasets yet: choose a source and press ctrl+r to prepare one."), "")
+            return
+        if current in self.datasets:
+            table.move_cursor(row=table.get_row_index(current))
+        self._load_details(self._selected_name())
+
+    def _selected_name(self) -> str | None:
+        table = self.query_one("#data-table", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    @on(DataTable.RowHighlighted, "#data-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._load_details(event.row_key.value)
+
+    def _load_details(self, name: str | None) -> None:
+        item = self.datasets.get(name) if name else None
+        if item is None:
+            return
+        if isinstance(item, tuple):
+            folder, error = item
+            self._show_details(Text.assemble((f"{folder.name} is broken: ", "bold red"), error), "")
+            return
+        self._show_details(Text(f"Loading {item.name}…"), "")
+        self.read_details(item)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="details")
+    def read_details(self, info: DatasetInfo) -> None:
+        """Stats and the decoded start of train.bin (building gpt2 takes a second: not on the UI thread)."""
+        try:
+            stats = dataset_stats(info)
+            preview = tokenizer_of(info).decode(open_split(info, "train")[:PREVIEW_TOKENS].tolist())
+        except (DatasetError, TokenizerError) as error:
+            self.post_message(DetailsLoaded(info.name, None, "", str(error)))
+            return
+        self.post_message(DetailsLoaded(info.name, stats, preview))
+
+    def on_details_loaded(self, message: DetailsLoaded) -> None:
+        if message.name != self._selected_name():
+            return  # the user moved on
+        info = self.datasets.get(message.name)
+        if message.error or message.stats is None or not isinstance(info, DatasetInfo):
+            self._show_details(Text.assemble((f"{message.name}: ", "bold red"), message.error or "unreadable"), "")
+            return
+        self._show_details(describe(info, message.stats), message.preview)
+
+    def _show_details(self, details: Text, preview: str) -> None:
+        self.query_one("#data-details", Static).update(details)
+        self.query_one("#data-preview", Static).update(Text(preview))
+
+    def action_delete(self) -> None:
+        name = self._selected_name()
+        if name is None:
+            self.notify("No dataset selected", severity="warning")
+            return
+
+        def delete(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                delete_dataset(name)
+            except (DatasetError, OSError) as error:
+                self.notify(str(error), title="Cannot delete", severity="error")
+                return
+            self.notify(f"Deleted dataset {name}")
+            self.refresh_datasets()
+
+        self.app.push_screen(ConfirmModal(f"Delete dataset {name!r} and its files?"), delete)
