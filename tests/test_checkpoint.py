@@ -1,0 +1,225 @@
+"""Checkpoints: atomic save, safe load, nanoGPT import, lookup and listing."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from core import checkpoint, paths
+from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from core.model import GPT, GPTConfig
+from core.tokenizers import CharTokenizer
+
+CHARS = list("\n abcdefgh")
+MODEL_ARGS = dict(n_layer=1, n_head=2, n_embd=16, block_size=8, bias=False, vocab_size=len(CHARS), dropout=0.0)
+
+
+def make_ckpt(seed: int = 0) -> dict[str, Any]:
+    """A small checkpoint in our format, made without the trainer."""
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(**MODEL_ARGS))
+    return {
+        "model": model.state_dict(),
+        "optimizer": model.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu").state_dict(),
+        "model_args": dict(MODEL_ARGS),
+        "iter_num": 7,
+        "best_val_loss": 1.5,
+        "config": {"dataset": "letters"},
+        "tokenizer": {"kind": "char", "chars": CHARS},
+        "dataset": {"name": "letters"},
+        "history": {"steps": [[0, 2.3, 64, 0.1]], "evals": [[0, 2.3, 2.4]]},
+        "rng": {"torch": torch.get_rng_state(), "batch": torch.Generator().manual_seed(1).get_state()},
+        "scaler": None,
+        "version": checkpoint.VERSION,
+    }
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    ckpt = make_ckpt()
+    path = tmp_path / "run" / "ckpt.pt"
+    save_checkpoint(path, ckpt)
+    loaded = load_checkpoint(path)
+    assert same_weights(loaded["model"], ckpt["model"])
+    assert loaded["tokenizer"] == ckpt["tokenizer"] and loaded["history"] == ckpt["history"]
+    assert torch.equal(loaded["rng"]["batch"], ckpt["rng"]["batch"])
+    assert os.listdir(path.parent) == ["ckpt.pt"]  # no temp file left behind
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, make_ckpt())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(path)
+
+
+def test_random_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(os.urandom(5000))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_not_a_gpt_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="not a GPT checkpoint"):
+        load_checkpoint(path)
+
+
+class RunsCode:
+    """Unpickling this would run a shell command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "ckpt.pt"
+    ckpt = make_ckpt()
+    ckpt["config"] = {"dataset": RunsCode(marker)}
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="refused to load .*could run code"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    # the file really would have run the command: a plain unpickle proves it
+    torch.load(path, weights_only=False)
+    assert marker.exists()
+
+
+def test_failed_save_leaves_the_previous_file_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ckpt.pt"
+    first = make_ckpt(seed=1)
+    save_checkpoint(path, first)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def save_half_then_fail(obj: Any, file: Any) -> None:
+        real_save(obj, file)
+        file.seek(0)
+        file.truncate(100)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(CheckpointError, match="could not save .*No space left"):
+        save_checkpoint(path, make_ckpt(seed=2))
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert same_weights(load_checkpoint(path)["model"], first["model"])
+    assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def nanogpt_ckpt() -> tuple[dict[str, Any], GPT]:
+    """A checkpoint as nanoGPT's train.py writes it after torch.compile."""
+    torch.manual_seed(3)
+    model = GPT(GPTConfig(**MODEL_ARGS))
+    state = {f"_orig_mod.{k}": v.clone() for k, v in model.state_dict().items()}
+    ckpt = {
+        "model": state,
+        "optimizer": {},
+        "model_args": dict(MODEL_ARGS),
+        "iter_num": 250,
+        "best_val_loss": torch.tensor(1.25),
+        "config": {"dataset": "shakespeare_char", "out_dir": "out-shakespeare-char", "compile": True},
+    }
+    return ckpt, model
+
+
+def write_meta(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    meta = {"vocab_size": len(CHARS), "itos": dict(enumerate(CHARS)), "stoi": {c: i for i, c in enumerate(CHARS)}}
+    path = folder / "meta.pkl"
+    path.write_bytes(pickle.dumps(meta))
+    return path
+
+
+def test_nanogpt_checkpoint_with_meta_beside_its_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ckpt, original = nanogpt_ckpt()
+    out_dir = tmp_path / "out-shakespeare-char"
+    out_dir.mkdir()
+    torch.save(ckpt, out_dir / "ckpt.pt")
+    write_meta(tmp_path / "data" / "shakespeare_char")
+    monkeypatch.chdir(tmp_path)
+
+    path = checkpoint.resolve_checkpoint(str(out_dir))
+    assert path == out_dir / "ckpt.pt"
+    model, tokenizer, loaded = checkpoint.load_model(path)
+    assert isinstance(tokenizer, CharTokenizer) and tokenizer.chars == CHARS
+    assert loaded["iter_num"] == 250 and loaded["best_val_loss"] == pytest.approx(1.25)
+    assert loaded["version"] == 0
+    assert not model.training
+    idx = torch.tensor([[1, 2, 3, 4]])
+    original.eval()
+    assert torch.equal(model(idx)[0], original(idx)[0])
+
+
+def test_nanogpt_checkpoint_meta_given_or_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no data/ folder here
+    ckpt, _ = nanogpt_ckpt()
+    path = tmp_path / "ckpt.pt"
+    torch.save(ckpt, path)
+    assert load_checkpoint(path)["tokenizer"] == {"kind": "tiktoken", "name": "gpt2"}
+    meta = write_meta(tmp_path / "elsewhere")
+    assert load_checkpoint(path, meta=str(meta))["tokenizer"] == {"kind": "char", "chars": CHARS}
+    with pytest.raises(CheckpointError, match="meta file .* does not exist"):
+        load_checkpoint(path, meta=str(tmp_path / "missing.pkl"))
+
+
+def test_resolve_checkpoint(tmp_path: Path) -> None:
+    run = paths.runs_dir() / "my-run"
+    save_checkpoint(run / "ckpt.pt", make_ckpt())
+    assert checkpoint.resolve_checkpoint("my-run") == run / "ckpt.pt"
+    assert checkpoint.resolve_checkpoint(str(run / "ckpt.pt")) == run / "ckpt.pt"
+    assert checkpoint.resolve_checkpoint(str(run)) == run / "ckpt.pt"
+    with pytest.raises(CheckpointError, match="no checkpoint called 'other'; tried:") as error:
+        checkpoint.resolve_checkpoint("other")
+    assert str(paths.runs_dir() / "other" / "ckpt.pt") in str(error.value)
+
+
+def test_list_checkpoints_survives_a_corrupt_file() -> None:
+    runs = paths.runs_dir()
+    good = make_ckpt()
+    save_checkpoint(runs / "a" / "ckpt.pt", good)
+    save_checkpoint(runs / "a" / "best.pt", good)
+    (runs / "b").mkdir()
+    (runs / "b" / "ckpt.pt").write_bytes(b"not a checkpoint at all")
+    (runs / "empty").mkdir()
+
+    summaries = {(s.name, s.kind): s for s in checkpoint.list_checkpoints()}
+    assert set(summaries) == {("a", "latest"), ("a", "best"), ("b", "latest")}
+    bad = summaries[("b", "latest")]
+    assert bad.error and "not a readable checkpoint" in bad.error
+    latest = summaries[("a", "latest")]
+    assert latest.error is None
+    assert (latest.dataset, latest.tokenizer, latest.iter_num, latest.best_val_loss) == ("letters", "char", 7, 1.5)
+    assert latest.n_params == GPT(GPTConfig(**MODEL_ARGS)).get_num_params()
+    assert latest.size_bytes == (runs / "a" / "ckpt.pt").stat().st_size
+    assert checkpoint.list_checkpoints(runs / "nowhere") == []
+
+
+def test_load_model_rejects_weights_that_do_not_fit(tmp_path: Path) -> None:
+    ckpt = make_ckpt()
+    ckpt["model_args"]["n_embd"] = 32
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, ckpt)
+    with pytest.raises(CheckpointError, match="do not fit its model_args"):
+        checkpoint.load_model(path)
