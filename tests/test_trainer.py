@@ -1,0 +1,347 @@
+"""TrainConfig, presets, overrides, the lr schedule, and the Trainer's events, controls and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from core import paths
+from core.checkpoint import load_checkpoint
+from core.dataset import DatasetWriter
+from core.tokenizers import CharTokenizer
+from core.trainer import (
+    PRESETS,
+    CheckpointSaved,
+    ConfigError,
+    Eval,
+    Event,
+    Failed,
+    Finished,
+    Paused,
+    Resumed,
+    Sample,
+    Started,
+    Step,
+    TrainConfig,
+    Trainer,
+    apply_overrides,
+    from_preset,
+    get_lr,
+)
+
+WAIT = 30  # seconds: generous, the machine is shared
+
+
+@pytest.fixture
+def dataset(small_text: Path) -> str:
+    """A character-level dataset named "small", written the way prepare does (first 90% train)."""
+    text = small_text.read_text(encoding="utf-8")
+    tokenizer = CharTokenizer.from_text(text)
+    split = int(len(text) * 0.9)
+    with DatasetWriter("small", tokenizer) as writer:
+        writer.append("train", tokenizer.encode_array(text[:split]))
+        writer.append("val", tokenizer.encode_array(text[split:]))
+        writer.commit(str(small_text), len(text), 0.1)
+    return "small"
+
+
+def tiny(dataset: str, **overrides: Any) -> TrainConfig:
+    return from_preset("tiny", dataset=dataset, **{"max_iters": 30, "eval_interval": 10, **overrides})
+
+
+def run(config: TrainConfig, resume: str | None = None) -> list[Event]:
+    events: list[Event] = []
+    Trainer(config, events.append, resume=resume).run()
+    return events
+
+
+# ---- configuration ------------------------------------------------------------------------------
+
+
+def test_cpu_preset_is_nanogpts_cpu_recipe() -> None:
+    cfg = from_preset("cpu")
+    recipe = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, max_iters=2000,
+                  lr_decay_iters=2000, dropout=0.0, eval_iters=20, log_interval=1)
+    assert {k: getattr(cfg, k) for k in recipe} == recipe
+    assert {"cpu", "tiny", "shakespeare-char"} <= PRESETS.keys()
+    gpu = from_preset("shakespeare-char")
+    assert (gpu.n_layer, gpu.n_head, gpu.n_embd, gpu.block_size, gpu.batch_size, gpu.dropout) == (6, 6, 384, 256, 64, 0.2)
+    assert from_preset("tiny", n_layer=3).n_layer == 3
+
+
+def test_unknown_preset_and_setting() -> None:
+    with pytest.raises(ConfigError, match="unknown preset 'gpu9'.*cpu"):
+        from_preset("gpu9")
+    with pytest.raises(ConfigError, match="unknown setting 'n_layers' \\(did you mean 'n_layer'\\?\\)"):
+        from_preset("cpu", n_layers=3)
+
+
+def test_overrides_are_parsed_to_each_fields_type() -> None:
+    cfg = apply_overrides(TrainConfig(), [
+        "learning_rate=3e-4", "max_iters=1e3", "n_layer = 6", "bias=true", "decay_lr=off",
+        "device=cpu", "run_name=none", "dropout=0.1",
+    ])
+    assert (cfg.learning_rate, cfg.max_iters, cfg.n_layer) == (3e-4, 1000, 6)
+    assert isinstance(cfg.max_iters, int)
+    assert (cfg.bias, cfg.decay_lr, cfg.device, cfg.run_name, cfg.dropout) == (True, False, "cpu", None, 0.1)
+    assert apply_overrides(cfg, ["run_name=mine"]).run_name == "mine"
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("learning_rat=1", "unknown setting 'learning_rat' \\(did you mean 'learning_rate'\\?\\)"),
+        ("zzz=1", "unknown setting 'zzz'; settings are: dataset"),
+        ("max_iters=ten", "max_iters=ten: expected a whole number"),
+        ("max_iters=2.5", "expected a whole number"),
+        ("learning_rate=fast", "learning_rate=fast: expected a number"),
+        ("bias=maybe", "bias=maybe: expected true or false"),
+        ("max_iters", "bad setting 'max_iters': write key=value"),
+    ],
+)
+def test_bad_overrides(item: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(TrainConfig(), [item])
+
+
+def test_validate_names_every_problem() -> None:
+    cfg = TrainConfig(dataset="x", n_embd=30, n_head=4, batch_size=0, dropout=1.5, dtype="float16", device="cpu")
+    with pytest.raises(ConfigError) as error:
+        cfg.validate(train_tokens=1000, val_tokens=50)
+    message = str(error.value)
+    for expected in ("n_embd (30) must be a multiple of n_head (4)", "batch_size must be at least 1",
+                     "dropout must be in [0, 1)", "dtype float16 cannot be used on cpu",
+                     "the val split has 50 tokens, not more than block_size (64)"):
+        assert expected in message
+    assert "train split" not in message
+    assert TrainConfig(dataset="x", device="cpu").validate(1000, 1000) == torch.device("cpu")
+
+
+def test_lr_schedule() -> None:
+    cfg = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, lr_decay_iters=110)
+    assert get_lr(0, cfg) == pytest.approx(1 / 11)
+    assert get_lr(9, cfg) == pytest.approx(10 / 11)
+    assert get_lr(10, cfg) == pytest.approx(1.0)
+    assert get_lr(60, cfg) == pytest.approx(0.55)  # halfway down the cosine: (1 + 0.1) / 2
+    assert get_lr(110, cfg) == pytest.approx(0.1)
+    assert get_lr(5000, cfg) == pytest.approx(0.1)
+    assert get_lr(5000, TrainConfig(learning_rate=0.5, decay_lr=False)) == 0.5
+
+
+# ---- the trainer --------------------------------------------------------------------------------
+
+
+def test_events_in_order_and_files(dataset: str) -> None:
+    events = run(tiny(dataset, run_name="r", log_interval=5, sample_interval=20, sample_tokens=10))
+    kinds = [type(e).__name__ for e in events]
+    assert isinstance(events[0], Started) and not events[0].resumed
+    assert events[0].run_dir == paths.runs_dir() / "r" and events[0].start_iter == 0
+    assert isinstance(events[-1], Finished) and events[-1].reason == "completed" and events[-1].iter == 30
+    assert "Failed" not in kinds
+
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [s.iter for s in steps] == [0, 5, 10, 15, 20, 25, 29]
+    assert [s.tokens_seen for s in steps] == [(s.iter + 1) * 8 * 32 for s in steps]
+    assert all(s.tokens_per_sec > 0 and s.iter_ms > 0 and math.isfinite(s.loss) for s in steps)
+    evals = [e for e in events if isinstance(e, Eval)]
+    assert [e.iter for e in evals] == [0, 10, 20, 30]
+    assert evals[-1].val_loss < evals[0].val_loss  # it learns something
+    assert evals[-1].best_val_loss == min(e.val_loss for e in evals)
+    # eval 0 comes before step 0; no checkpoint of the untrained model; each later eval saves ckpt.pt
+    assert kinds.index("Eval") < kinds.index("Step")
+    saved = [e for e in events if isinstance(e, CheckpointSaved)]
+    assert [(e.iter, e.kind) for e in saved if e.kind == "latest"] == [(10, "latest"), (20, "latest"), (30, "latest")]
+    assert [e.iter for e in events if isinstance(e, Sample)] == [20]
+
+    records = [json.loads(line) for line in (paths.runs_dir() / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["type"], r["iter"]) for r in records] == [
+        ("step" if isinstance(e, Step) else "eval", e.iter) for e in events if isinstance(e, (Step, Eval))
+    ]
+    ckpt = load_checkpoint(paths.runs_dir() / "r" / "ckpt.pt")
+    assert ckpt["iter_num"] == 30 and ckpt["config"]["dataset"] == dataset
+    assert ckpt["tokenizer"]["kind"] == "char" and ckpt["dataset"]["name"] == dataset
+    assert [s[0] for s in ckpt["history"]["steps"]] == [s.iter for s in steps]
+    assert (paths.runs_dir() / "r" / "best.pt").is_file()
+
+
+def test_resumed_run_continues_its_curve_exactly(dataset: str) -> None:
+    # dropout makes the torch RNG state matter too
+    straight = run(tiny(dataset, run_name="straight", dropout=0.1))
+    first = run(tiny(dataset, run_name="split", dropout=0.1, max_iters=15))
+    assert isinstance(first[-1], Finished) and first[-1].iter == 15
+    second = run(tiny(dataset, dropout=0.1), resume="split")
+    assert isinstance(second[0], Started) and second[0].resumed and second[0].start_iter == 15
+    assert second[0].run_dir == paths.runs_dir() / "split"
+
+    def losses(events: list[Event]) -> dict[int, float]:
+        return {e.iter: e.loss for e in events if isinstance(e, Step)}
+
+    assert losses(first) | losses(second) == losses(straight)
+    assert len(losses(straight)) == 30
+    a = load_checkpoint(paths.runs_dir() / "straight" / "ckpt.pt")
+    b = load_checkpoint(paths.runs_dir() / "split" / "ckpt.pt")
+    assert a["iter_num"] == b["iter_num"] == 30
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert [s[:3] for s in a["history"]["steps"]] == [s[:3] for s in b["history"]["steps"]]
+    assert a["history"]["evals"][-1] == b["history"]["evals"][-1]
+
+
+class Recorder:
+    """Collects events from the training thread and lets the test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait_for(self, kind: type, after: int = 0) -> Event:
+        with self.cond:
+            found = self.cond.wait_for(
+                lambda: any(isinstance(e, kind) for e in self.events[after:]), timeout=WAIT
+            )
+            assert found, f"no {kind.__name__} event; got {[type(e).__name__ for e in self.events]}"
+            return next(e for e in self.events[after:] if isinstance(e, kind))
+
+
+def test_controls_from_another_thread(dataset: str) -> None:
+    recorder = Recorder()
+    trainer = Trainer(tiny(dataset, run_name="ctl", max_iters=100_000, eval_interval=100_000), recorder)
+    thread = threading.Thread(target=trainer.run)
+    thread.start()
+    try:
+        recorder.wait_for(Step)
+        trainer.pause()
+        paused = recorder.wait_for(Paused)
+        n = len(recorder.events)
+        time.sleep(0.3)
+        assert not any(isinstance(e, Step) for e in recorder.events[n:])  # no steps while paused
+
+        trainer.save_now()
+        saved = recorder.wait_for(CheckpointSaved, after=n)
+        assert saved.iter == paused.iter and saved.kind == "latest"
+        assert load_checkpoint(saved.path)["iter_num"] == paused.iter
+        trainer.sample_now()
+        sample = recorder.wait_for(Sample, after=n)
+        assert sample.iter == paused.iter and sample.text
+
+        n = len(recorder.events)
+        trainer.resume()
+        assert recorder.wait_for(Resumed, after=n).iter == paused.iter
+        assert recorder.wait_for(Step, after=n).iter == paused.iter
+        trainer.stop()
+        finished = recorder.wait_for(Finished)
+    finally:
+        trainer.stop()
+        thread.join(WAIT)
+    assert not thread.is_alive()
+    assert finished.reason == "stopped" and finished.iter < 100_000
+    last = recorder.events[-2]
+    assert isinstance(last, CheckpointSaved) and last.iter == finished.iter
+    assert load_checkpoint(last.path)["iter_num"] == finished.iter
+
+
+def test_cancel_wakes_a_paused_trainer(dataset: str) -> None:
+    recorder = Recorder()
+    cancel = threading.Event()
+    trainer = Trainer(tiny(dataset, max_iters=100_000, eval_interval=100_000), recorder, cancel=cancel)
+    trainer.pause()
+    thread = threading.Thread(target=trainer.run)
+    thread.start()
+    recorder.wait_for(Paused)
+    cancel.set()
+    finished = recorder.wait_for(Finished)
+    thread.join(WAIT)
+    assert finished.reason == "stopped" and finished.iter == 0
+    assert not any(isinstance(e, Step) for e in recorder.events)
+
+
+@pytest.mark.parametrize("log_interval", [1, 7])
+def test_nan_loss_fails_and_keeps_the_last_good_checkpoint(dataset: str, log_interval: int) -> None:
+    latest = paths.runs_dir() / "nan" / "ckpt.pt"
+    good: dict[str, bytes] = {}
+    events: list[Event] = []
+    trainer: Trainer
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, CheckpointSaved) and event.kind == "latest":
+            good["bytes"] = latest.read_bytes()
+        if isinstance(event, Step) and event.iter == 14:
+            with torch.no_grad():  # the weights blow up, as a diverging run's would
+                trainer.model.lm_head.weight.fill_(float("nan"))
+
+    trainer = Trainer(tiny(dataset, run_name="nan", log_interval=log_interval), on_event)
+    trainer.run()
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.kind == "nan"
+    assert "NaN or infinite" in failed.message and "learning_rate" in failed.message
+    assert str(latest) in failed.message
+    assert 14 < failed.iter <= 20
+    assert latest.read_bytes() == good["bytes"]
+    ckpt = load_checkpoint(latest)
+    assert ckpt["iter_num"] == 10
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values())
+    assert not any(isinstance(e, CheckpointSaved) and e.iter > 10 for e in events)
+
+
+def test_out_of_memory_gives_advice(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def oom(self: Trainer, it: int) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "_step", oom)
+    events = run(tiny(dataset))
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.kind == "oom"
+    assert "batch_size" in failed.message and "block_size" in failed.message
+
+
+def test_failures_are_events_not_exceptions(dataset: str) -> None:
+    failed = run(tiny("no-such-dataset"))[-1]
+    assert isinstance(failed, Failed) and failed.kind == "error" and "no dataset called 'no-such-dataset'" in failed.message
+    failed = run(tiny(dataset, n_embd=30, n_head=4))[-1]
+    assert isinstance(failed, Failed) and "n_embd (30) must be a multiple of n_head (4)" in failed.message
+    failed = run(tiny(dataset, block_size=5000))[-1]
+    assert isinstance(failed, Failed) and "lower block_size or use more text" in failed.message
+    failed = run(tiny(dataset), resume="no-such-run")[-1]
+    assert isinstance(failed, Failed) and "no checkpoint called 'no-such-run'" in failed.message
+    failed = run(tiny(dataset, device="cuda"))[-1] if not torch.cuda.is_available() else None
+    assert failed is None or ("'cuda' is not available" in failed.message)
+
+
+def test_a_run_name_in_use_is_refused(dataset: str) -> None:
+    assert isinstance(run(tiny(dataset, run_name="once", max_iters=2))[-1], Finished)
+    failed = run(tiny(dataset, run_name="once", max_iters=2))[-1]
+    assert isinstance(failed, Failed) and "run 'once' already exists" in failed.message
+
+
+def test_nan_between_logged_steps_is_not_saved(dataset: str) -> None:
+    # No step is logged here, so only the on-device NaN flag can stop save_now from writing NaN weights.
+    latest = paths.runs_dir() / "quiet" / "ckpt.pt"
+    events: list[Event] = []
+    good: dict[str, bytes] = {}
+    trainer: Trainer
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, CheckpointSaved) and event.kind == "best" and event.iter == 10:
+            good["bytes"] = latest.read_bytes()
+            with torch.no_grad():
+                trainer.model.lm_head.weight.fill_(float("nan"))
+            trainer.save_now()
+
+    trainer = Trainer(tiny(dataset, run_name="quiet", log_interval=1000), on_event)
+    trainer.run()
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.kind == "nan" and failed.iter == 11
+    assert latest.read_bytes() == good["bytes"]
