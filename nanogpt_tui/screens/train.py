@@ -1,0 +1,589 @@
+"""The Train screen: pick data and settings, train in a thread worker, watch the loss fall.
+
+torch is imported only in workers: `load_engine` imports core.trainer and core.devices and posts what
+the form needs (the trainer module, devices, dtypes); `run_training` runs the Trainer. The trainer's
+callback runs in the worker thread and only posts messages, batched by `EventThrottle` to at most ~10
+a second, so the UI thread (and the GIL) stay free for the user while the model trains.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import typing
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable
+
+from rich.table import Table
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from core.dataset import DatasetInfo, list_datasets
+from nanogpt_tui.widgets.loss_plot import LossPlot
+
+if TYPE_CHECKING:
+    from core.trainer import TrainConfig, Trainer
+
+# TrainConfig fields set by other widgets than the one-input-per-knob form.
+SPECIAL_FIELDS = ("dataset", "run_name", "device", "dtype")
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+FIGURES = ("iteration", "tokens/sec", "iter ms", "lr", "grad norm", "train loss", "val loss", "best val", "elapsed", "ETA", "device")
+FIGURE_COLUMNS = 3
+UPDATE_INTERVAL = 0.1  # seconds between UI updates from a stream of Step events: ~10 a second at most
+LOG_LINES = 500
+SAMPLE_LINES = 300
+
+
+class EventThrottle:
+    """The Trainer's on_event callback (it runs in the worker thread): batch Steps, post others at once.
+
+    Steps are posted together at most every `interval` seconds; any other event flushes the steps
+    before it, so the UI sees every event, in order.
+    """
+
+    def __init__(self, post: Callable[[list[Any]], None], is_step: Callable[[Any], bool], interval: float = UPDATE_INTERVAL) -> None:
+        self.post = post
+        self.is_step = is_step
+        self.interval = interval
+        self.pending: list[Any] = []
+        self.last_post = 0.0
+
+    def __call__(self, event: Any) -> None:
+        self.pending.append(event)
+        if not self.is_step(event) or time.monotonic() - self.last_post >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            events, self.pending = self.pending, []
+            self.post(events)
+            self.last_post = time.monotonic()
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_number(value: float) -> str:
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def problems_by_field(message: str, names: typing.Iterable[str]) -> dict[str, str]:
+    """Split a ConfigError's "  - problem" lines by the setting each names first ("form" when none)."""
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    problems: dict[str, str] = {}
+    for line in message.splitlines():
+        line = line.strip()
+        if not line.startswith("- "):
+            continue
+        match = pattern.search(line)
+        field = match.group(1) if match else "form"
+        problems[field] = "; ".join(filter(None, [problems.get(field), line[2:]]))
+    return problems
+
+
+class TrainScreen(Screen):
+    """Train a GPT on a prepared dataset and watch it learn."""
+
+    CSS_PATH = "train.tcss"
+    # ctrl keys so they work while an Input has focus (none of these is an Input key).
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start", id="train.start"),
+        Binding("ctrl+t", "pause_resume", "Pause/Resume", id="train.pause"),
+        Binding("ctrl+b", "stop", "Stop", id="train.stop"),
+        Binding("ctrl+s", "save_now", "Save now", id="train.save"),
+        Binding("ctrl+n", "sample_now", "Sample now", id="train.sample"),
+        Binding("ctrl+l", "log_scale", "Log scale", id="train.log_scale"),
+        Binding("ctrl+g", "x_axis", "X axis", id="train.x_axis"),
+    ]
+
+    # -- messages from workers -----------------------------------------------------------------------
+
+    class EngineReady(Message):
+        """core.trainer is imported (and torch with it); what the form needs."""
+
+        def __init__(self, engine: ModuleType, devices: list[Any], dtypes: dict[str, dict[str, str | None]], default_device: str) -> None:
+            super().__init__()
+            self.engine = engine  # the core.trainer module
+            self.devices = devices  # core.devices.DeviceInfo list
+            self.dtypes = dtypes  # available device -> dtype -> None (usable) or why not
+            self.default_device = default_device
+
+    class EngineFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class ResumeLoaded(Message):
+        """The settings of the checkpoint to resume (TrainConfig as a dict)."""
+
+        def __init__(self, path: Path, config: dict[str, Any]) -> None:
+            super().__init__()
+            self.path = path
+            self.config = config
+
+    class TrainingStarted(Message):
+        def __init__(self, trainer: Trainer) -> None:
+            super().__init__()
+            self.trainer = trainer
+
+    class TrainerEvents(Message):
+        """A batch of trainer events, in order (Steps at most every UPDATE_INTERVAL, others at once)."""
+
+        def __init__(self, events: list[Any]) -> None:
+            super().__init__()
+            self.events = events
+
+    # -- building the screen -------------------------------------------------------------------------
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: ModuleType | None = None
+        self.field_types: dict[str, type] = {}  # the form's TrainConfig fields -> int, float or bool
+        self.dtypes: dict[str, dict[str, str | None]] = {}
+        self.datasets: dict[str, DatasetInfo] = {}
+        self.errors: dict[str, str] = {}
+        self.resume_path: Path | None = None
+        self.resume_config: dict[str, Any] | None = None
+        self.trainer: Trainer | None = None
+        self.state = "loading"  # loading, idle, starting, running, paused, finished, stopped, failed
+        self.max_iters = 0
+        self.run_dir: Path | None = None
+        self.figures = dict.fromkeys(FIGURES, "–")
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="train-body"):
+            with VerticalScroll(id="train-settings"):
+                yield Label("Dataset", classes="field-label")
+                yield Select([], id="dataset", prompt="none: prepare one on the Data screen (f2)")
+                yield Label("Preset", classes="field-label")
+                yield Select([], id="preset", prompt="loading…")
+                with Horizontal(id="resume-row"):
+                    yield Static("", id="resume-line")
+                    yield Button("Don't resume", id="clear-resume", compact=True)
+                yield Label("Device", classes="field-label")
+                yield Vertical(id="device-box")
+                yield Label("Precision", classes="field-label")
+                yield RadioSet(*(RadioButton(name, name=name, disabled=True) for name in DTYPE_NAMES), id="dtype")
+                yield Label("Run name", classes="field-label")
+                yield Input(placeholder="blank: dataset name + time", id="run_name")
+                yield Static("", id="error-run_name", classes="field-error")
+                yield Vertical(id="config-fields")
+                yield Static("", id="error-form", classes="field-error")
+                yield Button("Start (ctrl+r)", id="start", variant="success", disabled=True)
+            with Vertical(id="train-main"):
+                yield Static("Loading the training engine…", id="status")
+                yield LossPlot(title="loss", id="loss-plot")
+                yield Static("", id="figures")
+                with Horizontal(id="train-bottom"):
+                    yield RichLog(id="samples", max_lines=SAMPLE_LINES, wrap=True, markup=False, min_width=20)
+                    yield RichLog(id="log", max_lines=LOG_LINES, wrap=True, markup=True, min_width=20)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#samples", RichLog).border_title = "Samples"
+        self.query_one("#log", RichLog).border_title = "Log"
+        self.query_one("#resume-row").display = False
+        self.show_figures({})
+        self.refresh_datasets()
+        self.load_engine()
+
+    def on_screen_resume(self) -> None:
+        # A dataset may have been prepared on the Data screen since this screen was last shown.
+        self.refresh_datasets()
+
+    def refresh_datasets(self) -> None:
+        self.datasets = {info.name: info for info in list_datasets() if isinstance(info, DatasetInfo)}
+        select = self.query_one("#dataset", Select)
+        current = select.value
+        select.set_options((f"{name} ({info.train_tokens:,} tokens)", name) for name, info in self.datasets.items())
+        if current in self.datasets:
+            select.value = current
+        elif self.datasets:
+            select.value = next(iter(self.datasets))
+        self.validate_form()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-setup")
+    def load_engine(self) -> None:
+        """Import torch and the trainer off the UI thread; post devices and the dtypes each takes."""
+        try:
+            from core import devices, trainer
+
+            found = devices.list_devices()
+            dtypes = {d.name: devices.supported_dtypes(devices.resolve_device(d.name)) for d in found if d.available}
+            default = str(devices.resolve_device("auto"))
+        except Exception as error:  # the app must stay up: say it in the screen instead
+            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}"))
+            return
+        self.post_message(self.EngineReady(trainer, found, dtypes, default))
+
+    def on_train_screen_engine_failed(self, message: EngineFailed) -> None:
+        self.set_status(f"The training engine could not load: {message.error}", "failed")
+        self.notify(message.error, title="Training engine", severity="error")
+
+    async def on_train_screen_engine_ready(self, message: EngineReady) -> None:
+        self.engine = message.engine
+        self.dtypes = message.dtypes
+        # One input per knob: the form follows TrainConfig's fields.
+        hints = typing.get_type_hints(self.engine.TrainConfig)
+        self.field_types = {name: kind for name, kind in hints.items() if name not in SPECIAL_FIELDS and kind in (int, float, bool)}
+        rows: list[Any] = []
+        for name, kind in self.field_types.items():
+            if kind is bool:
+                rows.append(Checkbox(name, id=f"cfg-{name}", classes="cfg-check"))
+            else:
+                rows.append(Horizontal(Label(name, classes="cfg-label"), Input(id=f"cfg-{name}", classes="cfg-input"), classes="cfg-row"))
+            rows.append(Static("", id=f"error-{name}", classes="field-error"))
+        await self.query_one("#config-fields").mount_all(rows)
+        # Built whole (not filled later) so the RadioSet knows its pressed button from the start.
+        await self.query_one("#device-box").mount(RadioSet(*(
+            RadioButton(
+                f"{d.name}: {d.detail}" if d.available else f"{d.name}: {d.reason}",
+                value=d.name == message.default_device,
+                disabled=not d.available,
+                name=d.name,
+            )
+            for d in message.devices
+        ), id="device"))
+        self.update_dtype_buttons()
+        preset = self.query_one("#preset", Select)
+        with self.prevent(Select.Changed):
+            preset.set_options((name, name) for name in self.engine.PRESETS)
+            preset.value = "cpu" if "cpu" in self.engine.PRESETS else next(iter(self.engine.PRESETS))
+        self.fill_form(self.engine.from_preset(str(preset.value)))
+        if self.resume_config is not None:
+            self.apply_resume_config()
+        self.set_status("Ready: pick a dataset and settings, then Start (ctrl+r).", "idle")
+
+    # -- the form ------------------------------------------------------------------------------------
+
+    @on(Select.Changed, "#preset")
+    def preset_changed(self, event: Select.Changed) -> None:
+        if self.engine is not None and event.value in self.engine.PRESETS:
+            self.fill_form(self.engine.from_preset(str(event.value)))
+
+    @on(Select.Changed, "#dataset")
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def field_changed(self) -> None:
+        self.validate_form()
+
+    @on(RadioSet.Changed, "#device")
+    def device_changed(self) -> None:
+        self.update_dtype_buttons()
+        self.validate_form()
+
+    @on(RadioSet.Changed, "#dtype")
+    def dtype_changed(self) -> None:
+        self.validate_form()
+
+    def fill_form(self, config: TrainConfig) -> None:
+        """Show a config's values in the inputs (a preset's, or the resumed checkpoint's)."""
+        for name, kind in self.field_types.items():
+            value = getattr(config, name)
+            if kind is bool:
+                self.query_one(f"#cfg-{name}", Checkbox).value = bool(value)
+            else:
+                self.query_one(f"#cfg-{name}", Input).value = str(value)
+        self.validate_form()
+
+    def selected(self, radio_set_id: str) -> str | None:
+        """The name of the pressed button of a RadioSet (None before the devices are known)."""
+        for radio_set in self.query(f"#{radio_set_id}").results(RadioSet):
+            if radio_set.pressed_button is not None:
+                return radio_set.pressed_button.name
+        return None
+
+    def update_dtype_buttons(self) -> None:
+        """Enable the dtypes the chosen device takes; label the others with the reason."""
+        reasons = self.dtypes.get(self.selected("device") or "", {})
+        buttons = list(self.query_one("#dtype", RadioSet).query(RadioButton))
+        for button in buttons:
+            reason = reasons.get(button.name or "", "pick a device first")
+            button.disabled = reason is not None
+            button.label = button.name if reason is None else f"{button.name}: {reason}"
+            if reason is not None:
+                button.value = False
+        if not any(button.value for button in buttons):
+            usable = [button for button in buttons if not button.disabled]
+            if usable:
+                usable[0].value = True
+
+    def read_form(self) -> tuple[TrainConfig | None, dict[str, str]]:
+        """The config the form describes, and its problems by field ("form" for the rest)."""
+        engine = self.engine
+        if engine is None:
+            return None, {"form": "the training engine is still loading"}
+        errors: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        for name, kind in self.field_types.items():
+            if kind is bool:
+                values[name] = self.query_one(f"#cfg-{name}", Checkbox).value
+                continue
+            try:
+                values[name] = engine.parse_value(name, self.query_one(f"#cfg-{name}", Input).value)
+            except engine.ConfigError as error:
+                errors[name] = str(error)
+        dataset = self.query_one("#dataset", Select).value
+        info = self.datasets.get(str(dataset))
+        config = engine.TrainConfig(
+            **{k: v for k, v in values.items() if k not in errors},
+            dataset=info.name if info else "",
+            run_name=self.query_one("#run_name", Input).value.strip() or None,
+            device=self.selected("device") or "cpu",
+            dtype=self.selected("dtype") or "float32",
+        )
+        if info is None:
+            errors["form"] = "no dataset: prepare one on the Data screen (f2)"
+        try:
+            config.validate(info.train_tokens if info else None, info.val_tokens if info else None)
+        except engine.ConfigError as error:
+            found = problems_by_field(str(error), [*self.field_types, *SPECIAL_FIELDS])
+            # A field's own parse error comes first; dataset/device/dtype problems show under the form.
+            for field, problem in found.items():
+                key = field if field in self.field_types or field == "run_name" else "form"
+                if key not in errors:
+                    errors[key] = problem
+        return config, errors
+
+    def validate_form(self) -> None:
+        """Show each problem next to its field; Start is enabled only when there are none."""
+        if not self.is_mounted:
+            return
+        _, self.errors = self.read_form()
+        for label in self.query(".field-error").results(Static):
+            message = self.errors.get((label.id or "").removeprefix("error-"), "")
+            label.update(message)
+            label.display = bool(message)
+        self.query_one("#start", Button).disabled = bool(self.errors) or self.is_training
+        self.refresh_bindings()
+
+    # -- resume --------------------------------------------------------------------------------------
+
+    def set_resume(self, path: Path | str) -> None:
+        """Set up resuming the run at `path` (a run folder or a checkpoint file): its settings fill the form."""
+        self.resume_path = Path(path)
+        self.query_one("#resume-line", Static).update(f"Resuming {self.resume_path.name}")
+        self.query_one("#resume-row").display = True
+        self.load_resume_config(self.resume_path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-resume")
+    def load_resume_config(self, path: Path) -> None:
+        try:
+            from core.checkpoint import load_checkpoint, resolve_checkpoint
+
+            ckpt = load_checkpoint(resolve_checkpoint(str(path)))
+        except Exception as error:
+            self.post_message(self.EngineFailed(f"cannot resume {path}: {error}"))
+            return
+        self.post_message(self.ResumeLoaded(path, {**ckpt.get("config", {}), **ckpt.get("model_args", {})}))
+
+    def on_train_screen_resume_loaded(self, message: ResumeLoaded) -> None:
+        if message.path == self.resume_path:
+            self.resume_config = message.config
+            if self.engine is not None:
+                self.apply_resume_config()
+
+    def apply_resume_config(self) -> None:
+        assert self.engine is not None and self.resume_config is not None
+        self.fill_form(self.engine.config_from_dict(self.resume_config))
+        dataset = Path(str(self.resume_config.get("dataset", ""))).name
+        if dataset in self.datasets:
+            self.query_one("#dataset", Select).value = dataset
+        self.query_one("#run_name", Input).value = ""  # a resumed run stays in its own folder
+        # The architecture is the checkpoint's: the trainer ignores edits to it.
+        for name in self.engine.MODEL_KEYS:
+            self.query_one(f"#cfg-{name}").disabled = True
+        self.notify(f"Press Start (ctrl+r) to resume {self.resume_path}", title="Resume training")
+
+    @on(Button.Pressed, "#clear-resume")
+    def clear_resume(self) -> None:
+        self.resume_path = self.resume_config = None
+        self.query_one("#resume-row").display = False
+        if self.engine is not None:
+            for name in self.engine.MODEL_KEYS:
+                self.query_one(f"#cfg-{name}").disabled = False
+
+    # -- running -------------------------------------------------------------------------------------
+
+    @property
+    def is_training(self) -> bool:
+        return self.state in ("starting", "running", "paused")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that do nothing now show disabled in the footer."""
+        if action == "start":
+            return None if self.is_training or self.errors else True
+        if action in ("pause_resume", "stop", "save_now", "sample_now"):
+            return True if self.trainer is not None else None
+        return True
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        config, errors = self.read_form()
+        if config is None or errors or self.is_training:
+            self.validate_form()
+            if not self.is_training:
+                self.notify("Fix the settings marked in red first.", severity="warning")
+            return
+        self.query_one("#loss-plot", LossPlot).clear()
+        self.query_one("#samples", RichLog).clear()
+        self.max_iters = config.max_iters
+        self.show_figures(dict.fromkeys(FIGURES, "–"))
+        self.set_status(f"Starting on {config.device}…", "starting")
+        self.run_training(config, self.resume_path)
+        self.validate_form()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train")
+    def run_training(self, config: TrainConfig, resume: Path | None) -> None:
+        """Run the trainer (blocking); its events reach the UI as throttled messages."""
+        from core.trainer import Step, Trainer
+
+        throttle = EventThrottle(lambda events: self.post_message(self.TrainerEvents(events)), lambda e: isinstance(e, Step))
+        trainer = Trainer(config, throttle, resume=str(resume) if resume else None, cancel=get_current_worker().cancelled_event)
+        self.post_message(self.TrainingStarted(trainer))
+        trainer.run()
+        throttle.flush()
+
+    def on_train_screen_training_started(self, message: TrainingStarted) -> None:
+        self.trainer = self.app.trainer = message.trainer
+        self.refresh_bindings()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "train" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        self.trainer = self.app.trainer = None
+        if event.state == WorkerState.ERROR:  # Trainer.run never raises: this is the worker itself failing
+            self.show_failure(f"{type(event.worker.error).__name__}: {event.worker.error}")
+        elif self.is_training:
+            self.set_status("Training ended.", "stopped")
+        self.validate_form()
+
+    def on_train_screen_trainer_events(self, message: TrainerEvents) -> None:
+        steps: list[Any] = []
+        for event in message.events:
+            if type(event).__name__ == "Step":
+                steps.append(event)
+                continue
+            if steps:
+                self.show_steps(steps)
+                steps = []
+            self.show_event(event)
+        if steps:
+            self.show_steps(steps)
+
+    def show_steps(self, steps: list[Any]) -> None:
+        self.query_one("#loss-plot", LossPlot).add_steps((s.iter, s.loss, s.tokens_seen, s.elapsed_s) for s in steps)
+        last = steps[-1]
+        iter_ms = sum(s.iter_ms for s in steps) / len(steps)
+        self.show_figures(
+            {
+                "iteration": f"{last.iter + 1} / {self.max_iters}",
+                "tokens/sec": f"{last.tokens_per_sec:,.0f}",
+                "iter ms": f"{iter_ms:.1f}",
+                "lr": f"{last.lr:.3g}",
+                "grad norm": format_number(last.grad_norm),
+                "train loss": format_number(last.loss),
+                "elapsed": format_duration(last.elapsed_s),
+                "ETA": format_duration((self.max_iters - last.iter - 1) * iter_ms / 1000),
+            }
+        )
+
+    def show_event(self, event: Any) -> None:
+        kind = type(event).__name__
+        log = self.query_one("#log", RichLog)
+        if kind == "Started":
+            self.max_iters, self.run_dir = event.max_iters, event.run_dir
+            self.set_status(f"Training {event.run_dir.name} on {event.device}.", "running")
+            self.show_figures({"device": f"{event.device} {event.dtype}", "iteration": f"{event.start_iter} / {event.max_iters}"})
+            verb = f"resumed at iteration {event.start_iter}" if event.resumed else "started"
+            log.write(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {event.run_dir}")
+        elif kind == "Eval":
+            self.query_one("#loss-plot", LossPlot).add_eval(event.iter, event.train_loss, event.val_loss)
+            self.show_figures({"val loss": format_number(event.val_loss), "best val": format_number(event.best_val_loss)})
+            log.write(f"iter {event.iter}: train {event.train_loss:.4f}, val {event.val_loss:.4f}")
+        elif kind == "Sample":
+            self.query_one("#samples", RichLog).write(f"── iteration {event.iter} ──\n{event.text}")
+        elif kind == "CheckpointSaved":
+            log.write(f"iter {event.iter}: saved {event.kind} checkpoint {event.path.name}")
+        elif kind == "Paused":
+            self.set_status(f"Paused at iteration {event.iter}: ctrl+t resumes.", "paused")
+            log.write(f"paused at iteration {event.iter}")
+        elif kind == "Resumed":
+            self.set_status(f"Training {self.run_dir.name if self.run_dir else ''}.", "running")
+            log.write(f"resumed at iteration {event.iter}")
+        elif kind == "Finished":
+            where = self.run_dir or "the run folder"
+            self.set_status(f"Finished ({event.reason}) at iteration {event.iter}; checkpoint in {where}.", "finished")
+            log.write(f"[green]finished ({event.reason})[/] at iteration {event.iter}")
+            self.notify(f"{event.reason} at iteration {event.iter}; checkpoint in {where}", title="Training finished")
+        elif kind == "Failed":
+            self.show_failure(event.message)
+            if event.details:
+                log.write(event.details)
+
+    def show_failure(self, error: str) -> None:
+        self.set_status(f"Training failed: {error}", "failed")
+        self.query_one("#log", RichLog).write(f"[red]failed:[/] {error}")
+        self.notify(error, title="Training failed", severity="error", timeout=15)
+
+    def set_status(self, text: str, state: str) -> None:
+        self.state = state
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_classes(f"state-{state}")
+        self.refresh_bindings()
+
+    def show_figures(self, changed: dict[str, str]) -> None:
+        """Update some figures; the others keep their last value."""
+        self.figures.update(changed)
+        grid = Table.grid(padding=(0, 1))
+        for _ in range(FIGURE_COLUMNS):
+            grid.add_column(style="bold", justify="right", no_wrap=True)
+            grid.add_column(min_width=12, no_wrap=True)
+        cells = [cell for name, value in self.figures.items() for cell in (name, value)]
+        for row in range(0, len(cells), 2 * FIGURE_COLUMNS):
+            grid.add_row(*cells[row : row + 2 * FIGURE_COLUMNS])
+        self.query_one("#figures", Static).update(grid)
+
+    # -- keys ----------------------------------------------------------------------------------------
+
+    def action_pause_resume(self) -> None:
+        if self.trainer is None:
+            return
+        if self.trainer.paused:
+            self.trainer.resume()
+        else:
+            self.trainer.pause()
+
+    def action_stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.stop()
+            self.query_one("#log", RichLog).write("stopping: saving a checkpoint…")
+
+    def action_save_now(self) -> None:
+        if self.trainer is not None:
+            self.trainer.save_now()
+
+    def action_sample_now(self) -> None:
+        if self.trainer is not None:
+            self.trainer.sample_now()
+
+    def action_log_scale(self) -> None:
+        self.query_one("#loss-plot", LossPlot).toggle_log_scale()
+
+    def action_x_axis(self) -> None:
+        self.query_one("#loss-plot", LossPlot).cycle_x_mode()
