@@ -1,0 +1,173 @@
+"""Benchmarks behind `nanogpt-tui bench ...`: each prints its figures with rich and returns them."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from core import paths
+from core.dataset import DatasetWriter, load_dataset
+from core.devices import resolve_device
+from core.model import GPT, GPTConfig
+from core.sampler import SamplingConfig, generate
+from core.tokenizers import CharTokenizer, Tokenizer, get_tokenizer
+from core.trainer import Failed, Step, Trainer, from_preset
+
+BENCH_PROMPT = "To be, or not to be, that is the question:"
+# The 65 characters of Tiny Shakespeare: with them the bench model is nanoGPT's shakespeare_char model.
+SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def print_figures(title: str, figures: dict[str, str], console: Console | None = None) -> None:
+    """Print a two-column table of named, already formatted figures."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in figures.items():
+        table.add_row(name, value)
+    (console or Console()).print(table)
+
+
+def bench_sample(
+    n_tokens: int = 200, vocab: str = "char", device: str = "cpu", console: Console | None = None
+) -> dict[str, Any]:
+    """Sampling tokens/sec with and without the KV cache on a 6-layer, 384-wide, block-256 GPT.
+
+    The weights are random (speed does not depend on them). `vocab` is "char" (Tiny Shakespeare's 65
+    characters: nanoGPT's shakespeare_char model) or "gpt2" (50304 padded ids, as nanoGPT has it).
+    With gpt2 both runs spend much of each token multiplying by the 77 MB head (the uncached forward
+    also computes the last position's logits only), so the cache's advantage is smaller there.
+    Both runs use the same seed and sampling settings.
+    """
+    if vocab not in ("char", "gpt2"):
+        raise ValueError(f"unknown vocabulary {vocab!r} for bench sample: use char or gpt2")
+    tokenizer: Tokenizer = get_tokenizer("gpt2") if vocab == "gpt2" else CharTokenizer(SHAKESPEARE_CHARS)
+    vocab_size = 50304 if vocab == "gpt2" else tokenizer.vocab_size
+    config = GPTConfig(block_size=256, vocab_size=vocab_size, n_layer=6, n_head=6, n_embd=384, dropout=0.0)
+    torch.manual_seed(0)
+    target = resolve_device(device)
+    model = GPT(config).to(target).eval()
+    settings = SamplingConfig(max_new_tokens=n_tokens, temperature=0.8, seed=0)
+
+    def timed(use_cache: bool) -> tuple[float, list[int]]:
+        start = time.perf_counter()
+        ids = [p.token_id for p in generate(model, tokenizer, BENCH_PROMPT, settings, target, use_cache=use_cache)]
+        return time.perf_counter() - start, ids
+
+    # A short warm-up, so one-off allocations and kernel selection are not timed.
+    list(generate(model, tokenizer, BENCH_PROMPT, SamplingConfig(max_new_tokens=8, seed=0), target))
+    cached_s, cached_ids = timed(use_cache=True)
+    uncached_s, uncached_ids = timed(use_cache=False)
+
+    prompt_tokens = len(tokenizer.encode(BENCH_PROMPT))
+    result = {
+        "device": str(target),
+        "vocab_size": vocab_size,
+        "params": model.get_num_params(),
+        "prompt_tokens": prompt_tokens,
+        "new_tokens": n_tokens,
+        "cached_tokens_per_s": n_tokens / cached_s,
+        "uncached_tokens_per_s": n_tokens / uncached_s,
+        "speedup": uncached_s / cached_s,
+        "same_tokens": cached_ids == uncached_ids,
+    }
+    print_figures(
+        f"bench sample: 6 layers, 6 heads, 384 wide, block 256, random weights, {vocab} vocabulary",
+        {
+            "device": result["device"],
+            "parameters": f"{result['params'] / 1e6:.1f} M",
+            "tokens": f"{prompt_tokens} prompt + {n_tokens} generated",
+            "with KV cache": f"{result['cached_tokens_per_s']:.1f} tokens/s",
+            "without KV cache": f"{result['uncached_tokens_per_s']:.1f} tokens/s",
+            "speedup": f"{result['speedup']:.1f}x (goal >= 5x)",
+            "same tokens": "yes" if result["same_tokens"] else "no (float rounding differs)",
+        },
+        console,
+    )
+    return result
+
+
+def bench_train(
+    preset: str = "cpu",
+    iters: int = 30,
+    device: str = "auto",
+    dataset: str | None = None,
+    dtype: str = "float32",
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Training tokens/sec of a preset's model, measured by the real Trainer.
+
+    Without `dataset` the data is random tokens over Tiny Shakespeare's 65 characters (speed does not
+    depend on the text). The run lives in a temporary data dir that is deleted afterwards; the first
+    few steps (allocation, warm-up) are left out of the figures.
+    """
+    if iters < 2:
+        raise ValueError("bench train needs at least 2 iterations")
+    dataset_path = load_dataset(dataset).path if dataset else None  # resolved in the real data dir
+    previous_home = os.environ.get(paths.HOME_ENV)
+    steps: list[Step] = []
+    failures: list[Failed] = []
+    with tempfile.TemporaryDirectory(prefix="nanogpt-bench-") as home:
+        os.environ[paths.HOME_ENV] = home
+        try:
+            if dataset_path is None:
+                tokenizer = CharTokenizer(SHAKESPEARE_CHARS)
+                ids = np.random.default_rng(0).integers(0, tokenizer.vocab_size, 200_000)
+                with DatasetWriter("random", tokenizer) as writer:
+                    writer.append("train", ids[:180_000])
+                    writer.append("val", ids[180_000:])
+                    writer.commit("random tokens", len(ids), 0.1)
+            config = from_preset(
+                preset, dataset=str(dataset_path or "random"), run_name="bench", device=device, dtype=dtype,
+                max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0,
+                leave_core_free=False,
+            )
+            trainer = Trainer(config, lambda e: steps.append(e) if isinstance(e, Step) else
+                              failures.append(e) if isinstance(e, Failed) else None)
+            trainer.run()
+        finally:
+            if previous_home is None:
+                os.environ.pop(paths.HOME_ENV, None)
+            else:
+                os.environ[paths.HOME_ENV] = previous_home
+    if failures:
+        raise RuntimeError(f"bench train failed: {failures[0].message}")
+
+    warmup = min(3, iters - 1)
+    timed = steps[warmup:]
+    seconds = sum(s.iter_ms for s in timed) / 1000
+    tokens = len(timed) * config.tokens_per_iter
+    result = {
+        "preset": preset,
+        "device": str(trainer.device),
+        "dtype": dtype,
+        "threads": torch.get_num_threads(),
+        "params": trainer.model.get_num_params(),
+        "tokens_per_iter": config.tokens_per_iter,
+        "timed_iters": len(timed),
+        "tokens_per_s": tokens / seconds,
+        "iter_ms": 1000 * seconds / len(timed),
+        "final_loss": steps[-1].loss,
+    }
+    print_figures(
+        f"bench train: preset {preset} ({config.n_layer} layers, {config.n_embd} wide, block {config.block_size}, "
+        f"batch {config.batch_size}), {'dataset ' + dataset if dataset else 'random tokens'}",
+        {
+            "device": f"{result['device']} ({result['threads']} threads)" if trainer.device.type == "cpu" else result["device"],
+            "dtype": dtype,
+            "parameters": f"{result['params'] / 1e6:.2f} M",
+            "tokens per iteration": str(config.tokens_per_iter),
+            "iterations timed": f"{len(timed)} (after {warmup} warm-up)",
+            "time per iteration": f"{result['iter_ms']:.1f} ms",
+            "throughput": f"{result['tokens_per_s']:,.0f} tokens/s",
+        },
+        console,
+    )
+    return result
