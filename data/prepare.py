@@ -12,9 +12,12 @@ equal those of encoding each part in one call.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -43,6 +46,8 @@ UNICODE_LIMIT = 0x110000
 BPE_CUT = re.compile(r"(?<=\S)(?= )|(?<=\S\n)(?=\S)")
 # A text with no such place in this many characters is cut anyway, to keep memory bounded.
 MAX_PENDING_CHARS = 8 * READ_CHUNK
+ENCODE_THREADS = min(4, os.cpu_count() or 1)
+MAX_IN_FLIGHT = 2 * ENCODE_THREADS
 
 
 class PrepareError(ValueError):
@@ -96,16 +101,22 @@ def _texts(source: Source, chunk_size: int, stage: str, report: Throttle, cancel
 
 
 class _SplitEncoder:
-    """Encodes one split's text as it arrives, in chunks, into the writer."""
+    """Encodes one split's text as it arrives, in chunks, into the writer.
 
-    def __init__(self, tokenizer: Tokenizer, writer: DatasetWriter, split: str, chunk_chars: int) -> None:
+    Chunks are encoded on a thread pool (tiktoken releases the GIL) and written in order; at most
+    `MAX_IN_FLIGHT` chunks wait at a time, so memory stays bounded.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, writer: DatasetWriter, split: str, chunk_chars: int, pool: Executor) -> None:
         self.tokenizer = tokenizer
         self.writer = writer
         self.split = split
         self.chunk_chars = chunk_chars
+        self.pool = pool
         self.exact_cuts = not isinstance(tokenizer, CharTokenizer)  # any cut is exact for characters
         self.pending: list[str] = []
         self.pending_chars = 0
+        self.jobs: deque[Future[np.ndarray]] = deque()
 
     def feed(self, text: str) -> None:
         if not text:
@@ -117,6 +128,8 @@ class _SplitEncoder:
 
     def finish(self) -> None:
         self._encode(final=True)
+        while self.jobs:
+            self.writer.append(self.split, self.jobs.popleft().result())
 
     def _encode(self, final: bool) -> None:
         text = "".join(self.pending)
@@ -128,21 +141,25 @@ class _SplitEncoder:
                 return  # wait for more text to find a safe place
             cut = found or len(text)
         if cut:
-            self.writer.append(self.split, self.tokenizer.encode_array(text[:cut]))
+            self.jobs.append(self.pool.submit(self.tokenizer.encode_array, text[:cut]))
+            while len(self.jobs) > MAX_IN_FLIGHT:
+                self.writer.append(self.split, self.jobs.popleft().result())
         rest = text[cut:]
         self.pending = [rest] if rest else []
         self.pending_chars = len(rest)
 
     @staticmethod
     def _last_cut(text: str) -> int | None:
-        # Look in the second half first: a cut is nearly always there, and scanning it is cheaper.
-        for start in (len(text) // 2, 0):
+        # Look near the end first, widening the window: a cut is nearly always in the last few lines.
+        window = 4096
+        while True:
+            start = max(0, len(text) - window)
             cut = None
             for match in BPE_CUT.finditer(text, start):
                 cut = match.start()
-            if cut:
+            if cut or start == 0:
                 return cut
-        return None
+            window *= 16
 
 
 def _tokenizer(name: str) -> Tokenizer | None:
@@ -215,9 +232,13 @@ def _prepare(
 
     # Pass 2: split by characters like nanoGPT, encode each part, write.
     n_train = int(chars * (1 - val_fraction))
-    with DatasetWriter(name, tokenizer, overwrite=overwrite) as writer:
-        train = _SplitEncoder(tokenizer, writer, "train", chunk_size)
-        val = _SplitEncoder(tokenizer, writer, "val", chunk_size)
+    # Leaving the pool waits for at most MAX_IN_FLIGHT chunks per split; then the writer cleans up.
+    with (
+        DatasetWriter(name, tokenizer, overwrite=overwrite) as writer,
+        ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="prepare-encode") as pool,
+    ):
+        train = _SplitEncoder(tokenizer, writer, "train", chunk_size, pool)
+        val = _SplitEncoder(tokenizer, writer, "val", chunk_size, pool)
         position = 0
         for text in _texts(src, chunk_size, "encode", report, cancel):
             head = text[: max(0, n_train - position)]

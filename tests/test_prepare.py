@@ -20,6 +20,7 @@ from core import paths
 from core.dataset import load_dataset, token_counts
 from core.tokenizers import get_tokenizer
 from data import sources
+from data.bench import bench_prepare
 from data.prepare import PrepareCancelled, PrepareError, Progress, prepare
 
 
@@ -105,10 +106,10 @@ def test_streaming_equals_one_shot(tmp_path: Path, tokenizer: str, chunk_size: i
     streamed = prepare(str(path), tokenizer, name="streamed", chunk_size=chunk_size)
     for split in ("train", "val"):
         assert (streamed.path / f"{split}.bin").read_bytes() == (whole.path / f"{split}.bin").read_bytes()
-    if tokenizer == "gpt2":
-        train, val = nanogpt_gpt2(path.read_bytes().decode("utf-8"))
-        assert (whole.path / "train.bin").read_bytes() == train
-        assert (whole.path / "val.bin").read_bytes() == val
+    text = path.read_bytes().decode("utf-8")
+    train, val = nanogpt_gpt2(text) if tokenizer == "gpt2" else nanogpt_char(text)[:2]
+    assert (whole.path / "train.bin").read_bytes() == train
+    assert (whole.path / "val.bin").read_bytes() == val
 
 
 def test_progress_reports_both_stages(small_text: Path) -> None:
@@ -256,3 +257,11 @@ def test_shakespeare_download(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s
     # The second time it comes from the cache: the server is gone.
     again = prepare("shakespeare", "gpt2")
     assert again.name == "shakespeare-gpt2"
+
+
+def test_bench_prepare_smoke(nanogpt_home: Path) -> None:
+    figures = bench_prepare(size_mb=1, tokenizer="char")
+    assert figures["size_mb"] == pytest.approx(1, abs=0.01)
+    assert figures["tokens"] > 1_000_000 * 0.99 and figures["mb_per_s"] > 0
+    assert os.environ[paths.HOME_ENV] == str(nanogpt_home)  # restored
+    assert nothing_written()  # its dataset went to a temporary home

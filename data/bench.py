@@ -1,0 +1,124 @@
+"""`nanogpt-tui bench prepare`: preparation speed (MB/s) and peak memory on a generated text."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from core import paths
+from data.prepare import prepare
+from data.sources import SHAKESPEARE_FILE
+
+MB = 2**20
+
+
+def _rss_bytes() -> int | None:
+    """This process's resident memory now (Linux), or None where /proc is not there."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class PeakMemory:
+    """Samples resident memory in a thread; `peak` is the highest value seen."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.start = _rss_bytes()
+        self.peak = self.start or 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes() or 0)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _generated_words(size: int) -> bytes:
+    """Pseudo-English text: random short words on lines of varying length (seeded, so repeatable)."""
+    rng = np.random.default_rng(0)
+    syllables = ["the", "an", "or", "ing", "qu", "st", "ea", "lo", "ve", "mi", "ght", "ch", "re", "to", "be"]
+    words = ["".join(rng.choice(syllables, rng.integers(1, 4))) for _ in range(2000)]
+    lines, total = [], 0
+    while total < size:
+        lines.append(" ".join(rng.choice(words, rng.integers(3, 14))).capitalize() + ".\n")
+        total += len(lines[-1])
+    return "".join(lines).encode("utf-8")
+
+
+def _write_text(path: Path, size: int) -> str:
+    """Fill `path` with `size` bytes of text: Tiny Shakespeare repeated when it is cached, else generated words."""
+    cached = paths.cache_dir() / SHAKESPEARE_FILE
+    unit = cached.read_bytes() if cached.is_file() else _generated_words(MB)
+    what = "Tiny Shakespeare, repeated" if cached.is_file() else "generated words"
+    with open(path, "wb") as out:
+        written = 0
+        while written < size:
+            # Cut only at a line end, so no UTF-8 character is split.
+            piece = unit[: size - written]
+            if len(piece) < len(unit):
+                piece = piece[: piece.rfind(b"\n") + 1] or piece
+            out.write(piece)
+            written += len(piece)
+    return what
+
+
+def bench_prepare(size_mb: int = 100, tokenizer: str = "gpt2", console: Console | None = None) -> dict[str, Any]:
+    """Prepare a generated text of `size_mb` MB in a temporary data dir; print and return the figures."""
+    console = console or Console()
+    saved_home = os.environ.get(paths.HOME_ENV)
+    with tempfile.TemporaryDirectory(prefix="nanogpt-tui-bench-") as tmp:
+        text_path = Path(tmp) / "bench.txt"
+        what = _write_text(text_path, size_mb * MB)  # before moving home, so a cached Shakespeare is found
+        paths.set_home(Path(tmp) / "home")  # the benchmark's dataset must not land among the user's
+        try:
+            with console.status(f"preparing {size_mb} MB with {tokenizer}..."), PeakMemory() as memory:
+                start = time.perf_counter()
+                info = prepare(str(text_path), tokenizer, name="bench", overwrite=True)
+                seconds = time.perf_counter() - start
+        finally:
+            if saved_home is None:
+                os.environ.pop(paths.HOME_ENV, None)
+            else:
+                os.environ[paths.HOME_ENV] = saved_home
+        size = text_path.stat().st_size
+    figures: dict[str, Any] = {
+        "text": what,
+        "tokenizer": tokenizer,
+        "size_mb": size / MB,
+        "seconds": seconds,
+        "mb_per_s": size / MB / seconds,
+        "tokens": info.tokens,
+        "tokens_per_s": info.tokens / seconds,
+        "chars_per_token": info.chars_per_token,
+        "peak_rss_mb": memory.peak / MB if memory.start is not None else None,
+        "rss_increase_mb": (memory.peak - memory.start) / MB if memory.start is not None else None,
+    }
+    table = Table(title="bench prepare", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+    return figures
