@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from core import paths
-from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer, load_tokenizer
+from core.tokenizers import (
+    GPT2_N_VOCAB,
+    CharTokenizer,
+    Tokenizer,
+    TokenizerError,
+    get_tokenizer,
+    load_tokenizer,
+)
 
 SPLITS = ("train", "val")
 INFO_FILE = "dataset.json"
@@ -281,15 +288,19 @@ def _load_info_file(folder: Path) -> DatasetInfo:
 
 def _load_nanogpt_folder(folder: Path) -> DatasetInfo:
     meta_path = folder / META_FILE
-    tokenizer = tokenizer_from_meta(read_meta(meta_path), meta_path) if meta_path.is_file() else get_tokenizer("gpt2")
+    if meta_path.is_file():
+        tokenizer = tokenizer_from_meta(read_meta(meta_path), meta_path)
+        spec, vocab_size = tokenizer.to_dict(), tokenizer.vocab_size
+    else:  # nanoGPT's gpt2 datasets have no meta.pkl; listing them should not build the encoding (~1 s)
+        spec, vocab_size = {"kind": "tiktoken", "name": "gpt2"}, GPT2_N_VOCAB
     dtype = np.dtype(np.uint16)  # nanoGPT's prepare scripts always write uint16
     tokens = _check_bins(folder, dtype, None)
     created = datetime.fromtimestamp((folder / "train.bin").stat().st_mtime, timezone.utc)
     return DatasetInfo(
         name=folder.name,
         source=str(folder),
-        tokenizer=tokenizer.to_dict(),
-        vocab_size=tokenizer.vocab_size,
+        tokenizer=spec,
+        vocab_size=vocab_size,
         dtype=dtype.name,
         chars=None,
         train_tokens=tokens["train"],
