@@ -1,0 +1,183 @@
+"""The Data screen driven as a user would: pick a source, prepare, cancel, browse, delete."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, ProgressBar, Static
+
+import nanogpt_tui.screens.data as data_screen
+from core import paths
+from data.prepare import Progress, prepare
+from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.screens.checkpoints import ConfirmModal
+from nanogpt_tui.screens.data import DataScreen
+from nanogpt_tui.widgets.path_input import PathInput
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll `condition` until it holds, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the screen"
+        await pilot.pause(0.05)
+
+
+def text_of(screen: DataScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).content)
+
+
+def table_rows(screen: DataScreen) -> dict[str, list[str]]:
+    table = screen.query_one("#data-table", DataTable)
+    rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    return {row[0]: row for row in rows}
+
+
+def dataset_entries() -> list[str]:
+    """Everything in the datasets folder, hidden staging folders included."""
+    return sorted(p.name for p in paths.datasets_dir().iterdir())
+
+
+def error_notifications(app: NanoGPTApp) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == "error"]
+
+
+async def choose_file(pilot: Pilot, screen: DataScreen, path: Path) -> None:
+    """Pick "A text file" and type its name into the path field, after its folder (typing it all is slow)."""
+    await pilot.click("#source-file")
+    field = screen.query_one("#data-path", PathInput)
+    field.value = f"{path.parent}{os.sep}"
+    field.focus()
+    await pilot.press("end", *path.name)
+
+
+async def prepare_and_wait(pilot: Pilot, screen: DataScreen) -> None:
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: screen.preparing is None)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_prepare_a_file_shows_progress_and_the_dataset(small_text: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DataScreen)
+        assert str(paths.home()) in text_of(screen, "#data-home")
+        await pilot.click("#source-file")
+        field = screen.query_one("#data-path", PathInput)
+        field.value = f"{small_text.parent}{os.sep}"
+        field.focus()
+        await pilot.press("end", "s", "m")
+        await pilot.pause()
+        await pilot.press("tab")  # completes the file name
+        assert field.value == str(small_text)
+        assert text_of(screen, "#data-path-note") == ""  # the path exists: no complaint
+        await prepare_and_wait(pilot, screen)
+
+        assert "Prepared small-char" in text_of(screen, "#data-status")
+        assert screen.query_one("#data-progress", ProgressBar).percentage == 1
+        # Counts computed here from the text: char-level, split by characters like nanoGPT.
+        text = small_text.read_text(encoding="utf-8")
+        n_train = int(len(text) * 0.9)
+        row = table_rows(screen)["small-char"]
+        assert row[1:5] == ["char", str(len(set(text))), f"{n_train:,}", f"{len(text) - n_train:,}"]
+        assert (paths.datasets_dir() / "small-char" / "train.bin").is_file()
+        # Selected: its stats and the start of its text.
+        await wait_for(pilot, lambda: "Chars/token" in text_of(screen, "#data-details"))
+        assert text_of(screen, "#data-preview").startswith(text[:100])
+        assert not error_notifications(app)
+
+
+async def test_a_missing_path_shows_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        missing = tmp_path / "nope.txt"
+        await choose_file(pilot, screen, missing)
+        assert "does not exist" in text_of(screen, "#data-path-note")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert screen.preparing is None
+        assert "does not exist" in text_of(screen, "#data-status")
+        assert any("does not exist" in message for message in error_notifications(app))
+        assert dataset_entries() == []
+
+
+async def test_a_binary_file_shows_its_error(tmp_path: Path) -> None:
+    binary = tmp_path / "image.txt"
+    binary.write_bytes(b"text at first\n" * 50 + b"\x00\x01\x02" * 100)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await choose_file(pilot, screen, binary)
+        await prepare_and_wait(pilot, screen)
+        assert "binary" in text_of(screen, "#data-status")
+        assert screen.query_one("#data-status").has_class("error")
+        assert any("binary" in message for message in error_notifications(app))
+        assert dataset_entries() == []
+        assert table_rows(screen) == {}
+
+
+async def test_cancelling_leaves_nothing_behind(small_text: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real prepare, read in small chunks, held at its first progress report until cancelled."""
+    reported = threading.Event()
+
+    def held_prepare(*args, progress, cancel, **kwargs):
+        def hold(report: Progress) -> None:
+            progress(report)
+            reported.set()
+            cancel.wait(10)  # returns at once when the user cancels
+
+        return prepare(*args, progress=hold, cancel=cancel, chunk_size=1024, **kwargs)
+
+    monkeypatch.setattr(data_screen, "prepare", held_prepare)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await choose_file(pilot, screen, small_text)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, reported.is_set)
+        await wait_for(pilot, lambda: "Reading" in text_of(screen, "#data-status"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.preparing is None)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Cancelled" in text_of(screen, "#data-status")
+        assert dataset_entries() == []
+        assert table_rows(screen) == {}
+
+
+async def test_delete_asks_first_and_a_broken_dataset_shows_its_error(small_text: Path) -> None:
+    prepare(str(small_text), name="keepme")
+    broken = paths.datasets_dir() / "broken"
+    broken.mkdir()
+    (broken / "dataset.json").write_text("{not json", encoding="utf-8")
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert set(table_rows(screen)) == {"broken", "keepme"}
+        table = screen.query_one("#data-table", DataTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("broken"))
+        await pilot.pause()
+        assert "not valid JSON" in text_of(screen, "#data-details")
+
+        table.move_cursor(row=table.get_row_index("keepme"))
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        assert (paths.datasets_dir() / "keepme").is_dir()
+        assert "keepme" in table_rows(screen)
+
+        await pilot.press("d")
+        await pilot.press("y")
+        await pilot.pause()
+        assert not (paths.datasets_dir() / "keepme").exists()
+        assert set(table_rows(screen)) == {"broken"}
