@@ -41,3 +41,29 @@ def small_text(tmp_path: Path) -> Path:
     path = tmp_path / "small.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def char_dataset(small_text: Path):
+    """A character-level dataset prepared from `small_text` (a core.dataset.DatasetInfo)."""
+    from data.prepare import prepare
+
+    return prepare(str(small_text), tokenizer="char", name="small-char", block_size=32)
+
+
+@pytest.fixture
+def tiny_run(char_dataset) -> Path:
+    """A run folder holding ckpt.pt and best.pt of a tiny model trained a few iterations."""
+    from core.trainer import Failed, Trainer, from_preset
+
+    config = from_preset(
+        "tiny", dataset=char_dataset.name, run_name="tiny-run", max_iters=12, eval_interval=6, eval_iters=2,
+        warmup_iters=2, lr_decay_iters=12, device="cpu",
+    )
+    events: list = []
+    Trainer(config, events.append).run()
+    failures = [e for e in events if isinstance(e, Failed)]
+    assert not failures, failures[0].message
+    run_dir = Path(events[0].run_dir)
+    assert (run_dir / "ckpt.pt").is_file() and (run_dir / "best.pt").is_file()
+    return run_dir
