@@ -12,6 +12,7 @@ curve exactly: the checkpoint holds the batch generator's and torch's RNG states
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import numpy as np
 import torch
@@ -241,6 +242,70 @@ def get_lr(it: int, config: TrainConfig) -> float:
     progress = (it - config.warmup_iters) / (config.lr_decay_iters - config.warmup_iters)
     coeff = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
     return config.min_lr + coeff * (config.learning_rate - config.min_lr)
+
+
+# ---- batches and loss estimates -----------------------------------------------------------------
+
+
+def get_batch(
+    data: np.ndarray, block_size: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """batch_size random windows of `data` (offsets drawn from `generator`): inputs and next-token targets."""
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator).tolist()
+    rows = torch.from_numpy(np.stack([data[i : i + block_size + 1] for i in starts]).astype(np.int64))
+    x, y = rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
+    if device.type == "cuda":  # pinned memory lets the copy overlap the GPU's work
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.to(device), y.to(device)
+
+
+@torch.no_grad()
+def estimate_loss(
+    model: torch.nn.Module,
+    data: dict[str, np.ndarray],
+    block_size: int,
+    batch_size: int,
+    eval_iters: int,
+    seed: int,
+    device: torch.device,
+    autocast: ContextManager[object] | None = None,
+) -> dict[str, float]:
+    """Mean loss over eval_iters batches of each split, drawn from a generator seeded with `seed`."""
+    was_training = model.training
+    model.eval()
+    losses = {}
+    for split, tokens in data.items():
+        generator = torch.Generator().manual_seed(seed)
+        total = torch.zeros((), device=device)
+        for _ in range(eval_iters):
+            x, y = get_batch(tokens, block_size, batch_size, generator, device)
+            with autocast or contextlib.nullcontext():
+                _, loss = model(x, y)
+            total += loss.float()
+        losses[split] = total.item() / eval_iters
+    model.train(was_training)
+    return losses
+
+
+def evaluate(
+    model: GPT, info: DatasetInfo, device: torch.device, batch_size: int = 16, eval_iters: int = 50,
+    seed: int = 1337, dtype: str = "float32",
+) -> dict[str, float]:
+    """A trained model's mean train and val loss on a dataset (random windows of its block size)."""
+    if info.vocab_size > model.config.vocab_size:
+        raise ConfigError(
+            f"dataset {info.name!r} has {info.vocab_size} token ids but the model only {model.config.vocab_size}: "
+            "evaluate it on the dataset (tokenizer) it was trained with"
+        )
+    if batch_size < 1 or eval_iters < 1:
+        raise ConfigError("batch_size and eval_iters must be at least 1")
+    block_size = model.config.block_size
+    data = {split: open_split(info, split) for split in ("train", "val")}
+    for split, tokens in data.items():
+        if len(tokens) <= block_size:
+            raise ConfigError(f"the {split} split of {info.name!r} has {len(tokens)} tokens, not more than "
+                              f"the model's block_size ({block_size})")
+    return estimate_loss(model, data, block_size, batch_size, eval_iters, seed, device, autocast_context(device, dtype))
 
 
 # ---- events -------------------------------------------------------------------------------------
@@ -562,17 +627,6 @@ class Trainer:
                     # Requests notify the condition; an external cancel Event cannot, so look twice a second.
                     self._cond.wait(timeout=0.5)
 
-    def _get_batch(self, split: str, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """batch_size random windows of block_size + 1 tokens: inputs and next-token targets."""
-        data, block = self.data[split], self.config.block_size
-        starts = torch.randint(len(data) - block, (self.config.batch_size,), generator=generator).tolist()
-        rows = np.stack([data[i : i + block + 1] for i in starts]).astype(np.int64)
-        xy = torch.from_numpy(rows)
-        x, y = xy[:, :-1].contiguous(), xy[:, 1:].contiguous()
-        if self.device.type == "cuda":
-            return x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
-        return x.to(self.device), y.to(self.device)
-
     def _step(self, it: int) -> None:
         """One optimizer step over gradient_accumulation_steps micro-batches."""
         cfg = self.config
@@ -581,10 +635,9 @@ class Trainer:
         lr = get_lr(it, cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         for _ in range(cfg.gradient_accumulation_steps):
-            x, y = self._get_batch("train", self.batch_gen)
+            x, y = get_batch(self.data["train"], cfg.block_size, cfg.batch_size, self.batch_gen, self.device)
             with self.autocast:
                 _, loss = self.forward_model(x, y)
                 loss = loss / cfg.gradient_accumulation_steps
@@ -632,26 +685,14 @@ class Trainer:
             f"Lower learning_rate (now {self.config.learning_rate}) or use grad_clip.{last}"
         )
 
-    @torch.no_grad()
-    def _estimate_loss(self) -> dict[str, float]:
-        """Mean loss over eval_iters batches of each split; the same batches at every eval."""
-        self.model.eval()
-        losses = {}
-        for split in ("train", "val"):
-            generator = torch.Generator().manual_seed(self.config.seed + 1)
-            total = torch.zeros((), device=self.device)
-            for _ in range(self.config.eval_iters):
-                x, y = self._get_batch(split, generator)
-                with self.autocast:
-                    _, loss = self.forward_model(x, y)
-                total += loss.float()
-            losses[split] = total.item() / self.config.eval_iters
-        self.model.train()
-        return losses
-
     def _evaluate(self) -> None:
         it = self.iter_num
-        losses = self._estimate_loss()
+        cfg = self.config
+        # Re-seeded at every eval: each eval measures the same batches, and training's batches stay put.
+        losses = estimate_loss(
+            self.forward_model, self.data, cfg.block_size, cfg.batch_size, cfg.eval_iters, cfg.seed + 1,
+            self.device, self.autocast,
+        )
         self._check_finite(it, losses["train"], losses["val"])
         improved = losses["val"] < self.best_val_loss
         self.best_val_loss = min(self.best_val_loss, losses["val"])

@@ -345,3 +345,41 @@ def test_nan_between_logged_steps_is_not_saved(dataset: str) -> None:
     failed = events[-1]
     assert isinstance(failed, Failed) and failed.kind == "nan" and failed.iter == 11
     assert latest.read_bytes() == good["bytes"]
+
+
+def test_bench_train_uses_a_throwaway_data_dir(nanogpt_home: Path) -> None:
+    from core.bench import bench_train
+
+    result = bench_train("tiny", iters=5, device="cpu")
+    assert result["tokens_per_iter"] == 8 * 32 and result["timed_iters"] == 2
+    assert result["tokens_per_s"] > 0 and math.isfinite(result["final_loss"])
+    assert result["params"] > 0
+    assert str(nanogpt_home) == str(paths.home())  # the user data dir is back
+    assert not list(paths.runs_dir().iterdir()) and not list(paths.datasets_dir().iterdir())
+
+
+def test_evaluate_a_model_on_a_dataset(dataset: str) -> None:
+    from core.dataset import load_dataset
+    from core.model import GPT, GPTConfig
+    from core.trainer import evaluate
+
+    info = load_dataset(dataset)
+    model = GPT(GPTConfig(block_size=16, vocab_size=info.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()  # every logit 0: the loss is exactly ln(vocab_size) on any batch
+    cpu = torch.device("cpu")
+    losses = evaluate(model, info, cpu, batch_size=4, eval_iters=3)
+    assert losses == pytest.approx({"train": math.log(info.vocab_size), "val": math.log(info.vocab_size)})
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=info.vocab_size, n_layer=1, n_head=2, n_embd=16)).eval()
+    assert evaluate(model, info, cpu, eval_iters=2) == evaluate(model, info, cpu, eval_iters=2)  # same batches
+    assert not model.training
+
+    small = GPT(GPTConfig(block_size=16, vocab_size=info.vocab_size - 1, n_layer=1, n_head=2, n_embd=16))
+    with pytest.raises(ConfigError, match="has .* token ids but the model only"):
+        evaluate(small, info, cpu)
+    wide = GPT(GPTConfig(block_size=5000, vocab_size=info.vocab_size, n_layer=1, n_head=2, n_embd=16))
+    with pytest.raises(ConfigError, match="the val split .* not more than the model's block_size"):
+        evaluate(wide, info, cpu)
