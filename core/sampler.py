@@ -39,6 +39,8 @@ class SamplerError(ValueError):
 
 @dataclass
 class SamplingConfig:
+    """How to sample. The defaults filter nothing; temperature 0.8 as in nanoGPT's sample.py."""
+
     max_new_tokens: int = 200
     temperature: float = 0.8  # 0 = greedy (always the most likely token)
     top_k: int | None = None  # keep only the k most likely tokens
@@ -68,10 +70,14 @@ class SamplingConfig:
 
 @dataclass
 class TokenPiece:
+    """One generated token and what it adds to the text."""
+
     token_id: int
     text: str  # text released by this token ("" while a character or a possible stop string is pending)
     prob: float  # probability of this token, after penalty and temperature, before filtering
-    alternatives: list[tuple[int, str, float]] = field(default_factory=list)  # (id, text, prob), likeliest first
+    # The likeliest tokens as (id, text, prob), likeliest first; the text is the token's own bytes,
+    # U+FFFD where they hold part of a character.
+    alternatives: list[tuple[int, str, float]] = field(default_factory=list)
 
 
 def start_token(tokenizer: Tokenizer) -> int:
@@ -167,33 +173,28 @@ def _generate(
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending = ""  # decoded text not yet yielded (a possible start of a stop string)
 
+    # Inference mode is on only while computing, never across a yield: the caller runs its own code
+    # between pieces. The model's train/eval mode is restored when the generator ends or is closed.
+    was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        window = ContextWindow(model, use_cache=use_cache)
-        # nanoGPT pads the vocabulary (50257 -> 50304): ids the tokenizer lacks are never sampled.
-        usable = torch.full((model.config.vocab_size,), float("-inf"), device=device)
-        usable[: tokenizer.vocab_size] = 0.0
-        seen = torch.zeros(model.config.vocab_size, dtype=torch.bool, device=device)
-        seen[tokens] = True
+    try:
+        with torch.inference_mode():
+            window = ContextWindow(model, use_cache=use_cache)
+            # nanoGPT pads the vocabulary (50257 -> 50304): ids the tokenizer lacks are never sampled.
+            usable = torch.full((model.config.vocab_size,), float("-inf"), device=device)
+            usable[: tokenizer.vocab_size] = 0.0
+            seen = torch.zeros(model.config.vocab_size, dtype=torch.bool, device=device)
+            seen[tokens] = True
 
         for step in range(config.max_new_tokens):
             if cancel is not None and cancel.is_set():
                 return
-            logits = window.next_logits(tokens).float() + usable  # (V,)
-            if config.repetition_penalty != 1.0:
-                # CTRL's penalty: shrink positive logits, grow negative ones, of tokens already seen.
-                penalised = torch.where(
-                    logits > 0, logits / config.repetition_penalty, logits * config.repetition_penalty
-                )
-                logits = torch.where(seen, penalised, logits)
-            probs = torch.softmax(logits / (config.temperature or 1.0), dim=-1)  # (V,)
-            if config.temperature == 0:
-                token_id = int(torch.argmax(logits))
-            else:
-                kept = filter_probs(probs, config)
-                token_id = int(torch.multinomial(kept, 1, generator=generator))
+            with torch.inference_mode():
+                logits = window.next_logits(tokens).float() + usable  # (V,)
+                token_id, probs = _choose(logits, seen, config, generator)
+                seen[token_id] = True
+                prob, alternatives = float(probs[token_id]), _alternatives(tokenizer, probs, config)
             tokens.append(token_id)
-            seen[token_id] = True
 
             last = step == config.max_new_tokens - 1
             pending += utf8.decode(tokenizer.token_bytes(token_id), final=last)
@@ -203,9 +204,25 @@ def _generate(
             else:
                 hold = 0 if last or not config.stop else _stop_hold(pending, config.stop)
                 text, pending = pending[: len(pending) - hold], pending[len(pending) - hold :]
-            yield TokenPiece(token_id, text, float(probs[token_id]), _alternatives(tokenizer, probs, config))
+            yield TokenPiece(token_id, text, prob, alternatives)
             if hits:
                 return
+    finally:
+        model.train(was_training)
+
+
+def _choose(
+    logits: torch.Tensor, seen: torch.Tensor, config: SamplingConfig, generator: torch.Generator
+) -> tuple[int, torch.Tensor]:
+    """The next token and the distribution reported with it (logits, seen: (V,))."""
+    if config.repetition_penalty != 1.0:
+        # CTRL's penalty: shrink positive logits, grow negative ones, of tokens already in the context.
+        penalised = torch.where(logits > 0, logits / config.repetition_penalty, logits * config.repetition_penalty)
+        logits = torch.where(seen, penalised, logits)
+    probs = torch.softmax(logits / (config.temperature or 1.0), dim=-1)  # (V,)
+    if config.temperature == 0:
+        return int(torch.argmax(logits)), probs
+    return int(torch.multinomial(filter_probs(probs, config), 1, generator=generator)), probs
 
 
 def _alternatives(tokenizer: Tokenizer, probs: torch.Tensor, config: SamplingConfig) -> list[tuple[int, str, float]]:

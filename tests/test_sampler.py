@@ -197,3 +197,11 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def test_modes_are_left_as_found_between_and_after_pieces() -> None:
+    model, tok = char_model()
+    model.train()
+    for _ in generate(model, tok, "we", SamplingConfig(max_new_tokens=3, seed=0)):
+        assert not torch.is_inference_mode_enabled()
+    assert model.training
