@@ -136,8 +136,9 @@ def _nanogpt_tokenizer(dataset: str | None, path: Path | None, meta: str | None)
     return dict(GPT2_SPEC)
 
 
-def resolve_checkpoint(spec: str, meta: str | None = None) -> Path:
+def resolve_checkpoint(spec: str | os.PathLike[str], meta: str | None = None) -> Path:
     """A checkpoint file from a run name, a file path, or a folder holding ckpt.pt (nanoGPT's out_dir)."""
+    spec = os.fspath(spec)
     if meta and not Path(meta).expanduser().is_file():
         raise CheckpointError(f"meta file {meta} does not exist")
     given = Path(spec).expanduser()

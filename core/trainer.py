@@ -6,8 +6,8 @@ The Trainer runs in any thread. It reports typed events to a callback and takes 
 
 Reproducibility: training batches come from a dedicated torch.Generator seeded from `seed`; eval batches
 from a generator re-seeded at every eval (each eval measures the same batches, and evals never shift
-the training batches); sampling runs inside `torch.random.fork_rng`. So a resumed run continues its
-curve exactly: the checkpoint holds the batch generator's and torch's RNG states.
+the training batches); the sampler draws from its own generator. So a resumed run continues its curve
+exactly: the checkpoint holds the batch generator's and torch's (dropout's) RNG states.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import threading
 import time
 import traceback
@@ -403,7 +404,7 @@ class Trainer:
         self,
         config: TrainConfig,
         on_event: Callable[[Event], None],
-        resume: str | None = None,
+        resume: str | os.PathLike[str] | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
         self.config = config
@@ -461,7 +462,7 @@ class Trainer:
         except Exception as error:
             if _is_oom(error):
                 self._fail(
-                    f"out of memory on {self.config.device}: lower batch_size or block_size "
+                    f"out of memory on {getattr(self, 'device', self.config.device)}: lower batch_size or block_size "
                     "(raise gradient_accumulation_steps to keep the batch), or train a smaller model",
                     "oom", error,
                 )
@@ -542,7 +543,7 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         except (KeyError, ValueError) as error:
             raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {error}") from None
-        if ckpt["scaler"]:
+        if ckpt["scaler"] and self.scaler.is_enabled():
             self.scaler.load_state_dict(ckpt["scaler"])
         rng = ckpt["rng"] or {}
         if "torch" in rng:

@@ -190,6 +190,7 @@ def test_resolve_checkpoint(tmp_path: Path) -> None:
     assert checkpoint.resolve_checkpoint("my-run") == run / "ckpt.pt"
     assert checkpoint.resolve_checkpoint(str(run / "ckpt.pt")) == run / "ckpt.pt"
     assert checkpoint.resolve_checkpoint(str(run)) == run / "ckpt.pt"
+    assert checkpoint.resolve_checkpoint(run) == run / "ckpt.pt"
     with pytest.raises(CheckpointError, match="no checkpoint called 'other'; tried:") as error:
         checkpoint.resolve_checkpoint("other")
     assert str(paths.runs_dir() / "other" / "ckpt.pt") in str(error.value)
