@@ -46,7 +46,7 @@ from core.dataset import (
 from core.tokenizers import TokenizerError, available_tokenizers
 from data.prepare import PrepareCancelled, PrepareError, Progress, default_name, prepare
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
-from nanogpt_tui.screens.checkpoints import ConfirmModal
+from nanogpt_tui.screens.checkpoints import ConfirmModal, human_size
 from nanogpt_tui.widgets.path_input import PathInput
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
@@ -90,14 +90,6 @@ class DetailsLoaded(Message):
         self.stats = stats
         self.preview = preview
         self.error = error
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
 
 
 def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
@@ -334,7 +326,7 @@ class DataScreen(Screen):
             return
         self.query_one("#data-progress", ProgressBar).update(total=max(progress.total, 1), progress=progress.done)
         stage = STAGES.get(progress.stage, progress.stage)
-        self._status(f"{stage}: {human_bytes(progress.done)} of {human_bytes(progress.total)}")
+        self._status(f"{stage}: {human_size(progress.done)} of {human_size(progress.total)}")
 
     def on_prepare_done(self, message: PrepareDone) -> None:
         self.preparing = None
