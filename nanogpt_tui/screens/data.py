@@ -251,8 +251,12 @@ class DataScreen(Screen):
         if self.source_kind == "shakespeare":
             stem = SHAKESPEARE
         else:
-            path = self.query_one("#data-path", PathInput).path
-            stem = path.stem if self.source_kind == "file" else path.resolve().name
+            path_input = self.query_one("#data-path", PathInput)
+            path = path_input.path
+            if not path_input.value.strip():
+                stem = ""  # nothing typed yet: prepare's generic name
+            else:
+                stem = path.stem if self.source_kind == "file" else path.resolve().name
         placeholder = default_name(Source(description="", name=stem, files=[]), self.tokenizer)
         self.query_one("#data-name", Input).placeholder = f"{placeholder} (default)"
 
