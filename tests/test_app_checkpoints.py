@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from textual.widgets import DataTable, Static
 
 from core import paths
@@ -16,26 +17,26 @@ from nanogpt_tui.screens.checkpoints import CheckpointsScreen, ConfirmModal, Tex
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 
-def make_run(name: str, text: str, iters: int = 7, root: Path | None = None) -> Path:
-    """A run folder with a tiny (untrained) char model's ckpt.pt, the shape the trainer writes."""
-    from core.checkpoint import save_checkpoint
-    from core.model import GPT, GPTConfig
-    from core.tokenizers import CharTokenizer
+def make_run(name: str, source: Path, iters: int = 6, root: Path | None = None) -> Path:
+    """A run folder (ckpt.pt, best.pt) from training a tiny char model for `iters` iterations on `source`.
 
-    tokenizer = CharTokenizer.from_text(text)
-    args = dict(n_layer=1, n_head=2, n_embd=16, block_size=32, vocab_size=tokenizer.vocab_size, dropout=0.0, bias=True)
-    model = GPT(GPTConfig(**args))
-    run = (root or paths.runs_dir()) / name
-    save_checkpoint(
-        run / "ckpt.pt",
-        {
-            "model": model.state_dict(), "optimizer": {}, "model_args": args, "iter_num": iters,
-            "best_val_loss": 2.5, "config": {"learning_rate": 1e-3, "max_iters": iters},
-            "tokenizer": tokenizer.to_dict(), "dataset": {"name": "small"},
-            "history": {"steps": [[i, 4.0 - 0.1 * i, 100 * i, 0.1 * i] for i in range(iters)], "evals": [[iters - 1, 3.4, 2.5]]},
-            "rng": None, "scaler": None, "version": 1,
-        },
+    With `root`, the run folder is moved there, as a nanoGPT out_dir outside the data folder would be.
+    """
+    from core.trainer import Failed, Trainer, from_preset
+    from data.prepare import prepare
+
+    dataset = prepare(str(source), tokenizer="char", name=f"{name}-data", overwrite=True)
+    config = from_preset(
+        "tiny", dataset=dataset.name, run_name=name, max_iters=iters, eval_interval=iters // 2, eval_iters=2,
+        device="cpu", leave_core_free=False,
     )
+    failures: list[Failed] = []
+    Trainer(config, lambda event: failures.append(event) if isinstance(event, Failed) else None).run()
+    assert not failures, failures
+    run = paths.runs_dir() / name
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        run = run.rename(root / name)
     return run
 
 
@@ -55,7 +56,7 @@ def table_rows(app: NanoGPTApp) -> dict[str, list[str]]:
 
 @pytest.fixture
 def good_run(small_text: Path) -> Path:
-    return make_run("good", small_text.read_text(encoding="utf-8"))
+    return make_run("good", small_text)
 
 
 @pytest.fixture
@@ -77,9 +78,12 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(good_run: Path,
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
         rows = table_rows(app)
+        ckpt = torch.load(good_run / "ckpt.pt", weights_only=True)
         good, broken = rows[str(good_run / "ckpt.pt")], rows[str(corrupt_run / "ckpt.pt")]
-        assert good[0] == "good" and good[5] == "7" and good[2] == "small" and good[3] == "char"
-        assert broken[1] == "corrupt" and "not a readable checkpoint" in broken[2]
+        assert good[:4] == ["good", "latest", "good-data", "char"]
+        assert good[5] == str(ckpt["iter_num"]) and float(good[6]) == pytest.approx(float(ckpt["best_val_loss"]), abs=1e-4)
+        assert rows[str(good_run / "best.pt")][1] == "best"
+        assert broken[1] == "corrupt" and "not a readable checkpoint" in broken[9] and good[9] == ""
 
         # The corrupt one shows its full error; chat refuses it with a message rather than a crash.
         table = screen.query_one("#ckpt-table", DataTable)
@@ -95,14 +99,16 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(good_run: Path,
         sample = screen.query_one("#ckpt-sample", Static)
         await wait_for(pilot, lambda: str(sample.render()).startswith("sample ("))
         info = str(screen.query_one("#ckpt-info", Static).render())
-        assert "n_embd=16" in info and "learning_rate=0.001" in info
+        assert f"n_embd={ckpt['model_args']['n_embd']}" in info and "max_iters=6" in info
         plot = screen.query_one("#ckpt-plot", LossPlot)
-        assert [p.iter for p in plot.steps.points] == list(range(7)) and len(plot.evals.points) == 1
+        assert [p.iter for p in plot.steps.points] == [row[0] for row in ckpt["history"]["steps"]]
+        assert [p.y for p in plot.evals.points] == [row[2] for row in ckpt["history"]["evals"]]
+        assert len(plot.steps.points) == 6 and len(plot.evals.points) >= 2
         assert len(str(sample.render()).split("\n", 1)[1]) > 0
 
 
 async def test_delete_asks_then_removes_the_run(good_run: Path, small_text: Path) -> None:
-    other = make_run("other", small_text.read_text(encoding="utf-8"), iters=3)
+    other = make_run("other", small_text, iters=4)
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
@@ -117,7 +123,7 @@ async def test_delete_asks_then_removes_the_run(good_run: Path, small_text: Path
         await pilot.press("y")
         await wait_for(pilot, lambda: str(good_run / "ckpt.pt") not in table_rows(app))
         assert not good_run.exists() and other.is_dir()
-        assert list(table_rows(app)) == [str(other / "ckpt.pt")]
+        assert sorted(table_rows(app)) == [str(other / "best.pt"), str(other / "ckpt.pt")]
 
 
 async def test_rename_moves_the_run_folder(good_run: Path) -> None:
@@ -133,7 +139,7 @@ async def test_rename_moves_the_run_folder(good_run: Path) -> None:
 
 
 async def test_open_nanogpt_out_dir(tmp_path: Path, small_text: Path) -> None:
-    out_dir = make_run("out", small_text.read_text(encoding="utf-8"), root=tmp_path / "nanogpt")
+    out_dir = make_run("out", small_text, iters=2, root=tmp_path / "nanogpt")
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         await pilot.press("f4")
@@ -148,7 +154,9 @@ async def test_open_nanogpt_out_dir(tmp_path: Path, small_text: Path) -> None:
 async def test_chat_action_opens_chat_with_the_checkpoint(good_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
-        await open_checkpoints(app, pilot)
+        screen = await open_checkpoints(app, pilot)
+        table = screen.query_one("#ckpt-table", DataTable)
+        table.move_cursor(row=table.get_row_index(str(good_run / "ckpt.pt")))
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ChatScreen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -30,9 +31,10 @@ from nanogpt_tui.widgets.path_input import PathInput
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
 
-COLUMNS = ("name", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "date")
+COLUMNS = ("name", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "date", "problem")
 SAMPLE_TOKENS = 48  # "a short sample": a few lines of a char model, a sentence or two of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
+ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
 
 
 def human_count(n: int) -> str:
@@ -199,7 +201,8 @@ class CheckpointsScreen(Screen):
         super().__init__()
         self.summaries: dict[str, CheckpointSummary] = {}  # row key (the file's path) -> summary
         self.opened: list[Path] = []  # checkpoint files opened from outside the data folder
-        self._shown: str | None = None  # the row whose details are on screen
+        # The row whose details are on screen, and its file's time (a newer file is shown afresh).
+        self._shown: tuple[str, datetime | None] | None = None
         self._select_after_refresh: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -250,7 +253,7 @@ class CheckpointsScreen(Screen):
             self.query_one("#ckpt-info", Static).update(
                 "No checkpoints yet. Train a model (f3), or press o to open a nanoGPT out_dir."
             )
-            self.query_one("#ckpt-plot", LossPlot).clear()
+            self.query_one("#ckpt-plot", LossPlot).display = False
             self.query_one("#ckpt-sample", Static).update("")
             return
         if keep in self.summaries:
@@ -260,14 +263,16 @@ class CheckpointsScreen(Screen):
     @staticmethod
     def row(summary: CheckpointSummary) -> tuple[Any, ...]:
         """A table row; a checkpoint that cannot be read says so, with its error."""
-        if summary.error:
-            error = Text(summary.error.splitlines()[0], style="red")
-            return (summary.name, Text("corrupt", style="bold red"), error, "", "", "", "", human_size(summary.size_bytes), "")
-        best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
         date = summary.modified.strftime("%Y-%m-%d %H:%M") if summary.modified else ""
+        if summary.error:
+            # Last, so a long message does not push the other columns aside; the path is the row's already.
+            reason = summary.error.splitlines()[0].replace(str(summary.path), "").strip()
+            problem = Text(reason if len(reason) <= ERROR_WIDTH else reason[: ERROR_WIDTH - 1] + "…", style="red")
+            return (summary.name, Text("corrupt", style="bold red"), "", "", "", "", "", human_size(summary.size_bytes), date, problem)
+        best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
         return (
             summary.name, summary.kind, summary.dataset, summary.tokenizer, human_count(summary.n_params),
-            f"{summary.iter_num:,}", best, human_size(summary.size_bytes), date,
+            f"{summary.iter_num:,}", best, human_size(summary.size_bytes), date, "",
         )
 
     def current_key(self) -> str | None:
@@ -299,11 +304,13 @@ class CheckpointsScreen(Screen):
 
     def show_details(self, key: str | None) -> None:
         summary = self.summaries.get(key or "")
-        if summary is None or key == self._shown:
+        if summary is None or (key, summary.modified) == self._shown:
             return
-        self._shown = key
+        self._shown = (str(key), summary.modified)
         info = self.query_one("#ckpt-info", Static)
-        self.query_one("#ckpt-plot", LossPlot).clear()
+        plot = self.query_one("#ckpt-plot", LossPlot)
+        plot.clear()
+        plot.display = not summary.error
         sample = self.query_one("#ckpt-sample", Static)
         if summary.error:
             info.update(Text.assemble((f"{summary.path}\n\n", "bold"), (summary.error, "red")))
@@ -340,14 +347,18 @@ class CheckpointsScreen(Screen):
         if not worker.is_cancelled:
             self.post_message(SampleReady(path, text))
 
+    def showing(self, path: Path) -> bool:
+        """Whether `path` is the checkpoint whose details are on screen (a worker's answer may be late)."""
+        return self._shown is not None and self._shown[0] == str(path)
+
     def on_detail_loaded(self, message: DetailLoaded) -> None:
-        if str(message.path) != self._shown:
+        if not self.showing(message.path):
             return
         self.query_one("#ckpt-info", Static).update(Text.assemble((f"{message.path}\n\n", "bold"), message.config))
         self.query_one("#ckpt-plot", LossPlot).load_history(message.history)
 
     def on_sample_ready(self, message: SampleReady) -> None:
-        if str(message.path) != self._shown:
+        if not self.showing(message.path):
             return
         sample = self.query_one("#ckpt-sample", Static)
         if message.error:
