@@ -8,6 +8,7 @@ print as one clear line and exit with status 1; anything else is a bug and shows
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 from pathlib import Path
@@ -91,9 +92,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.trainer import Eval, Failed, Finished, Sample, Started, Step, CheckpointSaved, Trainer, apply_overrides, from_preset
+    from core.trainer import (
+        CheckpointSaved, Eval, Failed, Finished, Sample, Started, Step, Trainer, apply_overrides, config_from_dict,
+        from_preset,
+    )
 
-    overrides: dict[str, Any] = {"dataset": args.dataset}
+    if args.resume:
+        # A resumed run keeps its own settings; flags and --set change what they name (e.g. max_iters).
+        from core.checkpoint import load_checkpoint, resolve_checkpoint
+
+        base = config_from_dict(load_checkpoint(resolve_checkpoint(args.resume), mmap=True)["config"])
+    else:
+        base = from_preset(args.preset)
+    overrides: dict[str, Any] = {}
+    if args.dataset:
+        overrides["dataset"] = args.dataset
     if args.device:
         overrides["device"] = args.device
     if args.dtype:
@@ -102,7 +115,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["run_name"] = args.name
     if args.all_cores:
         overrides["leave_core_free"] = False
-    config = apply_overrides(from_preset(args.preset, **overrides), args.set or [])
+    config = apply_overrides(dataclasses.replace(base, **overrides), args.set or [])
+    if not config.dataset:
+        err_console.print("[red]error:[/] name a dataset with --dataset (see `nanogpt-tui prepare`)")
+        return 1
 
     outcome: dict[str, Any] = {}
     with Progress(
@@ -322,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("train", help="train a model on a prepared dataset")
-    p.add_argument("--dataset", required=True, help="a dataset name or folder")
-    p.add_argument("--preset", default="cpu", help="starting settings (see --set to change any)")
+    p.add_argument("--dataset", help="a dataset name or folder (default when resuming: the run's)")
+    p.add_argument("--preset", default="cpu", help="starting settings: cpu, tiny, shakespeare-char (--set changes any)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])

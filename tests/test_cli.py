@@ -1,0 +1,89 @@
+"""The headless CLI end to end: prepare -> train -> sample -> eval, and its error messages."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.checkpoint import load_checkpoint
+from nanogpt_tui.cli import main
+
+TINY = ["--preset", "tiny", "--device", "cpu", "--set", "max_iters=20", "--set", "eval_interval=10",
+        "--set", "eval_iters=2", "--set", "lr_decay_iters=20", "--set", "warmup_iters=2"]
+
+
+def test_prepare_train_sample_eval(small_text: Path, nanogpt_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prepare", str(small_text), "--tokenizer", "char", "--name", "cli-char", "--block-size", "32"]) == 0
+    dataset = nanogpt_home / "datasets" / "cli-char"
+    text = small_text.read_text()
+    chars = sorted(set(text))
+    expected = np.array([chars.index(c) for c in text[: int(len(text) * 0.9)]], dtype=np.uint16)
+    assert (dataset / "train.bin").read_bytes() == expected.tobytes()
+
+    assert main(["train", "--dataset", "cli-char", "--name", "r1", *TINY]) == 0
+    run = nanogpt_home / "runs" / "r1"
+    ckpt = load_checkpoint(run / "ckpt.pt")
+    assert ckpt["iter_num"] == 20
+    assert [json.loads(line)["type"] for line in (run / "metrics.jsonl").read_text().splitlines()].count("eval") == 3
+
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", "r1", "--prompt", "The", "--max-new-tokens", "30", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The") and len(out.rstrip("\n")) > len("The")
+    assert set(out) <= set(chars) | {"\n"}
+
+    assert main(["eval", "--checkpoint", str(run / "ckpt.pt"), "--eval-iters", "2", "--batch-size", "4"]) == 0
+    out = capsys.readouterr().out
+    losses = [float(w.rstrip(",")) for w in out.split() if w.rstrip(",").replace(".", "").isdigit() and "." in w]
+    assert len(losses) == 2 and all(0 < v < math.log(len(chars)) + 1 for v in losses)
+
+    # Resume continues the same run to a higher max_iters, keeping its settings.
+    assert main(["train", "--resume", "r1", "--set", "max_iters=24"]) == 0
+    assert load_checkpoint(run / "ckpt.pt")["iter_num"] == 24
+
+    assert main(["checkpoints"]) == 0
+    assert "r1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["prepare", "/no/such/file.txt"], "no such file"),
+        (["sample", "--checkpoint", "nope"], "no checkpoint called 'nope'"),
+        (["train", "--dataset", "missing"], "missing"),
+        (["train", "--dataset", "x", "--set", "n_embdd=3"], "n_embd"),
+        (["tokens", "hi", "--dataset", "missing"], "missing"),
+    ],
+)
+def test_errors_are_one_clear_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "error" in err.lower() or "failed" in err.lower()
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "ckpt.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert main(["sample", "--checkpoint", str(bad)]) == 1
+    assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
+    from core.tokenizers import get_tokenizer
+
+    text = "Hello world, hello tokens"
+    assert main(["tokens", text, "--tokenizer", "gpt2"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(get_tokenizer('gpt2').encode(text))} tokens" in out
+
+
+def test_home_flag_moves_the_data_dir(small_text: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    assert main(["--home", str(other), "prepare", str(small_text), "--name", "moved", "--block-size", "8"]) == 0
+    assert (other / "datasets" / "moved" / "train.bin").is_file()
