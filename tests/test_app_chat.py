@@ -70,7 +70,8 @@ async def test_prompt_streams_a_reply_with_speed(run: Path) -> None:
 
         from core.sampler import SamplingConfig, generate
 
-        expected = generate(screen.model, screen.tokenizer, "The fox" + reply + "\nA dog", SamplingConfig(max_new_tokens=30, temperature=0.8, seed=3))
+        config = SamplingConfig(max_new_tokens=30, temperature=0.8, seed=3)
+        expected = generate(screen.model, screen.tokenizer, "The fox" + reply + "\nA dog", config)
         assert screen.turns[1].reply == "".join(p.text for p in expected)
 
 

@@ -81,7 +81,8 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(good_run: Path,
         ckpt = torch.load(good_run / "ckpt.pt", weights_only=True)
         good, broken = rows[str(good_run / "ckpt.pt")], rows[str(corrupt_run / "ckpt.pt")]
         assert good[:4] == ["good", "latest", "good-data", "char"]
-        assert good[5] == str(ckpt["iter_num"]) and float(good[6]) == pytest.approx(float(ckpt["best_val_loss"]), abs=1e-4)
+        assert good[5] == str(ckpt["iter_num"])
+        assert float(good[6]) == pytest.approx(float(ckpt["best_val_loss"]), abs=1e-4)
         assert rows[str(good_run / "best.pt")][1] == "best"
         assert broken[1] == "corrupt" and "not a readable checkpoint" in broken[9] and good[9] == ""
 
@@ -161,3 +162,17 @@ async def test_chat_action_opens_chat_with_the_checkpoint(good_run: Path) -> Non
         await pilot.pause()
         assert isinstance(app.screen, ChatScreen)
         await wait_for(pilot, lambda: app.screen.checkpoint == good_run / "ckpt.pt" and app.screen.model is not None)
+
+
+async def test_a_run_in_training_is_not_deleted(good_run: Path) -> None:
+    from core.trainer import Trainer, TrainConfig
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await open_checkpoints(app, pilot)
+        app.trainer = Trainer(TrainConfig(), lambda event: None)
+        app.trainer.run_dir = good_run  # what a running Trainer holds
+        await pilot.press("d")
+        assert isinstance(app.screen, CheckpointsScreen) and good_run.is_dir()
+        assert any("is training now" in str(n.message) for n in app._notifications)
+        app.trainer = None

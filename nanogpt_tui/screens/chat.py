@@ -30,7 +30,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
 
 from core import paths
-from nanogpt_tui.screens.checkpoints import WorkFailed
+from nanogpt_tui.screens.checkpoints import WorkFailed, human_count
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
@@ -216,7 +216,7 @@ class ChatScreen(Screen):
                     yield Static("", id="chat-transcript")
                 yield Static("", id="chat-token")
                 yield Static("", id="chat-speed")
-                yield Input(placeholder="Type a prompt and press enter", id="chat-prompt")
+                yield Input(placeholder="Type a prompt and press enter (empty: continue the text)", id="chat-prompt")
             with VerticalScroll(id="chat-controls"):
                 yield Label("Sampling", classes="heading")
                 for setting in SETTINGS:
@@ -289,9 +289,9 @@ class ChatScreen(Screen):
         except Exception as error:
             self.post_message(ModelFailed(path, str(error)))
             return
-        params = count_params(ckpt["model"]) / 1e6
         description = (
-            f"{path.parent.name}: {params:.2f}M params, {tokenizer_name(ckpt['tokenizer'])} tokens, "
+            f"{path.parent.name}: {human_count(count_params(ckpt['model']))} params, "
+            f"{tokenizer_name(ckpt['tokenizer'])} tokens, "
             f"{ckpt['iter_num']:,} iters, block {model.config.block_size}, on {device}"
         )
         self.post_message(ModelLoaded(path, model, tokenizer, device, description))
@@ -364,14 +364,18 @@ class ChatScreen(Screen):
         self._generation += 1
         self.query_one("#chat-speed", Static).update("generating…")
         self.render_transcript()
-        self.generate_reply(self._generation, transcript + prompt, config, self._cancel)
+        engine = (self.model, self.tokenizer, self.device)
+        self.generate_reply(self._generation, engine, transcript + prompt, config, self._cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-generate")
-    def generate_reply(self, generation: int, context: str, config: SamplingConfig, cancel: threading.Event) -> None:
-        """Stream the reply in batches, at most one message per UPDATE_INTERVAL."""
+    def generate_reply(
+        self, generation: int, engine: tuple[Any, Any, Any], context: str, config: SamplingConfig,
+        cancel: threading.Event,
+    ) -> None:
+        """Stream the reply in batches, at most one message per UPDATE_INTERVAL; `cancel` stops it."""
         from core.sampler import generate
 
-        model, tokenizer, device = self.model, self.tokenizer, self.device
+        model, tokenizer, device = engine
         batch: list[TokenPiece] = []
         count = 0
         start = last_post = time.perf_counter()

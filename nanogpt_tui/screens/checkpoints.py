@@ -166,7 +166,8 @@ class TextModal(ModalScreen["str | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.prompt.question, classes="question")
-            yield PathInput(self.prompt.value, id="answer") if self.prompt.paths else Input(self.prompt.value, id="answer")
+            field = PathInput if self.prompt.paths else Input
+            yield field(self.prompt.value, id="answer")
             yield Static("", classes="error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -268,7 +269,8 @@ class CheckpointsScreen(Screen):
             # Last, so a long message does not push the other columns aside; the path is the row's already.
             reason = summary.error.splitlines()[0].replace(str(summary.path), "").strip()
             problem = Text(reason if len(reason) <= ERROR_WIDTH else reason[: ERROR_WIDTH - 1] + "…", style="red")
-            return (summary.name, Text("corrupt", style="bold red"), "", "", "", "", "", human_size(summary.size_bytes), date, problem)
+            corrupt = Text("corrupt", style="bold red")
+            return (summary.name, corrupt, "", "", "", "", "", human_size(summary.size_bytes), date, problem)
         best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
         return (
             summary.name, summary.kind, summary.dataset, summary.tokenizer, human_count(summary.n_params),
@@ -389,9 +391,17 @@ class CheckpointsScreen(Screen):
         """Whether the checkpoint's run folder is one of ours (renaming and deleting touch only those)."""
         return summary.run_dir.resolve().parent == paths.runs_dir().resolve()
 
+    def in_training(self, summary: CheckpointSummary) -> bool:
+        """Whether the Train screen is writing to this run now (it cannot be renamed or deleted then)."""
+        trainer = getattr(self.app, "trainer", None)
+        if trainer is None or trainer.run_dir is None or trainer.run_dir.resolve() != summary.run_dir.resolve():
+            return False
+        self.notify(f"Run {summary.name!r} is training now: stop it first (f3)", severity="warning")
+        return True
+
     def action_rename(self) -> None:
         summary = self.selected()
-        if summary is None:
+        if summary is None or self.in_training(summary):
             return
         if not self.in_data_folder(summary):
             self.notify("Only runs in the data folder can be renamed", severity="warning")
@@ -422,7 +432,7 @@ class CheckpointsScreen(Screen):
 
     def action_delete(self) -> None:
         summary = self.selected()
-        if summary is None:
+        if summary is None or self.in_training(summary):
             return
         if not self.in_data_folder(summary):
             # An opened nanoGPT out_dir is the user's own folder: forget it, leave the files alone.
@@ -432,7 +442,10 @@ class CheckpointsScreen(Screen):
             return
         files = [p for p in summary.run_dir.rglob("*") if p.is_file()]
         size = human_size(sum(p.stat().st_size for p in files))
-        question = f"Delete run {summary.name!r}?\nIts folder {summary.run_dir} ({len(files)} files, {size}) will be removed."
+        question = (
+            f"Delete run {summary.name!r}?\n"
+            f"Its folder {summary.run_dir} ({len(files)} files, {size}) will be removed."
+        )
 
         def delete(yes: bool | None) -> None:
             if not yes:
