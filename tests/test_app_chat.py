@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.color import Color
 from textual.widgets import Input, Select, Static
 
 from core import paths
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen, probability_colour
-from test_app_checkpoints import make_run, wait_for
-
-
-@pytest.fixture
-def run(small_text: Path) -> Path:
-    return make_run("tiny", small_text)
+from test_app_checkpoints import wait_for
 
 
 def shown(screen: ChatScreen, selector: str) -> str:
@@ -43,13 +37,13 @@ async def send(pilot, screen: ChatScreen, prompt: str) -> None:
     await pilot.press(*prompt, "enter")
 
 
-async def test_prompt_streams_a_reply_with_speed(run: Path) -> None:
+async def test_prompt_streams_a_reply_with_speed(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
-        assert screen.checkpoint is not None and screen.checkpoint.parent == run
+        assert screen.checkpoint is not None and screen.checkpoint.parent == tiny_run
         assert screen.query_one("#chat-checkpoint", Select).value == screen.checkpoint
-        assert "tiny" in shown(screen, "#chat-model")
+        assert "tiny-run" in shown(screen, "#chat-model")
         await set_setting(pilot, screen, "max_new_tokens", "30")
         await set_setting(pilot, screen, "seed", "3")
         await send(pilot, screen, "The fox")
@@ -75,7 +69,7 @@ async def test_prompt_streams_a_reply_with_speed(run: Path) -> None:
         assert screen.turns[1].reply == "".join(p.text for p in expected)
 
 
-async def test_bad_setting_is_refused(run: Path) -> None:
+async def test_bad_setting_is_refused(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
@@ -86,7 +80,7 @@ async def test_bad_setting_is_refused(run: Path) -> None:
         assert any(n.title == "Sampling settings" for n in app._notifications)
 
 
-async def test_stop_a_long_reply(run: Path) -> None:
+async def test_stop_a_long_reply(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
@@ -100,7 +94,7 @@ async def test_stop_a_long_reply(run: Path) -> None:
         assert shown(screen, "#chat-speed").startswith(f"stopped: {count} tokens")
 
 
-async def test_colours_alternatives_clear_and_save(run: Path) -> None:
+async def test_colours_alternatives_clear_and_save(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
@@ -145,7 +139,7 @@ async def test_colours_alternatives_clear_and_save(run: Path) -> None:
         assert f"token {pieces[target].token_id}" in shown(screen, "#chat-token")
 
         await pilot.press("ctrl+s")
-        saved = list((paths.home() / "chats").glob("tiny-*.txt"))
+        saved = list((paths.home() / "chats").glob("tiny-run-*.txt"))
         assert len(saved) == 1 and saved[0].read_text(encoding="utf-8") == "Quick" + screen.turns[0].reply
         assert any(str(saved[0]) in str(n.message) for n in app._notifications)
 

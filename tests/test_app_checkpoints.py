@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from core import paths
 from nanogpt_tui.app import NanoGPTApp
@@ -17,27 +18,10 @@ from nanogpt_tui.screens.checkpoints import CheckpointsScreen, ConfirmModal, Tex
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 
-def make_run(name: str, source: Path, iters: int = 6, root: Path | None = None) -> Path:
-    """A run folder (ckpt.pt, best.pt) from training a tiny char model for `iters` iterations on `source`.
-
-    With `root`, the run folder is moved there, as a nanoGPT out_dir outside the data folder would be.
-    """
-    from core.trainer import Failed, Trainer, from_preset
-    from data.prepare import prepare
-
-    dataset = prepare(str(source), tokenizer="char", name=f"{name}-data", overwrite=True)
-    config = from_preset(
-        "tiny", dataset=dataset.name, run_name=name, max_iters=iters, eval_interval=iters // 2, eval_iters=2,
-        device="cpu", leave_core_free=False,
-    )
-    failures: list[Failed] = []
-    Trainer(config, lambda event: failures.append(event) if isinstance(event, Failed) else None).run()
-    assert not failures, failures
-    run = paths.runs_dir() / name
-    if root is not None:
-        root.mkdir(parents=True, exist_ok=True)
-        run = run.rename(root / name)
-    return run
+def copy_run(run: Path, to: Path) -> Path:
+    """Another run folder with the same checkpoints (cheaper than training a second model)."""
+    shutil.copytree(run, to)
+    return to
 
 
 async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
@@ -55,11 +39,6 @@ def table_rows(app: NanoGPTApp) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def good_run(small_text: Path) -> Path:
-    return make_run("good", small_text)
-
-
-@pytest.fixture
 def corrupt_run() -> Path:
     run = paths.runs_dir() / "broken"
     run.mkdir(parents=True)
@@ -73,17 +52,17 @@ async def open_checkpoints(app: NanoGPTApp, pilot) -> CheckpointsScreen:
     return app.screen
 
 
-async def test_run_shows_with_details_and_corrupt_one_with_error(good_run: Path, corrupt_run: Path) -> None:
+async def test_run_shows_with_details_and_corrupt_one_with_error(tiny_run: Path, corrupt_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
         rows = table_rows(app)
-        ckpt = torch.load(good_run / "ckpt.pt", weights_only=True)
-        good, broken = rows[str(good_run / "ckpt.pt")], rows[str(corrupt_run / "ckpt.pt")]
-        assert good[:4] == ["good", "latest", "good-data", "char"]
+        ckpt = torch.load(tiny_run / "ckpt.pt", weights_only=True)
+        good, broken = rows[str(tiny_run / "ckpt.pt")], rows[str(corrupt_run / "ckpt.pt")]
+        assert good[:4] == ["tiny-run", "latest", "small-char", "char"]
         assert good[5] == str(ckpt["iter_num"])
         assert float(good[6]) == pytest.approx(float(ckpt["best_val_loss"]), abs=1e-4)
-        assert rows[str(good_run / "best.pt")][1] == "best"
+        assert rows[str(tiny_run / "best.pt")][1] == "best"
         assert broken[1] == "corrupt" and "not a readable checkpoint" in broken[9] and good[9] == ""
 
         # The corrupt one shows its full error; chat refuses it with a message rather than a crash.
@@ -96,38 +75,38 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(good_run: Path,
         assert any("cannot be read" in (n.title or "") for n in app._notifications)
 
         # The good one still works: settings, loss curve and a sample.
-        table.move_cursor(row=table.get_row_index(str(good_run / "ckpt.pt")))
+        table.move_cursor(row=table.get_row_index(str(tiny_run / "ckpt.pt")))
         sample = screen.query_one("#ckpt-sample", Static)
         await wait_for(pilot, lambda: str(sample.render()).startswith("sample ("))
         info = str(screen.query_one("#ckpt-info", Static).render())
-        assert f"n_embd={ckpt['model_args']['n_embd']}" in info and "max_iters=6" in info
+        assert f"n_embd={ckpt['model_args']['n_embd']}" in info and f"max_iters={ckpt['iter_num']}" in info
         plot = screen.query_one("#ckpt-plot", LossPlot)
         assert [p.iter for p in plot.steps.points] == [row[0] for row in ckpt["history"]["steps"]]
         assert [p.y for p in plot.evals.points] == [row[2] for row in ckpt["history"]["evals"]]
-        assert len(plot.steps.points) == 6 and len(plot.evals.points) >= 2
+        assert len(plot.steps.points) == ckpt["iter_num"] and len(plot.evals.points) >= 2
         assert len(str(sample.render()).split("\n", 1)[1]) > 0
 
 
-async def test_delete_asks_then_removes_the_run(good_run: Path, small_text: Path) -> None:
-    other = make_run("other", small_text, iters=4)
+async def test_delete_asks_then_removes_the_run(tiny_run: Path) -> None:
+    other = copy_run(tiny_run, paths.runs_dir() / "other")
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
         table = screen.query_one("#ckpt-table", DataTable)
-        table.move_cursor(row=table.get_row_index(str(good_run / "ckpt.pt")))
+        table.move_cursor(row=table.get_row_index(str(tiny_run / "ckpt.pt")))
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")  # no: nothing happens
         await pilot.pause()
-        assert good_run.is_dir()
+        assert tiny_run.is_dir()
         await pilot.press("d")
         await pilot.press("y")
-        await wait_for(pilot, lambda: str(good_run / "ckpt.pt") not in table_rows(app))
-        assert not good_run.exists() and other.is_dir()
+        await wait_for(pilot, lambda: str(tiny_run / "ckpt.pt") not in table_rows(app))
+        assert not tiny_run.exists() and other.is_dir()
         assert sorted(table_rows(app)) == [str(other / "best.pt"), str(other / "ckpt.pt")]
 
 
-async def test_rename_moves_the_run_folder(good_run: Path) -> None:
+async def test_rename_moves_the_run_folder(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         await open_checkpoints(app, pilot)
@@ -136,43 +115,57 @@ async def test_rename_moves_the_run_folder(good_run: Path) -> None:
         await pilot.press("ctrl+u", *"fresh", "enter")
         renamed = paths.runs_dir() / "fresh"
         await wait_for(pilot, lambda: str(renamed / "ckpt.pt") in table_rows(app))
-        assert not good_run.exists() and (renamed / "ckpt.pt").is_file()
+        assert not tiny_run.exists() and (renamed / "ckpt.pt").is_file()
 
 
-async def test_open_nanogpt_out_dir(tmp_path: Path, small_text: Path) -> None:
-    out_dir = make_run("out", small_text, iters=2, root=tmp_path / "nanogpt")
+async def test_open_nanogpt_out_dir(tmp_path: Path, tiny_run: Path) -> None:
+    # An out_dir as nanoGPT writes it: ckpt.pt with only nanoGPT's keys, outside the data folder.
+    out_dir = tmp_path / "nanogpt" / "out"
+    out_dir.mkdir(parents=True)
+    ckpt = torch.load(tiny_run / "ckpt.pt", weights_only=True)
+    nanogpt_keys = ("model", "optimizer", "model_args", "iter_num", "best_val_loss", "config")
+    torch.save({key: ckpt[key] for key in nanogpt_keys}, out_dir / "ckpt.pt")
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         await pilot.press("f4")
         await pilot.pause()
         await pilot.press("o")
-        await pilot.press(*str(out_dir), "enter")
+        assert isinstance(app.screen, TextModal)
+        await pilot.press(*"/no/such/dir", "enter")  # refused in the dialog, which stays open
+        assert isinstance(app.screen, TextModal) and "does not exist" in str(app.screen.query_one(".error").visual)
+        app.screen.query_one("#answer", Input).value = str(out_dir)
+        await pilot.press("enter")
         key = str((out_dir / "ckpt.pt").resolve())
         await wait_for(pilot, lambda: key in table_rows(app))
-        assert table_rows(app)[key][0] == "out"
+        row = table_rows(app)[key]
+        assert row[0] == "out" and row[1] == "nanogpt" and row[5] == str(ckpt["iter_num"])
+        # Delete only forgets an opened checkpoint: the user's files stay.
+        await pilot.press("d")
+        await wait_for(pilot, lambda: key not in table_rows(app))
+        assert (out_dir / "ckpt.pt").is_file()
 
 
-async def test_chat_action_opens_chat_with_the_checkpoint(good_run: Path) -> None:
+async def test_chat_action_opens_chat_with_the_checkpoint(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
         table = screen.query_one("#ckpt-table", DataTable)
-        table.move_cursor(row=table.get_row_index(str(good_run / "ckpt.pt")))
+        table.move_cursor(row=table.get_row_index(str(tiny_run / "ckpt.pt")))
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ChatScreen)
-        await wait_for(pilot, lambda: app.screen.checkpoint == good_run / "ckpt.pt" and app.screen.model is not None)
+        await wait_for(pilot, lambda: app.screen.checkpoint == tiny_run / "ckpt.pt" and app.screen.model is not None)
 
 
-async def test_a_run_in_training_is_not_deleted(good_run: Path) -> None:
+async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:
     from core.trainer import Trainer, TrainConfig
 
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         await open_checkpoints(app, pilot)
         app.trainer = Trainer(TrainConfig(), lambda event: None)
-        app.trainer.run_dir = good_run  # what a running Trainer holds
+        app.trainer.run_dir = tiny_run  # what a running Trainer holds
         await pilot.press("d")
-        assert isinstance(app.screen, CheckpointsScreen) and good_run.is_dir()
+        assert isinstance(app.screen, CheckpointsScreen) and tiny_run.is_dir()
         assert any("is training now" in str(n.message) for n in app._notifications)
         app.trainer = None

@@ -243,10 +243,12 @@ class CheckpointsScreen(Screen):
 
     def on_listed(self, message: Listed) -> None:
         table = self.query_one("#ckpt-table", DataTable)
-        keep = self._select_after_refresh or (self.current_key() if table.row_count else None)
-        self._select_after_refresh = None
+        keep = self.current_key()
         table.clear()
         self.summaries = {str(s.path): s for s in message.summaries}
+        # A renamed or opened checkpoint is selected once a listing has it (an older listing may come first).
+        if self._select_after_refresh in self.summaries:
+            keep, self._select_after_refresh = self._select_after_refresh, None
         for key, summary in self.summaries.items():
             table.add_row(*self.row(summary), key=key)
         if not self.summaries:
