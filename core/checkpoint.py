@@ -66,6 +66,9 @@ def load_checkpoint(
         raise CheckpointError(f"no checkpoint at {path}")
     if not path.is_file():
         raise CheckpointError(f"{path} is not a file")
+    # Only torch's zip format can be memory-mapped; anything else (old format, garbage) is read whole,
+    # so a corrupt file gets torch's real complaint rather than one about mmap.
+    mmap = mmap and zipfile.is_zipfile(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
