@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import os
 import time
 from typing import Any
 
@@ -63,12 +64,16 @@ def bench_sample(
 
     # A short warm-up, so one-off allocations and kernel selection are not timed.
     list(generate(model, tokenizer, BENCH_PROMPT, SamplingConfig(max_new_tokens=8, seed=0), target))
+    # Other busy processes skew these timings: show how busy the machine was (no load average on Windows).
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cached_s, cached_ids = timed(use_cache=True)
     uncached_s, uncached_ids = timed(use_cache=False)
 
     prompt_tokens = len(tokenizer.encode(BENCH_PROMPT))
     result = {
         "device": str(target),
+        "threads": torch.get_num_threads(),
+        "load_average": load_before,
         "vocab_size": vocab_size,
         "params": model.get_num_params(),
         "prompt_tokens": prompt_tokens,
@@ -81,7 +86,8 @@ def bench_sample(
     print_figures(
         f"bench sample: 6 layers, 6 heads, 384 wide, block 256, random weights, {vocab} vocabulary",
         {
-            "device": result["device"],
+            "device": f"{result['device']} ({result['threads']} torch threads)",
+            "load average before": f"{load_before:.2f}",
             "parameters": f"{result['params'] / 1e6:.1f} M",
             "tokens": f"{prompt_tokens} prompt + {n_tokens} generated",
             "with KV cache": f"{result['cached_tokens_per_s']:.1f} tokens/s",
