@@ -30,7 +30,8 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
 
 from core import paths
-from nanogpt_tui.screens.checkpoints import WorkFailed, human_count
+from nanogpt_tui.formatting import human_count
+from nanogpt_tui.messages import WorkFailed
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary

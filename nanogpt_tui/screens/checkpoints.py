@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from core import paths
+from nanogpt_tui.formatting import human_count, human_size
+from nanogpt_tui.messages import WorkFailed
+from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.loss_plot import LossPlot
-from nanogpt_tui.widgets.path_input import PathInput
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
@@ -35,24 +36,6 @@ COLUMNS = ("name", "kind", "dataset", "tokenizer", "params", "iters", "best val"
 SAMPLE_TOKENS = 48  # "a short sample": a few lines of a char model, a sentence or two of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
 ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
-
-
-def human_count(n: int) -> str:
-    """1234567 -> '1.23M': parameter counts at a glance."""
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return str(n)
-
-
-def human_size(n: int) -> str:
-    """Bytes as B, KB, MB or GB (powers of 1024)."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def describe_config(ckpt: dict[str, Any]) -> str:
@@ -102,87 +85,6 @@ class SampleReady(Message):
         self.path = path
         self.text = text
         self.error = error
-
-
-class WorkFailed(Message):
-    """A worker's error, for the user."""
-
-    def __init__(self, what: str, error: str) -> None:
-        super().__init__()
-        self.what = what
-        self.error = error
-
-
-class ConfirmModal(ModalScreen[bool]):
-    """Asks a yes/no question; y/enter says yes, n/escape says no."""
-
-    CSS_PATH = "checkpoints.tcss"
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
-    ]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.question, classes="question")
-            with Horizontal(classes="buttons"):
-                yield Button("Yes (y)", variant="error", id="yes")
-                yield Button("No (n)", variant="primary", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
-@dataclass
-class TextPrompt:
-    """What a TextModal asks: a question, a starting value, and a check that returns an error or None."""
-
-    question: str
-    value: str = ""
-    check: Callable[[str], str | None] | None = None
-    paths: bool = False  # a PathInput (completes and checks paths) instead of a plain Input
-
-
-class TextModal(ModalScreen["str | None"]):
-    """Asks for one line of text; enter accepts (when the check passes), escape cancels."""
-
-    CSS_PATH = "checkpoints.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="text_modal.cancel")]
-
-    def __init__(self, prompt: TextPrompt) -> None:
-        super().__init__()
-        self.prompt = prompt
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.prompt.question, classes="question")
-            field = PathInput if self.prompt.paths else Input
-            yield field(self.prompt.value, id="answer")
-            yield Static("", classes="error")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
-        if event.validation_result is not None and not event.validation_result.is_valid:
-            error: str | None = "; ".join(event.validation_result.failure_descriptions)
-        else:
-            error = self.prompt.check(value) if self.prompt.check else None
-        if error:
-            self.query_one(".error", Static).update(error)
-        else:
-            self.dismiss(value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class CheckpointsScreen(Screen):

@@ -46,7 +46,8 @@ from core.dataset import (
 from core.tokenizers import TokenizerError, available_tokenizers
 from data.prepare import PrepareCancelled, PrepareError, Progress, default_name, prepare
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
-from nanogpt_tui.screens.checkpoints import ConfirmModal, human_size
+from nanogpt_tui.formatting import human_size
+from nanogpt_tui.widgets.dialogs import ConfirmModal
 from nanogpt_tui.widgets.path_input import PathInput
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
