@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
