@@ -154,7 +154,10 @@ class TrainScreen(Screen):
         self.field_types: dict[str, type] = {}  # the form's TrainConfig fields -> int, float or bool
         self.dtypes: dict[str, dict[str, str | None]] = {}
         self.datasets: dict[str, DatasetInfo] = {}
-        self.errors: dict[str, str] = {}
+        self.values: dict[str, Any] = {}  # the form's settings, parsed
+        self.parse_errors: dict[str, str] = {}  # settings whose text is not a value of their type
+        self.errors: dict[str, str] = {}  # every problem of the form, by field ("form" for the rest)
+        self.shown_errors: dict[str, str] = {}
         self.resume_path: Path | None = None
         self.resume_config: dict[str, Any] | None = None
         self.trainer: Trainer | None = None
@@ -275,10 +278,16 @@ class TrainScreen(Screen):
         if self.engine is not None and event.value in self.engine.PRESETS:
             self.fill_form(self.engine.from_preset(str(event.value)))
 
+    @on(Input.Changed, ".cfg-input")
+    @on(Checkbox.Changed, ".cfg-check")
+    def setting_changed(self, event: Input.Changed | Checkbox.Changed) -> None:
+        widget = event.input if isinstance(event, Input.Changed) else event.checkbox
+        self.parse_field((widget.id or "").removeprefix("cfg-"))
+        self.validate_form()
+
     @on(Select.Changed, "#dataset")
-    @on(Input.Changed)
-    @on(Checkbox.Changed)
-    def field_changed(self) -> None:
+    @on(Input.Changed, "#run_name")
+    def form_changed(self) -> None:
         self.validate_form()
 
     @on(RadioSet.Changed, "#device")
@@ -293,11 +302,12 @@ class TrainScreen(Screen):
     def fill_form(self, config: TrainConfig) -> None:
         """Show a config's values in the inputs (a preset's, or the resumed checkpoint's)."""
         for name, kind in self.field_types.items():
-            value = getattr(config, name)
+            value = self.values[name] = getattr(config, name)
             if kind is bool:
                 self.query_one(f"#cfg-{name}", Checkbox).value = bool(value)
             else:
                 self.query_one(f"#cfg-{name}", Input).value = str(value)
+        self.parse_errors.clear()
         self.validate_form()
 
     def selected(self, radio_set_id: str) -> str | None:
@@ -322,25 +332,28 @@ class TrainScreen(Screen):
             if usable:
                 usable[0].value = True
 
+    def parse_field(self, name: str) -> None:
+        """Read one setting from its widget into `values`, or note why it cannot be read."""
+        assert self.engine is not None
+        self.parse_errors.pop(name, None)
+        if self.field_types[name] is bool:
+            self.values[name] = self.query_one(f"#cfg-{name}", Checkbox).value
+            return
+        try:
+            self.values[name] = self.engine.parse_value(name, self.query_one(f"#cfg-{name}", Input).value)
+        except self.engine.ConfigError as error:
+            self.parse_errors[name] = str(error)
+
     def read_form(self) -> tuple[TrainConfig | None, dict[str, str]]:
         """The config the form describes, and its problems by field ("form" for the rest)."""
         engine = self.engine
         if engine is None:
             return None, {"form": "the training engine is still loading"}
-        errors: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        for name, kind in self.field_types.items():
-            if kind is bool:
-                values[name] = self.query_one(f"#cfg-{name}", Checkbox).value
-                continue
-            try:
-                values[name] = engine.parse_value(name, self.query_one(f"#cfg-{name}", Input).value)
-            except engine.ConfigError as error:
-                errors[name] = str(error)
+        errors = dict(self.parse_errors)
         dataset = self.query_one("#dataset", Select).value
         info = self.datasets.get(str(dataset))
         config = engine.TrainConfig(
-            **{k: v for k, v in values.items() if k not in errors},
+            **{k: v for k, v in self.values.items() if k not in errors},
             dataset=info.name if info else "",
             run_name=self.query_one("#run_name", Input).value.strip() or None,
             device=self.selected("device") or "cpu",
@@ -363,13 +376,19 @@ class TrainScreen(Screen):
         """Show each problem next to its field; Start is enabled only when there are none."""
         if not self.is_mounted:
             return
+        had_errors = bool(self.errors)
         _, self.errors = self.read_form()
-        for label in self.query(".field-error").results(Static):
-            message = self.errors.get((label.id or "").removeprefix("error-"), "")
-            label.update(message)
-            label.display = bool(message)
+        # Touch only the labels whose text changes: every update costs the UI a layout pass.
+        for field in set(self.errors) | set(self.shown_errors):
+            message = self.errors.get(field, "")
+            if self.shown_errors.get(field, "") != message:
+                label = self.query_one(f"#error-{field}", Static)
+                label.update(message)
+                label.display = bool(message)
+        self.shown_errors = dict(self.errors)
         self.query_one("#start", Button).disabled = bool(self.errors) or self.is_training
-        self.refresh_bindings()
+        if had_errors != bool(self.errors):
+            self.refresh_bindings()
 
     # -- resume --------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
@@ -146,7 +147,16 @@ class LossPlot(PlotextPlot):
         return point.iter
 
     def replot(self) -> None:
-        """Rebuild the plotext figure from the buffers; the widget redraws on its next refresh."""
+        """Redraw from the buffers on the next refresh."""
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        # The figure is rebuilt at every render: plotext log-scales its data in place while building,
+        # so building the same figure twice would scale it twice.
+        self._draw()
+        return super().render()
+
+    def _draw(self) -> None:
         plt = self.plt
         plt.clear_data()
         plt.title(self.caption)
@@ -162,4 +172,3 @@ class LossPlot(PlotextPlot):
         evals = [p for p in self.evals.points if math.isfinite(p.y) and p.y > 0]
         if evals:
             plt.scatter([self._x(p) for p in evals], [p.y for p in evals], label="val", color="green+", marker="dot")
-        self.refresh()

@@ -1,0 +1,243 @@
+"""`nanogpt-tui bench tui`: is the app responsive while it trains, and does it slow training down?
+
+One run measures, on the same settings and data:
+1. headless training tokens/sec (the Trainer alone, as the CLI runs it), before and after the app run;
+2. the same training started from the Train screen of a headless NanoGPTApp (driven by a Pilot), its
+   tokens/sec taken from the Step events the screen received, and the ratio to (1);
+3. while that run trains, the log-scale key pressed again and again: the time from each key press
+   until the loss plot has been redrawn with the change (the key-to-screen latency);
+4. launch to first paint: a fresh Python process imports the app, starts it, and reports when its
+   first screen has been drawn (interpreter start and imports included).
+Tokens/sec in (1) and (2) both come from the Step events: tokens over training time (Step.elapsed_s
+excludes evals), after the first WARMUP_ITERS steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Sequence
+
+from rich.console import Console
+
+from core import paths
+
+WARMUP_ITERS = 5
+RATIO_GOAL = 0.95
+LATENCY_GOAL_MS = 100.0
+FIRST_PAINT_GOAL_S = 1.0
+BENCH_DATASET = "bench-random"
+
+# Run in a fresh interpreter: prints seconds from process start to the first screen drawn.
+FIRST_PAINT_SCRIPT = """
+import asyncio, sys, time
+started = float(sys.argv[1])
+from nanogpt_tui.app import NanoGPTApp
+
+async def main():
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)):  # returns once the first screen is mounted
+        painted = asyncio.Event()
+        app.call_after_refresh(painted.set)  # runs once that screen has been drawn
+        await painted.wait()
+        print(time.time() - started)
+
+asyncio.run(main())
+"""
+
+
+def throughput(rows: Sequence[tuple[int, int, float]]) -> float:
+    """Tokens/sec over (iter, tokens_seen, elapsed_s) step rows, leaving out the warm-up steps."""
+    timed = rows[WARMUP_ITERS:]
+    if len(timed) < 2:
+        raise RuntimeError("too few steps to time: raise --iters")
+    return (timed[-1][1] - timed[0][1]) / (timed[-1][2] - timed[0][2])
+
+
+def make_dataset() -> None:
+    """Random tokens over Tiny Shakespeare's characters in the current data dir (speed does not depend on the text)."""
+    import numpy as np
+
+    from core.bench import SHAKESPEARE_CHARS
+    from core.dataset import DatasetWriter
+    from core.tokenizers import CharTokenizer
+
+    tokenizer = CharTokenizer(SHAKESPEARE_CHARS)
+    ids = np.random.default_rng(0).integers(0, tokenizer.vocab_size, 200_000)
+    with DatasetWriter(BENCH_DATASET, tokenizer) as writer:
+        writer.append("train", ids[:180_000])
+        writer.append("val", ids[180_000:])
+        writer.commit("random tokens", len(ids), 0.1)
+
+
+def headless_run(preset: str, iters: int, run_name: str) -> float:
+    """Tokens/sec of the Trainer on its own, on the settings the app run uses."""
+    from core.trainer import Failed, Step, Trainer, from_preset
+
+    rows: list[tuple[int, int, float]] = []
+    failures: list[Any] = []
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, Step):
+            rows.append((event.iter, event.tokens_seen, event.elapsed_s))
+        elif isinstance(event, Failed):
+            failures.append(event)
+
+    config = from_preset(preset, dataset=BENCH_DATASET, run_name=run_name, max_iters=iters, eval_interval=iters + 1, eval_iters=1, device="cpu")
+    Trainer(config, on_event).run()
+    if failures:
+        raise RuntimeError(f"headless training failed: {failures[0].message}")
+    return throughput(rows)
+
+
+async def app_run(preset: str, iters: int, press_every: float, run_name: str) -> tuple[float, list[float], float]:
+    """Train from the Train screen, pressing the log-scale key meanwhile.
+
+    Returns tokens/sec, the key latencies (seconds) and the share of one core the UI thread used.
+    """
+    from nanogpt_tui.app import NanoGPTApp
+    from nanogpt_tui.screens.train import TrainScreen
+    from nanogpt_tui.widgets.loss_plot import LossPlot
+
+    app = NanoGPTApp()
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        while screen.state != "idle":
+            await pilot.pause(0.05)
+        # The settings a user would type: the same as the headless run's.
+        screen.fill_form(screen.engine.from_preset(preset, max_iters=iters, eval_interval=iters + 1, eval_iters=1))
+        screen.query_one("#run_name").value = run_name
+        await pilot.pause()
+        if screen.errors:
+            raise RuntimeError(f"the Train screen refused the settings: {screen.errors}")
+
+        plot = screen.query_one("#loss-plot", LossPlot)
+        render = plot.render
+        redrawn = asyncio.Event()  # set when the plot is drawn in the state the last key asked for
+        wanted = plot.log_scale
+        drawn_at = 0.0
+
+        def timed_render() -> Any:
+            nonlocal drawn_at
+            result = render()
+            if plot.log_scale == wanted and not redrawn.is_set():
+                drawn_at = time.perf_counter()
+                redrawn.set()
+            return result
+
+        plot.render = timed_render  # type: ignore[method-assign]
+
+        await pilot.press("ctrl+r")
+        while screen.state in ("idle", "starting") or len(plot.steps.points) < WARMUP_ITERS:
+            await pilot.pause(0.05)
+        cpu_started, wall_started = time.thread_time(), time.perf_counter()
+        while screen.state == "running":
+            wanted = not plot.log_scale
+            redrawn.clear()
+            pressed = time.perf_counter()
+            await pilot.press("ctrl+l")
+            try:
+                await asyncio.wait_for(redrawn.wait(), timeout=5)
+            except asyncio.TimeoutError:
+                if screen.state == "running":
+                    raise RuntimeError("the plot was not redrawn within 5 s of a key press") from None
+                break  # the run ended meanwhile
+            latencies.append(drawn_at - pressed)
+            await asyncio.sleep(press_every)
+        ui_cpu = (time.thread_time() - cpu_started) / (time.perf_counter() - wall_started)
+        await app.workers.wait_for_complete()
+        if screen.state != "finished":
+            raise RuntimeError(f"training in the app ended {screen.state}: {screen.query_one('#status').render()}")
+        rows = [(p.iter, p.tokens, p.seconds) for p in plot.steps.points]
+    if len(rows) != iters:
+        raise RuntimeError("the plot thinned the steps out: use fewer --iters")
+    return throughput(rows), latencies, ui_cpu
+
+
+def first_paint_seconds() -> float:
+    """Seconds from launching a fresh Python process to the app's first screen drawn."""
+    started = time.time()
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_PAINT_SCRIPT, str(started)], capture_output=True, text=True, check=True, timeout=120
+    )
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_tui(
+    preset: str = "cpu", iters: int = 300, rounds: int = 2, press_every: float = 0.2, console: Console | None = None
+) -> dict[str, Any]:
+    """Measure training speed in the app against headless, key latency while training, and first paint."""
+    from core.bench import print_figures
+
+    previous_home = os.environ.get(paths.HOME_ENV)
+    with tempfile.TemporaryDirectory(prefix="nanogpt-bench-tui-") as home:
+        os.environ[paths.HOME_ENV] = home
+        try:
+            make_dataset()
+            first_paint = first_paint_seconds()
+            # Alternate headless and in-app runs and keep the best of each: other load on the machine
+            # only ever slows a run down, so the fastest run of each kind is the fairest comparison.
+            headless_runs: list[float] = []
+            app_runs: list[float] = []
+            latencies: list[float] = []
+            ui_cpu: list[float] = []
+            for round_ in range(rounds):
+                headless_runs.append(headless_run(preset, iters, f"bench-headless-{round_}"))
+                tokens_per_s, round_latencies, cpu = asyncio.run(app_run(preset, iters, press_every, f"bench-app-{round_}"))
+                app_runs.append(tokens_per_s)
+                latencies += round_latencies
+                ui_cpu.append(cpu)
+        finally:
+            if previous_home is None:
+                os.environ.pop(paths.HOME_ENV, None)
+            else:
+                os.environ[paths.HOME_ENV] = previous_home
+    headless, in_app = max(headless_runs), max(app_runs)
+    ms = [1000 * s for s in latencies]
+    result = {
+        "preset": preset,
+        "iters": iters,
+        "headless_tokens_per_s": headless,
+        "headless_runs": headless_runs,
+        "app_runs": app_runs,
+        "ui_thread_cpu_share": ui_cpu,
+        "app_tokens_per_s": in_app,
+        "ratio": in_app / headless,
+        "key_presses": len(ms),
+        "key_latency_p50_ms": statistics.median(ms) if ms else float("nan"),
+        "key_latency_p95_ms": percentile(ms, 0.95) if ms else float("nan"),
+        "first_paint_s": first_paint,
+    }
+
+    def verdict(ok: bool) -> str:
+        return "[green]ok[/]" if ok else "[red]missed[/]"
+
+    print_figures(
+        f"bench tui: preset {preset}, {iters} iterations on CPU, one core left for the UI",
+        {
+            "headless tokens/sec (best)": f"{headless:,.0f} (runs: {', '.join(f'{r:,.0f}' for r in headless_runs)})",
+            "in-app tokens/sec (best)": f"{in_app:,.0f} (runs: {', '.join(f'{r:,.0f}' for r in app_runs)})",
+            f"ratio (goal >= {RATIO_GOAL})": f"{result['ratio']:.3f} {verdict(result['ratio'] >= RATIO_GOAL)}",
+            "UI thread CPU while training": ", ".join(f"{c:.0%}" for c in ui_cpu),
+            "key presses timed": str(len(ms)),
+            "key-to-screen p50": f"{result['key_latency_p50_ms']:.1f} ms",
+            f"key-to-screen p95 (goal < {LATENCY_GOAL_MS:.0f} ms)": f"{result['key_latency_p95_ms']:.1f} ms "
+            f"{verdict(result['key_latency_p95_ms'] < LATENCY_GOAL_MS)}",
+            f"launch to first paint (goal < {FIRST_PAINT_GOAL_S:.0f} s)": f"{first_paint:.2f} s {verdict(first_paint < FIRST_PAINT_GOAL_S)}",
+        },
+        console,
+    )
+    return result
