@@ -294,11 +294,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "train":
         from core.bench import bench_train
 
-        bench_train(iters=args.iters, device=args.device)
+        bench_train(preset=args.preset, iters=args.iters or 30, device=args.device)
     elif args.what == "sample":
         from core.bench import bench_sample
 
-        bench_sample(tokens=args.tokens, device=args.device)
+        bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device)
     elif args.what == "prepare":
         from data.bench import bench_prepare
 
@@ -306,7 +306,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         from nanogpt_tui.bench import bench_tui
 
-        bench_tui(iters=args.iters)
+        bench_tui(preset=args.preset, iters=args.iters or 300)
     return 0
 
 
@@ -377,11 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure speed (figures and ratios, side by side in one run)")
     p.add_argument("what", choices=["train", "sample", "prepare", "tui"])
-    p.add_argument("--iters", type=int, default=30, help="train/tui: iterations to time")
+    p.add_argument("--preset", default="cpu", help="train/tui: the model and batch to time")
+    p.add_argument("--iters", type=int, help="train/tui: iterations to time (default 30 / 300)")
     p.add_argument("--tokens", type=int, default=200, help="sample: tokens to generate")
+    p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
     p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
-    p.add_argument("--tokenizer", default="gpt2", help="prepare: tokenizer")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
+    p.add_argument("--device", default="cpu", help="train/sample: device")
     p.set_defaults(func=cmd_bench)
     return parser
 
