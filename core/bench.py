@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
-import os
 import time
 from typing import Any
 
@@ -117,32 +115,24 @@ def bench_train(
     if iters < 2:
         raise ValueError("bench train needs at least 2 iterations")
     dataset_path = load_dataset(dataset).path if dataset else None  # resolved in the real data dir
-    previous_home = os.environ.get(paths.HOME_ENV)
     steps: list[Step] = []
     failures: list[Failed] = []
-    with tempfile.TemporaryDirectory(prefix="nanogpt-bench-") as home:
-        os.environ[paths.HOME_ENV] = home
-        try:
-            if dataset_path is None:
-                tokenizer = CharTokenizer(SHAKESPEARE_CHARS)
-                ids = np.random.default_rng(0).integers(0, tokenizer.vocab_size, 200_000)
-                with DatasetWriter("random", tokenizer) as writer:
-                    writer.append("train", ids[:180_000])
-                    writer.append("val", ids[180_000:])
-                    writer.commit("random tokens", len(ids), 0.1)
-            config = from_preset(
-                preset, dataset=str(dataset_path or "random"), run_name="bench", device=device, dtype=dtype,
-                max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0,
-                leave_core_free=False,
-            )
-            trainer = Trainer(config, lambda e: steps.append(e) if isinstance(e, Step) else
-                              failures.append(e) if isinstance(e, Failed) else None)
-            trainer.run()
-        finally:
-            if previous_home is None:
-                os.environ.pop(paths.HOME_ENV, None)
-            else:
-                os.environ[paths.HOME_ENV] = previous_home
+    with paths.temporary_home("nanogpt-bench-"):
+        if dataset_path is None:
+            tokenizer = CharTokenizer(SHAKESPEARE_CHARS)
+            ids = np.random.default_rng(0).integers(0, tokenizer.vocab_size, 200_000)
+            with DatasetWriter("random", tokenizer) as writer:
+                writer.append("train", ids[:180_000])
+                writer.append("val", ids[180_000:])
+                writer.commit("random tokens", len(ids), 0.1)
+        config = from_preset(
+            preset, dataset=str(dataset_path or "random"), run_name="bench", device=device, dtype=dtype,
+            max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0,
+            leave_core_free=False,
+        )
+        trainer = Trainer(config, lambda e: steps.append(e) if isinstance(e, Step) else
+                          failures.append(e) if isinstance(e, Failed) else None)
+        trainer.run()
     if failures:
         raise RuntimeError(f"bench train failed: {failures[0].message}")
 

@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import platformdirs
@@ -42,3 +45,18 @@ def runs_dir() -> Path:
 
 def cache_dir() -> Path:
     return _sub("cache")
+
+
+@contextmanager
+def temporary_home(prefix: str = "nanogpt-tui-") -> Iterator[Path]:
+    """Point the data dir at a fresh temporary folder for the block (benchmarks), then restore it."""
+    previous = os.environ.get(HOME_ENV)
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        os.environ[HOME_ENV] = folder
+        try:
+            yield Path(folder)
+        finally:
+            if previous is None:
+                os.environ.pop(HOME_ENV, None)
+            else:
+                os.environ[HOME_ENV] = previous

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time
@@ -87,21 +86,15 @@ def _write_text(path: Path, size: int) -> str:
 def bench_prepare(size_mb: int = 100, tokenizer: str = "gpt2", console: Console | None = None) -> dict[str, Any]:
     """Prepare a generated text of `size_mb` MB in a temporary data dir; print and return the figures."""
     console = console or Console()
-    saved_home = os.environ.get(paths.HOME_ENV)
     with tempfile.TemporaryDirectory(prefix="nanogpt-tui-bench-") as tmp:
         text_path = Path(tmp) / "bench.txt"
         what = _write_text(text_path, size_mb * MB)  # before moving home, so a cached Shakespeare is found
-        paths.set_home(Path(tmp) / "home")  # the benchmark's dataset must not land among the user's
-        try:
+        # The benchmark's dataset must not land among the user's.
+        with paths.temporary_home("nanogpt-tui-bench-home-"):
             with console.status(f"preparing {size_mb} MB with {tokenizer}..."), PeakMemory() as memory:
                 start = time.perf_counter()
                 info = prepare(str(text_path), tokenizer, name="bench", overwrite=True)
                 seconds = time.perf_counter() - start
-        finally:
-            if saved_home is None:
-                os.environ.pop(paths.HOME_ENV, None)
-            else:
-                os.environ[paths.HOME_ENV] = saved_home
         size = text_path.stat().st_size
     figures: dict[str, Any] = {
         "text": what,
