@@ -136,3 +136,28 @@ async def test_untrained_and_unknown_characters_of_a_dataset(small_text: Path) -
         ]
         stats = str(omega.stats.content)
         assert "3 tokens" in stats and "1 untrained" in stats and "1 unknown" in stats
+
+
+async def test_a_checkpoints_tokenizer_is_offered_and_splits(tiny_run: Path) -> None:
+    from textual.widgets import SelectionList
+
+    from core.checkpoint import load_checkpoint
+
+    chars = load_checkpoint(tiny_run / "ckpt.pt")["tokenizer"]["chars"]
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        key = f"checkpoint:{tiny_run / 'ckpt.pt'}"
+        choices = screen.query_one("#tokens-choices", SelectionList)
+
+        def offered() -> bool:
+            return any(choices.get_option_at_index(i).value == key for i in range(choices.option_count))
+
+        await wait_for(pilot, offered)
+        choices.select(key)
+        await type_text(pilot, "Tea")
+        await wait_for(pilot, shows(screen, key, "Tea"))
+        result = panel(screen, key).result
+        assert result is not None
+        # One token per character, with the checkpoint's own vocabulary ids.
+        assert [s.ids for s in result.spans] == [[chars.index(c)] for c in "Tea"]

@@ -1,5 +1,7 @@
 """The Tokens screen: type text and see how several tokenizers split it, side by side.
 
+The tokenizers: gpt2, cl100k_base (when cached), each prepared dataset's, and each run's checkpoint's.
+
 Tokenizing runs in a thread worker (building gpt2 takes about a second the first time); the worker
 only computes `PanelResult`s and posts them, the screen renders them. A dataset's tokenizer also gets
 the dataset's token counts, so tokens that never occur in its training data are marked as untrained.
@@ -31,6 +33,7 @@ from core.tokenizers import (
     TokenizerError,
     available_tokenizers,
     get_tokenizer,
+    load_tokenizer,
 )
 
 SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, 🦙 llama,\ttabs and <|endoftext|>"
@@ -197,6 +200,14 @@ class TokensScreen(Screen):
             self.generation = generation
             self.results = results
 
+    class CheckpointsListed(Message):
+        """The runs whose checkpoints can lend their tokenizer: (run, checkpoint path, tokenizer name)."""
+
+        def __init__(self, runs: list[tuple[str, str, str]], previous: set[str]) -> None:
+            super().__init__()
+            self.runs = runs
+            self.previous = previous
+
     def __init__(self) -> None:
         super().__init__()
         self._timer: Timer | None = None
@@ -264,6 +275,23 @@ class TokensScreen(Screen):
         choices.clear_options()
         choices.add_options(options)
         self.refresh_tokens()
+        self.list_checkpoints(previous)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tokens-checkpoints")
+    def list_checkpoints(self, previous: set[str]) -> None:
+        """Each run's latest checkpoint, to offer its tokenizer (reading checkpoints needs torch: a worker)."""
+        from core.checkpoint import LATEST, list_checkpoints
+
+        runs = [(s.name, s.path, s.tokenizer) for s in list_checkpoints() if s.kind == "latest" and not s.error]
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.CheckpointsListed([(n, str(p), t) for n, p, t in runs if p.name == LATEST], previous))
+
+    def on_tokens_screen_checkpoints_listed(self, message: CheckpointsListed) -> None:
+        choices = self.query_one("#tokens-choices", SelectionList)
+        for run, path, tokenizer in message.runs:
+            key = f"checkpoint:{path}"
+            self._titles[key] = f"run {run} ({tokenizer})"
+            choices.add_option(Selection(self._titles[key], key, key in message.previous))
 
     @on(TextArea.Changed, "#tokens-text")
     def _text_changed(self) -> None:
@@ -328,9 +356,24 @@ class TokensScreen(Screen):
 
     @staticmethod
     def _load(key: str) -> tuple[Tokenizer, np.ndarray | None]:
+        """A tokenizer and, where its training data is known and still here, that data's token counts."""
         kind, _, name = key.partition(":")
         if kind == "tiktoken":
             return get_tokenizer(name), None
+        if kind == "checkpoint":
+            from core.checkpoint import CheckpointError, load_checkpoint
+
+            try:
+                ckpt = load_checkpoint(name, mmap=True)
+            except CheckpointError as error:
+                raise TokenizerError(str(error)) from None
+            try:
+                info = load_dataset(ckpt["dataset"].get("name", ""))
+                # The same name may since hold other data: its counts only count under the same tokenizer.
+                counts = token_counts(info) if info.tokenizer == ckpt["tokenizer"] else None
+            except DatasetError:
+                counts = None  # the dataset was deleted or renamed: no untrained marks
+            return load_tokenizer(ckpt["tokenizer"]), counts
         info = load_dataset(name)
         return tokenizer_of(info), token_counts(info)
 
