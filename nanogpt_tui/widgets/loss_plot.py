@@ -58,6 +58,12 @@ class DecimatingBuffer:
         self._seen = 0
 
 
+def thin(points: list[Point], most: int) -> list[Point]:
+    """At most about `most` evenly spaced points, always ending with the latest one."""
+    stride = math.ceil(len(points) / max(1, most))
+    return points[::-1][::stride][::-1] if stride > 1 else points
+
+
 class LossPlot(PlotextPlot):
     """Train loss per step (raw and EMA-smoothed) and val loss points."""
 
@@ -165,10 +171,13 @@ class LossPlot(PlotextPlot):
         # Log scale needs positive values; a NaN/inf step (a failing run) is left out of every series.
         steps = [p for p in self.steps.points if math.isfinite(p.y) and p.y > 0]
         if steps:
-            xs = [self._x(p) for p in steps]
-            plt.plot(xs, [p.y for p in steps], label="train", color="blue+", marker="braille")
-            smooth = [(x, p.y2) for x, p in zip(xs, steps) if math.isfinite(p.y2)]
-            plt.plot([x for x, _ in smooth], [y for _, y in smooth], label="smoothed", color="orange", marker="braille")
+            # Drawing is pure Python on the UI thread, so draw no more than the terminal can show:
+            # the raw loss as braille dots, two per column (dense enough to read as a line, and
+            # dots skip plotext's line interpolation), the smoothed loss as a line through one per column.
+            raw = thin(steps, 2 * self.size.width)
+            plt.scatter([self._x(p) for p in raw], [p.y for p in raw], label="train", color="blue+", marker="braille")
+            smooth = [p for p in thin(steps, self.size.width) if math.isfinite(p.y2)]
+            plt.plot([self._x(p) for p in smooth], [p.y2 for p in smooth], label="smoothed", color="orange", marker="braille")
         evals = [p for p in self.evals.points if math.isfinite(p.y) and p.y > 0]
         if evals:
             plt.scatter([self._x(p) for p in evals], [p.y for p in evals], label="val", color="green+", marker="dot")
