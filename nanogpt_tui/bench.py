@@ -17,11 +17,9 @@ excludes evals), after the first WARMUP_ITERS steps.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Sequence
 
@@ -59,22 +57,6 @@ def throughput(rows: Sequence[tuple[int, int, float]]) -> float:
     if len(timed) < 2:
         raise RuntimeError("too few steps to time: raise --iters")
     return (timed[-1][1] - timed[0][1]) / (timed[-1][2] - timed[0][2])
-
-
-def make_dataset() -> None:
-    """Random tokens over Tiny Shakespeare's characters in the current data dir (speed does not depend on the text)."""
-    import numpy as np
-
-    from core.bench import SHAKESPEARE_CHARS
-    from core.dataset import DatasetWriter
-    from core.tokenizers import CharTokenizer
-
-    tokenizer = CharTokenizer(SHAKESPEARE_CHARS)
-    ids = np.random.default_rng(0).integers(0, tokenizer.vocab_size, 200_000)
-    with DatasetWriter(BENCH_DATASET, tokenizer) as writer:
-        writer.append("train", ids[:180_000])
-        writer.append("val", ids[180_000:])
-        writer.commit("random tokens", len(ids), 0.1)
 
 
 def headless_run(preset: str, iters: int, run_name: str) -> float:
@@ -187,31 +169,23 @@ def bench_tui(
     preset: str = "cpu", iters: int = 300, rounds: int = 2, press_every: float = 1.0, console: Console | None = None
 ) -> dict[str, Any]:
     """Measure training speed in the app against headless, key latency while training, and first paint."""
-    from core.bench import print_figures
+    from core.bench import make_random_dataset, print_figures
 
-    previous_home = os.environ.get(paths.HOME_ENV)
-    with tempfile.TemporaryDirectory(prefix="nanogpt-bench-tui-") as home:
-        os.environ[paths.HOME_ENV] = home
-        try:
-            make_dataset()
-            first_paint = first_paint_seconds()
-            # Alternate headless and in-app runs and keep the best of each: other load on the machine
-            # only ever slows a run down, so the fastest run of each kind is the fairest comparison.
-            headless_runs: list[float] = []
-            app_runs: list[float] = []
-            latencies: list[float] = []
-            ui_cpu: list[float] = []
-            for round_ in range(rounds):
-                headless_runs.append(headless_run(preset, iters, f"bench-headless-{round_}"))
-                tokens_per_s, round_latencies, cpu = asyncio.run(app_run(preset, iters, press_every, f"bench-app-{round_}"))
-                app_runs.append(tokens_per_s)
-                latencies += round_latencies
-                ui_cpu.append(cpu)
-        finally:
-            if previous_home is None:
-                os.environ.pop(paths.HOME_ENV, None)
-            else:
-                os.environ[paths.HOME_ENV] = previous_home
+    with paths.temporary_home("nanogpt-bench-tui-"):
+        make_random_dataset(BENCH_DATASET)
+        first_paint = first_paint_seconds()
+        # Alternate headless and in-app runs and keep the best of each: other load on the machine
+        # only ever slows a run down, so the fastest run of each kind is the fairest comparison.
+        headless_runs: list[float] = []
+        app_runs: list[float] = []
+        latencies: list[float] = []
+        ui_cpu: list[float] = []
+        for round_ in range(rounds):
+            headless_runs.append(headless_run(preset, iters, f"bench-headless-{round_}"))
+            tokens_per_s, round_latencies, cpu = asyncio.run(app_run(preset, iters, press_every, f"bench-app-{round_}"))
+            app_runs.append(tokens_per_s)
+            latencies += round_latencies
+            ui_cpu.append(cpu)
     headless, in_app = max(headless_runs), max(app_runs)
     ms = [1000 * s for s in latencies]
     result = {
