@@ -98,6 +98,16 @@ def bench_sample(
     return result
 
 
+def make_random_dataset(name: str) -> None:
+    """A dataset of random tokens over Tiny Shakespeare's characters, in the current data dir (for speed tests)."""
+    tokenizer = CharTokenizer(SHAKESPEARE_CHARS)
+    ids = np.random.default_rng(0).integers(0, tokenizer.vocab_size, 200_000)
+    with DatasetWriter(name, tokenizer) as writer:
+        writer.append("train", ids[:180_000])
+        writer.append("val", ids[180_000:])
+        writer.commit("random tokens", len(ids), 0.1)
+
+
 def bench_train(
     preset: str = "cpu",
     iters: int = 30,
@@ -119,12 +129,7 @@ def bench_train(
     failures: list[Failed] = []
     with paths.temporary_home("nanogpt-bench-"):
         if dataset_path is None:
-            tokenizer = CharTokenizer(SHAKESPEARE_CHARS)
-            ids = np.random.default_rng(0).integers(0, tokenizer.vocab_size, 200_000)
-            with DatasetWriter("random", tokenizer) as writer:
-                writer.append("train", ids[:180_000])
-                writer.append("val", ids[180_000:])
-                writer.commit("random tokens", len(ids), 0.1)
+            make_random_dataset("random")
         config = from_preset(
             preset, dataset=str(dataset_path or "random"), run_name="bench", device=device, dtype=dtype,
             max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0,
