@@ -1,0 +1,88 @@
+"""The app as a whole: screen keys, help, command palette, bindings, quitting during training."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.binding import Binding
+from textual.pilot import Pilot
+from textual.widgets import Input, Markdown
+
+from core import paths
+from core.checkpoint import load_checkpoint
+from nanogpt_tui.app import SCREENS, NanoGPTApp
+from nanogpt_tui.screens.help import HelpScreen
+from nanogpt_tui.screens.train import TrainScreen
+from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+
+
+async def test_function_keys_reach_every_screen_and_help() -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for mode, (key, _title, _what) in SCREENS.items():
+            await pilot.press(key)
+            assert app.current_mode == mode
+            assert type(app.screen) is NanoGPTApp.MODES[mode]
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = app.screen.query_one(Markdown).source
+        for key, title, _ in SCREENS.values():
+            assert f"| {key} | {title} |" in help_text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_command_palette_switches_screens() -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.current_mode == "data"
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: app.screen.query("CommandInput"))
+        await pilot.press(*"Checkpoints screen")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "checkpoints")
+
+
+@pytest.mark.parametrize(
+    "owner", [NanoGPTApp, *NanoGPTApp.MODES.values(), HelpScreen, ConfirmModal, TextModal], ids=lambda c: c.__name__
+)
+def test_every_binding_has_an_id_and_a_description(owner: type) -> None:
+    bindings = [b for b in owner.BINDINGS if isinstance(b, Binding)]
+    assert bindings and len(bindings) == len(owner.BINDINGS)
+    for binding in bindings:
+        assert binding.id, f"{owner.__name__}: {binding.key} has no id"
+        assert binding.description, f"{owner.__name__}: {binding.key} has no description"
+    ids = [b.id for b in bindings]
+    assert len(ids) == len(set(ids))
+
+
+async def test_quitting_during_training_keeps_the_latest_checkpoint(char_dataset) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.state == "idle")
+        screen = app.screen
+        for name, text in {"n_layer": "1", "n_embd": "16", "n_head": "2", "block_size": "16", "batch_size": "4",
+                           "eval_interval": "100000", "max_iters": "100000", "warmup_iters": "10"}.items():
+            screen.query_one(f"#cfg-{name}", Input).focus()
+            await pilot.press("ctrl+a", "ctrl+k", *text)
+        await pilot.pause()
+        assert screen.errors == {}
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.trainer is not None and app.trainer.iter_num >= 5)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running)
+    (run_dir,) = paths.runs_dir().iterdir()
+    ckpt = load_checkpoint(run_dir / "ckpt.pt")
+    # No eval ran (eval_interval is huge): this checkpoint was written by the stop that quitting asked for.
+    assert 5 <= ckpt["iter_num"] < 100000
