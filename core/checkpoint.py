@@ -83,7 +83,7 @@ def load_checkpoint(
                 "not just tensors and plain data. Only checkpoints saved by nanoGPT or this program load."
             ) from None
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt file: not a torch pickle)") from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as error:
+    except Exception as error:  # garbage bytes break the unpickler in many ways (EOF, IndexError, ...)
         raise CheckpointError(
             f"{path} is not a readable checkpoint (corrupt or truncated file): {_first_line(error)}"
         ) from None
