@@ -119,6 +119,14 @@ async def test_colours_alternatives_clear_and_save(tiny_run: Path) -> None:
         await pilot.press("ctrl+t")
         assert colours() == [probability_colour(p.prob) for p in pieces]
         assert probability_colour(0.0) != probability_colour(1.0)
+        # ...and drawn so on screen, not painted over by link styling.
+        drawn = {
+            seg.style.color.triplet.hex.lower()
+            for y in range(transcript.size.height)
+            for seg in transcript.render_line(y)
+            if seg.text.strip() and seg.style and seg.style.color and seg.style.color.triplet
+        }
+        assert {probability_colour(p.prob).hex.lower() for p in pieces if p.text.strip()} <= drawn
 
         # alt+left puts the cursor on the last token, then moves it: the alternatives show.
         await pilot.press("alt+left", "alt+left")

@@ -214,7 +214,10 @@ class ChatScreen(Screen):
                     yield Select[Path]([], prompt="Pick a checkpoint", id="chat-checkpoint")
                     yield Static("No model loaded", id="chat-model")
                 with VerticalScroll(id="chat-log"):
-                    yield Static("", id="chat-transcript")
+                    transcript = Static("", id="chat-transcript")
+                    # Tokens are clickable (@click meta); Textual's link styling would paint over the probability colours.
+                    transcript.auto_links = False
+                    yield transcript
                 yield Static("", id="chat-token")
                 yield Static("", id="chat-speed")
                 yield Input(placeholder="Type a prompt and press enter (empty: continue the text)", id="chat-prompt")
