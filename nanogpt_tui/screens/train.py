@@ -401,7 +401,8 @@ class TrainScreen(Screen):
     def set_resume(self, path: Path | str) -> None:
         """Set up resuming the run at `path` (a run folder or a checkpoint file): its settings fill the form."""
         self.resume_path = Path(path)
-        self.query_one("#resume-line", Static).update(f"Resuming {self.resume_path.name}")
+        run = self.resume_path if self.resume_path.is_dir() else self.resume_path.parent
+        self.query_one("#resume-line", Static).update(f"Resuming run {run.name} ({self.resume_path.name})")
         self.query_one("#resume-row").display = True
         self.load_resume_config(self.resume_path)
 

@@ -1,0 +1,132 @@
+"""Regenerate screenshots/*.svg: every screen in a realistic state, from a real (short) training run.
+
+    python scripts/screenshots.py [--iters 2000]
+
+Works in a temporary data dir: prepares Tiny Shakespeare (../shared/data/tinyshakespeare.txt when it is
+there, else the download), trains nanoGPT's CPU recipe for --iters iterations headless, then drives the
+app with Textual's Pilot and saves one SVG per screen. Takes a few minutes on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from core import paths
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "screenshots"
+LOCAL_SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+SIZE = (150, 46)
+
+
+def prepare_and_train(iters: int) -> Path:
+    """A char-level Shakespeare dataset and a run trained on it; returns the run folder."""
+    from core.trainer import Failed, Trainer, from_preset
+    from data.prepare import prepare
+
+    source = str(LOCAL_SHAKESPEARE) if LOCAL_SHAKESPEARE.is_file() else "shakespeare"
+    prepare(source, tokenizer="char", name="shakespeare-char")
+    prepare(source, tokenizer="gpt2", name="shakespeare-gpt2")
+    config = from_preset(
+        "cpu", dataset="shakespeare-char", run_name="shakespeare-cpu", max_iters=iters, lr_decay_iters=iters,
+        eval_interval=max(1, iters // 10), device="cpu", leave_core_free=False,
+    )
+    events: list = []
+    print(f"training {iters} iterations…")
+    Trainer(config, events.append).run()
+    failed = [e for e in events if isinstance(e, Failed)]
+    if failed:
+        raise SystemExit(f"training failed: {failed[0].message}")
+    return events[0].run_dir
+
+
+async def wait_until(pilot, condition, timeout: float = 60.0) -> None:
+    """Let the app run until `condition()` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the screen did not reach the expected state")
+        await pilot.pause(0.1)
+
+
+async def take(iters: int) -> None:
+    from textual.widgets import DataTable, Input, Static
+
+    from nanogpt_tui.app import NanoGPTApp
+
+    run_dir = prepare_and_train(iters)
+    app = NanoGPTApp()
+    async with app.run_test(size=SIZE) as pilot:
+
+        async def shot(name: str) -> None:
+            await pilot.pause(0.5)
+            app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
+            print(f"saved screenshots/{name}.svg")
+
+        # Data: the prepared datasets, the first selected with its stats and preview.
+        await pilot.press("f2")
+        table = app.screen.query_one("#data-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count >= 2)
+        table.focus()
+        await pilot.press("down", "up")
+        await app.workers.wait_for_complete()
+        await shot("data")
+
+        # Tokens: the sample text under GPT-2 and the character vocabulary.
+        await pilot.press("f6")
+        await pilot.pause(1.0)
+        await app.workers.wait_for_complete()
+        await shot("tokens")
+
+        # Checkpoints: the run selected, with its loss curve and a sample.
+        await pilot.press("f4")
+        ckpt_table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: ckpt_table.row_count >= 1)
+        ckpt_table.focus()
+        await pilot.press("down", "up")
+        sample = app.screen.query_one("#ckpt-sample", Static)
+        await wait_until(pilot, lambda: str(sample.render()).strip() != "")
+        await app.workers.wait_for_complete()
+        await shot("checkpoints")
+
+        # Chat: a reply streamed from the trained model, coloured by probability.
+        await app.open_chat(run_dir / "ckpt.pt")
+        await wait_until(pilot, lambda: app.screen.model is not None)
+        prompt = app.screen.query_one("#chat-prompt", Input)
+        prompt.focus()
+        await pilot.press(*"ROMEO:")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.screen.generating)
+        await pilot.press("ctrl+t")
+        await shot("chat")
+
+        # Train: the run resumed for more iterations, caught while training.
+        await app.resume_training(run_dir / "ckpt.pt")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.state == "idle" and screen.query("#cfg-max_iters"))
+        max_iters = screen.query_one("#cfg-max_iters", Input)
+        await wait_until(pilot, lambda: max_iters.value == str(iters))  # the run's own settings are in
+        max_iters.value = str(iters * 3)
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.trainer is not None, 60)
+        await wait_until(pilot, lambda: app.trainer is None or app.trainer.iter_num >= iters + 60, 180)
+        await shot("train")
+        await pilot.press("ctrl+b")
+        await app.workers.wait_for_complete()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iters", type=int, default=2000, help="training iterations before the screenshots")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    with paths.temporary_home("nanogpt-screenshots-"):
+        asyncio.run(take(args.iters))
+
+
+if __name__ == "__main__":
+    main()
