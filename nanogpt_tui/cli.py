@@ -159,15 +159,24 @@ def cmd_train(args: argparse.Namespace) -> int:
                 outcome["event"] = event
 
         trainer = Trainer(config, on_event, resume=args.resume)
-        thread = threading.Thread(target=trainer.run, name="trainer", daemon=True)
-        thread.start()
+        # The main thread waits on an Event, not Thread.join(timeout): a Ctrl-C that interrupts join()
+        # can leave it reporting the thread finished while it still runs (and is then killed mid-save).
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                trainer.run()
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="trainer", daemon=True).start()
         try:
-            while thread.is_alive():
-                thread.join(0.2)
+            while not done.wait(0.2):
+                pass
         except KeyboardInterrupt:
             bar.console.print("Stopping: saving the latest checkpoint…")
             trainer.stop()
-            thread.join()
+            done.wait()
 
     event = outcome.get("event")
     if isinstance(event, Failed):

@@ -87,3 +87,27 @@ def test_home_flag_moves_the_data_dir(small_text: Path, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     assert main(["--home", str(other), "prepare", str(small_text), "--name", "moved", "--block-size", "8"]) == 0
     assert (other / "datasets" / "moved" / "train.bin").is_file()
+
+
+def test_ctrl_c_during_train_saves_the_latest_checkpoint(small_text: Path, nanogpt_home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert main(["prepare", str(small_text), "--name", "cc", "--block-size", "16"]) == 0
+    argv = [sys.executable, "-m", "nanogpt_tui.cli", "train", "--dataset", "cc", "--name", "cc-run", "--preset", "tiny",
+            "--device", "cpu", "--set", "max_iters=1000000", "--set", "eval_interval=1000000"]
+    process = subprocess.Popen(argv, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics = nanogpt_home / "runs" / "cc-run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 5):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0].decode()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0].decode()
+    assert process.returncode == 0, output
+    ckpt = load_checkpoint(metrics.parent / "ckpt.pt")
+    assert 5 <= ckpt["iter_num"] < 1000000  # no eval ran: the stop wrote it
+    assert "Finished (stopped)" in output
