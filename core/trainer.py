@@ -322,6 +322,10 @@ class Started:
     start_iter: int
     max_iters: int
     resumed: bool
+    best_val_loss: float  # inf for a new run
+    # A resumed run's history so far ({"steps": [...], "evals": [...]}, as in a checkpoint), so a UI
+    # can draw the curve it continues; empty for a new run.
+    history: dict[str, list[list[float]]]
 
 
 @dataclass
@@ -520,7 +524,8 @@ class Trainer:
         self.run_dir = self._make_run_dir()
         self.on_event(Started(
             self.run_dir, self.model.get_num_params(), str(self.device), cfg.dtype, cfg,
-            self.start_iter, cfg.max_iters, ckpt is not None,
+            self.start_iter, cfg.max_iters, ckpt is not None, self.best_val_loss,
+            {"steps": list(self.history["steps"]), "evals": list(self.history["evals"])},
         ))
 
     def _load_resume_checkpoint(self) -> dict[str, Any] | None:

@@ -227,3 +227,25 @@ def test_event_throttle_batches_steps_and_keeps_order() -> None:
     # At most one step batch per interval, plus one post per eval and the final flush.
     assert len(posts) <= elapsed / 0.05 + 1 + 4 + 1
     assert all(batch[-1].kind == "eval" for batch in posts if any(e.kind == "eval" for e in batch))
+
+
+async def test_resuming_a_run_continues_its_curve(tiny_run: Path) -> None:
+    from core.checkpoint import load_checkpoint
+
+    before = load_checkpoint(tiny_run / "ckpt.pt")
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.resume_training(tiny_run / "ckpt.pt")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await wait_for(pilot, lambda: screen.state == "idle" and screen.resume_config is not None)
+        await pilot.pause()
+        await type_into(pilot, screen, {"max_iters": str(before["iter_num"] + 4)})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state == "finished")
+        plot = screen.query_one("#loss-plot", LossPlot)
+        # The plot holds the run's earlier steps as well as the new ones, and the best val so far shows.
+        iters = [p.iter for p in plot.steps.points]
+        assert iters[0] == before["history"]["steps"][0][0] and iters[-1] == before["iter_num"] + 3
+        assert "best val" in shown(screen.query_one("#figures", Static))
+        assert "–" not in shown(screen.query_one("#figures", Static)).split("best val", 1)[1].split()[0]

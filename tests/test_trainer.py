@@ -179,6 +179,9 @@ def test_resumed_run_continues_its_curve_exactly(dataset: str) -> None:
     second = run(tiny(dataset, dropout=0.1), resume="split")
     assert isinstance(second[0], Started) and second[0].resumed and second[0].start_iter == 15
     assert second[0].run_dir == paths.runs_dir() / "split"
+    # The resumed run hands over the curve so far: first's logged steps and its best val loss.
+    assert [row[:2] for row in second[0].history["steps"]] == [[e.iter, e.loss] for e in first if isinstance(e, Step)]
+    assert second[0].best_val_loss == min(e.val_loss for e in first if isinstance(e, Eval))
 
     def losses(events: list[Event]) -> dict[int, float]:
         return {e.iter: e.loss for e in events if isinstance(e, Step)}

@@ -541,6 +541,9 @@ class TrainScreen(Screen):
             self.max_iters, self.run_dir = event.max_iters, event.run_dir
             self.set_status(f"Training {event.run_dir.name} on {event.device}.", "running")
             self.show_figures({"device": f"{event.device} {event.dtype}", "iteration": f"{event.start_iter} / {event.max_iters}"})
+            if event.resumed:  # draw the curve this run continues, and its best so far
+                self.query_one("#loss-plot", LossPlot).load_history(event.history)
+                self.show_figures({"best val": format_number(event.best_val_loss)})
             verb = f"resumed at iteration {event.start_iter}" if event.resumed else "started"
             log.write(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {event.run_dir}")
         elif kind == "Eval":
