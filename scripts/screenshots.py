@@ -32,7 +32,8 @@ def prepare_and_train(iters: int) -> Path:
     prepare(source, tokenizer="gpt2", name="shakespeare-gpt2")
     config = from_preset(
         "cpu", dataset="shakespeare-char", run_name="shakespeare-cpu", max_iters=iters, lr_decay_iters=iters,
-        eval_interval=max(1, iters // 10), device="cpu", leave_core_free=False,
+        eval_interval=max(1, iters // 10), warmup_iters=min(100, iters // 10), device="cpu",
+        leave_core_free=False,
     )
     events: list = []
     print(f"training {iters} iterations…")
@@ -108,11 +109,16 @@ async def take(iters: int) -> None:
         screen = app.screen
         await wait_until(pilot, lambda: screen.state == "idle" and screen.query("#cfg-max_iters"))
         max_iters = screen.query_one("#cfg-max_iters", Input)
-        await wait_until(pilot, lambda: max_iters.value == str(iters))  # the run's own settings are in
+        await wait_until(pilot, lambda: screen.resume_config is not None)  # the run's own settings are in
+        await pilot.pause(0.3)
         max_iters.value = str(iters * 3)
         await pilot.pause(0.3)
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.trainer is not None, 60)
+        try:
+            await wait_until(pilot, lambda: app.trainer is not None, 60)
+        except TimeoutError:
+            raise SystemExit(f"training did not start: {screen.errors or screen.state}") from None
+        await pilot.press("ctrl+n")  # a sample into the Samples panel
         await wait_until(pilot, lambda: app.trainer is None or app.trainer.iter_num >= iters + 60, 180)
         await shot("train")
         await pilot.press("ctrl+b")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 
 import pytest
 from textual.binding import Binding
-from textual.pilot import Pilot
 from textual.widgets import Input, Markdown
 
 from core import paths
@@ -16,13 +13,9 @@ from nanogpt_tui.app import SCREENS, NanoGPTApp
 from nanogpt_tui.screens.help import HelpScreen
 from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
+from pilot_helpers import wait_for
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the app"
-        await pilot.pause(0.05)
 
 
 async def test_function_keys_reach_every_screen_and_help() -> None:

@@ -10,7 +10,7 @@ from textual.widgets import Input, Select, Static
 from core import paths
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen, probability_colour
-from test_app_checkpoints import wait_for
+from pilot_helpers import wait_for
 
 
 def shown(screen: ChatScreen, selector: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen, ConfirmModal, TextModal
 from nanogpt_tui.widgets.loss_plot import LossPlot
+from pilot_helpers import wait_for
 
 
 def copy_run(run: Path, to: Path) -> Path:
@@ -24,13 +24,6 @@ def copy_run(run: Path, to: Path) -> Path:
     return to
 
 
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
-    """Let workers and the UI run until `condition()` holds (a deadline, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.05)
 
 
 def table_rows(app: NanoGPTApp) -> dict[str, list[str]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,14 +17,9 @@ from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import ConfirmModal
 from nanogpt_tui.screens.data import DataScreen
 from nanogpt_tui.widgets.path_input import PathInput
+from pilot_helpers import wait_for
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll `condition` until it holds, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.05)
 
 
 def text_of(screen: DataScreen, selector: str) -> str:

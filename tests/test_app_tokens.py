@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from core.tokenizers import ENDOFTEXT
 from data.prepare import prepare
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.tokens import TokenPanel, TokensScreen
+from pilot_helpers import wait_for
 
 
 def gpt2_encoder() -> dict[str, int]:
@@ -23,12 +23,6 @@ def gpt2_encoder() -> dict[str, int]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll `condition` until it holds, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.05)
 
 
 def panel(screen: TokensScreen, key: str) -> TokenPanel:

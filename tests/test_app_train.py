@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,17 +18,12 @@ from data.prepare import prepare
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.train import EventThrottle, TrainScreen
 from nanogpt_tui.widgets.loss_plot import MAX_POINTS, SMOOTHING, LossPlot
+from pilot_helpers import wait_for
 
 # A model small enough that a few dozen iterations take well under a second on one core.
 TINY = {"n_layer": "1", "n_embd": "16", "block_size": "16", "batch_size": "4", "eval_interval": "10", "eval_iters": "2"}
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll `condition` until it holds, failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the screen"
-        await pilot.pause(0.02)
 
 
 def shown(widget: Widget) -> str:

@@ -543,7 +543,11 @@ class TrainScreen(Screen):
             self.show_figures({"device": f"{event.device} {event.dtype}", "iteration": f"{event.start_iter} / {event.max_iters}"})
             if event.resumed:  # draw the curve this run continues, and its best so far
                 self.query_one("#loss-plot", LossPlot).load_history(event.history)
-                self.show_figures({"best val": format_number(event.best_val_loss)})
+                evals = event.history["evals"]
+                self.show_figures({
+                    "best val": format_number(event.best_val_loss),
+                    "val loss": format_number(evals[-1][2]) if evals else "–",
+                })
             verb = f"resumed at iteration {event.start_iter}" if event.resumed else "started"
             log.write(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {event.run_dir}")
         elif kind == "Eval":
