@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
@@ -13,11 +14,11 @@ from rich.table import Table
 
 from core import paths
 from core.dataset import DatasetWriter, load_dataset
-from core.devices import resolve_device
+from core.devices import cpu_count, resolve_device, set_cpu_threads
 from core.model import GPT, GPTConfig
 from core.sampler import SamplingConfig, generate
 from core.tokenizers import CharTokenizer, Tokenizer, get_tokenizer
-from core.trainer import Failed, Step, Trainer, from_preset
+from core.trainer import Failed, Step, TrainConfig, Trainer, from_preset
 
 ROUNDS = 3  # bench sample times each path this many times
 BENCH_PROMPT = "To be, or not to be, that is the question:"
@@ -118,6 +119,28 @@ def make_random_dataset(name: str) -> None:
         writer.commit("random tokens", len(ids), 0.1)
 
 
+def _timed_training(config: TrainConfig, warmup: int) -> dict[str, Any]:
+    """Train `config` with the real Trainer; tokens/sec and ms per iteration after `warmup` steps."""
+    steps: list[Step] = []
+    failures: list[Failed] = []
+    trainer = Trainer(config, lambda e: steps.append(e) if isinstance(e, Step) else
+                      failures.append(e) if isinstance(e, Failed) else None)
+    trainer.run()
+    if failures:
+        raise RuntimeError(f"bench train failed: {failures[0].message}")
+    timed = steps[warmup:]
+    seconds = sum(s.iter_ms for s in timed) / 1000
+    return {
+        "device": trainer.device,
+        "threads": torch.get_num_threads(),
+        "params": trainer.model.get_num_params(),
+        "timed_iters": len(timed),
+        "tokens_per_s": len(timed) * config.tokens_per_iter / seconds,
+        "iter_ms": 1000 * seconds / len(timed),
+        "final_loss": steps[-1].loss,
+    }
+
+
 def bench_train(
     preset: str = "cpu",
     iters: int = 30,
@@ -128,15 +151,16 @@ def bench_train(
 ) -> dict[str, Any]:
     """Training tokens/sec of a preset's model, measured by the real Trainer.
 
-    Without `dataset` the data is random tokens over Tiny Shakespeare's 65 characters (speed does not
-    depend on the text). The run lives in a temporary data dir that is deleted afterwards; the first
-    few steps (allocation, warm-up) are left out of the figures.
+    On a CPU it trains twice, side by side: on every core (as the CLI does by default) and with one
+    core left free (as the app does, for the UI), and prints the ratio. Without `dataset` the data is
+    random tokens over Tiny Shakespeare's 65 characters (speed does not depend on the text). The runs
+    live in a temporary data dir that is deleted afterwards; the first few steps (allocation, warm-up)
+    are left out of the figures.
     """
     if iters < 2:
         raise ValueError("bench train needs at least 2 iterations")
     dataset_path = load_dataset(dataset).path if dataset else None  # resolved in the real data dir
-    steps: list[Step] = []
-    failures: list[Failed] = []
+    warmup = min(3, iters - 1)
     with paths.temporary_home("nanogpt-bench-"):
         if dataset_path is None:
             make_random_dataset("random")
@@ -145,40 +169,33 @@ def bench_train(
             max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0,
             leave_core_free=False,
         )
-        trainer = Trainer(config, lambda e: steps.append(e) if isinstance(e, Step) else
-                          failures.append(e) if isinstance(e, Failed) else None)
-        trainer.run()
-    if failures:
-        raise RuntimeError(f"bench train failed: {failures[0].message}")
+        result = _timed_training(config, warmup)
+        on_cpu = result["device"].type == "cpu"
+        if on_cpu and cpu_count() > 1:
+            free = _timed_training(dataclasses.replace(config, run_name="bench-free", leave_core_free=True), warmup)
+            result["one_core_free"] = free
+            set_cpu_threads(leave_one_free=False)  # give this process its cores back
+    result |= {"preset": preset, "dtype": dtype, "tokens_per_iter": config.tokens_per_iter, "device": str(result["device"])}
 
-    warmup = min(3, iters - 1)
-    timed = steps[warmup:]
-    seconds = sum(s.iter_ms for s in timed) / 1000
-    tokens = len(timed) * config.tokens_per_iter
-    result = {
-        "preset": preset,
-        "device": str(trainer.device),
+    def threads(run: dict[str, Any]) -> str:
+        return f" ({run['threads']} threads)" if on_cpu else ""
+
+    figures = {
+        "device": result["device"],
         "dtype": dtype,
-        "threads": torch.get_num_threads(),
-        "params": trainer.model.get_num_params(),
-        "tokens_per_iter": config.tokens_per_iter,
-        "timed_iters": len(timed),
-        "tokens_per_s": tokens / seconds,
-        "iter_ms": 1000 * seconds / len(timed),
-        "final_loss": steps[-1].loss,
+        "parameters": f"{result['params'] / 1e6:.2f} M",
+        "tokens per iteration": str(config.tokens_per_iter),
+        "iterations timed": f"{result['timed_iters']} (after {warmup} warm-up)",
+        f"every core{threads(result)}": f"{result['tokens_per_s']:,.0f} tokens/s, {result['iter_ms']:.1f} ms/iter",
     }
+    if "one_core_free" in result:
+        free = result["one_core_free"]
+        figures[f"one core left free{threads(free)}"] = f"{free['tokens_per_s']:,.0f} tokens/s, {free['iter_ms']:.1f} ms/iter"
+        figures["ratio (one core free / every core)"] = f"{free['tokens_per_s'] / result['tokens_per_s']:.2f}"
     print_figures(
         f"bench train: preset {preset} ({config.n_layer} layers, {config.n_embd} wide, block {config.block_size}, "
         f"batch {config.batch_size}), {'dataset ' + dataset if dataset else 'random tokens'}",
-        {
-            "device": f"{result['device']} ({result['threads']} threads)" if trainer.device.type == "cpu" else result["device"],
-            "dtype": dtype,
-            "parameters": f"{result['params'] / 1e6:.2f} M",
-            "tokens per iteration": str(config.tokens_per_iter),
-            "iterations timed": f"{len(timed)} (after {warmup} warm-up)",
-            "time per iteration": f"{result['iter_ms']:.1f} ms",
-            "throughput": f"{result['tokens_per_s']:,.0f} tokens/s",
-        },
+        figures,
         console,
     )
     return result

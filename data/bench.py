@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core import paths
+from core.tokenizers import CharTokenizer, get_tokenizer
 from data.prepare import prepare
 from data.sources import SHAKESPEARE_FILE
 
@@ -66,11 +67,13 @@ def _generated_words(size: int) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def _write_text(path: Path, size: int) -> str:
-    """Fill `path` with `size` bytes of text: Tiny Shakespeare repeated when it is cached, else generated words."""
-    cached = paths.cache_dir() / SHAKESPEARE_FILE
-    unit = cached.read_bytes() if cached.is_file() else _generated_words(MB)
-    what = "Tiny Shakespeare, repeated" if cached.is_file() else "generated words"
+def _write_text(path: Path, size: int, text: Path | None = None) -> str:
+    """Fill `path` with `size` bytes: `text` repeated, else Tiny Shakespeare if cached, else generated words."""
+    source = text or paths.cache_dir() / SHAKESPEARE_FILE
+    if text is not None and not text.is_file():
+        raise FileNotFoundError(f"no such text file: {text}")
+    unit = source.read_bytes() if source.is_file() else _generated_words(MB)
+    what = f"{source.name}, repeated" if source.is_file() else "generated words"
     with open(path, "wb") as out:
         written = 0
         while written < size:
@@ -83,12 +86,30 @@ def _write_text(path: Path, size: int) -> str:
     return what
 
 
-def bench_prepare(size_mb: int = 100, tokenizer: str = "gpt2", console: Console | None = None) -> dict[str, Any]:
-    """Prepare a generated text of `size_mb` MB in a temporary data dir; print and return the figures."""
+def _bare_encode_mb_per_s(path: Path, tokenizer: str, sample: int = 16 * MB) -> float:
+    """The baseline prepare is compared with: one in-memory encode call on the text's first `sample` bytes
+    (no reading, checking, splitting, counting or writing), on one thread."""
+    with open(path, "rb") as f:
+        data = f.read(sample)
+    text = data[: data.rfind(b"\n") + 1 or len(data)].decode("utf-8")
+    encoder = CharTokenizer.from_text(text) if tokenizer == "char" else get_tokenizer(tokenizer)
+    start = time.perf_counter()
+    encoder.encode_array(text)
+    return len(text.encode("utf-8")) / MB / (time.perf_counter() - start)
+
+
+def bench_prepare(
+    size_mb: int = 100, tokenizer: str = "gpt2", text: Path | None = None, console: Console | None = None
+) -> dict[str, Any]:
+    """Prepare a generated text of `size_mb` MB (`text` repeated, if given) in a temporary data dir.
+
+    Prints MB/s and peak memory, and the ratio to a bare in-memory encode of the same text, measured
+    in the same run: what streaming, checking and writing cost (prepare encodes on several threads).
+    """
     console = console or Console()
     with tempfile.TemporaryDirectory(prefix="nanogpt-tui-bench-") as tmp:
         text_path = Path(tmp) / "bench.txt"
-        what = _write_text(text_path, size_mb * MB)  # before moving home, so a cached Shakespeare is found
+        what = _write_text(text_path, size_mb * MB, text)  # before moving home, so a cached Shakespeare is found
         # The benchmark's dataset must not land among the user's.
         with paths.temporary_home("nanogpt-tui-bench-home-"):
             with console.status(f"preparing {size_mb} MB with {tokenizer}..."), PeakMemory() as memory:
@@ -96,6 +117,7 @@ def bench_prepare(size_mb: int = 100, tokenizer: str = "gpt2", console: Console 
                 info = prepare(str(text_path), tokenizer, name="bench", overwrite=True)
                 seconds = time.perf_counter() - start
         size = text_path.stat().st_size
+        bare_mb_per_s = _bare_encode_mb_per_s(text_path, tokenizer)
     figures: dict[str, Any] = {
         "text": what,
         "tokenizer": tokenizer,
@@ -105,6 +127,8 @@ def bench_prepare(size_mb: int = 100, tokenizer: str = "gpt2", console: Console 
         "tokens": info.tokens,
         "tokens_per_s": info.tokens / seconds,
         "chars_per_token": info.chars_per_token,
+        "bare_encode_mb_per_s": bare_mb_per_s,
+        "ratio_prepare_to_bare": size / MB / seconds / bare_mb_per_s,
         "peak_rss_mb": memory.peak / MB if memory.start is not None else None,
         "rss_increase_mb": (memory.peak - memory.start) / MB if memory.start is not None else None,
     }

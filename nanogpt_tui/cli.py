@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -311,7 +312,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "prepare":
         from data.bench import bench_prepare
 
-        bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer)
+        bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer, text=Path(args.text) if args.text else None)
     else:
         from nanogpt_tui.bench import bench_tui
 
@@ -392,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
     p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
     p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
+    p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words)")
     p.add_argument("--device", default="cpu", help="train/sample: device")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -263,5 +263,6 @@ def test_bench_prepare_smoke(nanogpt_home: Path) -> None:
     figures = bench_prepare(size_mb=1, tokenizer="char")
     assert figures["size_mb"] == pytest.approx(1, abs=0.01)
     assert figures["tokens"] > 1_000_000 * 0.99 and figures["mb_per_s"] > 0
+    assert figures["ratio_prepare_to_bare"] == pytest.approx(figures["mb_per_s"] / figures["bare_encode_mb_per_s"])
     assert os.environ[paths.HOME_ENV] == str(nanogpt_home)  # restored
     assert nothing_written()  # its dataset went to a temporary home

@@ -357,6 +357,12 @@ def test_bench_train_uses_a_throwaway_data_dir(nanogpt_home: Path) -> None:
     assert result["tokens_per_iter"] == 8 * 32 and result["timed_iters"] == 2
     assert result["tokens_per_s"] > 0 and math.isfinite(result["final_loss"])
     assert result["params"] > 0
+    from core.devices import cpu_count
+
+    if cpu_count() > 1:  # side by side: every core, then one left free as the app does
+        assert result["one_core_free"]["threads"] == result["threads"] - 1
+        assert result["one_core_free"]["tokens_per_s"] > 0
+    assert torch.get_num_threads() == cpu_count()  # the process gets its cores back
     assert str(nanogpt_home) == str(paths.home())  # the user data dir is back
     assert not list(paths.runs_dir().iterdir()) and not list(paths.datasets_dir().iterdir())
 
