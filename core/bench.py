@@ -83,6 +83,7 @@ def bench_sample(
         "load_average": load_before,
         "vocab_size": vocab_size,
         "params": model.get_num_params(),
+        "weight_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
         "prompt_tokens": prompt_tokens,
         "new_tokens": n_tokens,
         "cached_tokens_per_s": n_tokens / cached_s,
@@ -101,6 +102,9 @@ def bench_sample(
             + ", ".join(f"{n_tokens / t:.1f}" for t, _ in runs[True]) + ")",
             "without KV cache (best)": f"{result['uncached_tokens_per_s']:.1f} tokens/s  (runs: "
             + ", ".join(f"{n_tokens / t:.1f}" for t, _ in runs[False]) + ")",
+            # A cached step reads every weight once: at this rate, the memory traffic it implies.
+            "weights read per cached token": f"{result['weight_mb']:.0f} MB, "
+            f"{result['weight_mb'] * result['cached_tokens_per_s'] / 1024:.1f} GB/s at the cached rate",
             "speedup": f"{result['speedup']:.1f}x (goal >= 5x)",
             "same tokens": "yes" if result["same_tokens"] else "no (float rounding differs)",
         },
