@@ -11,7 +11,7 @@ from core.model import GPT, GPTConfig
 from core.sampler import SamplerError, SamplingConfig, TokenPiece, generate
 from core.tokenizers import CharTokenizer, get_tokenizer
 
-TEXT = "First Citizen: we are accounted poor citizens, the patricians good.\n"
+TEXT = "Quiet Baker: we knead the dough at dawn, then sell warm loaves by noon.\n"
 
 
 def char_model(block_size: int = 64, vocab_size: int | None = None) -> tuple[GPT, CharTokenizer]:
@@ -85,8 +85,8 @@ def test_seeded_sampling_is_reproducible() -> None:
 def test_cache_and_no_cache_agree_past_the_block() -> None:
     model, tok = char_model(block_size=8)
     settings = SamplingConfig(temperature=1.0, max_new_tokens=40, seed=5)
-    cached = [p.token_id for p in generate(model, tok, "poor", settings, use_cache=True)]
-    uncached = [p.token_id for p in generate(model, tok, "poor", settings, use_cache=False)]
+    cached = [p.token_id for p in generate(model, tok, "noon", settings, use_cache=True)]
+    uncached = [p.token_id for p in generate(model, tok, "noon", settings, use_cache=False)]
     assert len(cached) == 40 and cached == uncached
 
 
