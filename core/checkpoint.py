@@ -25,12 +25,11 @@ import torch
 from core import paths
 from core.dataset import DatasetError, read_meta, tokenizer_from_meta
 from core.model import GPT, GPTConfig
-from core.tokenizers import Tokenizer, TokenizerError, load_tokenizer
+from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer, tokenizer_name
 
 VERSION = 1
 LATEST = "ckpt.pt"  # nanoGPT's name, so a run folder is also a nanoGPT out_dir
 BEST = "best.pt"
-GPT2_SPEC = {"kind": "tiktoken", "name": "gpt2"}
 
 
 class CheckpointError(Exception):
@@ -170,11 +169,6 @@ class CheckpointSummary:
     modified: datetime | None = None
     kind: str = "latest"  # "latest", "best" or "nanogpt"
     error: str | None = None
-
-
-def tokenizer_name(spec: dict[str, Any]) -> str:
-    """A short name for a tokenizer spec: "char" or the BPE's name."""
-    return "char" if spec.get("kind") == "char" else str(spec.get("name", "?"))
 
 
 def count_params(state: dict[str, torch.Tensor]) -> int:

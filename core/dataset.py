@@ -26,6 +26,7 @@ import numpy as np
 from core import paths
 from core.tokenizers import (
     GPT2_N_VOCAB,
+    GPT2_SPEC,
     CharTokenizer,
     Tokenizer,
     TokenizerError,
@@ -178,11 +179,21 @@ class DatasetWriter:
     def _move_into_place(self) -> None:
         self._refuse_existing()  # it may have appeared while we worked
         old = None
-        if self.target.exists():
-            # Move the old one aside first, so the target is never missing a finished dataset for long.
-            old = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".old", dir=paths.datasets_dir()))
-            os.replace(self.target, old / "data")
-        os.replace(self.staging, self.target)
+        try:
+            if self.overwrite and self.target.exists():
+                # Move the old one aside first, so the target is never missing a finished dataset for long.
+                old = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".old", dir=paths.datasets_dir()))
+                os.replace(self.target, old / "data")
+            os.replace(self.staging, self.target)
+        except OSError as error:
+            if old is not None and (old / "data").exists():
+                os.replace(old / "data", self.target)  # put the old dataset back where it was
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            raise DatasetError(
+                f"could not move dataset {self.name!r} into {self.target}: {error.strerror or error}"
+                " (another preparation may have written it meanwhile)"
+            ) from None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -292,7 +303,7 @@ def _load_nanogpt_folder(folder: Path) -> DatasetInfo:
         tokenizer = tokenizer_from_meta(read_meta(meta_path), meta_path)
         spec, vocab_size = tokenizer.to_dict(), tokenizer.vocab_size
     else:  # nanoGPT's gpt2 datasets have no meta.pkl; listing them should not build the encoding (~1 s)
-        spec, vocab_size = {"kind": "tiktoken", "name": "gpt2"}, GPT2_N_VOCAB
+        spec, vocab_size = dict(GPT2_SPEC), GPT2_N_VOCAB
     dtype = np.dtype(np.uint16)  # nanoGPT's prepare scripts always write uint16
     tokens = _check_bins(folder, dtype, None)
     created = datetime.fromtimestamp((folder / "train.bin").stat().st_mtime, timezone.utc)

@@ -25,6 +25,7 @@ from tiktoken_ext import openai_public
 GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 GPT2_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 GPT2_N_VOCAB = 50257
+GPT2_SPEC = {"kind": "tiktoken", "name": "gpt2"}  # copy it (dict(GPT2_SPEC)) before changing it
 # Where tiktoken downloads cl100k_base from; its cache file is named after this address.
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 
@@ -279,6 +280,11 @@ def load_tokenizer(spec: dict[str, Any]) -> Tokenizer:
     if kind == "tiktoken":
         return get_tokenizer(str(spec.get("name")))
     raise TokenizerError(f"unknown tokenizer kind {kind!r} in spec (expected 'char' or 'tiktoken')")
+
+
+def tokenizer_name(spec: dict[str, Any]) -> str:
+    """A short name for a tokenizer spec: "char" or the BPE's name."""
+    return "char" if spec.get("kind") == "char" else str(spec.get("name", "?"))
 
 
 def available_tokenizers() -> dict[str, str | None]:

@@ -90,6 +90,41 @@ def test_overwrite_refused_then_allowed() -> None:
     assert datasets_entries() == ["demo"] and load_dataset("demo") == info
 
 
+def test_a_dataset_appearing_during_commit_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    tok = CharTokenizer.from_text(TEXT)
+    with pytest.raises(DatasetError, match="could not move dataset 'demo'"):
+        with DatasetWriter("demo", tok) as writer:
+            writer.append("train", tok.encode_array(TEXT))
+            writer.append("val", tok.encode_array(TEXT))
+            # Another preparation writes "demo" right after the writer checked that it was free.
+            check = writer._refuse_existing
+
+            def racing() -> None:
+                check()
+                (writer.target / "theirs").mkdir(parents=True)
+
+            monkeypatch.setattr(writer, "_refuse_existing", racing)
+            writer.commit("test text", len(TEXT), 0.5)
+    assert datasets_entries() == ["demo"]
+    assert os.listdir(paths.datasets_dir() / "demo") == ["theirs"]
+
+
+def test_a_failed_overwrite_puts_the_old_dataset_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    old = write()
+    real_replace = os.replace
+
+    def failing(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(src).name.endswith(".tmp"):  # the staging folder's move into place
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    with monkeypatch.context() as patch, pytest.raises(DatasetError, match="No space left on device"):
+        patch.setattr(os, "replace", failing)
+        write(overwrite=True)
+    assert datasets_entries() == ["demo"]  # no hidden .old or staging folder left
+    assert load_dataset("demo") == old
+
+
 def test_exception_inside_writer_leaves_nothing() -> None:
     tok = CharTokenizer.from_text(TEXT)
     with pytest.raises(RuntimeError):

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from core.tokenizers import (
+    GPT2_SPEC,
     CharTokenizer,
     TokenizerError,
     TokenizerUnavailable,
     available_tokenizers,
     get_tokenizer,
     load_tokenizer,
+    tokenizer_name,
 )
 
 TEXT = "Hello, wörld! Ça va? 你好 🎉🚀 tabs\tand\nnew lines  <|endoftext|> end"
@@ -139,3 +141,10 @@ def test_available_tokenizers(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None
     # With an empty tiktoken cache it is reported as not downloaded, without touching the network.
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     assert "not downloaded" in available_tokenizers()["cl100k_base"]
+
+
+def test_gpt2_spec_and_tokenizer_names(gpt2) -> None:
+    assert GPT2_SPEC == gpt2.to_dict()
+    assert tokenizer_name(GPT2_SPEC) == "gpt2"
+    assert tokenizer_name(CharTokenizer.from_text("abc").to_dict()) == "char"
+    assert tokenizer_name({}) == "?"
