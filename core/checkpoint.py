@@ -88,7 +88,20 @@ def load_checkpoint(
         ) from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_args" not in ckpt:
         raise CheckpointError(f"{path} is a torch file but not a GPT checkpoint (no 'model' and 'model_args')")
+    _check_shape(ckpt, path)
     return normalize_checkpoint(ckpt, path, meta)
+
+
+def _check_shape(ckpt: dict[str, Any], path: Path) -> None:
+    """CheckpointError unless the parts normalize_checkpoint and its users read have the right types."""
+    for key in ("model", "model_args", "config", "tokenizer", "dataset", "history"):
+        if key in ckpt and not isinstance(ckpt[key], dict):
+            raise CheckpointError(
+                f"{path} is not a usable GPT checkpoint: its {key!r} is a {type(ckpt[key]).__name__}, not a dict"
+            )
+    bad = next((k for k, v in ckpt["model"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointError(f"{path} is not a usable GPT checkpoint: its weight {bad!r} is not a tensor")
 
 
 def _first_line(error: BaseException) -> str:

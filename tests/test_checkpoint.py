@@ -204,11 +204,17 @@ def test_list_checkpoints_survives_a_corrupt_file() -> None:
     (runs / "b").mkdir()
     (runs / "b" / "ckpt.pt").write_bytes(b"not a checkpoint at all")
     (runs / "empty").mkdir()
+    # torch files with a GPT checkpoint's keys but the wrong kinds of values in them
+    (runs / "c").mkdir()
+    torch.save({"model": [1, 2], "model_args": {}}, runs / "c" / "ckpt.pt")
+    torch.save({"model": {"w": 1}, "model_args": {}}, runs / "c" / "best.pt")
 
     summaries = {(s.name, s.kind): s for s in checkpoint.list_checkpoints()}
-    assert set(summaries) == {("a", "latest"), ("a", "best"), ("b", "latest")}
+    assert set(summaries) == {("a", "latest"), ("a", "best"), ("b", "latest"), ("c", "latest"), ("c", "best")}
     bad = summaries[("b", "latest")]
     assert bad.error and "not a readable checkpoint" in bad.error
+    assert "'model' is a list, not a dict" in summaries[("c", "latest")].error
+    assert "weight 'w' is not a tensor" in summaries[("c", "best")].error
     latest = summaries[("a", "latest")]
     assert latest.error is None
     assert (latest.dataset, latest.tokenizer, latest.iter_num, latest.best_val_loss) == ("letters", "char", 7, 1.5)
