@@ -7,6 +7,7 @@ is `data.prepare`'s job.
 
 from __future__ import annotations
 
+import http.client
 import os
 import sys
 import tempfile
@@ -123,9 +124,11 @@ def download(
 ) -> Path:
     """Fetch `url` into `dest` atomically (a temp file beside it, then rename)."""
     report = Throttle(progress)
-    tmp = Path(tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)[1])
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(name)
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
+        # The file object owns the descriptor from here on, so it is closed whatever happens.
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(64 * 1024):
@@ -133,10 +136,16 @@ def download(
                 out.write(chunk)
                 done += len(chunk)
                 report("download", done, max(total, done + 1))
+            # A dropped connection just ends the reads (no exception): only the length tells.
+            if total and done != total:
+                raise SourceError(
+                    f"the download of Tiny Shakespeare from {url} stopped after {done:,} of {total:,} bytes; "
+                    "try again, or pass a local copy of the text, e.g. `nanogpt-tui prepare path/to/input.txt`"
+                )
             report("download", done, done)
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        reason = error.reason if isinstance(error, urllib.error.URLError) else f"{type(error).__name__}: {error}"
         raise SourceError(
             f"cannot download Tiny Shakespeare from {url} ({reason}); no network? "
             "Pass a local copy of the text instead, e.g. `nanogpt-tui prepare path/to/input.txt`"
