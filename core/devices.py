@@ -153,8 +153,8 @@ def autocast_context(device: torch.device, dtype: str) -> ContextManager[object]
 
 
 def needs_grad_scaler(device: torch.device, dtype: str) -> bool:
-    """float16 gradients underflow without loss scaling; bfloat16 has float32's range and needs none."""
-    return device.type == "cuda" and dtype == "float16"
+    """float16 gradients underflow without loss scaling (on any GPU); bfloat16 has float32's range and needs none."""
+    return device.type in ("cuda", "mps") and dtype == "float16"
 
 
 def set_cpu_threads(leave_one_free: bool) -> int:

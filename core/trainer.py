@@ -513,7 +513,7 @@ class Trainer:
         self.optimizer = self.model.configure_optimizers(
             cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), self.device.type
         )
-        self.scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(self.device, cfg.dtype))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=needs_grad_scaler(self.device, cfg.dtype))
         self.history: dict[str, list[list[float]]] = {"steps": [], "evals": []}
         self.best_val_loss = float("inf")
         self.iter_num = self.start_iter = 0

@@ -86,16 +86,20 @@ def test_mps_autocast_uses_its_own_device_type(monkeypatch: pytest.MonkeyPatch) 
     assert captured == {"device_type": "mps", "dtype": torch.float16}
 
 
-def test_grad_scaler_only_for_float16_on_cuda() -> None:
+def test_grad_scaler_only_for_float16_on_gpus() -> None:
     cases = {
         ("cuda", "float16"): True,
         ("cuda", "bfloat16"): False,
         ("cuda", "float32"): False,
-        ("mps", "float16"): False,
+        ("mps", "float16"): True,
+        ("mps", "bfloat16"): False,
         ("cpu", "bfloat16"): False,
     }
     for (kind, dtype), expected in cases.items():
         assert devices.needs_grad_scaler(torch.device(kind), dtype) is expected
+    # The trainer builds its scaler for the device's own type: torch takes "mps" there (and, without
+    # CUDA, only turns a "cuda" one off with a warning).
+    torch.amp.GradScaler("mps", enabled=True)
 
 
 def test_set_cpu_threads_leaves_one_core_free() -> None:
