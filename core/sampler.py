@@ -13,7 +13,11 @@
   A cancelled run ends at once and drops what was held back.
 - `prob` and `alternatives` describe the distribution after the repetition penalty and temperature,
   before top-k / top-p / min-p filtering (what the model weighed, not what the filters allowed).
-  With temperature 0 (greedy) that distribution is taken at temperature 1.
+  Greedy runs take that distribution at temperature 1.
+- Temperatures below GREEDY_BELOW count as 0 (greedy): that cold, the likeliest token is all but
+  certain anyway, and dividing the logits by ever smaller numbers overflows them to inf (NaN odds).
+- Logits that are not finite (a model with NaN weights, e.g. saved after training diverged) raise
+  SamplerError: there is nothing to sample from.
 - An empty prompt starts from <|endoftext|> when the tokenizer has it (gpt2), else from "\\n" when
   the vocabulary has it (char, as nanoGPT does), else from token 0. That token is not yielded.
 - Past the model's block the context window jumps forward (see `core.model.ContextWindow`); the same
@@ -33,6 +37,10 @@ from core.model import GPT, ContextWindow
 from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError
 
 
+# Temperatures below this sample greedily (see the module docstring).
+GREEDY_BELOW = 1e-5
+
+
 class SamplerError(ValueError):
     """Bad sampling settings or a prompt the tokenizer cannot encode."""
 
@@ -42,7 +50,7 @@ class SamplingConfig:
     """How to sample. The defaults filter nothing; temperature 0.8 as in nanoGPT's sample.py."""
 
     max_new_tokens: int = 200
-    temperature: float = 0.8  # 0 = greedy (always the most likely token)
+    temperature: float = 0.8  # 0 (or below GREEDY_BELOW) = greedy: always the most likely token
     top_k: int | None = None  # keep only the k most likely tokens
     top_p: float = 1.0  # keep the smallest set of tokens whose probabilities reach top_p
     min_p: float = 0.0  # drop tokens less likely than min_p times the most likely one
@@ -190,7 +198,13 @@ def _generate(
             if cancel is not None and cancel.is_set():
                 return
             with torch.inference_mode():
-                logits = window.next_logits(tokens).float() + usable  # (V,)
+                logits = window.next_logits(tokens).float()  # (V,)
+                if not bool(torch.isfinite(logits).all()):
+                    raise SamplerError(
+                        "the model's output is not a number (NaN or infinite logits): its weights are broken, "
+                        "e.g. saved after training diverged; use an earlier checkpoint"
+                    )
+                logits = logits + usable
                 token_id, probs = _choose(logits, seen, config, generator)
                 seen[token_id] = True
                 prob, alternatives = float(probs[token_id]), _alternatives(tokenizer, probs, config)
@@ -219,8 +233,9 @@ def _choose(
         # CTRL's penalty: shrink positive logits, grow negative ones, of tokens already in the context.
         penalised = torch.where(logits > 0, logits / config.repetition_penalty, logits * config.repetition_penalty)
         logits = torch.where(seen, penalised, logits)
-    probs = torch.softmax(logits / (config.temperature or 1.0), dim=-1)  # (V,)
-    if config.temperature == 0:
+    greedy = config.temperature < GREEDY_BELOW
+    probs = torch.softmax(logits / (1.0 if greedy else config.temperature), dim=-1)  # (V,)
+    if greedy:
         return int(torch.argmax(logits)), probs
     return int(torch.multinomial(filter_probs(probs, config), 1, generator=generator)), probs
 

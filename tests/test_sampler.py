@@ -205,3 +205,19 @@ def test_modes_are_left_as_found_between_and_after_pieces() -> None:
     for _ in generate(model, tok, "we", SamplingConfig(max_new_tokens=3, seed=0)):
         assert not torch.is_inference_mode_enabled()
     assert model.training
+
+
+@pytest.mark.parametrize("temperature", [1e-6, 1e-40])
+def test_tiny_temperature_is_greedy(temperature: float) -> None:
+    # 1e-40 would overflow the logits (x / 1e-40 = inf) and make the distribution NaN.
+    model, tok = char_model()
+    pieces = run(model, tok, "Quiet", temperature=temperature, max_new_tokens=10)
+    assert [p.token_id for p in pieces] == reference_greedy(model, tok.encode("Quiet"), 10)
+
+
+def test_nan_weights_are_explained() -> None:
+    model, tok = char_model()
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))
+    with pytest.raises(SamplerError, match="NaN"):
+        run(model, tok, "Quiet", max_new_tokens=3)
