@@ -46,6 +46,7 @@ UNICODE_LIMIT = 0x110000
 BPE_CUT = re.compile(r"(?<=\S)(?= )|(?<=\S\n)(?=\S)")
 # A text with no such place in this many characters is cut anyway, to keep memory bounded.
 MAX_PENDING_CHARS = 8 * READ_CHUNK
+MAX_STEM = 80  # of a default dataset name: dataset names are at most 100 characters
 ENCODE_THREADS = min(4, os.cpu_count() or 1)
 MAX_IN_FLIGHT = 2 * ENCODE_THREADS
 
@@ -59,8 +60,11 @@ class PrepareCancelled(Exception):
 
 
 def default_name(source: Source, tokenizer: str) -> str:
-    """"shakespeare-char", "mybook-gpt2": the source's name made folder-safe, plus the tokenizer."""
-    stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", source.name).strip(".-+") or "text"
+    """"shakespeare-char", "mybook-gpt2": the source's name made folder-safe, plus the tokenizer.
+
+    The name is cut to MAX_STEM characters, so that with the tokenizer it stays a valid dataset name.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", source.name)[:MAX_STEM].strip(".-+") or "text"
     return f"{stem}-{tokenizer}"
 
 

@@ -122,6 +122,16 @@ def test_progress_reports_both_stages(small_text: Path) -> None:
         assert (last.done, last.total) == (size, size)
 
 
+def test_long_file_name_gives_a_valid_default_name(tmp_path: Path, small_text: Path) -> None:
+    stem = "a-very-long-title " * 12  # 216 characters; dataset names allow 100
+    path = tmp_path / f"{stem}.txt"
+    path.write_bytes(small_text.read_bytes())
+    info = prepare(str(path))
+    assert len(info.name) <= 100 and info.name.endswith("-char")
+    assert info.name.startswith("a-very-long-title-a-very-long-title")
+    assert load_dataset(info.name).tokens == info.tokens
+
+
 def test_folder_source(tmp_path: Path) -> None:
     folder = tmp_path / "books"
     (folder / "b").mkdir(parents=True)
