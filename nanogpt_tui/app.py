@@ -100,5 +100,9 @@ class NanoGPTApp(App[None]):
         if self.trainer is not None:
             self.notify("Stopping training and saving a checkpoint…", title="Quitting")
             self.trainer.stop()
-            await self.workers.wait_for_complete()
+            # Only the training worker: others (a chat reply, a sample) end when exit cancels them.
+            # (An empty list would mean "every worker" to wait_for_complete.)
+            training = [worker for worker in self.workers if worker.group == "train"]
+            if training:
+                await self.workers.wait_for_complete(training)
         self.exit()

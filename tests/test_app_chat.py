@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from textual.color import Color
@@ -153,3 +155,30 @@ async def test_colours_alternatives_clear_and_save(tiny_run: Path) -> None:
 
         await pilot.press("ctrl+l")
         assert screen.turns == [] and shown(screen, "#chat-transcript") == "" and shown(screen, "#chat-token") == ""
+
+
+async def test_quitting_mid_reply_ends_the_generation(tiny_run: Path, monkeypatch) -> None:
+    import core.sampler
+
+    ended = threading.Event()
+    real_generate = core.sampler.generate
+
+    def watched_generate(*args, **kwargs):
+        try:
+            yield from real_generate(*args, **kwargs)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(core.sampler, "generate", watched_generate)
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_chat(app, pilot)
+        await set_setting(pilot, screen, "max_new_tokens", "1000000")
+        await send(pilot, screen, "The fox")
+        await wait_for(pilot, lambda: screen.turns and len(screen.turns[-1].pieces) > 5)
+        quit_at = time.monotonic()
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=10)
+    # The worker thread stopped generating (otherwise the process would wait for a million tokens).
+    assert ended.wait(timeout=10)
+    assert time.monotonic() - quit_at < 10

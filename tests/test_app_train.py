@@ -16,7 +16,8 @@ from textual.widgets import Button, Input, Select, Static
 from core import paths
 from data.prepare import prepare
 from nanogpt_tui.app import NanoGPTApp
-from nanogpt_tui.screens.train import EventThrottle, TrainScreen
+from nanogpt_tui.screens.train import TrainScreen
+from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.loss_plot import MAX_POINTS, SMOOTHING, LossPlot
 from pilot_helpers import wait_for
 

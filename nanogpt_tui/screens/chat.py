@@ -28,10 +28,12 @@ from textual.screen import Screen
 from textual.style import Style
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
+from textual.worker import get_current_worker
 
 from core import paths
 from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
+from nanogpt_tui.throttle import EventThrottle
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
@@ -376,25 +378,33 @@ class ChatScreen(Screen):
         self, generation: int, engine: tuple[Any, Any, Any], context: str, config: SamplingConfig,
         cancel: threading.Event,
     ) -> None:
-        """Stream the reply in batches, at most one message per UPDATE_INTERVAL; `cancel` stops it."""
+        """Stream the reply in batches, at most one message per UPDATE_INTERVAL.
+
+        It stops on `cancel` (esc, clear) and on the worker's own cancellation (quitting the app).
+        """
         from core.sampler import generate
 
         model, tokenizer, device = engine
-        batch: list[TokenPiece] = []
+        worker = get_current_worker()
         count = 0
-        start = last_post = time.perf_counter()
+        start = time.perf_counter()
+
+        def post(pieces: list[TokenPiece], done: bool = False, error: str | None = None) -> None:
+            self.post_message(ReplyPieces(generation, pieces, count, time.perf_counter() - start, done, error))
+
+        throttle = EventThrottle(post, lambda _: True, UPDATE_INTERVAL)
         try:
             for piece in generate(model, tokenizer, context, config, device, cancel):
-                batch.append(piece)
+                if worker.is_cancelled:
+                    return  # the app is quitting: nobody is waiting for the rest
                 count += 1
-                now = time.perf_counter()
-                if now - last_post >= UPDATE_INTERVAL:
-                    self.post_message(ReplyPieces(generation, batch, count, now - start))
-                    batch, last_post = [], now
+                throttle(piece)
         except Exception as error:
-            self.post_message(ReplyPieces(generation, batch, count, time.perf_counter() - start, True, str(error)))
+            throttle.flush()
+            post([], done=True, error=str(error))
             return
-        self.post_message(ReplyPieces(generation, batch, count, time.perf_counter() - start, done=True))
+        throttle.flush()
+        post([], done=True)
 
     def on_reply_pieces(self, message: ReplyPieces) -> None:
         if message.generation != self._generation or not self.turns:

@@ -2,7 +2,7 @@
 
 torch is imported only in workers: `load_engine` imports core.trainer and core.devices and posts what
 the form needs (the trainer module, devices, dtypes); `run_training` runs the Trainer. The trainer's
-callback runs in the worker thread and only posts messages, batched by `EventThrottle` to at most ~10
+callback runs in the worker thread and only posts messages, batched by `EventThrottle` to at most 4
 a second, so the UI thread (and the GIL) stay free for the user while the model trains.
 """
 
@@ -14,7 +14,7 @@ import time
 import typing
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from textual import on, work
@@ -27,6 +27,7 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Radi
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.dataset import DatasetInfo, list_datasets
+from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
@@ -45,32 +46,6 @@ UPDATE_INTERVAL = 0.25
 PLOT_INTERVAL = 1.0
 LOG_LINES = 500
 SAMPLE_LINES = 300
-
-
-class EventThrottle:
-    """The Trainer's on_event callback (it runs in the worker thread): batch Steps, post others at once.
-
-    Steps are posted together at most every `interval` seconds; any other event flushes the steps
-    before it, so the UI sees every event, in order.
-    """
-
-    def __init__(self, post: Callable[[list[Any]], None], is_step: Callable[[Any], bool], interval: float = UPDATE_INTERVAL) -> None:
-        self.post = post
-        self.is_step = is_step
-        self.interval = interval
-        self.pending: list[Any] = []
-        self.last_post = 0.0
-
-    def __call__(self, event: Any) -> None:
-        self.pending.append(event)
-        if not self.is_step(event) or time.monotonic() - self.last_post >= self.interval:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            events, self.pending = self.pending, []
-            self.post(events)
-            self.last_post = time.monotonic()
 
 
 def format_duration(seconds: float) -> str:
@@ -478,7 +453,9 @@ class TrainScreen(Screen):
         """Run the trainer (blocking); its events reach the UI as throttled messages."""
         from core.trainer import Step, Trainer
 
-        throttle = EventThrottle(lambda events: self.post_message(self.TrainerEvents(events)), lambda e: isinstance(e, Step))
+        throttle = EventThrottle(
+            lambda events: self.post_message(self.TrainerEvents(events)), lambda e: isinstance(e, Step), UPDATE_INTERVAL
+        )
         trainer = Trainer(config, throttle, resume=str(resume) if resume else None, cancel=get_current_worker().cancelled_event)
         self.post_message(self.TrainingStarted(trainer))
         trainer.run()
