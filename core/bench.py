@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from core import paths
 from core.dataset import DatasetWriter, load_dataset
 from core.devices import cpu_count, resolve_device, set_cpu_threads
+from core.figures import print_figures
 from core.model import GPT, GPTConfig
 from core.sampler import SamplingConfig, generate
 from core.tokenizers import CharTokenizer, Tokenizer, get_tokenizer
@@ -24,16 +24,6 @@ ROUNDS = 3  # bench sample times each path this many times
 BENCH_PROMPT = "To be, or not to be, that is the question:"
 # The 65 characters of Tiny Shakespeare: with them the bench model is nanoGPT's shakespeare_char model.
 SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def print_figures(title: str, figures: dict[str, str], console: Console | None = None) -> None:
-    """Print a two-column table of named, already formatted figures."""
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for name, value in figures.items():
-        table.add_row(name, value)
-    (console or Console()).print(table)
 
 
 def bench_sample(
@@ -90,6 +80,7 @@ def bench_sample(
         "uncached_tokens_per_s": n_tokens / uncached_s,
         "speedup": uncached_s / cached_s,
         "same_tokens": cached_ids == uncached_ids,
+        "token_ids": cached_ids,
     }
     print_figures(
         f"bench sample: 6 layers, 6 heads, 384 wide, block 256, random weights, {vocab} vocabulary",

@@ -10,14 +10,15 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from core import paths
+from core.figures import print_figures
 from core.tokenizers import CharTokenizer, get_tokenizer
 from data.prepare import prepare
 from data.sources import SHAKESPEARE_FILE
 
 MB = 2**20
+BARE_SAMPLE = 16 * MB  # the bare encode times at most this much of the text
 
 
 def _rss_bytes() -> int | None:
@@ -86,16 +87,18 @@ def _write_text(path: Path, size: int, text: Path | None = None) -> str:
     return what
 
 
-def _bare_encode_mb_per_s(path: Path, tokenizer: str, sample: int = 16 * MB) -> float:
+def _bare_encode(path: Path, tokenizer: str, sample: int = BARE_SAMPLE) -> tuple[float, int]:
     """The baseline prepare is compared with: one in-memory encode call on the text's first `sample` bytes
-    (no reading, checking, splitting, counting or writing), on one thread."""
+    (no reading, checking, splitting, counting or writing), on one thread. Returns MB/s and the token count."""
     with open(path, "rb") as f:
         data = f.read(sample)
-    text = data[: data.rfind(b"\n") + 1 or len(data)].decode("utf-8")
+    if len(data) == sample:  # cut at a line end, not inside a character
+        data = data[: data.rfind(b"\n") + 1 or len(data)]
+    text = data.decode("utf-8")
     encoder = CharTokenizer.from_text(text) if tokenizer == "char" else get_tokenizer(tokenizer)
     start = time.perf_counter()
-    encoder.encode_array(text)
-    return len(text.encode("utf-8")) / MB / (time.perf_counter() - start)
+    ids = encoder.encode_array(text)
+    return len(text.encode("utf-8")) / MB / (time.perf_counter() - start), len(ids)
 
 
 def bench_prepare(
@@ -117,7 +120,7 @@ def bench_prepare(
                 info = prepare(str(text_path), tokenizer, name="bench", overwrite=True)
                 seconds = time.perf_counter() - start
         size = text_path.stat().st_size
-        bare_mb_per_s = _bare_encode_mb_per_s(text_path, tokenizer)
+        bare_mb_per_s, bare_tokens = _bare_encode(text_path, tokenizer)
     figures: dict[str, Any] = {
         "text": what,
         "tokenizer": tokenizer,
@@ -128,14 +131,27 @@ def bench_prepare(
         "tokens_per_s": info.tokens / seconds,
         "chars_per_token": info.chars_per_token,
         "bare_encode_mb_per_s": bare_mb_per_s,
+        "bare_encode_tokens": bare_tokens,
         "ratio_prepare_to_bare": size / MB / seconds / bare_mb_per_s,
         "peak_rss_mb": memory.peak / MB if memory.start is not None else None,
         "rss_increase_mb": (memory.peak - memory.start) / MB if memory.start is not None else None,
     }
-    table = Table(title="bench prepare", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for key, value in figures.items():
-        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value))
-    console.print(table)
+    memory_text = (
+        f"{figures['peak_rss_mb']:,.0f} MB (+{figures['rss_increase_mb']:,.0f} MB while preparing)"
+        if memory.start is not None
+        else "not measured (no /proc)"
+    )
+    print_figures(
+        f"bench prepare: {figures['size_mb']:,.1f} MB of {what}, {tokenizer} tokenizer",
+        {
+            "time": f"{seconds:,.2f} s",
+            "prepare": f"{figures['mb_per_s']:,.1f} MB/s, {figures['tokens_per_s']:,.0f} tokens/s",
+            "tokens": f"{info.tokens:,} ({info.chars_per_token:.2f} characters per token)",
+            "bare encode (one call, one thread)": f"{bare_mb_per_s:,.1f} MB/s on the first "
+            f"{min(size, BARE_SAMPLE) / MB:,.1f} MB ({bare_tokens:,} tokens)",
+            "ratio prepare / bare encode": f"{figures['ratio_prepare_to_bare']:.2f}",
+            "peak memory": memory_text,
+        },
+        console,
+    )
     return figures

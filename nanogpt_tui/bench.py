@@ -26,6 +26,7 @@ from typing import Any, Sequence
 from rich.console import Console
 
 from core import paths
+from core.figures import print_figures
 
 WARMUP_ITERS = 5
 RATIO_GOAL = 0.95
@@ -169,7 +170,7 @@ def bench_tui(
     preset: str = "cpu", iters: int = 300, rounds: int = 2, press_every: float = 1.0, console: Console | None = None
 ) -> dict[str, Any]:
     """Measure training speed in the app against headless, key latency while training, and first paint."""
-    from core.bench import make_random_dataset, print_figures
+    from core.bench import make_random_dataset
 
     with paths.temporary_home("nanogpt-bench-tui-"):
         make_random_dataset(BENCH_DATASET)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import math
 import os
 import pickle
 import sys
@@ -272,7 +273,10 @@ def test_shakespeare_download(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s
 def test_bench_prepare_smoke(nanogpt_home: Path) -> None:
     figures = bench_prepare(size_mb=1, tokenizer="char")
     assert figures["size_mb"] == pytest.approx(1, abs=0.01)
-    assert figures["tokens"] > 1_000_000 * 0.99 and figures["mb_per_s"] > 0
-    assert figures["ratio_prepare_to_bare"] == pytest.approx(figures["mb_per_s"] / figures["bare_encode_mb_per_s"])
+    assert figures["tokens"] > 1_000_000 * 0.99
+    # The baseline encoded the same text (all of it, at this size): one character, one token.
+    assert figures["bare_encode_tokens"] == figures["tokens"]
+    numbers = [v for v in figures.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    assert numbers and all(math.isfinite(v) and v > 0 for v in numbers)
     assert os.environ[paths.HOME_ENV] == str(nanogpt_home)  # restored
     assert nothing_written()  # its dataset went to a temporary home

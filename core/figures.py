@@ -1,0 +1,16 @@
+"""How the benchmarks print their figures: a two-column rich table (no torch, so data/ can use it)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_figures(title: str, figures: dict[str, str], console: Console | None = None) -> None:
+    """Print a two-column table of named, already formatted figures."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in figures.items():
+        table.add_row(name, value)
+    (console or Console()).print(table)
