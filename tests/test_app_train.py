@@ -244,3 +244,24 @@ async def test_resuming_a_run_continues_its_curve(tiny_run: Path) -> None:
         assert iters[0] == before["history"]["steps"][0][0] and iters[-1] == before["iter_num"] + 3
         assert "best val" in shown(screen.query_one("#figures", Static))
         assert "–" not in shown(screen.query_one("#figures", Static)).split("best val", 1)[1].split()[0]
+
+
+async def test_a_resume_that_cannot_load_leaves_a_running_run_alone(dataset: str, tmp_path: Path) -> None:
+    corrupt = tmp_path / "broken" / "ckpt.pt"
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(b"not a checkpoint")
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        await type_into(pilot, screen, {"n_layer": "1", "n_embd": "16", "n_head": "2", "block_size": "16",
+                                        "batch_size": "4", "eval_interval": "100000", "max_iters": "100000"})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state == "running")
+        screen.set_resume(corrupt)
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        (note,) = [n for n in app._notifications if n.severity == "error"]
+        assert str(corrupt) in note.title
+        assert screen.state == "running" and screen.resume_path is None
+        assert screen.query_one("#start", Button).disabled and app.trainer is not None
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: screen.state in ("finished", "stopped"))

@@ -114,6 +114,14 @@ class TrainScreen(Screen):
             self.path = path
             self.config = config
 
+    class ResumeFailed(Message):
+        """The checkpoint to resume could not be read."""
+
+        def __init__(self, path: Path, error: str) -> None:
+            super().__init__()
+            self.path = path
+            self.error = error
+
     class TrainingStarted(Message):
         def __init__(self, trainer: Trainer) -> None:
             super().__init__()
@@ -141,6 +149,7 @@ class TrainScreen(Screen):
         self.resume_path: Path | None = None
         self.resume_config: dict[str, Any] | None = None
         self.trainer: Trainer | None = None
+        self.training_worker: Worker[None] | None = None  # the worker running `trainer`
         self.state = "loading"  # loading, idle, starting, running, paused, finished, stopped, failed
         self.max_iters = 0
         self.run_dir: Path | None = None
@@ -388,7 +397,7 @@ class TrainScreen(Screen):
 
             ckpt = load_checkpoint(resolve_checkpoint(str(path)))
         except Exception as error:
-            self.post_message(self.EngineFailed(f"cannot resume {path}: {error}"))
+            self.post_message(self.ResumeFailed(path, str(error)))
             return
         self.post_message(self.ResumeLoaded(path, {**ckpt.get("config", {}), **ckpt.get("model_args", {})}))
 
@@ -397,6 +406,12 @@ class TrainScreen(Screen):
             self.resume_config = message.config
             if self.engine is not None:
                 self.apply_resume_config()
+
+    def on_train_screen_resume_failed(self, message: ResumeFailed) -> None:
+        # Only the resume is dropped: a run training meanwhile, or the ready form, stays as it is.
+        if message.path == self.resume_path:
+            self.notify(message.error, title=f"Cannot resume {message.path}", severity="error")
+            self.clear_resume()
 
     def apply_resume_config(self) -> None:
         assert self.engine is not None and self.resume_config is not None
@@ -445,7 +460,7 @@ class TrainScreen(Screen):
         self.max_iters = config.max_iters
         self.show_figures(dict.fromkeys(FIGURES, "–"))
         self.set_status(f"Starting on {config.device}…", "starting")
-        self.run_training(config, self.resume_path)
+        self.training_worker = self.run_training(config, self.resume_path)
         self.validate_form()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
@@ -466,7 +481,7 @@ class TrainScreen(Screen):
         self.refresh_bindings()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "train" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+        if event.worker is not self.training_worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         self.trainer = self.app.trainer = None
         if event.state == WorkerState.ERROR:  # Trainer.run never raises: this is the worker itself failing
