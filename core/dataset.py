@@ -385,6 +385,24 @@ def token_counts(info: DatasetInfo) -> np.ndarray:
     return counts
 
 
+def check_token_ids(info: DatasetInfo) -> None:
+    """DatasetError when a split holds an id outside the vocabulary.
+
+    Our own datasets were checked as they were written; a plain nanoGPT folder is scanned.
+    """
+    if (info.path / INFO_FILE).is_file():
+        return
+    for split in SPLITS:
+        tokens = open_split(info, split)
+        for start in range(0, len(tokens), COUNT_CHUNK):
+            top = int(np.asarray(tokens[start : start + COUNT_CHUNK]).max())
+            if top >= info.vocab_size:
+                raise DatasetError(
+                    f"{info.path / f'{split}.bin'} holds token id {top}, outside the vocabulary of {info.vocab_size}: "
+                    "its meta.pkl does not match its .bin files"
+                )
+
+
 def dataset_stats(info: DatasetInfo, top: int = 20) -> DatasetStats:
     """Characters, tokens, vocabulary use: the figures the data screen shows."""
     counts = token_counts(info)

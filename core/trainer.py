@@ -18,6 +18,7 @@ import difflib
 import json
 import math
 import os
+import tempfile
 import threading
 import time
 import traceback
@@ -32,17 +33,18 @@ import numpy as np
 import torch
 
 from core import paths
-from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
-from core.dataset import DatasetError, DatasetInfo, check_name, load_dataset, open_split, tokenizer_of
-from core.devices import (
-    DTYPES,
-    DeviceError,
-    autocast_context,
-    needs_grad_scaler,
-    resolve_device,
-    set_cpu_threads,
-    supported_dtypes,
+from core.checkpoint import (
+    BEST,
+    LATEST,
+    VERSION,
+    CheckpointError,
+    build_model,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
 )
+from core.dataset import DatasetError, DatasetInfo, check_name, check_token_ids, load_dataset, open_split, tokenizer_of
+from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, resolve_device, set_cpu_threads
 from core.model import GPT, GPTConfig
 from core.sampler import SamplingConfig, generate
 
@@ -101,6 +103,10 @@ class TrainConfig:
     def validate(self, train_tokens: int | None = None, val_tokens: int | None = None) -> torch.device:
         """Raise ConfigError naming every problem; return the device the run will use."""
         problems = []
+        # NaN compares False with everything, so it would slip through every check below.
+        for name, kind in _field_types().items():
+            if kind is float and not math.isfinite(getattr(self, name)):
+                problems.append(f"{name} must be a finite number (it is {getattr(self, name)})")
         if not self.dataset:
             problems.append("dataset is not set")
         if self.run_name is not None:
@@ -139,10 +145,10 @@ class TrainConfig:
             device = resolve_device(self.device)
         except DeviceError as error:
             problems.append(str(error))
-        if self.dtype not in DTYPES:
-            problems.append(f"unknown dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
-        elif reason := supported_dtypes(device)[self.dtype]:
-            problems.append(f"dtype {self.dtype} cannot be used on {device}: {reason}")
+        try:
+            check_dtype(device, self.dtype)
+        except DeviceError as error:
+            problems.append(str(error))
         if problems:
             raise ConfigError("invalid training settings:\n  - " + "\n  - ".join(problems))
         return device
@@ -209,9 +215,12 @@ def parse_value(key: str, text: str) -> Any:
         return int(number)
     if kind is float:
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             raise ConfigError(f"{key}={text}: expected a number") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}={text}: expected a finite number")
+        return number
     return text
 
 
@@ -389,7 +398,7 @@ Event = Started | Step | Eval | Sample | CheckpointSaved | Paused | Resumed | Fi
 
 
 class _NonFinite(Exception):
-    """The loss became NaN or infinite."""
+    """The loss, gradients or weights became NaN or infinite."""
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -495,6 +504,7 @@ class Trainer:
         if not cfg.dataset:
             raise ConfigError("invalid training settings:\n  - dataset is not set")
         self.info: DatasetInfo = load_dataset(cfg.dataset)
+        check_token_ids(self.info)  # an id past the vocabulary would crash the embedding lookup
         self.data = {split: open_split(self.info, split) for split in ("train", "val")}
         self.device = cfg.validate(len(self.data["train"]), len(self.data["val"]))
         self.tokenizer = tokenizer_of(self.info)
@@ -505,11 +515,11 @@ class Trainer:
         self.batch_gen = torch.Generator().manual_seed(cfg.seed)
         if ckpt is not None:
             self._check_same_tokenizer(ckpt)
-            model_args = ckpt["model_args"]
+            self.model = build_model(ckpt).to(self.device)
         else:
             model_args = {k: getattr(cfg, k) for k in MODEL_KEYS} | {"vocab_size": self.info.vocab_size}
-        self.model_args = model_args
-        self.model = GPT(GPTConfig(**model_args)).to(self.device)
+            self.model = GPT(GPTConfig(**model_args)).to(self.device)
+        self.model_args = dataclasses.asdict(self.model.config)
         self.optimizer = self.model.configure_optimizers(
             cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), self.device.type
         )
@@ -523,7 +533,7 @@ class Trainer:
         self.autocast = autocast_context(self.device, cfg.dtype)
         self.run_dir = self._make_run_dir()
         self.on_event(Started(
-            self.run_dir, self.model.get_num_params(), str(self.device), cfg.dtype, cfg,
+            self.run_dir, self.model.get_num_params(), str(self.device), cfg.dtype, self.config,
             self.start_iter, cfg.max_iters, ckpt is not None, self.best_val_loss,
             {"steps": list(self.history["steps"]), "evals": list(self.history["evals"])},
         ))
@@ -542,8 +552,7 @@ class Trainer:
             )
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
-        """Continue where the checkpoint left off."""
-        self.model.load_state_dict(ckpt["model"])
+        """Continue where the checkpoint left off (the model already holds its weights)."""
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         except (KeyError, ValueError) as error:
@@ -557,20 +566,31 @@ class Trainer:
             self.batch_gen.set_state(rng["batch"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if "mps" in rng and self.device.type == "mps":
+            torch.mps.set_rng_state(rng["mps"])
         self.iter_num = self.start_iter = ckpt["iter_num"]
         self.best_val_loss = ckpt["best_val_loss"]
         self.history = {"steps": list(ckpt["history"]["steps"]), "evals": list(ckpt["history"]["evals"])}
 
     def _make_run_dir(self) -> Path:
+        """The run's folder: a resume of a run's latest checkpoint continues in that run's folder;
+        anything else (a new run, a resume from best.pt or from elsewhere) gets a folder of its own."""
         runs = paths.runs_dir()
+        own: Path | None = None
+        if self.resume_from is not None and self.resume_path.resolve().parent.parent == runs.resolve():
+            if self.resume_path.name == LATEST:
+                own = self.resume_path.resolve().parent
+            elif self.config.run_name == self.resume_path.parent.name:
+                # The name came with the checkpoint's settings; that run keeps its folder, this one gets its own.
+                self.config = dataclasses.replace(self.config, run_name=None)
         if self.config.run_name:
             run_dir = runs / self.config.run_name
-        elif self.resume_from is not None and self.resume_path.resolve().parent.parent == runs.resolve():
-            run_dir = self.resume_path.parent  # keep a resumed run in its own folder
+        elif own is not None:
+            run_dir = own
         else:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             run_dir = runs / f"{self.info.name}-{stamp}"
-        if self.resume_from is None and (run_dir / LATEST).exists():
+        if run_dir.resolve() != own and (run_dir / LATEST).exists():
             raise ConfigError(f"run {run_dir.name!r} already exists: choose another run_name or resume it")
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir
@@ -578,6 +598,8 @@ class Trainer:
     def _train(self) -> None:
         cfg = self.config
         self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        last_eval = self.history["evals"][-1][0] if self.history["evals"] else None
+        self._trim_metrics(last_eval)
         self._metrics = open(self.run_dir / METRICS_FILE, "a", encoding="utf-8")
         try:
             # Training time of earlier sessions of this run, so elapsed_s continues across resumes.
@@ -585,7 +607,6 @@ class Trainer:
             self._train_time = 0.0
             self._unlogged_time, self._unlogged_steps = 0.0, 0
             self._saved_iter: int | None = None
-            last_eval = self.history["evals"][-1][0] if self.history["evals"] else None
             reason = "completed"
             while True:
                 it = self.iter_num
@@ -606,6 +627,31 @@ class Trainer:
             self.on_event(Finished(self.iter_num, reason))
         finally:
             self._metrics.close()
+
+    def _trim_metrics(self, last_eval: int | None) -> None:
+        """Drop the metrics of iterations this run is about to redo: those after the checkpoint it resumes
+        (a failed session's, or a later checkpoint's). The checkpoint's own eval, if any, stays."""
+        path = self.run_dir / METRICS_FILE
+        if not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            it = record.get("iter") if isinstance(record, dict) else None
+            if isinstance(it, int) and (it < self.start_iter or (record.get("type") == "eval" and it == last_eval)):
+                kept.append(line + "\n")
+        fd, tmp = tempfile.mkstemp(prefix=f".{METRICS_FILE}.", suffix=".tmp", dir=self.run_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.writelines(kept)
+            os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def _handle_requests(self) -> bool:
         """Serve save/sample requests and wait out a pause; True when the run should stop."""
@@ -656,6 +702,8 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
             # max_norm inf measures without clipping when clipping is off
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
+            if not self.scaler.is_enabled():  # (with the scaler an inf norm is normal: it skips that step)
+                self._nonfinite |= ~torch.isfinite(grad_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -687,7 +735,7 @@ class Trainer:
         kept = self.run_dir / LATEST
         last = f" The last good checkpoint is kept: {kept}" if kept.exists() else ""
         raise _NonFinite(
-            f"the loss became NaN or infinite by iteration {it}: training diverged. "
+            f"the loss or the weights became NaN or infinite by iteration {it}: training diverged. "
             f"Lower learning_rate (now {self.config.learning_rate}) or use grad_clip.{last}"
         )
 
@@ -715,16 +763,19 @@ class Trainer:
         """Generate sample_tokens tokens from an empty prompt (the sampler has its own RNG, not training's)."""
         config = SamplingConfig(max_new_tokens=self.config.sample_tokens, seed=self.config.seed + self.iter_num)
         text = "".join(piece.text for piece in generate(self.model, self.tokenizer, "", config, self.device))
-        self.model.train()
         self.on_event(Sample(self.iter_num, text))
 
     def _save(self, filename: str) -> None:
         """Write a checkpoint of the current state, unless the weights may hold NaNs."""
+        # Also look at the weights: a step whose gradients were not measured can still have broken them.
+        self._nonfinite |= ~torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()
         self._check_finite(self.iter_num)
         cfg = self.config
         rng = {"torch": torch.get_rng_state(), "batch": self.batch_gen.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.device.type == "mps":  # dropout on MPS draws from its own generator
+            rng["mps"] = torch.mps.get_rng_state()
         ckpt = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -746,5 +797,7 @@ class Trainer:
         self.on_event(CheckpointSaved(self.iter_num, path, "best" if filename == BEST else "latest"))
 
     def _write_metrics(self, record: dict[str, Any]) -> None:
+        # Standard JSON has no NaN or Infinity (a float16 step the scaler skips has an inf grad_norm): null.
+        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         self._metrics.write(json.dumps(record) + "\n")
         self._metrics.flush()

@@ -55,7 +55,7 @@ def test_prepare_train_sample_eval(small_text: Path, nanogpt_home: Path, capsys:
         (["prepare", "/no/such/file.txt"], "no such file"),
         (["sample", "--checkpoint", "nope"], "no checkpoint called 'nope'"),
         (["train", "--dataset", "missing"], "missing"),
-        (["train", "--dataset", "x", "--set", "n_embdd=3"], "n_embd"),
+        (["train", "--dataset", "x", "--set", "n_embdd=3"], "did you mean 'n_embd'"),
         (["tokens", "hi", "--dataset", "missing"], "missing"),
     ],
 )

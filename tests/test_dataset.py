@@ -13,6 +13,7 @@ import pytest
 from core import paths
 from core.dataset import (
     DatasetError,
+    check_token_ids,
     DatasetInfo,
     DatasetWriter,
     dataset_stats,
@@ -164,6 +165,20 @@ def test_nanogpt_folder_with_meta(tmp_path: Path) -> None:
     assert tokenizer_of(info).decode(open_split(info, "train")) == TEXT[:200]
     counts = token_counts(info)  # computed from train.bin: there is no token_counts.npy
     assert counts[stoi["o"]] == TEXT[:200].count("o")
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_nanogpt_folder_with_ids_outside_its_vocabulary(tmp_path: Path, split: str) -> None:
+    chars = ["a", "b", "c"]
+    ids = {"train": [0, 1, 2, 1], "val": [2, 0]}
+    ids[split].append(len(chars))  # one id past the vocabulary
+    for name, values in ids.items():
+        np.array(values, dtype=np.uint16).tofile(tmp_path / f"{name}.bin")
+    with open(tmp_path / "meta.pkl", "wb") as f:
+        pickle.dump({"vocab_size": len(chars), "itos": dict(enumerate(chars))}, f)
+    with pytest.raises(DatasetError, match=f"{split}.bin holds token id 3, outside the vocabulary of 3"):
+        check_token_ids(load_dataset(tmp_path))
+    check_token_ids(write())  # ours: checked as written
 
 
 def test_nanogpt_folder_without_meta_is_gpt2(tmp_path: Path) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import pickle
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
-from core import paths
-from core.checkpoint import load_checkpoint
+from core import devices, paths
+from core.checkpoint import load_checkpoint, save_checkpoint
 from core.dataset import DatasetWriter
 from core.tokenizers import CharTokenizer
 from core.trainer import (
@@ -103,6 +106,9 @@ def test_overrides_are_parsed_to_each_fields_type() -> None:
         ("max_iters=2.5", "expected a whole number"),
         ("learning_rate=fast", "learning_rate=fast: expected a number"),
         ("bias=maybe", "bias=maybe: expected true or false"),
+        ("learning_rate=nan", "learning_rate=nan: expected a finite number"),
+        ("grad_clip=inf", "grad_clip=inf: expected a finite number"),
+        ("max_iters=nan", "expected a whole number"),
         ("max_iters", "bad setting 'max_iters': write key=value"),
     ],
 )
@@ -121,6 +127,13 @@ def test_validate_names_every_problem() -> None:
                      "the val split has 50 tokens, not more than block_size (64)"):
         assert expected in message
     assert "train split" not in message
+    # NaN compares False with everything: each non-finite setting must still be named
+    nan = float("nan")
+    cfg = TrainConfig(dataset="x", device="cpu", learning_rate=nan, min_lr=nan, grad_clip=nan, dropout=float("inf"))
+    with pytest.raises(ConfigError) as error:
+        cfg.validate(1000, 1000)
+    for name in ("learning_rate", "min_lr", "grad_clip", "dropout"):
+        assert f"{name} must be a finite number" in str(error.value)
     assert TrainConfig(dataset="x", device="cpu").validate(1000, 1000) == torch.device("cpu")
 
 
@@ -309,7 +322,7 @@ def test_out_of_memory_gives_advice(dataset: str, monkeypatch: pytest.MonkeyPatc
     assert "batch_size" in failed.message and "block_size" in failed.message
 
 
-def test_failures_are_events_not_exceptions(dataset: str) -> None:
+def test_failures_are_events_not_exceptions(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
     failed = run(tiny("no-such-dataset"))[-1]
     assert isinstance(failed, Failed) and failed.kind == "error" and "no dataset called 'no-such-dataset'" in failed.message
     failed = run(tiny(dataset, n_embd=30, n_head=4))[-1]
@@ -318,8 +331,18 @@ def test_failures_are_events_not_exceptions(dataset: str) -> None:
     assert isinstance(failed, Failed) and "lower block_size or use more text" in failed.message
     failed = run(tiny(dataset), resume="no-such-run")[-1]
     assert isinstance(failed, Failed) and "no checkpoint called 'no-such-run'" in failed.message
-    failed = run(tiny(dataset, device="cuda"))[-1] if not torch.cuda.is_available() else None
-    assert failed is None or ("'cuda' is not available" in failed.message)
+    monkeypatch.setattr(devices, "_cuda_reason", lambda: "no CUDA GPU found")  # the same on every machine
+    failed = run(tiny(dataset, device="cuda"))[-1]
+    assert isinstance(failed, Failed) and "'cuda' is not available: no CUDA GPU found" in failed.message
+    # a nanoGPT folder whose ids do not fit its meta.pkl's vocabulary
+    folder = paths.home() / "bad-ids"
+    folder.mkdir()
+    for split in ("train", "val"):
+        np.array([0, 1, 2, 3] * 50, dtype=np.uint16).tofile(folder / f"{split}.bin")
+    with open(folder / "meta.pkl", "wb") as f:
+        pickle.dump({"vocab_size": 3, "itos": {0: "a", 1: "b", 2: "c"}}, f)
+    failed = run(tiny(str(folder)))[-1]
+    assert isinstance(failed, Failed) and failed.kind == "error" and "outside the vocabulary of 3" in failed.message
 
 
 def test_a_run_name_in_use_is_refused(dataset: str) -> None:
@@ -392,3 +415,83 @@ def test_evaluate_a_model_on_a_dataset(dataset: str) -> None:
     wide = GPT(GPTConfig(block_size=5000, vocab_size=info.vocab_size, n_layer=1, n_head=2, n_embd=16))
     with pytest.raises(ConfigError, match="the val split .* not more than the model's block_size"):
         evaluate(wide, info, cpu)
+
+
+def metrics(run_name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (paths.runs_dir() / run_name / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_after_a_failure_redoes_its_metrics_once(dataset: str) -> None:
+    straight = run(tiny(dataset, run_name="straight"))
+
+    def crash(event: Event) -> None:
+        if isinstance(event, Step) and event.iter == 14:  # after step 14's record, 4 steps past ckpt.pt
+            raise RuntimeError("the machine went down")
+
+    Trainer(tiny(dataset, run_name="crashed"), crash).run()
+    assert load_checkpoint(paths.runs_dir() / "crashed" / "ckpt.pt")["iter_num"] == 10
+    resumed = run(tiny(dataset), resume="crashed")
+    assert isinstance(resumed[-1], Finished) and resumed[0].run_dir == paths.runs_dir() / "crashed"
+    expected = [("step" if isinstance(e, Step) else "eval", e.iter) for e in straight if isinstance(e, (Step, Eval))]
+    records = metrics("crashed")
+    assert [(r["type"], r["iter"]) for r in records] == expected  # each iteration once, in order
+    assert [r["loss"] for r in records if r["type"] == "step"] == [e.loss for e in straight if isinstance(e, Step)]
+
+
+def test_resuming_from_best_starts_a_new_run_folder(dataset: str) -> None:
+    run(tiny(dataset, run_name="orig", max_iters=20))
+    latest = paths.runs_dir() / "orig" / "ckpt.pt"
+    before = latest.read_bytes(), (paths.runs_dir() / "orig" / "metrics.jsonl").read_bytes()
+    # run_name "orig" comes with the checkpoint's settings (as the CLI passes them): not a folder to reuse
+    events = run(tiny(dataset, run_name="orig", max_iters=25), resume=str(paths.runs_dir() / "orig" / "best.pt"))
+    started = events[0]
+    assert isinstance(started, Started) and started.resumed and isinstance(events[-1], Finished)
+    assert started.run_dir.parent == paths.runs_dir() and started.run_dir.name.startswith(f"{dataset}-")
+    assert started.config.run_name is None
+    assert (started.run_dir / "ckpt.pt").is_file()
+    assert (latest.read_bytes(), (paths.runs_dir() / "orig" / "metrics.jsonl").read_bytes()) == before
+    # A run_name in use by another run is refused for a resume too.
+    failed = run(tiny(dataset, run_name="orig", max_iters=25), resume=started.run_dir.name)[-1]
+    assert isinstance(failed, Failed) and "run 'orig' already exists" in failed.message
+
+
+def test_resume_ignores_model_args_our_model_does_not_know(dataset: str) -> None:
+    run(tiny(dataset, run_name="extra", max_iters=10))
+    path = paths.runs_dir() / "extra" / "ckpt.pt"
+    ckpt = load_checkpoint(path)
+    ckpt["model_args"]["flash_attention"] = True  # some other program's key
+    save_checkpoint(path, ckpt)
+    events = run(tiny(dataset, max_iters=12), resume="extra")
+    assert isinstance(events[-1], Finished) and events[-1].iter == 12
+    assert "flash_attention" not in load_checkpoint(path)["model_args"]
+
+
+def test_infinite_numbers_are_written_as_null(dataset: str) -> None:
+    trainer = Trainer(tiny(dataset), lambda event: None)
+    trainer._metrics = io.StringIO()
+    trainer._write_metrics({"type": "step", "iter": 3, "grad_norm": float("inf"), "loss": 1.5})
+    line = trainer._metrics.getvalue()
+    assert "Infinity" not in line and json.loads(line) == {"type": "step", "iter": 3, "grad_norm": None, "loss": 1.5}
+
+
+@pytest.mark.parametrize("grad_clip", [1.0, 0.0])
+def test_nan_gradients_with_a_finite_loss_are_not_saved(dataset: str, grad_clip: float) -> None:
+    latest = paths.runs_dir() / "grads" / "ckpt.pt"
+    events: list[Event] = []
+    good: dict[str, bytes] = {}
+    trainer: Trainer
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, CheckpointSaved) and event.kind == "latest" and event.iter == 10:
+            good["bytes"] = latest.read_bytes()
+            # The next step's loss stays finite, but its gradients (and so the weights after it) are NaN.
+            weight = trainer.model.transformer.h[0].mlp.c_fc.weight
+            weight.register_hook(lambda grad: torch.full_like(grad, float("nan")))
+            trainer.save_now()
+
+    trainer = Trainer(tiny(dataset, run_name="grads", log_interval=1000, grad_clip=grad_clip), on_event)
+    trainer.run()
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.kind == "nan" and failed.iter == 11
+    assert latest.read_bytes() == good["bytes"]
