@@ -162,3 +162,27 @@ async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:
         assert isinstance(app.screen, CheckpointsScreen) and tiny_run.is_dir()
         assert any("is training now" in str(n.message) for n in app._notifications)
         app.trainer = None
+
+
+async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(tiny_run: Path) -> None:
+    copy_run(tiny_run, paths.runs_dir() / "tiny-copy")
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_checkpoints(app, pilot)
+        table = screen.query_one("#ckpt-table", DataTable)
+        table.focus()
+        await wait_for(pilot, lambda: "sample (seed" in str(screen.query_one("#ckpt-sample", Static).visual))
+        started: list[Path] = []
+        load = screen.load_details
+
+        def spy(path: Path):
+            started.append(path)
+            return load(path)
+
+        screen.load_details = spy  # type: ignore[method-assign]
+        await pilot.press("down", "down", "down", "up")
+        keys = list(screen.summaries)
+        await wait_for(pilot, lambda: started)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert started == [Path(keys[2])] and screen.showing(Path(keys[2]))

@@ -31,6 +31,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
 from textual.worker import get_current_worker
 
 from core import paths
+from core.tokenizers import tokenizer_name
 from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.throttle import EventThrottle
@@ -286,7 +287,7 @@ class ChatScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-model")
     def load_model(self, path: Path) -> None:
-        from core.checkpoint import count_params, load_model, tokenizer_name
+        from core.checkpoint import count_params, load_model
         from core.devices import resolve_device
 
         try:

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
@@ -28,6 +29,7 @@ from nanogpt_tui.formatting import human_count, human_size
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.loss_plot import LossPlot
+from nanogpt_tui.widgets.tables import current_row_key
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 COLUMNS = ("name", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "date", "problem")
 SAMPLE_TOKENS = 48  # "a short sample": a few lines of a char model, a sentence or two of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
+DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
 ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
 
 
@@ -107,6 +110,7 @@ class CheckpointsScreen(Screen):
         # The row whose details are on screen, and its file's time (a newer file is shown afresh).
         self._shown: tuple[str, datetime | None] | None = None
         self._select_after_refresh: str | None = None
+        self._details_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -182,10 +186,7 @@ class CheckpointsScreen(Screen):
         )
 
     def current_key(self) -> str | None:
-        table = self.query_one("#ckpt-table", DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return current_row_key(self.query_one("#ckpt-table", DataTable))
 
     def selected(self) -> CheckpointSummary | None:
         """The checkpoint under the cursor (a notification when there is none)."""
@@ -206,7 +207,12 @@ class CheckpointsScreen(Screen):
 
     @on(DataTable.RowHighlighted, "#ckpt-table")
     def on_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_details(event.row_key.value)
+        # Reading a checkpoint and sampling from it take a while: wait until the cursor rests on a row,
+        # so arrowing through the table does not start (and pile up) a load per row passed.
+        if self._details_timer is not None:
+            self._details_timer.stop()
+        key = event.row_key.value
+        self._details_timer = self.set_timer(DEBOUNCE_S, lambda: self.show_details(key))
 
     def show_details(self, key: str | None) -> None:
         summary = self.summaries.get(key or "")
@@ -235,13 +241,15 @@ class CheckpointsScreen(Screen):
 
         worker = get_current_worker()
         try:
-            ckpt = load_checkpoint(path)
+            ckpt = load_checkpoint(path, mmap=True)  # only what the details and the sample touch is read
         except Exception as error:
             self.post_message(SampleReady(path, "", str(error)))
             return
         if worker.is_cancelled:
             return
         self.post_message(DetailLoaded(path, describe_config(ckpt), ckpt["history"]))
+        if worker.is_cancelled:
+            return  # another row is selected: its sample is wanted, not this one
         try:
             model, tokenizer = build_model(ckpt), load_tokenizer(ckpt["tokenizer"])
             config = SamplingConfig(max_new_tokens=SAMPLE_TOKENS, temperature=0.8, seed=SAMPLE_SEED)

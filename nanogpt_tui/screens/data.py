@@ -43,12 +43,13 @@ from core.dataset import (
     open_split,
     tokenizer_of,
 )
-from core.tokenizers import TokenizerError, available_tokenizers
+from core.tokenizers import TokenizerError, available_tokenizers, tokenizer_name
 from data.prepare import PrepareCancelled, PrepareError, Progress, default_name, prepare
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
 from nanogpt_tui.formatting import human_size
 from nanogpt_tui.widgets.dialogs import ConfirmModal
 from nanogpt_tui.widgets.path_input import PathInput
+from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
 STAGES = {"download": "Downloading Tiny Shakespeare", "read": "Reading and checking", "encode": "Encoding"}
@@ -95,7 +96,7 @@ class DetailsLoaded(Message):
 
 def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
     """The figures of one dataset, for the details panel."""
-    kind = info.tokenizer.get("name", info.tokenizer.get("kind", "?"))
+    kind = tokenizer_name(info.tokenizer)
     lines = [
         ("Source", info.source),
         ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"),
@@ -375,7 +376,7 @@ class DataScreen(Screen):
         self.datasets.clear()
         for item in list_datasets():
             if isinstance(item, DatasetInfo):
-                kind = item.tokenizer.get("name", item.tokenizer.get("kind", "?"))
+                kind = tokenizer_name(item.tokenizer)
                 cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
                 cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt)
                 name = item.name
@@ -393,10 +394,7 @@ class DataScreen(Screen):
         self._load_details(self._selected_name())
 
     def _selected_name(self) -> str | None:
-        table = self.query_one("#data-table", DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return current_row_key(self.query_one("#data-table", DataTable))
 
     @on(DataTable.RowHighlighted, "#data-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:

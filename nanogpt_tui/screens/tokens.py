@@ -34,6 +34,7 @@ from core.tokenizers import (
     available_tokenizers,
     get_tokenizer,
     load_tokenizer,
+    tokenizer_name,
 )
 
 SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, 🦙 llama,\ttabs and <|endoftext|>"
@@ -44,6 +45,7 @@ BACKGROUNDS = ("#b3d9ff", "#ffd8a8", "#c3f0ca", "#f5c2e7", "#e0d4ff")
 UNTRAINED_STYLE = "bold #8b0000 on #ffe066"
 UNKNOWN_STYLE = "bold white on #c0392b"
 SPECIAL_STYLE = "bold white on #6c5ce7"
+Loaded = tuple[Tokenizer, np.ndarray | None]  # a tokenizer and its dataset's train token counts, if known
 VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})
 
 
@@ -193,12 +195,13 @@ class TokensScreen(Screen):
     ]
 
     class Tokenized(Message):
-        """Results of one tokenizing pass (`generation` tells stale passes apart)."""
+        """Results of one tokenizing pass (`generation` tells stale passes apart), and the tokenizers it used."""
 
-        def __init__(self, generation: int, results: list[PanelResult]) -> None:
+        def __init__(self, generation: int, results: list[PanelResult], loaded: dict[str, Loaded]) -> None:
             super().__init__()
             self.generation = generation
             self.results = results
+            self.loaded = loaded
 
     class CheckpointsListed(Message):
         """The runs whose checkpoints can lend their tokenizer: (run, checkpoint path, tokenizer name)."""
@@ -212,8 +215,9 @@ class TokensScreen(Screen):
         super().__init__()
         self._timer: Timer | None = None
         self._generation = 0
-        # key -> (tokenizer, train token counts or None); filled by workers, reused across passes.
-        self._loaded: dict[str, tuple[Tokenizer, np.ndarray | None]] = {}
+        # key -> (tokenizer, train token counts or None): each pass gets a copy and posts back what it
+        # loaded, so only the UI thread ever changes this dict.
+        self._loaded: dict[str, Loaded] = {}
         self._titles: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -266,8 +270,7 @@ class TokensScreen(Screen):
         datasets = [item for item in list_datasets() if isinstance(item, DatasetInfo)]
         for n, info in enumerate(datasets):
             key = f"dataset:{info.name}"
-            kind = info.tokenizer.get("name", info.tokenizer.get("kind", "?"))
-            self._titles[key] = f"{info.name} ({kind}, vocab {info.vocab_size})"
+            self._titles[key] = f"{info.name} ({tokenizer_name(info.tokenizer)}, vocab {info.vocab_size})"
             selected = key in previous or (first_time and n == 0)
             options.append(Selection(self._titles[key], key, selected))
         # A dataset prepared again under the same name has new counts: load it afresh.
@@ -282,9 +285,9 @@ class TokensScreen(Screen):
         """Each run's latest checkpoint, to offer its tokenizer (reading checkpoints needs torch: a worker)."""
         from core.checkpoint import LATEST, list_checkpoints
 
-        runs = [(s.name, s.path, s.tokenizer) for s in list_checkpoints() if s.kind == "latest" and not s.error]
+        runs = [(s.name, str(s.path), s.tokenizer) for s in list_checkpoints() if s.path.name == LATEST and not s.error]
         if not get_current_worker().is_cancelled:
-            self.post_message(self.CheckpointsListed([(n, str(p), t) for n, p, t in runs if p.name == LATEST], previous))
+            self.post_message(self.CheckpointsListed(runs, previous))
 
     def on_tokens_screen_checkpoints_listed(self, message: CheckpointsListed) -> None:
         choices = self.query_one("#tokens-choices", SelectionList)
@@ -328,24 +331,28 @@ class TokensScreen(Screen):
         self._generation += 1
         text = self.query_one("#tokens-text", TextArea).text
         allow_special = self.query_one("#tokens-special", Switch).value
-        self.tokenize(self._generation, text, [(key, self._titles[key]) for key in keys], allow_special)
+        panel_titles = [(key, self._titles[key]) for key in keys]
+        self.tokenize(self._generation, text, panel_titles, allow_special, dict(self._loaded))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tokenize")
-    def tokenize(self, generation: int, text: str, panels: list[tuple[str, str]], allow_special: bool) -> None:
+    def tokenize(
+        self, generation: int, text: str, panels: list[tuple[str, str]], allow_special: bool, loaded: dict[str, Loaded]
+    ) -> None:
+        """Tokenize `text` for each panel; `loaded` is this pass's own cache, posted back with the results."""
         worker = get_current_worker()
         results = []
         for key, title in panels:
             if worker.is_cancelled:
                 return
-            results.append(self._tokenize_one(key, title, text, allow_special))
-        self.post_message(self.Tokenized(generation, results))
+            results.append(self._tokenize_one(loaded, key, title, text, allow_special))
+        self.post_message(self.Tokenized(generation, results, loaded))
 
-    def _tokenize_one(self, key: str, title: str, text: str, allow_special: bool) -> PanelResult:
-        """One panel's result (runs in the worker; touches no widget)."""
+    def _tokenize_one(self, loaded: dict[str, Loaded], key: str, title: str, text: str, allow_special: bool) -> PanelResult:
+        """One panel's result (runs in the worker; touches no widget, only its own cache)."""
         try:
-            if key not in self._loaded:
-                self._loaded[key] = self._load(key)
-            tokenizer, counts = self._loaded[key]
+            if key not in loaded:
+                loaded[key] = self._load(key)
+            tokenizer, counts = loaded[key]
             spans = split_tokens(tokenizer, text, allow_special)
         except (DatasetError, TokenizerError) as error:
             return PanelResult(key, title, error=str(error))
@@ -355,7 +362,7 @@ class TokensScreen(Screen):
         return PanelResult(key, title, spans)
 
     @staticmethod
-    def _load(key: str) -> tuple[Tokenizer, np.ndarray | None]:
+    def _load(key: str) -> Loaded:
         """A tokenizer and, where its training data is known and still here, that data's token counts."""
         kind, _, name = key.partition(":")
         if kind == "tiktoken":
@@ -380,6 +387,8 @@ class TokensScreen(Screen):
     def on_tokens_screen_tokenized(self, message: Tokenized) -> None:
         if message.generation != self._generation:
             return  # the text or the choices changed since: a newer pass is on its way
+        # This pass started after the last load_choices (which starts a new one): its tokenizers are current.
+        self._loaded.update(message.loaded)
         panels = {panel.key: panel for panel in self.query(TokenPanel)}
         for result in message.results:
             if result.key in panels:
