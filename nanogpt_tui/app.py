@@ -7,6 +7,7 @@ does not wait for it.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -80,6 +81,13 @@ class NanoGPTApp(App[None]):
         for mode, (key, title, description) in SCREENS.items():
             yield SystemCommand(f"{title} screen ({key})", description, lambda m=mode: self.switch_mode(m))
         yield SystemCommand("Help", "Keys and a tour of the screens", self.action_help)
+        # The screen's own actions, as its footer shows them (those disabled now are left out).
+        offered: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if active.node is screen and active.enabled and binding.description and binding.action not in offered:
+                offered.add(binding.action)
+                yield SystemCommand(binding.description, key, partial(self.run_action, binding.action, screen))
 
     async def open_chat(self, checkpoint: Path) -> None:
         """Switch to Chat with `checkpoint` loaded (from the Checkpoints screen)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.binding import Binding
+from textual.command import CommandList
 from textual.widgets import Input, Markdown
 
 from core import paths
@@ -13,6 +14,7 @@ from nanogpt_tui.app import SCREENS, NanoGPTApp
 from nanogpt_tui.screens.help import HelpScreen
 from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
+from nanogpt_tui.widgets.loss_plot import LossPlot
 from pilot_helpers import wait_for
 
 
@@ -34,6 +36,11 @@ async def test_function_keys_reach_every_screen_and_help() -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
+def palette_offers(app: NanoGPTApp) -> list[str]:
+    """The names of the commands the open command palette lists."""
+    return [option.hit.text for option in app.screen.query_one(CommandList).options]
+
+
 async def test_command_palette_switches_screens() -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -41,9 +48,29 @@ async def test_command_palette_switches_screens() -> None:
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: app.screen.query("CommandInput"))
         await pilot.press(*"Checkpoints screen")
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: palette_offers(app)[:1] == ["Checkpoints screen (f4)"])
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.current_mode == "checkpoints")
+
+
+async def test_command_palette_offers_the_screens_actions() -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.state == "idle")
+        screen = app.screen
+        plot = screen.query_one("#loss-plot", LossPlot)
+        assert not plot.log_scale
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: app.screen.query("CommandInput"))
+        # Every key the footer offers now is there by its description (Start needs a dataset: not now).
+        await wait_for(pilot, lambda: {"Log scale", "X axis"} <= set(palette_offers(app)))
+        assert "Start" not in palette_offers(app)
+        await pilot.press(*"Log scale")
+        await wait_for(pilot, lambda: palette_offers(app)[:1] == ["Log scale"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: plot.log_scale)
+        assert app.screen is screen
 
 
 @pytest.mark.parametrize(
@@ -73,8 +100,14 @@ async def test_quitting_during_training_keeps_the_latest_checkpoint(char_dataset
         assert screen.errors == {}
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.trainer is not None and app.trainer.iter_num >= 5)
+        # Exiting alone would also end the run (it cancels the worker): the quit key must stop it first.
+        trainer = app.trainer
+        stop = trainer.stop
+        stopped = []
+        trainer.stop = lambda: (stopped.append(trainer.iter_num), stop())[1]
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running)
+        assert stopped and any(n.title == "Quitting" for n in app._notifications)
     (run_dir,) = paths.runs_dir().iterdir()
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
     # No eval ran (eval_interval is huge): this checkpoint was written by the stop that quitting asked for.

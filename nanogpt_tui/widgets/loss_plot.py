@@ -167,9 +167,11 @@ class LossPlot(PlotextPlot):
         plt.clear_data()
         plt.title(self.caption)
         plt.xlabel(X_LABELS[self.x_mode])
-        plt.yscale("log" if self.log_scale else "linear")
         # Log scale needs positive values; a NaN/inf step (a failing run) is left out of every series.
         steps = [p for p in self.steps.points if math.isfinite(p.y) and p.y > 0]
+        evals = [p for p in self.evals.points if math.isfinite(p.y) and p.y > 0]
+        # plotext cannot log-scale an empty figure (it fails on the missing data): linear until there is some.
+        plt.yscale("log" if self.log_scale and (steps or evals) else "linear")
         if steps:
             # Drawing is pure Python on the UI thread, so draw no more than the terminal can show:
             # the raw loss as braille dots, two per column (dense enough to read as a line, and
@@ -178,6 +180,5 @@ class LossPlot(PlotextPlot):
             plt.scatter([self._x(p) for p in raw], [p.y for p in raw], label="train", color="blue+", marker="braille")
             smooth = [p for p in thin(steps, self.size.width) if math.isfinite(p.y2)]
             plt.plot([self._x(p) for p in smooth], [p.y2 for p in smooth], label="smoothed", color="orange", marker="braille")
-        evals = [p for p in self.evals.points if math.isfinite(p.y) and p.y > 0]
         if evals:
             plt.scatter([self._x(p) for p in evals], [p.y for p in evals], label="val", color="green+", marker="dot")
