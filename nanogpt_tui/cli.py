@@ -12,7 +12,7 @@ import dataclasses
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -89,6 +89,20 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------------
 # train
+
+
+def wait_for_event(event: threading.Event, on_interrupt: Callable[[], None] | None = None) -> None:
+    """Wait until `event` is set. Ctrl-C raises KeyboardInterrupt, unless `on_interrupt` is given: then
+    it is called and the wait goes on."""
+    while True:
+        try:
+            while not event.wait(0.2):
+                pass
+            return
+        except KeyboardInterrupt:
+            if on_interrupt is None:
+                raise
+            on_interrupt()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -172,12 +186,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         threading.Thread(target=run, name="trainer", daemon=True).start()
         try:
-            while not done.wait(0.2):
-                pass
+            wait_for_event(done)
         except KeyboardInterrupt:
             bar.console.print("Stopping: saving the latest checkpoint…")
             trainer.stop()
-            done.wait()
+            # The trainer thread is a daemon: leaving now would kill it mid-save, so more Ctrl-Cs only wait.
+            wait_for_event(done, lambda: bar.console.print("Still saving the checkpoint: one moment…"))
 
     event = outcome.get("event")
     if isinstance(event, Failed):
@@ -221,15 +235,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
         seed=args.seed,
         stop=args.stop,
     )
-    cancel = threading.Event()
     out = sys.stdout
     out.write(args.prompt)
     try:
-        for piece in generate(model, tokenizer, args.prompt, config, device=device, cancel=cancel):
+        for piece in generate(model, tokenizer, args.prompt, config, device=device):
             out.write(piece.text)
             out.flush()
     except KeyboardInterrupt:
-        cancel.set()
+        pass  # ctrl+c ends the reply (the generator with it); keep what was written
     out.write("\n")
     return 0
 
