@@ -35,7 +35,7 @@ class HelpScreen(ModalScreen[None]):
         rows = "\n".join(f"| {key} | {title} | {what} |" for key, title, what in self.screens.values())
         keys = (
             "| key | screen | what it is for |\n|---|---|---|\n" + rows + "\n"
-            "| f1 | Help | this page |\n| ctrl+p | Command palette | every screen and action by name |\n"
+            "| f1 | Help | this page |\n| ctrl+p | Command palette | every screen, and the current screen's actions, by name |\n"
             "| ctrl+q | Quit | stops training first, keeping its checkpoint |\n"
         )
         with VerticalScroll(id="help-body"):

@@ -15,7 +15,7 @@ from nanogpt_tui.widgets.path_input import PathInput
 
 
 class ConfirmModal(ModalScreen[bool]):
-    """Asks a yes/no question; y/enter says yes, n/escape says no."""
+    """Asks a yes/no question: y says yes, n or escape says no; enter presses the focused button (No at first)."""
 
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [
