@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.checkpoint import load_checkpoint
-from nanogpt_tui.cli import main
+from nanogpt_tui.cli import main, wait_for_event
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--set", "max_iters=20", "--set", "eval_interval=10",
         "--set", "eval_iters=2", "--set", "lr_decay_iters=20", "--set", "warmup_iters=2"]
@@ -111,3 +112,30 @@ def test_ctrl_c_during_train_saves_the_latest_checkpoint(small_text: Path, nanog
     ckpt = load_checkpoint(metrics.parent / "ckpt.pt")
     assert 5 <= ckpt["iter_num"] < 1000000  # no eval ran: the stop wrote it
     assert "Finished (stopped)" in output
+
+
+class InterruptedEvent(threading.Event):
+    """An Event whose first `interrupts` waits are cut short by Ctrl-C, as a user pressing it would."""
+
+    def __init__(self, interrupts: int) -> None:
+        super().__init__()
+        self.interrupts = interrupts
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.interrupts:
+            self.interrupts -= 1
+            raise KeyboardInterrupt
+        self.set()  # the trainer finished its save
+        return super().wait(timeout)
+
+
+def test_ctrl_c_while_saving_keeps_waiting_for_the_trainer() -> None:
+    event = InterruptedEvent(3)
+    told: list[str] = []
+    wait_for_event(event, lambda: told.append("saving"))
+    assert event.is_set() and told == ["saving"] * 3
+
+
+def test_ctrl_c_while_training_reaches_the_caller() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        wait_for_event(InterruptedEvent(1))
