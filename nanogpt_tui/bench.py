@@ -52,6 +52,12 @@ asyncio.run(main())
 """
 
 
+def run_settings(iters: int) -> dict[str, Any]:
+    """The settings both kinds of run override in the preset: `iters` steps, no eval until the end,
+    and every step logged (the timing needs each step, whatever the preset's log_interval)."""
+    return dict(max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1)
+
+
 def throughput(rows: Sequence[tuple[int, int, float]]) -> float:
     """Tokens/sec over (iter, tokens_seen, elapsed_s) step rows, leaving out the warm-up steps."""
     timed = rows[WARMUP_ITERS:]
@@ -73,7 +79,7 @@ def headless_run(preset: str, iters: int, run_name: str) -> float:
         elif isinstance(event, Failed):
             failures.append(event)
 
-    config = from_preset(preset, dataset=BENCH_DATASET, run_name=run_name, max_iters=iters, eval_interval=iters + 1, eval_iters=1, device="cpu")
+    config = from_preset(preset, dataset=BENCH_DATASET, run_name=run_name, device="cpu", **run_settings(iters))
     Trainer(config, on_event).run()
     if failures:
         raise RuntimeError(f"headless training failed: {failures[0].message}")
@@ -100,7 +106,7 @@ async def app_run(preset: str, iters: int, press_every: float, run_name: str) ->
         while screen.state != "idle":
             await pilot.pause(0.05)
         # The settings a user would type: the same as the headless run's.
-        screen.fill_form(screen.engine.from_preset(preset, max_iters=iters, eval_interval=iters + 1, eval_iters=1))
+        screen.fill_form(screen.engine.from_preset(preset, **run_settings(iters)))
         screen.query_one("#run_name").value = run_name
         await pilot.pause()
         if screen.errors:
@@ -171,6 +177,17 @@ def bench_tui(
 ) -> dict[str, Any]:
     """Measure training speed in the app against headless, key latency while training, and first paint."""
     from core.bench import make_random_dataset
+    from core.trainer import ConfigError
+    from nanogpt_tui.widgets.loss_plot import MAX_POINTS
+
+    # Checked first, so a bad value fails in a second, not after minutes of training.
+    if not WARMUP_ITERS + 2 <= iters < MAX_POINTS:
+        raise ConfigError(
+            f"bench tui needs --iters from {WARMUP_ITERS + 2} (the first {WARMUP_ITERS} steps are warm-up, "
+            f"then at least 2 timed) to {MAX_POINTS - 1} (the loss plot keeps every step up to that), not {iters}"
+        )
+    if rounds < 1 or press_every <= 0:
+        raise ConfigError("bench tui needs at least 1 round and a key press interval above 0 seconds")
 
     with paths.temporary_home("nanogpt-bench-tui-"):
         make_random_dataset(BENCH_DATASET)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from rich.console import Console
 
-from core.bench import SHAKESPEARE_CHARS, bench_sample
+from core import paths
+from core.bench import SHAKESPEARE_CHARS, bench_sample, make_random_dataset
+from core.trainer import PRESETS, ConfigError
+from nanogpt_tui.bench import BENCH_DATASET, WARMUP_ITERS, bench_tui, headless_run
 
 
 def test_bench_sample_fills_the_block_and_compares_like_with_like() -> None:
@@ -19,3 +23,18 @@ def test_bench_sample_fills_the_block_and_compares_like_with_like() -> None:
         assert math.isfinite(result[key]) and result[key] > 0
     # With a 252-token prompt, each uncached step re-reads the whole prompt: the cache must win.
     assert result["speedup"] > 1
+
+
+@pytest.mark.parametrize("iters", [3, 5000])
+def test_bench_tui_refuses_iterations_it_cannot_time(iters: int) -> None:
+    with pytest.raises(ConfigError, match="--iters"):
+        bench_tui(iters=iters, console=Console(file=None, quiet=True))
+
+
+def test_bench_tui_times_every_step_whatever_the_preset_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A preset that logs every 10 steps, as shakespeare-char does: the bench still sees each step.
+    monkeypatch.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "log_interval": 10})
+    with paths.temporary_home("nanogpt-test-bench-tui-"):
+        make_random_dataset(BENCH_DATASET)
+        tokens_per_s = headless_run("tiny", WARMUP_ITERS + 3, "bench-headless")
+    assert math.isfinite(tokens_per_s) and tokens_per_s > 0
