@@ -13,7 +13,7 @@ import pytest
 from core import paths
 from data import sources
 
-BODY = b"First Citizen:\nBefore we proceed any further, hear me speak.\n"
+BODY = b"Quiet Baker:\nWe knead the dough at dawn and sell warm loaves by noon.\n"
 
 
 class CutOff(http.server.BaseHTTPRequestHandler):
