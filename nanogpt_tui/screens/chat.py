@@ -31,6 +31,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
 from textual.worker import get_current_worker
 
 from core import paths
+from core.sampling import SamplingConfig
 from core.tokenizers import tokenizer_name
 from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
@@ -38,30 +39,22 @@ from nanogpt_tui.throttle import EventThrottle
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
-    from core.sampler import SamplingConfig, TokenPiece
+    from core.sampler import TokenPiece
 
 UPDATE_INTERVAL = 1 / 15  # seconds between UI updates while a reply streams (~15 a second)
 ALTERNATIVES = 5  # how many of the likeliest tokens each generated token reports
 UNLIKELY, LIKELY = Color(220, 70, 70), Color(70, 200, 100)  # probability colours: 0 -> red, 1 -> green
 
 
-# -- sampling settings: one table drives the side panel, its validation and the SamplingConfig -----------
+# -- sampling settings: one table drives the side panel; SamplingConfig.validate judges the ranges ---------
 
 
-def floats(low: float, high: float | None = None, *, low_open: bool = False) -> Callable[[str], float]:
-    """A parser for a float in [low, high] ((low, high] when low_open); ValueError says what is wrong."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if value < low or (low_open and value == low) or (high is not None and value > high):
-            low_side = "(" if low_open else "["
-            raise ValueError(f"must be in {low_side}{low}, {high if high is not None else '∞'}]")
-        return value
-
-    return parse
+def number(text: str) -> float:
+    """A float; its range is SamplingConfig.validate's to judge."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
 
 
 def ints(low: int, *, blank: Any = ..., zero: Any = ...) -> Callable[[str], Any]:
@@ -90,11 +83,11 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("temperature", "temperature (0 = greedy)", "0.8", floats(0)),
+    Setting("temperature", "temperature (0 = greedy)", "0.8", number),
     Setting("top_k", "top-k (0 = off)", "0", ints(0, zero=None)),
-    Setting("top_p", "top-p (0, 1]", "1.0", floats(0, 1, low_open=True)),
-    Setting("min_p", "min-p [0, 1]", "0.0", floats(0, 1)),
-    Setting("repetition_penalty", "repetition penalty (1 = off)", "1.0", floats(0, low_open=True)),
+    Setting("top_p", "top-p (0, 1]", "1.0", number),
+    Setting("min_p", "min-p [0, 1]", "0.0", number),
+    Setting("repetition_penalty", "repetition penalty (1 = off)", "1.0", number),
     Setting("max_new_tokens", "max tokens", "200", ints(1)),
     Setting("seed", "seed (blank = random)", "", ints(0, blank=None)),
 )
@@ -108,11 +101,17 @@ class SettingValidator(Validator):
         self.setting = setting
 
     def validate(self, value: str) -> ValidationResult:
-        try:
-            self.setting.parse(value)
-        except ValueError as error:
-            return self.failure(f"{self.setting.label}: {error}")
-        return self.success()
+        error = setting_error(self.setting, value)
+        return self.failure(error) if error else self.success()
+
+
+def setting_error(setting: Setting, text: str) -> str | None:
+    """Why `text` is not a valid value of `setting`, or None: parsed here, range-checked by SamplingConfig."""
+    try:
+        SamplingConfig(**{setting.key: setting.parse(text)}).validate()
+    except ValueError as error:  # SamplerError is a ValueError
+        return f"{setting.label}: {error}"
+    return None
 
 
 # -- the conversation --------------------------------------------------------------------------------------
@@ -325,10 +324,12 @@ class ChatScreen(Screen):
         values: dict[str, Any] = {}
         problems: list[str] = []
         for setting in SETTINGS:
-            try:
-                values[setting.key] = setting.parse(self.query_one(f"#chat-{setting.key}", Input).value)
-            except ValueError as error:
-                problems.append(f"{setting.label}: {error}")
+            text = self.query_one(f"#chat-{setting.key}", Input).value
+            error = setting_error(setting, text)
+            if error:
+                problems.append(error)
+            else:
+                values[setting.key] = setting.parse(text)
         return values, problems
 
     @on(Input.Changed, "#chat-controls Input")
@@ -337,8 +338,6 @@ class ChatScreen(Screen):
 
     def sampling_config(self) -> SamplingConfig:
         """The settings as a SamplingConfig; ValueError names the settings that are not valid."""
-        from core.sampler import SamplingConfig
-
         values, problems = self.read_settings()
         if problems:
             raise ValueError("; ".join(problems))

@@ -1,0 +1,46 @@
+"""Sampling settings: what `core.sampler.generate` takes, and their valid ranges.
+
+Torch-free, so the app's Chat screen can check the settings as they are typed, with the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Temperatures below this sample greedily (see core.sampler's docstring).
+GREEDY_BELOW = 1e-5
+
+
+class SamplerError(ValueError):
+    """Bad sampling settings or a prompt the tokenizer cannot encode."""
+
+
+@dataclass
+class SamplingConfig:
+    """How to sample. The defaults filter nothing; temperature 0.8 as in nanoGPT's sample.py."""
+
+    max_new_tokens: int = 200
+    temperature: float = 0.8  # 0 (or below GREEDY_BELOW) = greedy: always the most likely token
+    top_k: int | None = None  # keep only the k most likely tokens
+    top_p: float = 1.0  # keep the smallest set of tokens whose probabilities reach top_p
+    min_p: float = 0.0  # drop tokens less likely than min_p times the most likely one
+    repetition_penalty: float = 1.0  # > 1 makes tokens already in the context less likely
+    seed: int | None = None  # None = different every run
+    stop: list[str] = field(default_factory=list)
+    alternatives: int = 0  # how many of the most likely tokens to report with each piece
+
+    def validate(self) -> None:
+        """Raise SamplerError naming the first setting that is out of range."""
+        checks = [
+            (self.max_new_tokens >= 0, "max_new_tokens must be >= 0"),
+            (self.temperature >= 0, "temperature must be >= 0 (0 = greedy)"),
+            (self.top_k is None or self.top_k >= 1, "top_k must be >= 1 (or None for no limit)"),
+            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+            (0 <= self.min_p <= 1, "min_p must be in [0, 1]"),
+            (self.repetition_penalty > 0, "repetition_penalty must be > 0 (1 = off)"),
+            (self.alternatives >= 0, "alternatives must be >= 0"),
+            (all(self.stop), "stop strings must not be empty"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SamplerError(message)
