@@ -26,6 +26,12 @@ def copy_run(run: Path, to: Path) -> Path:
 
 
 
+def select(screen, path: Path) -> None:
+    """Put the table's cursor on the row of checkpoint `path`."""
+    table = screen.query_one("#ckpt-table", DataTable)
+    table.move_cursor(row=table.get_row_index(str(path)))
+
+
 def table_rows(app: NanoGPTApp) -> dict[str, list[str]]:
     table = app.screen.query_one("#ckpt-table", DataTable)
     return {str(key.value): [str(cell) for cell in table.get_row(key)] for key in table.rows}
@@ -59,8 +65,7 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(tiny_run: Path,
         assert broken[1] == "corrupt" and "not a readable checkpoint" in broken[9] and good[9] == ""
 
         # The corrupt one shows its full error; chat refuses it with a message rather than a crash.
-        table = screen.query_one("#ckpt-table", DataTable)
-        table.move_cursor(row=table.get_row_index(str(corrupt_run / "ckpt.pt")))
+        select(screen, corrupt_run / "ckpt.pt")
         await pilot.pause()
         assert "corrupt" in str(screen.query_one("#ckpt-info", Static).render())
         await pilot.press("c")
@@ -68,7 +73,7 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(tiny_run: Path,
         assert any("cannot be read" in (n.title or "") for n in app._notifications)
 
         # The good one still works: settings, loss curve and a sample.
-        table.move_cursor(row=table.get_row_index(str(tiny_run / "ckpt.pt")))
+        select(screen, tiny_run / "ckpt.pt")
         sample = screen.query_one("#ckpt-sample", Static)
         await wait_for(pilot, lambda: str(sample.render()).startswith("sample ("))
         info = str(screen.query_one("#ckpt-info", Static).render())
@@ -85,8 +90,7 @@ async def test_delete_asks_then_removes_the_run(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
-        table = screen.query_one("#ckpt-table", DataTable)
-        table.move_cursor(row=table.get_row_index(str(tiny_run / "ckpt.pt")))
+        select(screen, tiny_run / "ckpt.pt")
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")  # no: nothing happens
@@ -142,8 +146,7 @@ async def test_chat_action_opens_chat_with_the_checkpoint(tiny_run: Path) -> Non
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
-        table = screen.query_one("#ckpt-table", DataTable)
-        table.move_cursor(row=table.get_row_index(str(tiny_run / "ckpt.pt")))
+        select(screen, tiny_run / "ckpt.pt")
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ChatScreen)
