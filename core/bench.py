@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import Any
@@ -13,12 +12,15 @@ from rich.console import Console
 
 from core import paths
 from core.dataset import DatasetWriter, load_dataset
-from core.devices import cpu_count, resolve_device, set_cpu_threads
+from core.devices import resolve_device
 from core.figures import print_figures
 from core.model import GPT, GPTConfig
+from core.presets import from_preset
 from core.sampler import SamplingConfig, generate
 from core.tokenizers import CharTokenizer, Tokenizer, get_tokenizer
-from core.trainer import Failed, Step, TrainConfig, Trainer, from_preset
+from core.train_config import TrainConfig
+from core.train_events import Failed, Step
+from core.trainer import Trainer
 
 ROUNDS = 3  # bench sample times each path this many times
 BENCH_PROMPT = "To be, or not to be, that is the question:"
@@ -126,9 +128,9 @@ def _timed_training(config: TrainConfig, warmup: int) -> dict[str, Any]:
     timed = steps[warmup:]
     seconds = sum(s.iter_ms for s in timed) / 1000
     return {
-        "device": trainer.device,
+        "device": trainer.state.device,
         "threads": torch.get_num_threads(),
-        "params": trainer.model.get_num_params(),
+        "params": trainer.state.model.get_num_params(),
         "timed_iters": len(timed),
         "tokens_per_s": len(timed) * config.tokens_per_iter / seconds,
         "iter_ms": 1000 * seconds / len(timed),
@@ -144,13 +146,11 @@ def bench_train(
     dtype: str = "float32",
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Training tokens/sec of a preset's model, measured by the real Trainer.
+    """Training tokens/sec of a preset's model, measured by the real Trainer on every core.
 
-    On a CPU it trains twice, side by side: on every core (as the CLI does by default) and with one
-    core left free (as the app does, for the UI), and prints the ratio. Without `dataset` the data is
-    random tokens over Tiny Shakespeare's 65 characters (speed does not depend on the text). The runs
-    live in a temporary data dir that is deleted afterwards; the first few steps (allocation, warm-up)
-    are left out of the figures.
+    Without `dataset` the data is random tokens over Tiny Shakespeare's 65 characters (speed does not
+    depend on the text). The run lives in a temporary data dir that is deleted afterwards; the first
+    few steps (allocation, warm-up) are left out of the figures.
     """
     if iters < 2:
         raise ValueError("bench train needs at least 2 iterations")
@@ -162,31 +162,18 @@ def bench_train(
         config = from_preset(
             preset, dataset=str(dataset_path or "random"), run_name="bench", device=device, dtype=dtype,
             max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0,
-            leave_core_free=False,
         )
         result = _timed_training(config, warmup)
-        on_cpu = result["device"].type == "cpu"
-        if on_cpu and cpu_count() > 1:
-            free = _timed_training(dataclasses.replace(config, run_name="bench-free", leave_core_free=True), warmup)
-            result["one_core_free"] = free
-            set_cpu_threads(leave_one_free=False)  # give this process its cores back
     result |= {"preset": preset, "dtype": dtype, "tokens_per_iter": config.tokens_per_iter, "device": str(result["device"])}
-
-    def threads(run: dict[str, Any]) -> str:
-        return f" ({run['threads']} threads)" if on_cpu else ""
-
+    threads = f" ({result['threads']} threads)" if result["device"] == "cpu" else ""
     figures = {
-        "device": result["device"],
+        "device": result["device"] + threads,
         "dtype": dtype,
         "parameters": f"{result['params'] / 1e6:.2f} M",
         "tokens per iteration": str(config.tokens_per_iter),
         "iterations timed": f"{result['timed_iters']} (after {warmup} warm-up)",
-        f"every core{threads(result)}": f"{result['tokens_per_s']:,.0f} tokens/s, {result['iter_ms']:.1f} ms/iter",
+        "speed": f"{result['tokens_per_s']:,.0f} tokens/s, {result['iter_ms']:.1f} ms/iter",
     }
-    if "one_core_free" in result:
-        free = result["one_core_free"]
-        figures[f"one core left free{threads(free)}"] = f"{free['tokens_per_s']:,.0f} tokens/s, {free['iter_ms']:.1f} ms/iter"
-        figures["ratio (one core free / every core)"] = f"{free['tokens_per_s'] / result['tokens_per_s']:.2f}"
     print_figures(
         f"bench train: preset {preset} ({config.n_layer} layers, {config.n_embd} wide, block {config.block_size}, "
         f"batch {config.batch_size}), {'dataset ' + dataset if dataset else 'random tokens'}",

@@ -157,10 +157,12 @@ def needs_grad_scaler(device: torch.device, dtype: str) -> bool:
     return device.type in ("cuda", "mps") and dtype == "float16"
 
 
-def set_cpu_threads(leave_one_free: bool) -> int:
-    """Set torch's intra-op threads to all cores, or all but one (kept for the UI); return the count."""
+def use_all_cpu_cores() -> int:
+    """Set torch's intra-op threads to every core this process may use; return the count.
+
+    No core is kept idle for a UI: the app trains in a child process (core.train_process), so its
+    UI thread never holds the trainer's GIL, and costs the trainer only the CPU time it really uses.
+    """
     threads = cpu_count()
-    if leave_one_free:
-        threads = max(1, threads - 1)
     torch.set_num_threads(threads)
     return threads

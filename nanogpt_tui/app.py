@@ -24,7 +24,7 @@ from nanogpt_tui.screens.tokens import TokensScreen
 from nanogpt_tui.screens.train import TrainScreen
 
 if TYPE_CHECKING:
-    from core.trainer import Trainer
+    from core.train_process import TrainerProcess
 
 # mode name -> (key, title, what it is for): one table drives bindings, palette and help.
 SCREENS: dict[str, tuple[str, str, str]] = {
@@ -61,7 +61,7 @@ class NanoGPTApp(App[None]):
     def __init__(self) -> None:
         super().__init__()
         # The trainer the Train screen runs, if any: quitting stops it and waits for its checkpoint.
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerProcess | None = None
 
     def on_mount(self) -> None:
         # After the first paint: importing torch holds the GIL for a second and would delay it.

@@ -68,7 +68,9 @@ def throughput(rows: Sequence[tuple[int, int, float]]) -> float:
 
 def headless_run(preset: str, iters: int, run_name: str) -> float:
     """Tokens/sec of the Trainer on its own, on the settings the app run uses."""
-    from core.trainer import Failed, Step, Trainer, from_preset
+    from core.presets import from_preset
+    from core.train_events import Failed, Step
+    from core.trainer import Trainer
 
     rows: list[tuple[int, int, float]] = []
     failures: list[Any] = []
@@ -93,6 +95,7 @@ async def app_run(preset: str, iters: int, press_every: float, run_name: str) ->
     """
     from textual import events
 
+    from core.presets import from_preset
     from nanogpt_tui.app import NanoGPTApp
     from nanogpt_tui.screens.train import TrainScreen
     from nanogpt_tui.widgets.loss_plot import LossPlot
@@ -106,7 +109,7 @@ async def app_run(preset: str, iters: int, press_every: float, run_name: str) ->
         while screen.state != "idle":
             await pilot.pause(0.05)
         # The settings a user would type: the same as the headless run's.
-        screen.fill_form(screen.engine.from_preset(preset, **run_settings(iters)))
+        screen.fill_form(from_preset(preset, **run_settings(iters)))
         screen.query_one("#run_name").value = run_name
         await pilot.pause()
         if screen.errors:
@@ -177,7 +180,7 @@ def bench_tui(
 ) -> dict[str, Any]:
     """Measure training speed in the app against headless, key latency while training, and first paint."""
     from core.bench import make_random_dataset
-    from core.trainer import ConfigError
+    from core.train_config import ConfigError
     from nanogpt_tui.widgets.loss_plot import MAX_POINTS
 
     # Checked first, so a bad value fails in a second, not after minutes of training.

@@ -32,7 +32,7 @@ USER_ERRORS = {
     "core.devices": "DeviceError",
     "core.checkpoint": "CheckpointError",
     "core.sampler": "SamplerError",
-    "core.trainer": "ConfigError",
+    "core.train_config": "ConfigError",
     "data.sources": "SourceError",
     "data.prepare": "PrepareError",
 }
@@ -106,10 +106,10 @@ def wait_for_event(event: threading.Event, on_interrupt: Callable[[], None] | No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.trainer import (
-        CheckpointSaved, Eval, Failed, Finished, Sample, Started, Step, Trainer, apply_overrides, config_from_dict,
-        from_preset,
-    )
+    from core.presets import from_preset
+    from core.train_config import apply_overrides, config_from_dict
+    from core.train_events import CheckpointSaved, Compiling, Eval, Failed, Finished, Sample, Started, Step
+    from core.trainer import Trainer
 
     if args.resume:
         # A resumed run keeps its own settings; flags and --set change what they name (e.g. max_iters).
@@ -127,8 +127,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["dtype"] = args.dtype
     if args.name:
         overrides["run_name"] = args.name
-    if args.all_cores:
-        overrides["leave_core_free"] = False
     config = apply_overrides(dataclasses.replace(base, **overrides), args.set or [])
     if not config.dataset:
         err_console.print("[red]error:[/] name a dataset with --dataset (see `nanogpt-tui prepare`)")
@@ -154,6 +152,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"{event.device} ({event.dtype}), iterations {event.start_iter}..{event.max_iters}"
                 )
                 bar.update(task, completed=event.start_iter, total=event.max_iters)
+                incompatible = event.config.nanogpt_incompatible()
+                if incompatible:
+                    bar.console.print(f"[dim]uses {', '.join(incompatible)}: nanoGPT's model.py cannot load this run's checkpoints[/]")
+            elif isinstance(event, Compiling):
+                bar.update(task, figures="compiling the model (torch.compile)…")
             elif isinstance(event, Step):
                 figures = (
                     f"loss {event.loss:.4f}{last['val']}  {event.tokens_per_sec:,.0f} tok/s  "
@@ -251,7 +254,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from core.checkpoint import load_model, resolve_checkpoint
     from core.dataset import load_dataset
     from core.devices import resolve_device
-    from core.trainer import evaluate
+    from core.evaluation import evaluate
 
     device = resolve_device(args.device)
     path = resolve_checkpoint(args.checkpoint, meta=args.meta)
@@ -367,7 +370,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--name", help="run name (default: dataset and time)")
     p.add_argument("--resume", metavar="RUN", help="continue a run (name, folder or ckpt.pt)")
-    p.add_argument("--all-cores", action="store_true", help="use every CPU core (the app leaves one free)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="generate text from a checkpoint")

@@ -24,7 +24,9 @@ SIZE = (150, 46)
 
 def prepare_and_train(iters: int) -> Path:
     """A char-level Shakespeare dataset and a run trained on it; returns the run folder."""
-    from core.trainer import Failed, Trainer, from_preset
+    from core.presets import from_preset
+    from core.train_events import Failed
+    from core.trainer import Trainer
     from data.prepare import prepare
 
     source = str(LOCAL_SHAKESPEARE) if LOCAL_SHAKESPEARE.is_file() else "shakespeare"
@@ -33,7 +35,6 @@ def prepare_and_train(iters: int) -> Path:
     config = from_preset(
         "cpu", dataset="shakespeare-char", run_name="shakespeare-cpu", max_iters=iters, lr_decay_iters=iters,
         eval_interval=max(1, iters // 10), warmup_iters=min(100, iters // 10), device="cpu",
-        leave_core_free=False,
     )
     events: list = []
     print(f"training {iters} iterations…")

@@ -54,7 +54,9 @@ def char_dataset(small_text: Path):
 @pytest.fixture
 def tiny_run(char_dataset) -> Path:
     """A run folder holding ckpt.pt and best.pt of a tiny model trained a few iterations."""
-    from core.trainer import Failed, Trainer, from_preset
+    from core.presets import from_preset
+    from core.train_events import Failed
+    from core.trainer import Trainer
 
     config = from_preset(
         "tiny", dataset=char_dataset.name, run_name="tiny-run", max_iters=12, eval_interval=6, eval_iters=2,

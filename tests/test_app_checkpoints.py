@@ -154,13 +154,14 @@ async def test_chat_action_opens_chat_with_the_checkpoint(tiny_run: Path) -> Non
 
 
 async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:
-    from core.trainer import Trainer, TrainConfig
+    from core.train_config import TrainConfig
+    from core.train_process import TrainerProcess
 
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         await open_checkpoints(app, pilot)
-        app.trainer = Trainer(TrainConfig(), lambda event: None)
-        app.trainer.run_dir = tiny_run  # what a running Trainer holds
+        app.trainer = TrainerProcess(TrainConfig(), lambda event: None)
+        app.trainer.run_dir = tiny_run  # what a running trainer holds once it has started
         await pilot.press("d")
         assert isinstance(app.screen, CheckpointsScreen) and tiny_run.is_dir()
         assert any("is training now" in str(n.message) for n in app._notifications)

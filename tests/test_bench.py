@@ -9,7 +9,8 @@ from rich.console import Console
 
 from core import paths
 from core.bench import SHAKESPEARE_CHARS, bench_sample, make_random_dataset
-from core.trainer import PRESETS, ConfigError
+from core.presets import PRESETS
+from core.train_config import ConfigError
 from nanogpt_tui.bench import BENCH_DATASET, WARMUP_ITERS, bench_tui, headless_run
 
 

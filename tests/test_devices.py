@@ -102,11 +102,10 @@ def test_grad_scaler_only_for_float16_on_gpus() -> None:
     torch.amp.GradScaler("mps", enabled=True)
 
 
-def test_set_cpu_threads_leaves_one_core_free() -> None:
+def test_training_uses_every_core() -> None:
     before = torch.get_num_threads()
     try:
-        n = devices.cpu_count()
-        assert devices.set_cpu_threads(True) == max(1, n - 1) == torch.get_num_threads()
-        assert devices.set_cpu_threads(False) == n == torch.get_num_threads()
+        torch.set_num_threads(1)
+        assert devices.use_all_cpu_cores() == devices.cpu_count() == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)

@@ -1,20 +1,18 @@
 """The Train screen: pick data and settings, train in a thread worker, watch the loss fall.
 
-torch is imported only in workers: `load_engine` imports core.trainer and core.devices and posts what
-the form needs (the trainer module, devices, dtypes); `run_training` runs the Trainer. The trainer's
-callback runs in the worker thread and only posts messages, batched by `EventThrottle` to at most 4
-a second, so the UI thread (and the GIL) stay free for the user while the model trains.
+The form is built from the torch-free core.train_config and core.presets, so it is there at once;
+`load_devices` imports torch in a worker to find the devices and the dtypes each takes. Training runs
+in a child process (core.train_process.TrainerProcess) driven by the `run_training` worker, which
+relays its events as messages batched by `EventThrottle` (at most 4 a second): the trainer has a GIL
+of its own, so drawing the screen never stalls it.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
-import typing
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.table import Table
 from textual import on, work
@@ -22,16 +20,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.dataset import DatasetInfo, list_datasets
+from core.presets import PRESETS, from_preset
+from core.train_config import FORM, MODEL_KEYS, ConfigError, TrainConfig, config_from_dict, field_types, parse_value
+from core.train_events import (
+    CheckpointSaved, Compiling, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
+)
+from core.train_process import TrainerProcess
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.loss_plot import LossPlot
-
-if TYPE_CHECKING:
-    from core.trainer import TrainConfig, Trainer
 
 # TrainConfig fields set by other widgets than the one-input-per-knob form.
 SPECIAL_FIELDS = ("dataset", "run_name", "device", "dtype")
@@ -60,18 +62,8 @@ def format_number(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
-def problems_by_field(message: str, names: typing.Iterable[str]) -> dict[str, str]:
-    """Split a ConfigError's "  - problem" lines by the setting each names first ("form" when none)."""
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
-    problems: dict[str, str] = {}
-    for line in message.splitlines():
-        line = line.strip()
-        if not line.startswith("- "):
-            continue
-        match = pattern.search(line)
-        field = match.group(1) if match else "form"
-        problems[field] = "; ".join(filter(None, [problems.get(field), line[2:]]))
-    return problems
+# The form's one-input-per-knob settings: TrainConfig's int, float and bool fields.
+FORM_FIELDS = {name: kind for name, kind in field_types().items() if name not in SPECIAL_FIELDS and kind in (int, float, bool)}
 
 
 class TrainScreen(Screen):
@@ -89,19 +81,26 @@ class TrainScreen(Screen):
         Binding("ctrl+g", "x_axis", "X axis", id="train.x_axis"),
     ]
 
+    # What the screen is doing: loading (looking for devices), idle, starting, running, paused,
+    # finished, stopped or failed. Bindings follow it (check_action).
+    state: reactive[str] = reactive("loading", bindings=True)
+    # Whether the form has problems (Start is disabled then).
+    has_errors: reactive[bool] = reactive(False, bindings=True)
+    # The running trainer (in its child process), None between runs.
+    trainer: reactive[TrainerProcess | None] = reactive(None, bindings=True)
+
     # -- messages from workers -----------------------------------------------------------------------
 
-    class EngineReady(Message):
-        """core.trainer is imported (and torch with it); what the form needs."""
+    class DevicesReady(Message):
+        """torch is imported; the devices and the dtypes each takes."""
 
-        def __init__(self, engine: ModuleType, devices: list[Any], dtypes: dict[str, dict[str, str | None]], default_device: str) -> None:
+        def __init__(self, devices: list[Any], dtypes: dict[str, dict[str, str | None]], default_device: str) -> None:
             super().__init__()
-            self.engine = engine  # the core.trainer module
             self.devices = devices  # core.devices.DeviceInfo list
             self.dtypes = dtypes  # available device -> dtype -> None (usable) or why not
             self.default_device = default_device
 
-    class EngineFailed(Message):
+    class DevicesFailed(Message):
         def __init__(self, error: str) -> None:
             super().__init__()
             self.error = error
@@ -123,14 +122,14 @@ class TrainScreen(Screen):
             self.error = error
 
     class TrainingStarted(Message):
-        def __init__(self, trainer: Trainer) -> None:
+        def __init__(self, trainer: TrainerProcess) -> None:
             super().__init__()
             self.trainer = trainer
 
     class TrainerEvents(Message):
         """A batch of trainer events, in order (Steps at most every UPDATE_INTERVAL, others at once)."""
 
-        def __init__(self, events: list[Any]) -> None:
+        def __init__(self, events: list[Event]) -> None:
             super().__init__()
             self.events = events
 
@@ -138,19 +137,15 @@ class TrainScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.engine: ModuleType | None = None
-        self.field_types: dict[str, type] = {}  # the form's TrainConfig fields -> int, float or bool
         self.dtypes: dict[str, dict[str, str | None]] = {}
         self.datasets: dict[str, DatasetInfo] = {}
         self.values: dict[str, Any] = {}  # the form's settings, parsed
         self.parse_errors: dict[str, str] = {}  # settings whose text is not a value of their type
-        self.errors: dict[str, str] = {}  # every problem of the form, by field ("form" for the rest)
+        self.errors: dict[str, str] = {}  # every problem of the form, by field (FORM for the rest)
         self.shown_errors: dict[str, str] = {}
         self.resume_path: Path | None = None
         self.resume_config: dict[str, Any] | None = None
-        self.trainer: Trainer | None = None
         self.training_worker: Worker[None] | None = None  # the worker running `trainer`
-        self.state = "loading"  # loading, idle, starting, running, paused, finished, stopped, failed
         self.max_iters = 0
         self.run_dir: Path | None = None
         self.plot_drawn_at = 0.0  # when streaming steps last redrew the plot (time.monotonic)
@@ -163,22 +158,28 @@ class TrainScreen(Screen):
                 yield Label("Dataset", classes="field-label")
                 yield Select([], id="dataset", prompt="none: prepare one on the Data screen (f2)")
                 yield Label("Preset", classes="field-label")
-                yield Select([], id="preset", prompt="loading…")
+                yield Select(((name, name) for name in PRESETS), id="preset", value="cpu", allow_blank=False)
                 with Horizontal(id="resume-row"):
                     yield Static("", id="resume-line")
                     yield Button("Don't resume", id="clear-resume", compact=True)
                 yield Label("Device", classes="field-label")
-                yield Vertical(id="device-box")
+                yield Vertical(Static("looking for devices…", id="device-wait"), id="device-box")
                 yield Label("Precision", classes="field-label")
                 yield RadioSet(*(RadioButton(name, name=name, disabled=True) for name in DTYPE_NAMES), id="dtype")
                 yield Label("Run name", classes="field-label")
                 yield Input(placeholder="blank: dataset name + time", id="run_name")
                 yield Static("", id="error-run_name", classes="field-error")
-                yield Vertical(id="config-fields")
-                yield Static("", id="error-form", classes="field-error")
+                with Vertical(id="config-fields"):  # one input per knob: the form follows TrainConfig
+                    for name, kind in FORM_FIELDS.items():
+                        if kind is bool:
+                            yield Checkbox(name, id=f"cfg-{name}", classes="cfg-check")
+                        else:
+                            yield Horizontal(Label(name, classes="cfg-label"), Input(id=f"cfg-{name}", classes="cfg-input"), classes="cfg-row")
+                        yield Static("", id=f"error-{name}", classes="field-error")
+                yield Static("", id=f"error-{FORM}", classes="field-error")
                 yield Button("Start (ctrl+r)", id="start", variant="success", disabled=True)
             with Vertical(id="train-main"):
-                yield Static("Loading the training engine…", id="status")
+                yield Static("Looking for devices (loading torch)…", id="status")
                 yield LossPlot(title="loss", id="loss-plot")
                 yield Static("", id="figures")
                 with Horizontal(id="train-bottom"):
@@ -191,8 +192,9 @@ class TrainScreen(Screen):
         self.query_one("#log", RichLog).border_title = "Log"
         self.query_one("#resume-row").display = False
         self.show_figures({})
+        self.fill_form(from_preset("cpu"))
         self.refresh_datasets()
-        self.load_engine()
+        self.load_devices()
 
     def on_screen_resume(self) -> None:
         # A dataset may have been prepared on the Data screen since this screen was last shown.
@@ -210,39 +212,29 @@ class TrainScreen(Screen):
         self.validate_form()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-setup")
-    def load_engine(self) -> None:
-        """Import torch and the trainer off the UI thread; post devices and the dtypes each takes."""
+    def load_devices(self) -> None:
+        """Import torch off the UI thread; post the devices and the dtypes each takes."""
         try:
-            from core import devices, trainer
+            from core import devices
 
             found = devices.list_devices()
             dtypes = {d.name: devices.supported_dtypes(devices.resolve_device(d.name)) for d in found if d.available}
             default = str(devices.resolve_device("auto"))
         except Exception as error:  # the app must stay up: say it in the screen instead
-            self.post_message(self.EngineFailed(f"{type(error).__name__}: {error}"))
+            self.post_message(self.DevicesFailed(f"{type(error).__name__}: {error}"))
             return
-        self.post_message(self.EngineReady(trainer, found, dtypes, default))
+        self.post_message(self.DevicesReady(found, dtypes, default))
 
-    def on_train_screen_engine_failed(self, message: EngineFailed) -> None:
-        self.set_status(f"The training engine could not load: {message.error}", "failed")
+    def on_train_screen_devices_failed(self, message: DevicesFailed) -> None:
+        self.set_status(f"torch could not load, so no device can train: {message.error}", "failed")
         self.notify(message.error, title="Training engine", severity="error")
 
-    async def on_train_screen_engine_ready(self, message: EngineReady) -> None:
-        self.engine = message.engine
+    async def on_train_screen_devices_ready(self, message: DevicesReady) -> None:
         self.dtypes = message.dtypes
-        # One input per knob: the form follows TrainConfig's fields.
-        hints = typing.get_type_hints(self.engine.TrainConfig)
-        self.field_types = {name: kind for name, kind in hints.items() if name not in SPECIAL_FIELDS and kind in (int, float, bool)}
-        rows: list[Any] = []
-        for name, kind in self.field_types.items():
-            if kind is bool:
-                rows.append(Checkbox(name, id=f"cfg-{name}", classes="cfg-check"))
-            else:
-                rows.append(Horizontal(Label(name, classes="cfg-label"), Input(id=f"cfg-{name}", classes="cfg-input"), classes="cfg-row"))
-            rows.append(Static("", id=f"error-{name}", classes="field-error"))
-        await self.query_one("#config-fields").mount_all(rows)
+        box = self.query_one("#device-box")
+        await box.remove_children()
         # Built whole (not filled later) so the RadioSet knows its pressed button from the start.
-        await self.query_one("#device-box").mount(RadioSet(*(
+        await box.mount(RadioSet(*(
             RadioButton(
                 f"{d.name}: {d.detail}" if d.available else f"{d.name}: {d.reason}",
                 value=d.name == message.default_device,
@@ -252,21 +244,16 @@ class TrainScreen(Screen):
             for d in message.devices
         ), id="device"))
         self.update_dtype_buttons()
-        preset = self.query_one("#preset", Select)
-        with self.prevent(Select.Changed):
-            preset.set_options((name, name) for name in self.engine.PRESETS)
-            preset.value = "cpu" if "cpu" in self.engine.PRESETS else next(iter(self.engine.PRESETS))
-        self.fill_form(self.engine.from_preset(str(preset.value)))
-        if self.resume_config is not None:
-            self.apply_resume_config()
-        self.set_status("Ready: pick a dataset and settings, then Start (ctrl+r).", "idle")
+        self.validate_form()
+        if self.state == "loading":
+            self.set_status("Ready: pick a dataset and settings, then Start (ctrl+r).", "idle")
 
     # -- the form ------------------------------------------------------------------------------------
 
     @on(Select.Changed, "#preset")
     def preset_changed(self, event: Select.Changed) -> None:
-        if self.engine is not None and event.value in self.engine.PRESETS:
-            self.fill_form(self.engine.from_preset(str(event.value)))
+        if event.value in PRESETS:
+            self.fill_form(from_preset(str(event.value)))
 
     @on(Input.Changed, ".cfg-input")
     @on(Checkbox.Changed, ".cfg-check")
@@ -291,7 +278,7 @@ class TrainScreen(Screen):
 
     def fill_form(self, config: TrainConfig) -> None:
         """Show a config's values in the inputs (a preset's, or the resumed checkpoint's)."""
-        for name, kind in self.field_types.items():
+        for name, kind in FORM_FIELDS.items():
             value = self.values[name] = getattr(config, name)
             if kind is bool:
                 self.query_one(f"#cfg-{name}", Checkbox).value = bool(value)
@@ -324,49 +311,44 @@ class TrainScreen(Screen):
 
     def parse_field(self, name: str) -> None:
         """Read one setting from its widget into `values`, or note why it cannot be read."""
-        assert self.engine is not None
         self.parse_errors.pop(name, None)
-        if self.field_types[name] is bool:
+        if FORM_FIELDS[name] is bool:
             self.values[name] = self.query_one(f"#cfg-{name}", Checkbox).value
             return
         try:
-            self.values[name] = self.engine.parse_value(name, self.query_one(f"#cfg-{name}", Input).value)
-        except self.engine.ConfigError as error:
+            self.values[name] = parse_value(name, self.query_one(f"#cfg-{name}", Input).value)
+        except ConfigError as error:
             self.parse_errors[name] = str(error)
 
-    def read_form(self) -> tuple[TrainConfig | None, dict[str, str]]:
-        """The config the form describes, and its problems by field ("form" for the rest)."""
-        engine = self.engine
-        if engine is None:
-            return None, {"form": "the training engine is still loading"}
+    def read_form(self) -> tuple[TrainConfig, dict[str, str]]:
+        """The config the form describes, and its problems by field (FORM for the rest)."""
         errors = dict(self.parse_errors)
-        dataset = self.query_one("#dataset", Select).value
-        info = self.datasets.get(str(dataset))
-        config = engine.TrainConfig(
+        info = self.datasets.get(str(self.query_one("#dataset", Select).value))
+        device, dtype = self.selected("device"), self.selected("dtype")
+        config = TrainConfig(
             **{k: v for k, v in self.values.items() if k not in errors},
             dataset=info.name if info else "",
             run_name=self.query_one("#run_name", Input).value.strip() or None,
-            device=self.selected("device") or "cpu",
-            dtype=self.selected("dtype") or "float32",
+            device=device or "cpu",
+            dtype=dtype or "float32",
         )
+        found = ConfigError(config.problems(info.train_tokens if info else None, info.val_tokens if info else None))
+        for field, problem in found.by_field().items():
+            # A field's own parse error comes first; dataset problems show under the form.
+            key = field if field in FORM_FIELDS or field == "run_name" else FORM
+            errors.setdefault(key, problem)
         if info is None:
-            errors["form"] = "no dataset: prepare one on the Data screen (f2)"
-        try:
-            config.validate(info.train_tokens if info else None, info.val_tokens if info else None)
-        except engine.ConfigError as error:
-            found = problems_by_field(str(error), [*self.field_types, *SPECIAL_FIELDS])
-            # A field's own parse error comes first; dataset/device/dtype problems show under the form.
-            for field, problem in found.items():
-                key = field if field in self.field_types or field == "run_name" else "form"
-                if key not in errors:
-                    errors[key] = problem
+            errors[FORM] = "no dataset: prepare one on the Data screen (f2)"
+        elif device is None:
+            errors.setdefault(FORM, "looking for devices…")
+        elif dtype is None:
+            errors.setdefault(FORM, f"no precision works on {device}")
         return config, errors
 
     def validate_form(self) -> None:
         """Show each problem next to its field; Start is enabled only when there are none."""
         if not self.is_mounted:
             return
-        had_errors = bool(self.errors)
         _, self.errors = self.read_form()
         # Touch only the labels whose text changes: every update costs the UI a layout pass.
         for field in set(self.errors) | set(self.shown_errors):
@@ -376,9 +358,8 @@ class TrainScreen(Screen):
                 label.update(message)
                 label.display = bool(message)
         self.shown_errors = dict(self.errors)
-        self.query_one("#start", Button).disabled = bool(self.errors) or self.is_training
-        if had_errors != bool(self.errors):
-            self.refresh_bindings()
+        self.has_errors = bool(self.errors)
+        self.query_one("#start", Button).disabled = self.has_errors or self.is_training
 
     # -- resume --------------------------------------------------------------------------------------
 
@@ -404,8 +385,7 @@ class TrainScreen(Screen):
     def on_train_screen_resume_loaded(self, message: ResumeLoaded) -> None:
         if message.path == self.resume_path:
             self.resume_config = message.config
-            if self.engine is not None:
-                self.apply_resume_config()
+            self.apply_resume_config()
 
     def on_train_screen_resume_failed(self, message: ResumeFailed) -> None:
         # Only the resume is dropped: a run training meanwhile, or the ready form, stays as it is.
@@ -414,14 +394,14 @@ class TrainScreen(Screen):
             self.clear_resume()
 
     def apply_resume_config(self) -> None:
-        assert self.engine is not None and self.resume_config is not None
-        self.fill_form(self.engine.config_from_dict(self.resume_config))
+        assert self.resume_config is not None
+        self.fill_form(config_from_dict(self.resume_config))
         dataset = Path(str(self.resume_config.get("dataset", ""))).name
         if dataset in self.datasets:
             self.query_one("#dataset", Select).value = dataset
         self.query_one("#run_name", Input).value = ""  # a resumed run stays in its own folder
         # The architecture is the checkpoint's: the trainer ignores edits to it.
-        for name in self.engine.MODEL_KEYS:
+        for name in MODEL_KEYS:
             self.query_one(f"#cfg-{name}").disabled = True
         self.notify(f"Press Start (ctrl+r) to resume {self.resume_path}", title="Resume training")
 
@@ -429,9 +409,8 @@ class TrainScreen(Screen):
     def clear_resume(self) -> None:
         self.resume_path = self.resume_config = None
         self.query_one("#resume-row").display = False
-        if self.engine is not None:
-            for name in self.engine.MODEL_KEYS:
-                self.query_one(f"#cfg-{name}").disabled = False
+        for name in MODEL_KEYS:
+            self.query_one(f"#cfg-{name}").disabled = False
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -442,7 +421,7 @@ class TrainScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that do nothing now show disabled in the footer."""
         if action == "start":
-            return None if self.is_training or self.errors else True
+            return None if self.is_training or self.has_errors else True
         if action in ("pause_resume", "stop", "save_now", "sample_now"):
             return True if self.trainer is not None else None
         return True
@@ -450,7 +429,7 @@ class TrainScreen(Screen):
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         config, errors = self.read_form()
-        if config is None or errors or self.is_training:
+        if errors or self.is_training:
             self.validate_form()
             if not self.is_training:
                 self.notify("Fix the settings marked in red first.", severity="warning")
@@ -465,35 +444,32 @@ class TrainScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
     def run_training(self, config: TrainConfig, resume: Path | None) -> None:
-        """Run the trainer (blocking); its events reach the UI as throttled messages."""
-        from core.trainer import Step, Trainer
-
+        """Run the trainer in its child process (blocking); its events reach the UI as throttled messages."""
         throttle = EventThrottle(
             lambda events: self.post_message(self.TrainerEvents(events)), lambda e: isinstance(e, Step), UPDATE_INTERVAL
         )
-        trainer = Trainer(config, throttle, resume=str(resume) if resume else None, cancel=get_current_worker().cancelled_event)
+        trainer = TrainerProcess(config, throttle, resume=resume, cancel=get_current_worker().cancelled_event)
         self.post_message(self.TrainingStarted(trainer))
         trainer.run()
         throttle.flush()
 
     def on_train_screen_training_started(self, message: TrainingStarted) -> None:
         self.trainer = self.app.trainer = message.trainer
-        self.refresh_bindings()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.training_worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         self.trainer = self.app.trainer = None
-        if event.state == WorkerState.ERROR:  # Trainer.run never raises: this is the worker itself failing
+        if event.state == WorkerState.ERROR:  # TrainerProcess.run never raises: this is the worker itself failing
             self.show_failure(f"{type(event.worker.error).__name__}: {event.worker.error}")
         elif self.is_training:
             self.set_status("Training ended.", "stopped")
         self.validate_form()
 
     def on_train_screen_trainer_events(self, message: TrainerEvents) -> None:
-        steps: list[Any] = []
+        steps: list[Step] = []
         for event in message.events:
-            if type(event).__name__ == "Step":
+            if isinstance(event, Step):
                 steps.append(event)
                 continue
             if steps:
@@ -524,17 +500,17 @@ class TrainScreen(Screen):
             }
         )
 
-    def show_event(self, event: Any) -> None:
-        kind = type(event).__name__
+    def show_event(self, event: Event) -> None:
         log = self.query_one("#log", RichLog)
-        if kind in ("Paused", "Finished", "Failed"):
-            self.query_one("#loss-plot", LossPlot).replot()  # show the steps held back by PLOT_INTERVAL
-        if kind == "Started":
+        plot = self.query_one("#loss-plot", LossPlot)
+        if isinstance(event, (Paused, Finished, Failed)):
+            plot.replot()  # show the steps held back by PLOT_INTERVAL
+        if isinstance(event, Started):
             self.max_iters, self.run_dir = event.max_iters, event.run_dir
             self.set_status(f"Training {event.run_dir.name} on {event.device}.", "running")
             self.show_figures({"device": f"{event.device} {event.dtype}", "iteration": f"{event.start_iter} / {event.max_iters}"})
             if event.resumed:  # draw the curve this run continues, and its best so far
-                self.query_one("#loss-plot", LossPlot).load_history(event.history)
+                plot.load_history(event.history)
                 evals = event.history["evals"]
                 self.show_figures({
                     "best val": format_number(event.best_val_loss),
@@ -542,26 +518,31 @@ class TrainScreen(Screen):
                 })
             verb = f"resumed at iteration {event.start_iter}" if event.resumed else "started"
             log.write(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {event.run_dir}")
-        elif kind == "Eval":
-            self.query_one("#loss-plot", LossPlot).add_eval(event.iter, event.train_loss, event.val_loss)
+            incompatible = event.config.nanogpt_incompatible()
+            if incompatible:
+                log.write(f"[dim]uses {', '.join(incompatible)}: nanoGPT's model.py cannot load this run's checkpoints[/]")
+        elif isinstance(event, Compiling):
+            self.set_status("Compiling the model (torch.compile): the first steps wait for it…", "running")
+        elif isinstance(event, Eval):
+            plot.add_eval(event.iter, event.train_loss, event.val_loss)
             self.show_figures({"val loss": format_number(event.val_loss), "best val": format_number(event.best_val_loss)})
-            log.write(f"iter {event.iter}: train {event.train_loss:.4f}, val {event.val_loss:.4f}")
-        elif kind == "Sample":
+            log.write(f"iter {event.iter}: train {event.train_loss:.4f}, val {event.val_loss:.4f} ({event.seconds:.1f} s)")
+        elif isinstance(event, Sample):
             self.query_one("#samples", RichLog).write(f"── iteration {event.iter} ──\n{event.text}")
-        elif kind == "CheckpointSaved":
+        elif isinstance(event, CheckpointSaved):
             log.write(f"iter {event.iter}: saved {event.kind} checkpoint {event.path.name}")
-        elif kind == "Paused":
+        elif isinstance(event, Paused):
             self.set_status(f"Paused at iteration {event.iter}: ctrl+t resumes.", "paused")
             log.write(f"paused at iteration {event.iter}")
-        elif kind == "Resumed":
+        elif isinstance(event, Resumed):
             self.set_status(f"Training {self.run_dir.name if self.run_dir else ''}.", "running")
             log.write(f"resumed at iteration {event.iter}")
-        elif kind == "Finished":
+        elif isinstance(event, Finished):
             where = self.run_dir or "the run folder"
             self.set_status(f"Finished ({event.reason}) at iteration {event.iter}; checkpoint in {where}.", "finished")
             log.write(f"[green]finished ({event.reason})[/] at iteration {event.iter}")
             self.notify(f"{event.reason} at iteration {event.iter}; checkpoint in {where}", title="Training finished")
-        elif kind == "Failed":
+        elif isinstance(event, Failed):
             self.show_failure(event.message)
             if event.details:
                 log.write(event.details)
@@ -576,7 +557,6 @@ class TrainScreen(Screen):
         status = self.query_one("#status", Static)
         status.update(text)
         status.set_classes(f"state-{state}")
-        self.refresh_bindings()
 
     def show_figures(self, changed: dict[str, str]) -> None:
         """Update some figures; the others keep their last value."""

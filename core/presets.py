@@ -1,0 +1,30 @@
+"""Named starting settings for TrainConfig (torch-free: the CLI and the Train screen list them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.train_config import ConfigError, TrainConfig, check_keys
+
+# Each preset sets the model and schedule; anything it leaves out keeps TrainConfig's default.
+PRESETS: dict[str, dict[str, Any]] = {
+    # nanoGPT's README recipe for a CPU (a MacBook): about 3 minutes to a recognisable Shakespeare.
+    "cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
+                max_iters=2000, lr_decay_iters=2000, eval_interval=250, eval_iters=20, log_interval=1),
+    # Seconds on a laptop: for tests and quick demos.
+    "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout=0.0,
+                 max_iters=200, lr_decay_iters=200, warmup_iters=10, eval_interval=50, eval_iters=5,
+                 log_interval=1),
+    # nanoGPT's config/train_shakespeare_char.py, for a GPU.
+    "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2,
+                             learning_rate=1e-3, min_lr=1e-4, max_iters=5000, lr_decay_iters=5000,
+                             warmup_iters=100, eval_interval=250, eval_iters=200, log_interval=10),
+}
+
+
+def from_preset(name: str, **overrides: Any) -> TrainConfig:
+    """A TrainConfig from a named preset, with some fields replaced."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose from {', '.join(PRESETS)}")
+    check_keys(overrides)
+    return TrainConfig(**{**PRESETS[name], **overrides})
