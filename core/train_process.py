@@ -55,8 +55,11 @@ def _child() -> None:
 
     def send(event: Event) -> None:
         with sending:
-            pickle.dump(event, events)
-            events.flush()
+            try:
+                pickle.dump(event, events)
+                events.flush()
+            except OSError:  # the parent is gone: stop (which saves); there is no one to tell
+                trainer.stop()
 
     trainer = Trainer(config, send, resume=resume)
 
@@ -71,10 +74,7 @@ def _child() -> None:
                 getattr(trainer, request)()
 
     threading.Thread(target=serve_requests, name="requests", daemon=True).start()
-    try:
-        trainer.run()
-    except BrokenPipeError:
-        pass  # the parent is gone, and with it whoever would read the events
+    trainer.run()
 
 
 class TrainerProcess:
@@ -92,6 +92,7 @@ class TrainerProcess:
         self.resume_from = None if resume is None else str(resume)
         self.cancel = cancel or threading.Event()
         self.run_dir: Path | None = None  # known once the Started event arrives
+        self.pid: int | None = None  # the child's process id, once it runs
         self.iter_num = 0  # the latest iteration reported
         self._paused = False
         self._requests: IO[bytes] | None = None
@@ -142,6 +143,7 @@ class TrainerProcess:
                 self.on_event(Failed(0, f"could not start the training process: {error}", "error"))
                 return
             assert process.stdin is not None and process.stdout is not None
+            self.pid = process.pid
             with self._sending:
                 self._requests = process.stdin
             self._request((self.config, self.resume_from))

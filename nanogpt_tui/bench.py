@@ -1,13 +1,16 @@
 """`nanogpt-tui bench tui`: is the app responsive while it trains, and does it slow training down?
 
 One run measures, on the same settings and data:
-1. headless training tokens/sec (the Trainer alone, as the CLI runs it);
-2. the same training started from the Train screen of a headless NanoGPTApp (driven by a Pilot), its
-   tokens/sec taken from the Step events the screen received, and the ratio to (1); (1) and (2)
-   alternate for `rounds` rounds and the best of each kind counts (other load only slows runs down);
+1. headless training tokens/sec on every core (the Trainer alone, as the CLI runs it): the baseline;
+2. the same training started from the Train screen of a headless NanoGPTApp (driven by a Pilot; the
+   app trains in a child process), its tokens/sec taken from the Step events the screen received,
+   and the ratio to (1); (1) and (2) alternate for `rounds` rounds and the best of each kind counts
+   (other load only slows runs down);
 3. while (2) trains, the log-scale key pressed every `press_every` seconds, delivered as the terminal
    driver delivers keys: the time from each press until the loss plot has been redrawn with the
    change (the key-to-screen latency; terminal output itself is not included in headless mode);
+   and where the UI's time goes meanwhile: the UI thread's share of a core, screen updates a second,
+   and plot redraws a second with their milliseconds each (plotext draws in pure Python);
 4. launch to first paint: a fresh Python process imports the app, starts it, and reports when its
    first screen has been drawn (interpreter start and imports included).
 Tokens/sec in (1) and (2) both come from the Step events: tokens over training time (Step.elapsed_s
@@ -17,10 +20,12 @@ excludes evals), after the first WARMUP_ITERS steps.
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -88,11 +93,20 @@ def headless_run(preset: str, iters: int, run_name: str) -> float:
     return throughput(rows)
 
 
-async def app_run(preset: str, iters: int, press_every: float, run_name: str) -> tuple[float, list[float], float]:
-    """Train from the Train screen, pressing the log-scale key meanwhile.
+@dataclass
+class AppRun:
+    """What one training run in the app measured."""
 
-    Returns tokens/sec, the key latencies (seconds) and the share of one core the UI thread used.
-    """
+    tokens_per_s: float
+    latencies: list[float]  # seconds from each key press to the plot redrawn
+    ui_cpu: float  # share of one core the UI thread used while training
+    updates_per_s: float  # screen updates sent to the terminal
+    plot_redraws_per_s: float
+    plot_redraw_ms: float  # mean milliseconds per plot redraw
+
+
+async def app_run(preset: str, iters: int, press_every: float, run_name: str) -> AppRun:
+    """Train from the Train screen, pressing the log-scale key meanwhile."""
     from textual import events
 
     from core.presets import from_preset
@@ -120,21 +134,36 @@ async def app_run(preset: str, iters: int, press_every: float, run_name: str) ->
         redrawn = asyncio.Event()  # set when the plot is drawn in the state the last key asked for
         wanted = plot.log_scale
         drawn_at = 0.0
+        plot_seconds: list[float] = []  # each plot redraw's time while training
 
         def timed_render() -> Any:
             nonlocal drawn_at
+            started = time.perf_counter()
             result = render()
+            if timing:
+                plot_seconds.append(time.perf_counter() - started)
             if plot.log_scale == wanted and not redrawn.is_set():
                 drawn_at = time.perf_counter()
                 redrawn.set()
             return result
 
         plot.render = timed_render  # type: ignore[method-assign]
+        display = app._display  # every screen update goes through it to the terminal driver
+        updates = 0
+
+        def counted_display(*args: Any, **kwargs: Any) -> Any:
+            nonlocal updates
+            updates += timing
+            return display(*args, **kwargs)
+
+        app._display = counted_display  # type: ignore[method-assign]
+        timing = False
 
         await pilot.press("ctrl+r")
         while screen.state in ("idle", "starting") or len(plot.steps.points) < WARMUP_ITERS:
             await pilot.pause(0.05)
         cpu_started, wall_started = time.thread_time(), time.perf_counter()
+        timing = True
         while screen.state == "running":
             wanted = not plot.log_scale
             redrawn.clear()
@@ -151,14 +180,19 @@ async def app_run(preset: str, iters: int, press_every: float, run_name: str) ->
             next_press = pressed + press_every
             while screen.state == "running" and time.perf_counter() < next_press:
                 await asyncio.sleep(0.05)
-        ui_cpu = (time.thread_time() - cpu_started) / (time.perf_counter() - wall_started)
+        timing = False
+        wall = time.perf_counter() - wall_started
+        ui_cpu = (time.thread_time() - cpu_started) / wall
         await app.workers.wait_for_complete()
         if screen.state != "finished":
             raise RuntimeError(f"training in the app ended {screen.state}: {screen.query_one('#status').render()}")
         rows = [(p.iter, p.tokens, p.seconds) for p in plot.steps.points]
     if len(rows) != iters:
         raise RuntimeError("the plot thinned the steps out: use fewer --iters")
-    return throughput(rows), latencies, ui_cpu
+    return AppRun(
+        throughput(rows), latencies, ui_cpu, updates / wall, len(plot_seconds) / wall,
+        1000 * statistics.fmean(plot_seconds) if plot_seconds else math.nan,
+    )
 
 
 def first_paint_seconds() -> float:
@@ -198,24 +232,22 @@ def bench_tui(
         # Alternate headless and in-app runs and keep the best of each: other load on the machine
         # only ever slows a run down, so the fastest run of each kind is the fairest comparison.
         headless_runs: list[float] = []
-        app_runs: list[float] = []
-        latencies: list[float] = []
-        ui_cpu: list[float] = []
+        app_runs: list[AppRun] = []
         for round_ in range(rounds):
             headless_runs.append(headless_run(preset, iters, f"bench-headless-{round_}"))
-            tokens_per_s, round_latencies, cpu = asyncio.run(app_run(preset, iters, press_every, f"bench-app-{round_}"))
-            app_runs.append(tokens_per_s)
-            latencies += round_latencies
-            ui_cpu.append(cpu)
-    headless, in_app = max(headless_runs), max(app_runs)
-    ms = [1000 * s for s in latencies]
+            app_runs.append(asyncio.run(app_run(preset, iters, press_every, f"bench-app-{round_}")))
+    headless, in_app = max(headless_runs), max(run.tokens_per_s for run in app_runs)
+    ms = [1000 * s for run in app_runs for s in run.latencies]
     result = {
         "preset": preset,
         "iters": iters,
         "headless_tokens_per_s": headless,
         "headless_runs": headless_runs,
-        "app_runs": app_runs,
-        "ui_thread_cpu_share": ui_cpu,
+        "app_runs": [run.tokens_per_s for run in app_runs],
+        "ui_thread_cpu_share": [run.ui_cpu for run in app_runs],
+        "screen_updates_per_s": [run.updates_per_s for run in app_runs],
+        "plot_redraws_per_s": [run.plot_redraws_per_s for run in app_runs],
+        "plot_redraw_ms": [run.plot_redraw_ms for run in app_runs],
         "app_tokens_per_s": in_app,
         "ratio": in_app / headless,
         "key_presses": len(ms),
@@ -227,13 +259,20 @@ def bench_tui(
     def verdict(ok: bool) -> str:
         return "[green]ok[/]" if ok else "[red]missed[/]"
 
+    def each(values: Sequence[float], form: str) -> str:
+        return ", ".join(format(value, form) for value in values)
+
     print_figures(
-        f"bench tui: preset {preset}, {iters} iterations on CPU, one core left for the UI",
+        f"bench tui: preset {preset}, {iters} iterations on CPU, every core, in the app (a child process) "
+        f"vs headless; a key press every {press_every:g} s",
         {
-            "headless tokens/sec (best)": f"{headless:,.0f} (runs: {', '.join(f'{r:,.0f}' for r in headless_runs)})",
-            "in-app tokens/sec (best)": f"{in_app:,.0f} (runs: {', '.join(f'{r:,.0f}' for r in app_runs)})",
+            "headless tokens/sec (best)": f"{headless:,.0f} (runs: {each(headless_runs, ',.0f')})",
+            "in-app tokens/sec (best)": f"{in_app:,.0f} (runs: {each(result['app_runs'], ',.0f')})",
             f"ratio (goal >= {RATIO_GOAL})": f"{result['ratio']:.3f} {verdict(result['ratio'] >= RATIO_GOAL)}",
-            "UI thread CPU while training": ", ".join(f"{c:.0%}" for c in ui_cpu),
+            "UI thread CPU while training": each(result["ui_thread_cpu_share"], ".0%"),
+            "screen updates per second": each(result["screen_updates_per_s"], ".1f"),
+            "plot redraws per second": each(result["plot_redraws_per_s"], ".2f"),
+            "ms per plot redraw": each(result["plot_redraw_ms"], ".1f"),
             "key presses timed": str(len(ms)),
             "key-to-screen p50": f"{result['key_latency_p50_ms']:.1f} ms",
             f"key-to-screen p95 (goal < {LATENCY_GOAL_MS:.0f} ms)": f"{result['key_latency_p95_ms']:.1f} ms "
