@@ -126,6 +126,24 @@ async def test_invalid_setting_shows_error_and_blocks_start(dataset: str) -> Non
         assert screen.errors == {} and not screen.query_one("#start", Button).disabled
 
 
+async def test_the_form_works_before_torch_has_found_the_devices(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TrainScreen, "load_devices", lambda self: None)  # torch never answers
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrainScreen) and screen.state == "loading"
+        assert screen.query_one("#cfg-n_layer", Input).value == "4"  # the cpu preset, from torch-free core
+        await choose_tiny_preset(pilot, screen)
+        assert screen.query_one("#cfg-n_layer", Input).value == "2"
+        await type_into(pilot, screen, {"n_embd": "32", "n_head": "3", "learning_rate": "fast"})
+        assert "multiple of n_head" in shown(screen.query_one("#error-n_embd", Static))
+        assert "expected a number" in shown(screen.query_one("#error-learning_rate", Static))
+        assert "looking for devices" in shown(screen.query_one("#error-form", Static))
+        assert screen.query_one("#start", Button).disabled
+
+
 async def test_diverging_run_shows_the_failure(dataset: str) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:

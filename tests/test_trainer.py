@@ -126,6 +126,15 @@ def test_validate_names_every_problem_with_its_setting() -> None:
     TrainConfig(dataset="x", device="cpu").validate(1000, 1000)
 
 
+def test_compiling_is_reported_before_the_first_step(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: list[torch.nn.Module] = []
+    monkeypatch.setattr(torch, "compile", lambda model: compiled.append(model) or model)  # compiling is slow on CPU
+    events = run(tiny(dataset, compile=True, max_iters=3))
+    kinds = [type(e).__name__ for e in events]
+    assert len(compiled) == 1 and kinds.index("Compiling") < kinds.index("Step")
+    assert "Compiling" not in [type(e).__name__ for e in run(tiny(dataset, max_iters=3, run_name="plain"))]
+
+
 def test_device_and_dtype_problems_come_with_the_others(dataset: str) -> None:
     failed = run(tiny(dataset, dtype="float16", device="cpu", batch_size=0))[-1]
     assert isinstance(failed, Failed) and failed.kind == "error"
