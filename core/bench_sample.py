@@ -264,6 +264,6 @@ def bench_sample(
     figures = {"model": source, "held-out tokens": f"{QUALITY_WINDOWS} windows of {min(model.config.block_size, len(val) - 1)}"}
     for p, q in quality.items():
         goal = "" if p == "float32" else f" {'ok' if abs(q['loss_change']) <= LOSS_GOAL else 'missed'} (goal within {LOSS_GOAL:.0%})"
-        figures[p] = f"val loss {q['val_loss']:.4f} ({q['loss_change']:+.2%}){goal}; top-1 agreement {q['agreement']:.1%}"
+        figures[p] = f"val loss {q['val_loss']:.4f} ({q['loss_change']:+.3%}){goal}; top-1 agreement {q['agreement']:.1%}"
     print_figures("bench sample: quality per precision against float32", figures, console)
     return result
