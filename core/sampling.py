@@ -18,8 +18,8 @@ class SamplerError(ValueError):
 # Precisions of the weights a model samples with (core.quantize converts to them): name -> one line.
 PRECISIONS: dict[str, str] = {
     "float32": "the weights as trained (default)",
-    "bfloat16": "bfloat16 weights and activations: half the memory, faster",
-    "int8": "int8 Linear weights, per-channel scales, bfloat16 activations: a quarter of the memory, fastest",
+    "bfloat16": "bfloat16 Linear weights: half the memory",
+    "int8": "int8 Linear weights, per-channel scales: a quarter of the memory, fastest on CPU",
 }
 DEFAULT_PRECISION = "float32"
 
