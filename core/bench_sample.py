@@ -52,27 +52,40 @@ def _bench_prompt(tokenizer: Tokenizer, block_size: int, n_tokens: int) -> str:
     return tokenizer.decode(ids)
 
 
+Run = tuple[float, float, list[int]]  # seconds in all, seconds after the first token, token ids
+
+
 def _timed(model: GPT, tokenizer: Tokenizer, prompt: str, n_tokens: int, device: torch.device,
-           use_cache: bool = True) -> tuple[float, list[int]]:
+           use_cache: bool = True) -> Run:
     settings = SamplingConfig(max_new_tokens=n_tokens, temperature=0.8, seed=0)
     start = time.perf_counter()
-    ids = [p.token_id for p in generate(model, tokenizer, prompt, settings, device, use_cache=use_cache)]
-    return time.perf_counter() - start, ids
+    first = None
+    ids = []
+    for piece in generate(model, tokenizer, prompt, settings, device, use_cache=use_cache):
+        ids.append(piece.token_id)
+        first = first or time.perf_counter()  # the first token comes after the prompt's prefill
+    end = time.perf_counter()
+    return end - start, end - (first or end), ids
 
 
-def _race(paths_: dict[str, Any], rounds: int) -> dict[str, list[tuple[float, list[int]]]]:
-    """Run each zero-argument timed path `rounds` times, alternating, so a busy moment hurts none alone."""
+def _race(paths_: dict[str, Any], rounds: int) -> dict[str, list[Run]]:
+    """Run each timed path (a function of the token count) `rounds` times, alternating, so a busy moment
+    hurts none alone, after a short warm-up (one-off allocations and kernel selection are not timed)."""
     for run in paths_.values():
-        run()  # warm-up: one-off allocations and kernel selection are not timed
-    runs: dict[str, list[tuple[float, list[int]]]] = {name: [] for name in paths_}
+        run(2)
+    runs: dict[str, list[Run]] = {name: [] for name in paths_}
     for _ in range(rounds):
         for name, run in paths_.items():
-            runs[name].append(run())
+            runs[name].append(run(None))
     return runs
 
 
-def _rates(runs: list[tuple[float, list[int]]], n_tokens: int) -> str:
-    return ", ".join(f"{n_tokens / t:.1f}" for t, _ in runs)
+def _rates(runs: list[Run], n_tokens: int) -> str:
+    return ", ".join(f"{n_tokens / t:.1f}" for t, _, _ in runs)
+
+
+def _decode_rates(runs: list[Run], n_tokens: int) -> str:
+    return ", ".join(f"{(n_tokens - 1) / t:.1f}" for _, t, _ in runs)
 
 
 def _converted(model: GPT, precisions: list[str]) -> dict[str, GPT]:
@@ -81,13 +94,14 @@ def _converted(model: GPT, precisions: list[str]) -> dict[str, GPT]:
 
 def _speed(name: str, config: GPTConfig, tokenizer: Tokenizer, n_tokens: int, device: torch.device,
            precisions: list[str], rounds: int, with_uncached: bool) -> dict[str, Any]:
-    """Cached tokens/sec per precision (and uncached float32 when asked) of a random-weight model."""
+    """Cached tokens/sec per precision (and uncached float32 when asked) of a random-weight model: in all
+    (prefill included) and decoding (the tokens after the first, each one cached step)."""
     torch.manual_seed(0)
     models = _converted(GPT(config).to(device).eval(), precisions)
     prompt = _bench_prompt(tokenizer, config.block_size, n_tokens)
-    races = {p: (lambda m=m: _timed(m, tokenizer, prompt, n_tokens, device)) for p, m in models.items()}
+    races = {p: (lambda n, m=m: _timed(m, tokenizer, prompt, n or n_tokens, device)) for p, m in models.items()}
     if with_uncached:
-        races["float32 uncached"] = lambda: _timed(models["float32"], tokenizer, prompt, n_tokens, device, False)
+        races["float32 uncached"] = lambda n: _timed(models["float32"], tokenizer, prompt, n or n_tokens, device, False)
     runs = _race(races, rounds)
     best = {key: min(r) for key, r in runs.items()}
     return {
@@ -95,8 +109,9 @@ def _speed(name: str, config: GPTConfig, tokenizer: Tokenizer, n_tokens: int, de
         "params": models["float32"].get_num_params(),
         "prompt_tokens": len(tokenizer.encode(prompt)),
         "runs": runs,
-        "tokens_per_s": {key: n_tokens / t for key, (t, _) in best.items()},
-        "token_ids": {key: ids for key, (_, ids) in best.items()},
+        "tokens_per_s": {key: n_tokens / t for key, (t, _, _) in best.items()},
+        "decode_tokens_per_s": {key: (n_tokens - 1) / min(d for _, d, _ in r) for key, r in runs.items()},
+        "token_ids": {key: ids for key, (_, _, ids) in best.items()},
         "weight_mb": {p: weight_bytes(m) / 2**20 for p, m in models.items()},
     }
 
@@ -191,6 +206,8 @@ def bench_sample(
     """
     if vocab not in ("char", "gpt2"):
         raise ValueError(f"unknown vocabulary {vocab!r} for bench sample: use char or gpt2")
+    if min(n_tokens, big_tokens) < 2:
+        raise ValueError("bench sample needs at least 2 generated tokens to time decoding")
     precisions = ["float32", *[p for p in (precisions or PRECISIONS) if p != "float32"]]
     for p in precisions:
         if p not in PRECISIONS:
@@ -238,17 +255,17 @@ def bench_sample(
     )
     figures: dict[str, str] = {}
     for s, tokens in zip(speed, [n_tokens, big_tokens]):
-        base = s["tokens_per_s"]["float32"]
+        base = s["decode_tokens_per_s"]["float32"]
         for p in precisions:
-            rate = s["tokens_per_s"][p]
+            rate = s["decode_tokens_per_s"][p]
             goal = "" if p == "float32" else f", {'ok' if rate >= SPEED_GOAL * base else 'missed'} (goal >= {SPEED_GOAL:g}x)"
             figures[f"{s['name']}: {p}"] = (
-                f"{rate:.1f} tokens/s, {rate / base:.2f}x{goal}; {s['weight_mb'][p]:.0f} MB weights "
-                f"(runs: {_rates(s['runs'][p], tokens)})"
+                f"{rate:.1f} tokens/s, {rate / base:.2f}x{goal}; {s['weight_mb'][p]:.0f} MB; "
+                f"runs {_decode_rates(s['runs'][p], tokens)}; with prefill {s['tokens_per_s'][p]:.1f}"
             )
-    print_figures(f"bench sample: cached tokens/s per precision ({speed[0]['prompt_tokens']} + {n_tokens} tokens"
-                  + (f"; GPT-2-sized: 32 + {big_tokens}" if big is not None else "") + "), random weights",
-                  figures, console)
+    print_figures(f"bench sample: cached decoding tokens/s per precision (after the first token; prompt + new: "
+                  f"{speed[0]['prompt_tokens']} + {n_tokens}" + (f", GPT-2-sized 32 + {big_tokens}" if big is not None else "")
+                  + "), random weights", figures, console)
 
     if checkpoint:
         model, val = _checkpoint_model(checkpoint, target)

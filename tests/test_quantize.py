@@ -180,7 +180,7 @@ def test_bench_sample_smoke() -> None:
     assert result["prompt_tokens"] + result["new_tokens"] == 256
     assert [s["name"] for s in result["speed"]] == ["6 layers, 384 wide, char", "1 layers, 16 wide, 50304 ids"]
     for speed in result["speed"]:
-        assert set(PRECISIONS) <= speed["tokens_per_s"].keys()
+        assert set(PRECISIONS) <= speed["tokens_per_s"].keys() and set(PRECISIONS) <= speed["decode_tokens_per_s"].keys()
         assert all(math.isfinite(v) and v > 0 for v in speed["tokens_per_s"].values())
         assert speed["weight_mb"]["int8"] < speed["weight_mb"]["bfloat16"] < speed["weight_mb"]["float32"]
     quality = result["quality"]
