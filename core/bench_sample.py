@@ -46,9 +46,9 @@ LOSS_GOAL = 0.01  # relative val-loss change
 QUALITY_WINDOWS = 16  # held-out windows of the block size the quality figures average over
 
 
-def _bench_prompt(tokenizer: Tokenizer, block_size: int, n_tokens: int) -> str:
-    """The bench prompt repeated and cut so that prompt + n_tokens fill the block."""
-    ids = tokenizer.encode(BENCH_PROMPT * (block_size // 8 + 1))[: max(1, block_size - n_tokens)]
+def _bench_prompt(tokenizer: Tokenizer, block_size: int, n_tokens: int, most: int | None = None) -> str:
+    """The bench prompt repeated and cut so that prompt + n_tokens fill the block (at most `most` tokens)."""
+    ids = tokenizer.encode(BENCH_PROMPT * (block_size // 8 + 1))[: min(most or block_size, max(1, block_size - n_tokens))]
     return tokenizer.decode(ids)
 
 
@@ -93,12 +93,12 @@ def _converted(model: GPT, precisions: list[str]) -> dict[str, GPT]:
 
 
 def _speed(name: str, config: GPTConfig, tokenizer: Tokenizer, n_tokens: int, device: torch.device,
-           precisions: list[str], rounds: int, with_uncached: bool) -> dict[str, Any]:
+           precisions: list[str], rounds: int, with_uncached: bool, prompt_most: int | None = None) -> dict[str, Any]:
     """Cached tokens/sec per precision (and uncached float32 when asked) of a random-weight model: in all
     (prefill included) and decoding (the tokens after the first, each one cached step)."""
     torch.manual_seed(0)
     models = _converted(GPT(config).to(device).eval(), precisions)
-    prompt = _bench_prompt(tokenizer, config.block_size, n_tokens)
+    prompt = _bench_prompt(tokenizer, config.block_size, n_tokens, prompt_most)
     races = {p: (lambda n, m=m: _timed(m, tokenizer, prompt, n or n_tokens, device)) for p, m in models.items()}
     if with_uncached:
         races["float32 uncached"] = lambda n: _timed(models["float32"], tokenizer, prompt, n or n_tokens, device, False)
@@ -197,12 +197,15 @@ def bench_sample(
     quality_iters: int = 300,
     quality_preset: str = "cpu",
     rounds: int = ROUNDS,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The three tables of the module docstring; returns their figures.
 
     `vocab` is the 6-layer model's: "char" (Tiny Shakespeare's 65 characters) or "gpt2" (50304 padded
     ids). `big` is the GPT-2-sized model (None skips it); it generates `big_tokens` after a prompt
     of 32 tokens, so its slow float32 runs stay short. `precisions` default to all of PRECISIONS.
+    `threads` sets torch's CPU threads for the speed tables (on a machine shared with other busy
+    processes, one thread is steadier than several waiting for each other); the default keeps torch's.
     """
     if vocab not in ("char", "gpt2"):
         raise ValueError(f"unknown vocabulary {vocab!r} for bench sample: use char or gpt2")
@@ -212,23 +215,29 @@ def bench_sample(
     for p in precisions:
         if p not in PRECISIONS:
             raise ValueError(f"unknown precision {p!r}: use one of {', '.join(PRECISIONS)}")
+    if threads is not None and threads < 1:
+        raise ValueError("threads must be at least 1")
     target = resolve_device(device)
     tokenizer: Tokenizer = get_tokenizer("gpt2") if vocab == "gpt2" else CharTokenizer(SHAKESPEARE_CHARS)
     vocab_size = 50304 if vocab == "gpt2" else tokenizer.vocab_size
     small = GPTConfig(block_size=256, vocab_size=vocab_size, n_layer=6, n_head=6, n_embd=384, dropout=0.0)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")  # busy machines skew timings
 
-    speed = [_speed(f"6 layers, 384 wide, {vocab}", small, tokenizer, n_tokens, target, precisions, rounds, True)]
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or saved_threads)
+    try:
+        speed = [_speed(f"6 layers, 384 wide, {vocab}", small, tokenizer, n_tokens, target, precisions, rounds, True)]
+        if big is not None:
+            name = f"{big.n_layer} layers, {big.n_embd} wide, {big.vocab_size} ids"
+            speed.append(_speed(name, big, get_tokenizer("gpt2"), big_tokens, target, precisions, rounds, False, 32))
+        used_threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(saved_threads)
     first = speed[0]
-    if big is not None:
-        gpt2 = get_tokenizer("gpt2")
-        big_prompt = gpt2.decode(gpt2.encode(BENCH_PROMPT * 4)[:32])
-        name = f"{big.n_layer} layers, {big.n_embd} wide, {big.vocab_size} ids"
-        speed.append(_speed(name, big, gpt2, big_tokens, target, precisions, rounds, False) | {"prompt": big_prompt})
 
     cached, uncached = first["tokens_per_s"]["float32"], first["tokens_per_s"]["float32 uncached"]
     result: dict[str, Any] = {
-        "device": str(target), "threads": torch.get_num_threads(), "load_average": load_before,
+        "device": str(target), "threads": used_threads, "load_average": load_before,
         "vocab_size": vocab_size, "params": first["params"], "weight_mb": first["weight_mb"]["float32"],
         "prompt_tokens": first["prompt_tokens"], "new_tokens": n_tokens,
         "cached_tokens_per_s": cached, "uncached_tokens_per_s": uncached, "speedup": cached / uncached,

@@ -354,7 +354,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from core.bench_sample import bench_sample
 
         text = Path(args.text) if args.text else shakespeare_text()
-        bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device, checkpoint=args.checkpoint, text=text)
+        bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device, checkpoint=args.checkpoint, text=text,
+                     threads=args.threads)
     elif args.what == "prepare":
         from data.bench import bench_prepare
 
@@ -444,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
                    "sample: train the quality model on it (default: ../shared/data or cached Tiny Shakespeare, else generated text)")
     p.add_argument("--checkpoint", metavar="RUN", help="sample: measure precision quality on this model and its dataset")
+    p.add_argument("--threads", type=int, help="sample: torch CPU threads for the timings (default: torch's)")
     p.add_argument("--device", default="cpu", help="train/sample: device")
     p.set_defaults(func=cmd_bench)
     return parser
