@@ -1,9 +1,7 @@
-"""Benchmarks behind `nanogpt-tui bench ...`: each prints its figures with rich and returns them."""
+"""Benchmarks behind `nanogpt-tui bench train` (`bench sample` is core.bench_sample): figures printed with rich and returned."""
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Any
 
 import numpy as np
@@ -11,99 +9,14 @@ import torch
 from rich.console import Console
 
 from core import paths
+from core.bench_sample import SHAKESPEARE_CHARS
 from core.dataset import DatasetWriter, load_dataset
-from core.devices import resolve_device
 from core.figures import print_figures
-from core.model import GPT, GPTConfig
 from core.presets import from_preset
-from core.sampler import SamplingConfig, generate
-from core.tokenizers import CharTokenizer, Tokenizer, get_tokenizer
+from core.tokenizers import CharTokenizer
 from core.train_config import TrainConfig
 from core.train_events import Failed, Step
 from core.trainer import Trainer
-
-ROUNDS = 3  # bench sample times each path this many times
-BENCH_PROMPT = "To be, or not to be, that is the question:"
-# The 65 characters of Tiny Shakespeare: with them the bench model is nanoGPT's shakespeare_char model.
-SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def bench_sample(
-    n_tokens: int = 200, vocab: str = "char", device: str = "cpu", console: Console | None = None
-) -> dict[str, Any]:
-    """Sampling tokens/sec with and without the KV cache on a 6-layer, 384-wide, block-256 GPT.
-
-    The weights are random (speed does not depend on them). `vocab` is "char" (Tiny Shakespeare's 65
-    characters: nanoGPT's shakespeare_char model) or "gpt2" (50304 padded ids, as nanoGPT has it).
-    With gpt2 both runs spend much of each token multiplying by the 77 MB head (the uncached forward
-    also computes the last position's logits only), so the cache's advantage is smaller there.
-    The prompt is cut so that prompt + generated tokens fill the block (256), the context a model of
-    this size is made for. Both runs use the same seed and sampling settings.
-    """
-    if vocab not in ("char", "gpt2"):
-        raise ValueError(f"unknown vocabulary {vocab!r} for bench sample: use char or gpt2")
-    tokenizer: Tokenizer = get_tokenizer("gpt2") if vocab == "gpt2" else CharTokenizer(SHAKESPEARE_CHARS)
-    vocab_size = 50304 if vocab == "gpt2" else tokenizer.vocab_size
-    config = GPTConfig(block_size=256, vocab_size=vocab_size, n_layer=6, n_head=6, n_embd=384, dropout=0.0)
-    torch.manual_seed(0)
-    target = resolve_device(device)
-    model = GPT(config).to(target).eval()
-    settings = SamplingConfig(max_new_tokens=n_tokens, temperature=0.8, seed=0)
-    prompt_ids = tokenizer.encode(BENCH_PROMPT * (config.block_size // 8))[: max(1, config.block_size - n_tokens)]
-    prompt = tokenizer.decode(prompt_ids)
-
-    def timed(use_cache: bool) -> tuple[float, list[int]]:
-        start = time.perf_counter()
-        ids = [p.token_id for p in generate(model, tokenizer, prompt, settings, target, use_cache=use_cache)]
-        return time.perf_counter() - start, ids
-
-    # A short warm-up, so one-off allocations and kernel selection are not timed.
-    list(generate(model, tokenizer, prompt, SamplingConfig(max_new_tokens=8, seed=0), target))
-    # Other busy processes skew these timings: show how busy the machine was (no load average on Windows).
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    # Alternate the two, ROUNDS times, and keep each one's best: a busy moment then hurts neither alone.
-    runs = {True: [], False: []}
-    for _ in range(ROUNDS):
-        for use_cache in (True, False):
-            runs[use_cache].append(timed(use_cache))
-    (cached_s, cached_ids), (uncached_s, uncached_ids) = min(runs[True]), min(runs[False])
-
-    prompt_tokens = len(tokenizer.encode(prompt))
-    result = {
-        "device": str(target),
-        "threads": torch.get_num_threads(),
-        "load_average": load_before,
-        "vocab_size": vocab_size,
-        "params": model.get_num_params(),
-        "weight_mb": sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20,
-        "prompt_tokens": prompt_tokens,
-        "new_tokens": n_tokens,
-        "cached_tokens_per_s": n_tokens / cached_s,
-        "uncached_tokens_per_s": n_tokens / uncached_s,
-        "speedup": uncached_s / cached_s,
-        "same_tokens": cached_ids == uncached_ids,
-        "token_ids": cached_ids,
-    }
-    print_figures(
-        f"bench sample: 6 layers, 6 heads, 384 wide, block 256, random weights, {vocab} vocabulary",
-        {
-            "device": f"{result['device']} ({result['threads']} torch threads)",
-            "load average before": f"{load_before:.2f}",
-            "parameters": f"{result['params'] / 1e6:.1f} M",
-            "tokens": f"{prompt_tokens} prompt + {n_tokens} generated",
-            "with KV cache (best)": f"{result['cached_tokens_per_s']:.1f} tokens/s  (runs: "
-            + ", ".join(f"{n_tokens / t:.1f}" for t, _ in runs[True]) + ")",
-            "without KV cache (best)": f"{result['uncached_tokens_per_s']:.1f} tokens/s  (runs: "
-            + ", ".join(f"{n_tokens / t:.1f}" for t, _ in runs[False]) + ")",
-            # A cached step reads every weight once: at this rate, the memory traffic it implies.
-            "weights read per cached token": f"{result['weight_mb']:.0f} MB, "
-            f"{result['weight_mb'] * result['cached_tokens_per_s'] / 1024:.1f} GB/s at the cached rate",
-            "speedup": f"{result['speedup']:.1f}x (goal >= 5x)",
-            "same tokens": "yes" if result["same_tokens"] else "no (float rounding differs)",
-        },
-        console,
-    )
-    return result
 
 
 def make_random_dataset(name: str) -> None:

@@ -201,8 +201,8 @@ class GPT(nn.Module):
         return n
 
     def new_kv_cache(self, batch_size: int = 1) -> KVCache:
-        """An empty cache on the model's device, in its parameter dtype."""
-        weight = self.lm_head.weight
+        """An empty cache on the model's device, in its compute dtype (that of the final LayerNorm's gain)."""
+        weight = self.transformer.ln_f.weight
         return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype)
 
     def forward(
@@ -279,7 +279,7 @@ class ContextWindow:
         self.model = model
         self.block_size = model.config.block_size
         self.cache = model.new_kv_cache() if use_cache else None
-        self.device = model.lm_head.weight.device
+        self.device = model.transformer.ln_f.weight.device
         self.start = 0
 
     def next_logits(self, tokens: list[int]) -> torch.Tensor:

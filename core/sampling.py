@@ -15,6 +15,22 @@ class SamplerError(ValueError):
     """Bad sampling settings or a prompt the tokenizer cannot encode."""
 
 
+# Precisions of the weights a model samples with (core.quantize converts to them): name -> one line.
+PRECISIONS: dict[str, str] = {
+    "float32": "the weights as trained (default)",
+    "bfloat16": "bfloat16 Linear weights: half the memory",
+    "int8": "int8 Linear weights, per-channel scales: a quarter of the memory, fastest on CPU",
+}
+DEFAULT_PRECISION = "float32"
+
+
+def check_precision(name: str) -> str:
+    """`name` when it is one of PRECISIONS, else SamplerError listing them."""
+    if name not in PRECISIONS:
+        raise SamplerError(f"unknown precision {name!r}: use one of {', '.join(PRECISIONS)}")
+    return name
+
+
 @dataclass
 class SamplingConfig:
     """How to sample. The defaults filter nothing; temperature 0.8 as in nanoGPT's sample.py."""

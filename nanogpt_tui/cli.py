@@ -19,6 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from core import paths
+from core.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,6 +33,7 @@ USER_ERRORS = {
     "core.devices": "DeviceError",
     "core.checkpoint": "CheckpointError",
     "core.sampler": "SamplerError",
+    "core.sampling": "SamplerError",
     "core.train_config": "ConfigError",
     "data.sources": "SourceError",
     "data.prepare": "PrepareError",
@@ -220,14 +222,37 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
+def add_precision_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision", default=DEFAULT_PRECISION, type=precision_name, metavar="|".join(PRECISIONS),
+        help="weights to run the model with: " + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items()),
+    )
+
+
+def precision_name(text: str) -> str:
+    """argparse type: a name from core.sampling.PRECISIONS, else an error that lists them."""
+    try:
+        return check_precision(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Any, Path]:
+    """The checkpoint's model at `--precision` on `--device`, its tokenizer, the checkpoint dict, device and path."""
     from core.checkpoint import load_model, resolve_checkpoint
     from core.devices import resolve_device
-    from core.sampler import SamplingConfig, generate
+    from core.quantize import to_precision
 
     device = resolve_device(args.device)
     path = resolve_checkpoint(args.checkpoint, meta=args.meta)
-    model, tokenizer, _ = load_model(path, device, meta=args.meta)
+    model, tokenizer, ckpt = load_model(path, device, meta=args.meta)
+    return to_precision(model, args.precision), tokenizer, ckpt, device, path
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from core.sampler import SamplingConfig, generate
+
+    model, tokenizer, _, device, _ = load_for_inference(args)
     config = SamplingConfig(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -251,21 +276,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from core.checkpoint import load_model, resolve_checkpoint
     from core.dataset import load_dataset
-    from core.devices import resolve_device
     from core.evaluation import evaluate
 
-    device = resolve_device(args.device)
-    path = resolve_checkpoint(args.checkpoint, meta=args.meta)
-    model, tokenizer, ckpt = load_model(path, device, meta=args.meta)
+    model, _, ckpt, device, path = load_for_inference(args)
     dataset_name = args.dataset or ckpt.get("dataset", {}).get("name")
     if not dataset_name:
         err_console.print("[red]error:[/] this checkpoint does not name its dataset; pass --dataset")
         return 1
     info = load_dataset(dataset_name)
     losses = evaluate(model, info, device, batch_size=args.batch_size, eval_iters=args.eval_iters, seed=args.seed)
-    console.print(f"{path}  on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    console.print(f"{path} ({args.precision}) on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
     return 0
 
 
@@ -316,15 +337,28 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 # bench
 
 
+def shakespeare_text() -> Path | None:
+    """Tiny Shakespeare for bench sample's quality model: ../shared/data next to the repo, else the cached download."""
+    from data.sources import SHAKESPEARE_FILE
+
+    for path in (Path(__file__).resolve().parents[2] / "shared" / "data" / SHAKESPEARE_FILE,
+                 paths.cache_dir() / SHAKESPEARE_FILE):
+        if path.is_file():
+            return path
+    return None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "train":
         from core.bench import bench_train
 
         bench_train(preset=args.preset, iters=args.iters or 30, device=args.device)
     elif args.what == "sample":
-        from core.bench import bench_sample
+        from core.bench_sample import bench_sample
 
-        bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device)
+        text = Path(args.text) if args.text else shakespeare_text()
+        bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device, checkpoint=args.checkpoint, text=text,
+                     threads=args.threads)
     elif args.what == "prepare":
         from data.bench import bench_prepare
 
@@ -377,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
     p.add_argument("--prompt", default="", help="text to continue")
     p.add_argument("--device", default="auto")
+    add_precision_flag(p)
     add_sampling_flags(p)
     p.set_defaults(func=cmd_sample)
 
@@ -388,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--device", default="auto")
+    add_precision_flag(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("tokens", help="show how text splits into tokens")
@@ -408,7 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
     p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
     p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
-    p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words)")
+    p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
+                   "sample: train the quality model on it (default: ../shared/data or cached Tiny Shakespeare, else generated text)")
+    p.add_argument("--checkpoint", metavar="RUN", help="sample: measure precision quality on this model and its dataset")
+    p.add_argument("--threads", type=int, help="sample: torch CPU threads for the timings (default: torch's)")
     p.add_argument("--device", default="cpu", help="train/sample: device")
     p.set_defaults(func=cmd_bench)
     return parser

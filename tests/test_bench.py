@@ -8,14 +8,17 @@ import pytest
 from rich.console import Console
 
 from core import paths
-from core.bench import SHAKESPEARE_CHARS, bench_sample, make_random_dataset
+from core.bench import make_random_dataset
+from core.bench_sample import SHAKESPEARE_CHARS, bench_sample
 from core.presets import PRESETS
 from core.train_config import ConfigError
 from nanogpt_tui.bench import BENCH_DATASET, WARMUP_ITERS, bench_tui, headless_run
 
 
 def test_bench_sample_fills_the_block_and_compares_like_with_like() -> None:
-    result = bench_sample(n_tokens=4, console=Console(file=None, quiet=True))
+    # Only the KV-cache table's figures are checked here (test_quantize.py checks the others).
+    result = bench_sample(n_tokens=4, big=None, precisions=["float32"], quality_iters=2, quality_preset="tiny",
+                          rounds=1, console=Console(file=None, quiet=True))
     # Prompt + generated tokens fill the model's 256-token block.
     assert result["prompt_tokens"] + result["new_tokens"] == 256
     assert len(result["token_ids"]) == 4 and all(0 <= i < len(SHAKESPEARE_CHARS) for i in result["token_ids"])

@@ -31,7 +31,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
 from textual.worker import get_current_worker
 
 from core import paths
-from core.sampling import SamplingConfig
+from core.sampling import DEFAULT_PRECISION, PRECISIONS, SamplingConfig
 from core.tokenizers import tokenizer_name
 from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
@@ -149,9 +149,12 @@ class CheckpointsListed(Message):
 
 
 class ModelLoaded(Message):
-    def __init__(self, path: Path, model: Any, tokenizer: Any, device: Any, description: str) -> None:
+    def __init__(
+        self, path: Path, precision: str, model: Any, tokenizer: Any, device: Any, description: str
+    ) -> None:
         super().__init__()
         self.path = path
+        self.precision = precision
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
@@ -159,9 +162,10 @@ class ModelLoaded(Message):
 
 
 class ModelFailed(Message):
-    def __init__(self, path: Path, error: str) -> None:
+    def __init__(self, path: Path, precision: str, error: str) -> None:
         super().__init__()
         self.path = path
+        self.precision = precision
         self.error = error
 
 
@@ -197,6 +201,7 @@ class ChatScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.checkpoint: Path | None = None  # chosen (loading or loaded)
+        self.precision = DEFAULT_PRECISION  # chosen for the model's weights (core.sampling.PRECISIONS)
         self.model: Any = None  # set once the chosen checkpoint has loaded
         self.tokenizer: Any = None
         self.device: Any = None
@@ -229,6 +234,13 @@ class ChatScreen(Screen):
                     yield Label(setting.label)
                     yield Input(setting.default, id=f"chat-{setting.key}", validators=[SettingValidator(setting)])
                 yield Static("", id="chat-settings-error")
+                yield Label("precision (reloads the model)")
+                precision = Select(
+                    [(name, name) for name in PRECISIONS], value=DEFAULT_PRECISION, allow_blank=False,
+                    id="chat-precision",
+                )
+                precision.tooltip = "\n".join(f"{name}: {text}" for name, text in PRECISIONS.items())
+                yield precision
                 with Horizontal(id="chat-colours-row"):
                     yield Switch(False, id="chat-colours")
                     yield Label("Colour by\nprobability")
@@ -280,31 +292,42 @@ class ChatScreen(Screen):
         self.action_stop()
         self.checkpoint = Path(path)
         self.model = self.tokenizer = None
-        self.query_one("#chat-model", Static).update(f"Loading {self.checkpoint}…")
+        self.query_one("#chat-model", Static).update(f"Loading {self.checkpoint} in {self.precision}…")
         self._fill_select()
-        self.load_model(self.checkpoint)
+        self.load_model(self.checkpoint, self.precision)
+
+    @on(Select.Changed, "#chat-precision")
+    def on_precision_picked(self, event: Select.Changed) -> None:
+        """Reload the chosen checkpoint at the new precision (from its float32 weights: int8 cannot be undone)."""
+        if not isinstance(event.value, str) or event.value == self.precision:
+            return
+        self.precision = event.value
+        if self.checkpoint is not None:
+            self.load_checkpoint(self.checkpoint)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-model")
-    def load_model(self, path: Path) -> None:
+    def load_model(self, path: Path, precision: str) -> None:
         from core.checkpoint import count_params, load_model
         from core.devices import resolve_device
+        from core.quantize import to_precision
 
         try:
             device = resolve_device("auto")
             model, tokenizer, ckpt = load_model(path, device)
+            model = to_precision(model, precision)
         except Exception as error:
-            self.post_message(ModelFailed(path, str(error)))
+            self.post_message(ModelFailed(path, precision, str(error)))
             return
         description = (
             f"{path.parent.name}: {human_count(count_params(ckpt['model']))} params, "
             f"{tokenizer_name(ckpt['tokenizer'])} tokens, "
-            f"{ckpt['iter_num']:,} iters, block {model.config.block_size}, on {device}"
+            f"{ckpt['iter_num']:,} iters, block {model.config.block_size}, {precision} on {device}"
         )
-        self.post_message(ModelLoaded(path, model, tokenizer, device, description))
+        self.post_message(ModelLoaded(path, precision, model, tokenizer, device, description))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
-        if message.path != self.checkpoint:
-            return  # another checkpoint was chosen meanwhile
+        if (message.path, message.precision) != (self.checkpoint, self.precision):
+            return  # another checkpoint or precision was chosen meanwhile
         self.model, self.tokenizer, self.device = message.model, message.tokenizer, message.device
         self.query_one("#chat-model", Static).update(message.description)
 
@@ -312,7 +335,7 @@ class ChatScreen(Screen):
         self.notify(message.error, title=message.what, severity="error")
 
     def on_model_failed(self, message: ModelFailed) -> None:
-        if message.path != self.checkpoint:
+        if (message.path, message.precision) != (self.checkpoint, self.precision):
             return
         self.query_one("#chat-model", Static).update(Content.styled(f"Cannot load: {message.error}", "$error"))
         self.notify(message.error, title="Cannot load the checkpoint", severity="error")
