@@ -10,7 +10,7 @@ from textual.widgets import Input, Markdown
 
 from core import paths
 from core.checkpoint import load_checkpoint
-from nanogpt_tui.app import SCREENS, NanoGPTApp
+from nanogpt_tui.app import SCREENS, NanoGPTApp, screen_class
 from nanogpt_tui.screens.help import HelpScreen
 from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
@@ -74,7 +74,7 @@ async def test_command_palette_offers_the_screens_actions() -> None:
 
 
 @pytest.mark.parametrize(
-    "owner", [NanoGPTApp, *NanoGPTApp.MODES.values(), HelpScreen, ConfirmModal, TextModal], ids=lambda c: c.__name__
+    "owner", [NanoGPTApp, *map(screen_class, NanoGPTApp.MODES), HelpScreen, ConfirmModal, TextModal], ids=lambda c: c.__name__
 )
 def test_every_binding_has_an_id_and_a_description(owner: type) -> None:
     bindings = [b for b in owner.BINDINGS if isinstance(b, Binding)]

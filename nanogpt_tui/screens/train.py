@@ -23,11 +23,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
+from textual.widgets import Button, Checkbox, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core.dataset import DatasetInfo, list_datasets
+from core.dataset import DatasetInfo
+from nanogpt_tui import listings
+from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.throttle import EventThrottle
+from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
@@ -142,6 +145,7 @@ class TrainScreen(Screen):
         self.field_types: dict[str, type] = {}  # the form's TrainConfig fields -> int, float or bool
         self.dtypes: dict[str, dict[str, str | None]] = {}
         self.datasets: dict[str, DatasetInfo] = {}
+        self._datasets_signature: tuple[Any, ...] | None = None  # of the listing the Select shows
         self.values: dict[str, Any] = {}  # the form's settings, parsed
         self.parse_errors: dict[str, str] = {}  # settings whose text is not a value of their type
         self.errors: dict[str, str] = {}  # every problem of the form, by field ("form" for the rest)
@@ -199,12 +203,28 @@ class TrainScreen(Screen):
         self.refresh_datasets()
 
     def refresh_datasets(self) -> None:
-        self.datasets = {info.name: info for info in list_datasets() if isinstance(info, DatasetInfo)}
+        """List the datasets in a worker; cached by their files' stats, so a revisit with no change reads nothing."""
+        self.list_datasets_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-datasets")
+    def list_datasets_worker(self) -> None:
+        signature, items = listings.datasets()
+        self.post_message(DatasetsListed(signature, items))
+
+    def on_datasets_listed(self, message: DatasetsListed) -> None:
+        if message.signature == self._datasets_signature:
+            return  # nothing changed on disk: leave the Select alone
+        self._datasets_signature = message.signature
+        self.datasets = {info.name: info for info in message.items if isinstance(info, DatasetInfo)}
         select = self.query_one("#dataset", Select)
         current = select.value
         select.set_options((f"{name} ({info.train_tokens:,} tokens)", name) for name, info in self.datasets.items())
+        # A resume set up before this listing came in wants its own dataset.
+        resumed = Path(str(self.resume_config.get("dataset", ""))).name if self.resume_config else None
         if current in self.datasets:
             select.value = current
+        elif resumed in self.datasets:
+            select.value = resumed
         elif self.datasets:
             select.value = next(iter(self.datasets))
         self.validate_form()
