@@ -287,9 +287,15 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def bench_tui(
-    preset: str = "cpu", iters: int = 300, rounds: int = 2, press_every: float = 1.0, console: Console | None = None
+    preset: str = "cpu",
+    iters: int = 300,
+    rounds: int = 2,
+    press_every: float = 1.0,
+    console: Console | None = None,
+    switch_rounds: int = 3,
 ) -> dict[str, Any]:
-    """Measure training speed in the app against headless, key latency while training, and first paint."""
+    """Measure training speed in the app against headless, key latency while training, first paint and
+    screen switches (`switch_rounds` rounds through every screen)."""
     from core.bench import make_random_dataset
     from core.trainer import ConfigError
     from nanogpt_tui.widgets.loss_plot import MAX_POINTS
@@ -300,12 +306,14 @@ def bench_tui(
             f"bench tui needs --iters from {WARMUP_ITERS + 2} (the first {WARMUP_ITERS} steps are warm-up, "
             f"then at least 2 timed) to {MAX_POINTS - 1} (the loss plot keeps every step up to that), not {iters}"
         )
-    if rounds < 1 or press_every <= 0:
-        raise ConfigError("bench tui needs at least 1 round and a key press interval above 0 seconds")
+    if rounds < 1 or press_every <= 0 or switch_rounds < 1:
+        raise ConfigError("bench tui needs at least 1 round (of training and of switches) and a key press interval above 0 seconds")
 
     with paths.temporary_home("nanogpt-bench-tui-"):
         make_random_dataset(BENCH_DATASET)
         first_paint = first_paint_seconds()
+        make_switch_home()
+        switches = switch_times(rounds=switch_rounds)
         # Alternate headless and in-app runs and keep the best of each: other load on the machine
         # only ever slows a run down, so the fastest run of each kind is the fairest comparison.
         headless_runs: list[float] = []
@@ -333,7 +341,9 @@ def bench_tui(
         "key_latency_p50_ms": statistics.median(ms) if ms else float("nan"),
         "key_latency_p95_ms": percentile(ms, 0.95) if ms else float("nan"),
         "first_paint_s": first_paint,
+        **switches,
     }
+    first_visits = switches["first_visit_ms"]
 
     def verdict(ok: bool) -> str:
         return "[green]ok[/]" if ok else "[red]missed[/]"
@@ -349,7 +359,14 @@ def bench_tui(
             "key-to-screen p50": f"{result['key_latency_p50_ms']:.1f} ms",
             f"key-to-screen p95 (goal < {LATENCY_GOAL_MS:.0f} ms)": f"{result['key_latency_p95_ms']:.1f} ms "
             f"{verdict(result['key_latency_p95_ms'] < LATENCY_GOAL_MS)}",
-            f"launch to first paint (goal < {FIRST_PAINT_GOAL_S:.0f} s)": f"{first_paint:.2f} s {verdict(first_paint < FIRST_PAINT_GOAL_S)}",
+            f"launch to first paint (goal < {FIRST_PAINT_GOAL_S} s)": f"{first_paint:.2f} s {verdict(first_paint < FIRST_PAINT_GOAL_S)}",
+            f"first visit, slowest screen (goal < {FIRST_VISIT_GOAL_MS:.0f} ms)": f"{max(first_visits.values()):.0f} ms "
+            f"{verdict(max(first_visits.values()) < FIRST_VISIT_GOAL_MS)} "
+            f"({', '.join(f'{mode} {ms:.0f}' for mode, ms in first_visits.items())})",
+            f"warm switches timed ({switch_rounds} rounds)": str(len(switches["warm_ms"])),
+            "warm switch p50": f"{switches['warm_p50_ms']:.1f} ms",
+            f"warm switch p95 (goal < {WARM_SWITCH_GOAL_MS:.0f} ms)": f"{switches['warm_p95_ms']:.1f} ms "
+            f"{verdict(switches['warm_p95_ms'] < WARM_SWITCH_GOAL_MS)}",
         },
         console,
     )

@@ -26,7 +26,7 @@ async def test_function_keys_reach_every_screen_and_help() -> None:
         for mode, (key, _title, _what) in SCREENS.items():
             await pilot.press(key)
             assert app.current_mode == mode
-            assert type(app.screen) is NanoGPTApp.MODES[mode]
+            assert type(app.screen) is screen_class(mode)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         help_text = app.screen.query_one(Markdown).source
@@ -34,6 +34,12 @@ async def test_function_keys_reach_every_screen_and_help() -> None:
             assert f"| {key} | {title} |" in help_text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+        # Help is built once and shown again (its Markdown is not parsed on every visit).
+        shown = app.screen
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen) and app.screen.query_one(Markdown).source == help_text
+        await pilot.press("f1")
+        assert app.screen is shown
 
 
 def palette_offers(app: NanoGPTApp) -> list[str]:
