@@ -32,7 +32,6 @@ DATASET_FILES = ("dataset.json", "train.bin", "val.bin", "meta.pkl", "token_coun
 _lock = threading.Lock()
 _cache: dict[Hashable, Any] = {}
 MAX_ENTRIES = 512  # a safety net: signatures of files long gone are dropped past this many
-reads = {"datasets": 0, "checkpoints": 0}  # how many entries were read from disk (tests count them)
 
 
 def file_signature(path: Path) -> tuple[int, int, int] | None:
@@ -68,7 +67,6 @@ def clear() -> None:
 
 
 def _read_dataset(folder: Path) -> DatasetItem:
-    reads["datasets"] += 1
     try:
         return load_dataset(folder)
     except (DatasetError, TokenizerError) as error:
@@ -90,7 +88,6 @@ def datasets() -> tuple[Signature, list[DatasetItem]]:
 def _summarize(path: Path, kind: str) -> CheckpointSummary:
     from core.checkpoint import summarize
 
-    reads["checkpoints"] += 1
     return summarize(path, kind)
 
 
@@ -129,8 +126,7 @@ def checkpoint_tokenizer(path: Path) -> tuple[dict[str, Any], str]:
     def read() -> tuple[dict[str, Any], str]:
         from core.checkpoint import load_checkpoint
 
-        reads["checkpoints"] += 1
-        ckpt = load_checkpoint(path, mmap=True)
+            ckpt = load_checkpoint(path, mmap=True)
         return ckpt["tokenizer"], str(ckpt["dataset"].get("name", ""))
 
     return memo(("checkpoint-tokenizer", str(path), file_signature(path)), read)
