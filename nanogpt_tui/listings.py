@@ -126,7 +126,7 @@ def checkpoint_tokenizer(path: Path) -> tuple[dict[str, Any], str]:
     def read() -> tuple[dict[str, Any], str]:
         from core.checkpoint import load_checkpoint
 
-            ckpt = load_checkpoint(path, mmap=True)
+        ckpt = load_checkpoint(path, mmap=True)
         return ckpt["tokenizer"], str(ckpt["dataset"].get("name", ""))
 
     return memo(("checkpoint-tokenizer", str(path), file_signature(path)), read)
