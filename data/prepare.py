@@ -18,10 +18,10 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from core import paths
+from core.lazy import lazy
 from core.dataset import DatasetError, DatasetInfo, DatasetWriter, check_name
 from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
 from data.sources import (
@@ -35,6 +35,11 @@ from data.sources import (
     Throttle,
     resolve_source,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy("numpy")  # imported on first use: the app's first paint does not wait for numpy
 
 __all__ = ["PrepareCancelled", "PrepareError", "Progress", "default_name", "prepare"]
 

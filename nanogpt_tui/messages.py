@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 
@@ -12,3 +14,12 @@ class WorkFailed(Message):
         super().__init__()
         self.what = what
         self.error = error
+
+
+class DatasetsListed(Message):
+    """The datasets in the data dir (`nanogpt_tui.listings.datasets`) and the listing's signature."""
+
+    def __init__(self, signature: tuple[Any, ...], items: list[Any]) -> None:
+        super().__init__()
+        self.signature = signature
+        self.items = items  # DatasetInfo, or (folder, error) for a broken one

@@ -10,7 +10,7 @@ from textual.widgets import Input, Markdown
 
 from core import paths
 from core.checkpoint import load_checkpoint
-from nanogpt_tui.app import SCREENS, NanoGPTApp
+from nanogpt_tui.app import SCREENS, NanoGPTApp, screen_class
 from nanogpt_tui.screens.help import HelpScreen
 from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
@@ -26,7 +26,7 @@ async def test_function_keys_reach_every_screen_and_help() -> None:
         for mode, (key, _title, _what) in SCREENS.items():
             await pilot.press(key)
             assert app.current_mode == mode
-            assert type(app.screen) is NanoGPTApp.MODES[mode]
+            assert type(app.screen) is screen_class(mode)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         help_text = app.screen.query_one(Markdown).source
@@ -34,6 +34,12 @@ async def test_function_keys_reach_every_screen_and_help() -> None:
             assert f"| {key} | {title} |" in help_text
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+        # Help is built once and shown again (its Markdown is not parsed on every visit).
+        shown = app.screen
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen) and app.screen.query_one(Markdown).source == help_text
+        await pilot.press("f1")
+        assert app.screen is shown
 
 
 def palette_offers(app: NanoGPTApp) -> list[str]:
@@ -74,7 +80,7 @@ async def test_command_palette_offers_the_screens_actions() -> None:
 
 
 @pytest.mark.parametrize(
-    "owner", [NanoGPTApp, *NanoGPTApp.MODES.values(), HelpScreen, ConfirmModal, TextModal], ids=lambda c: c.__name__
+    "owner", [NanoGPTApp, *map(screen_class, NanoGPTApp.MODES), HelpScreen, ConfirmModal, TextModal], ids=lambda c: c.__name__
 )
 def test_every_binding_has_an_id_and_a_description(owner: type) -> None:
     bindings = [b for b in owner.BINDINGS if isinstance(b, Binding)]

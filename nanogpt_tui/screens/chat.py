@@ -27,15 +27,17 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.style import Style
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets import Header, Input, Label, Select, Static, Switch
 from textual.worker import get_current_worker
 
 from core import paths
 from core.sampling import DEFAULT_PRECISION, PRECISIONS, SamplingConfig
 from core.tokenizers import tokenizer_name
+from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.throttle import EventThrottle
+from nanogpt_tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
@@ -143,9 +145,10 @@ def describe_token(piece: TokenPiece) -> str:
 
 
 class CheckpointsListed(Message):
-    def __init__(self, summaries: list[CheckpointSummary]) -> None:
+    def __init__(self, summaries: list[CheckpointSummary], signature: tuple[Any, ...] | None = None) -> None:
         super().__init__()
         self.summaries = summaries
+        self.signature = signature  # of the files listed (nanogpt_tui.listings)
 
 
 class ModelLoaded(Message):
@@ -212,6 +215,7 @@ class ChatScreen(Screen):
         self._cancel = threading.Event()
         self._generation = 0  # numbers each reply, so batches of a cleared one are ignored
         self._listed: list[CheckpointSummary] = []
+        self._listed_signature: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -256,16 +260,18 @@ class ChatScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-list")
     def list_checkpoints(self) -> None:
-        from core.checkpoint import list_checkpoints
-
+        """The runs' checkpoints; only new or changed files are read (`nanogpt_tui.listings`)."""
         try:
-            summaries = [s for s in list_checkpoints() if not s.error]
+            signature, summaries = listings.checkpoints()
         except Exception as error:
             self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
             return
-        self.post_message(CheckpointsListed(summaries))
+        self.post_message(CheckpointsListed([s for s in summaries if not s.error], signature))
 
     def on_checkpoints_listed(self, message: CheckpointsListed) -> None:
+        if message.signature is not None and message.signature == self._listed_signature:
+            return  # nothing changed on disk: the Select stays as it is
+        self._listed_signature = message.signature
         self._listed = message.summaries
         if self.checkpoint is None and message.summaries:
             self.load_checkpoint(message.summaries[0].path)  # the newest: a newcomer can type at once

@@ -21,13 +21,15 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from core import paths
+from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count, human_size
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
+from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 from nanogpt_tui.widgets.tables import current_row_key
 
@@ -55,11 +57,12 @@ def describe_config(ckpt: dict[str, Any]) -> str:
 
 
 class Listed(Message):
-    """The checkpoints found: every run's plus the opened ones."""
+    """The checkpoints found: every run's plus the opened ones, and the listing's signature."""
 
-    def __init__(self, summaries: list[CheckpointSummary]) -> None:
+    def __init__(self, summaries: list[CheckpointSummary], signature: tuple[Any, ...] | None = None) -> None:
         super().__init__()
         self.summaries = summaries
+        self.signature = signature
 
 
 class Opened(Message):
@@ -111,6 +114,7 @@ class CheckpointsScreen(Screen):
         self._shown: tuple[str, datetime | None] | None = None
         self._select_after_refresh: str | None = None
         self._details_timer: Timer | None = None
+        self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -127,7 +131,8 @@ class CheckpointsScreen(Screen):
     # -- listing ---------------------------------------------------------------------------------
 
     def on_screen_resume(self) -> None:
-        # Runs come and go while other screens train or delete: list afresh each time we are shown.
+        # Runs come and go while other screens train or delete: list each time we are shown. The
+        # listing is cached by the files' stats, so with nothing changed no checkpoint is read again.
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -135,19 +140,23 @@ class CheckpointsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-list")
     def list_checkpoints(self, opened: list[Path]) -> None:
-        from core.checkpoint import BEST, list_checkpoints, summarize
-
         try:
-            summaries = list_checkpoints()
             # summarize() marks a file from nanoGPT itself as "nanogpt"
-            summaries += [summarize(p, "best" if p.name == BEST else "latest") for p in opened if p.is_file()]
+            signature, summaries = listings.checkpoints(opened)
         except Exception as error:  # an unreadable runs folder, say; the screen reports it
             self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(Listed(summaries))
+            self.post_message(Listed(summaries, signature))
 
     def on_listed(self, message: Listed) -> None:
+        if (
+            message.signature is not None
+            and message.signature == self._signature
+            and self._select_after_refresh is None
+        ):
+            return  # nothing changed on disk: the table stays as it is
+        self._signature = message.signature
         table = self.query_one("#ckpt-table", DataTable)
         keep = self.current_key()
         table.clear()

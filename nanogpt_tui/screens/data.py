@@ -20,7 +20,6 @@ from textual.screen import Screen
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -39,15 +38,17 @@ from core.dataset import (
     check_name,
     dataset_stats,
     delete_dataset,
-    list_datasets,
     open_split,
     tokenizer_of,
 )
 from core.tokenizers import TokenizerError, available_tokenizers, tokenizer_name
 from data.prepare import PrepareCancelled, PrepareError, Progress, default_name, prepare
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
+from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_size
+from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.widgets.dialogs import ConfirmModal
+from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.path_input import PathInput
 from nanogpt_tui.widgets.tables import current_row_key
 
@@ -130,6 +131,8 @@ class DataScreen(Screen):
         self.preparing: Worker[None] | None = None
         # Table row key -> the dataset, or (folder, error) for a broken one.
         self.datasets: dict[str, DatasetInfo | tuple[Path, str]] = {}
+        self._signature: tuple[object, ...] | None = None  # of the listing the table shows
+        self._select: str | None = None  # the dataset to move to once the next listing is in
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -369,12 +372,30 @@ class DataScreen(Screen):
     # The list of datasets
 
     def refresh_datasets(self, select: str | None = None) -> None:
-        """Reload the table from disk, keeping (or moving to) the selected dataset."""
+        """List the datasets in a worker, keeping (or moving to) the selected one.
+
+        The listing is cached by the files' stats (`nanogpt_tui.listings`): a revisit with nothing
+        changed reads no file and leaves the table as it is.
+        """
+        if select is not None:
+            self._select = select
+        self.list_datasets_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-list")
+    def list_datasets_worker(self) -> None:
+        signature, items = listings.datasets()
+        self.post_message(DatasetsListed(signature, items))
+
+    def on_datasets_listed(self, message: DatasetsListed) -> None:
+        select, self._select = self._select, None
+        if message.signature == self._signature and select is None:
+            return  # nothing changed on disk
+        self._signature = message.signature
         table = self.query_one("#data-table", DataTable)
         current = select or self._selected_name()
         table.clear()
         self.datasets.clear()
-        for item in list_datasets():
+        for item in message.items:
             if isinstance(item, DatasetInfo):
                 kind = tokenizer_name(item.tokenizer)
                 cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
@@ -414,9 +435,13 @@ class DataScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="details")
     def read_details(self, info: DatasetInfo) -> None:
         """Stats and the decoded start of train.bin (building gpt2 takes a second: not on the UI thread)."""
-        try:
+        def read() -> tuple[DatasetStats, str]:
             stats = dataset_stats(info)
-            preview = tokenizer_of(info).decode(open_split(info, "train")[:PREVIEW_TOKENS].tolist())
+            return stats, tokenizer_of(info).decode(open_split(info, "train")[:PREVIEW_TOKENS].tolist())
+
+        try:
+            # Read once per version of the dataset's files.
+            stats, preview = listings.cached_by_files("details", listings.dataset_signature(info.path), read)
         except (DatasetError, TokenizerError) as error:
             self.post_message(DetailsLoaded(info.name, None, "", str(error)))
             return

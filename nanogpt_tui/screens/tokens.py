@@ -10,6 +10,7 @@ the dataset's token counts, so tokens that never occur in its training data are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from rich.text import Text
@@ -20,11 +21,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, SelectionList, Static, Switch, TextArea
+from textual.widgets import Header, SelectionList, Static, Switch, TextArea
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
-from core.dataset import DatasetError, DatasetInfo, list_datasets, load_dataset, token_counts, tokenizer_of
+from core.dataset import DatasetError, DatasetInfo, load_dataset, token_counts, tokenizer_of
 from core.tokenizers import (
     ENDOFTEXT,
     TIKTOKEN_NAMES,
@@ -36,6 +37,8 @@ from core.tokenizers import (
     load_tokenizer,
     tokenizer_name,
 )
+from nanogpt_tui import listings
+from nanogpt_tui.widgets.footer import Footer
 
 SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, 🦙 llama,\ttabs and <|endoftext|>"
 DEBOUNCE_S = 0.15  # wait this long after the last keystroke before tokenizing again
@@ -45,7 +48,7 @@ BACKGROUNDS = ("#b3d9ff", "#ffd8a8", "#c3f0ca", "#f5c2e7", "#e0d4ff")
 UNTRAINED_STYLE = "bold #8b0000 on #ffe066"
 UNKNOWN_STYLE = "bold white on #c0392b"
 SPECIAL_STYLE = "bold white on #6c5ce7"
-Loaded = tuple[Tokenizer, np.ndarray | None]  # a tokenizer and its dataset's train token counts, if known
+Loaded = tuple[Tokenizer, frozenset[int] | None]  # a tokenizer and the ids never in its dataset's train, if known
 VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})
 
 
@@ -67,6 +70,9 @@ class PanelResult:
     title: str
     spans: list[TokenSpan] = field(default_factory=list)
     error: str | None = None
+    # Drawn by the worker (rich Text is plain data), so the UI thread only swaps them in.
+    splits: Text | None = None
+    ids: Text | None = None
 
     @property
     def tokens(self) -> int:
@@ -109,6 +115,11 @@ def split_tokens(tokenizer: Tokenizer, text: str, allow_special: bool = False) -
     if ids:
         spans.append(TokenSpan(pending.decode("utf-8", "replace"), ids))
     return spans
+
+
+def _untrained(counts: np.ndarray) -> frozenset[int]:
+    """The ids that never occur in train: a set, so marking a long text's spans is quick."""
+    return frozenset(np.flatnonzero(counts == 0).tolist())
 
 
 def span_style(span: TokenSpan, index: int) -> str:
@@ -180,8 +191,8 @@ class TokenPanel(VerticalScroll):
             self.ids.update("")
             return
         self.stats.update(render_stats(result))
-        self.splits.update(render_splits(result.spans))
-        self.ids.update(render_ids(result.spans))
+        self.splits.update(result.splits if result.splits is not None else render_splits(result.spans))
+        self.ids.update(result.ids if result.ids is not None else render_ids(result.spans))
 
 
 class TokensScreen(Screen):
@@ -195,30 +206,36 @@ class TokensScreen(Screen):
     ]
 
     class Tokenized(Message):
-        """Results of one tokenizing pass (`generation` tells stale passes apart), and the tokenizers it used."""
+        """Results of one tokenizing pass (`generation` tells stale passes apart)."""
 
-        def __init__(self, generation: int, results: list[PanelResult], loaded: dict[str, Loaded]) -> None:
+        def __init__(self, generation: int, results: list[PanelResult]) -> None:
             super().__init__()
             self.generation = generation
             self.results = results
-            self.loaded = loaded
 
-    class CheckpointsListed(Message):
-        """The runs whose checkpoints can lend their tokenizer: (run, checkpoint path, tokenizer name)."""
+    class ChoicesListed(Message):
+        """What the tokenizer list offers: tiktoken names (and why one is unavailable), the datasets,
+        and the runs whose checkpoints lend their tokenizer: (run, checkpoint path, tokenizer name)."""
 
-        def __init__(self, runs: list[tuple[str, str, str]], previous: set[str]) -> None:
+        def __init__(
+            self,
+            signature: tuple[object, ...],
+            tiktoken: dict[str, str | None],
+            datasets: list[DatasetInfo],
+            runs: list[tuple[str, str, str]],
+        ) -> None:
             super().__init__()
+            self.signature = signature
+            self.tiktoken = tiktoken
+            self.datasets = datasets
             self.runs = runs
-            self.previous = previous
 
     def __init__(self) -> None:
         super().__init__()
         self._timer: Timer | None = None
         self._generation = 0
-        # key -> (tokenizer, train token counts or None): each pass gets a copy and posts back what it
-        # loaded, so only the UI thread ever changes this dict.
-        self._loaded: dict[str, Loaded] = {}
         self._titles: dict[str, str] = {}
+        self._choices_signature: tuple[object, ...] | None = None  # of the listing the choices show
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -240,7 +257,8 @@ class TokensScreen(Screen):
         self.query_one("#tokens-text", TextArea).focus()
 
     def on_screen_resume(self) -> None:
-        # Datasets may have been prepared or deleted on the Data screen meanwhile.
+        # Datasets may have been prepared or deleted on the Data screen meanwhile (the listing is
+        # cached by the files' stats: with nothing changed, nothing is read and nothing redrawn).
         if self.is_mounted:
             self.load_choices()
 
@@ -254,47 +272,54 @@ class TokensScreen(Screen):
         )  # fmt: skip
 
     def load_choices(self) -> None:
-        """(Re)fill the tokenizer list: gpt2, cl100k_base, and every prepared dataset's tokenizer."""
+        """(Re)list the tokenizers in a worker; the list is redrawn only if something changed."""
+        self.list_choices()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tokens-choices")
+    def list_choices(self) -> None:
+        """gpt2, cl100k_base, every prepared dataset's tokenizer and each run's latest checkpoint's."""
+        tiktoken = {name: reason for name, reason in available_tokenizers().items() if name in TIKTOKEN_NAMES}
+        datasets_signature, items = listings.datasets()
+        try:
+            checkpoints_signature, summaries = listings.checkpoints()
+        except Exception:  # an unreadable runs folder: its runs are not offered
+            checkpoints_signature, summaries = ("unreadable",), []
+        runs = [(s.name, str(s.path), s.tokenizer) for s in summaries if s.path.name == listings.LATEST and not s.error]
+        datasets = [item for item in items if isinstance(item, DatasetInfo)]
+        signature = (tuple(tiktoken.items()), datasets_signature, checkpoints_signature)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.ChoicesListed(signature, tiktoken, datasets, runs))
+
+    def on_tokens_screen_choices_listed(self, message: ChoicesListed) -> None:
+        if message.signature == self._choices_signature:
+            return  # nothing changed: the choices, the panels and their tokens stay as they are
+        self._choices_signature = message.signature
         choices = self.query_one("#tokens-choices", SelectionList)
         previous = set(choices.selected)
         first_time = choices.option_count == 0
         self._titles.clear()
         options: list[Selection[str]] = []
-        for name, reason in available_tokenizers().items():
-            if name in TIKTOKEN_NAMES:
-                key = f"tiktoken:{name}"
-                self._titles[key] = name
-                prompt = name if reason is None else f"{name} (unavailable: {reason})"
-                selected = key in previous or (first_time and name == "gpt2" and reason is None)
-                options.append(Selection(prompt, key, selected, disabled=reason is not None))
-        datasets = [item for item in list_datasets() if isinstance(item, DatasetInfo)]
-        for n, info in enumerate(datasets):
+        for name, reason in message.tiktoken.items():
+            key = f"tiktoken:{name}"
+            self._titles[key] = name
+            prompt = name if reason is None else f"{name} (unavailable: {reason})"
+            selected = key in previous or (first_time and name == "gpt2" and reason is None)
+            options.append(Selection(prompt, key, selected, disabled=reason is not None))
+        for n, info in enumerate(message.datasets):
             key = f"dataset:{info.name}"
             self._titles[key] = f"{info.name} ({tokenizer_name(info.tokenizer)}, vocab {info.vocab_size})"
             selected = key in previous or (first_time and n == 0)
             options.append(Selection(self._titles[key], key, selected))
-        # A dataset prepared again under the same name has new counts: load it afresh.
-        self._loaded = {key: value for key, value in self._loaded.items() if key.startswith("tiktoken:")}
-        choices.clear_options()
-        choices.add_options(options)
-        self.refresh_tokens()
-        self.list_checkpoints(previous)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="tokens-checkpoints")
-    def list_checkpoints(self, previous: set[str]) -> None:
-        """Each run's latest checkpoint, to offer its tokenizer (reading checkpoints needs torch: a worker)."""
-        from core.checkpoint import LATEST, list_checkpoints
-
-        runs = [(s.name, str(s.path), s.tokenizer) for s in list_checkpoints() if s.path.name == LATEST and not s.error]
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.CheckpointsListed(runs, previous))
-
-    def on_tokens_screen_checkpoints_listed(self, message: CheckpointsListed) -> None:
-        choices = self.query_one("#tokens-choices", SelectionList)
         for run, path, tokenizer in message.runs:
             key = f"checkpoint:{path}"
             self._titles[key] = f"run {run} ({tokenizer})"
-            choices.add_option(Selection(self._titles[key], key, key in message.previous))
+            options.append(Selection(self._titles[key], key, key in previous))
+        with self.prevent(SelectionList.SelectedChanged):
+            choices.clear_options()
+            choices.add_options(options)
+        # A dataset prepared again under the same name has new counts: the pass reads them afresh
+        # (the tokenizers are cached by their files' stats).
+        self.refresh_tokens()
 
     @on(TextArea.Changed, "#tokens-text")
     def _text_changed(self) -> None:
@@ -332,63 +357,75 @@ class TokensScreen(Screen):
         text = self.query_one("#tokens-text", TextArea).text
         allow_special = self.query_one("#tokens-special", Switch).value
         panel_titles = [(key, self._titles[key]) for key in keys]
-        self.tokenize(self._generation, text, panel_titles, allow_special, dict(self._loaded))
+        self.tokenize(self._generation, text, panel_titles, allow_special)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tokenize")
-    def tokenize(
-        self, generation: int, text: str, panels: list[tuple[str, str]], allow_special: bool, loaded: dict[str, Loaded]
-    ) -> None:
-        """Tokenize `text` for each panel; `loaded` is this pass's own cache, posted back with the results."""
+    def tokenize(self, generation: int, text: str, panels: list[tuple[str, str]], allow_special: bool) -> None:
+        """Tokenize `text` for each panel and draw its splits and ids (as rich Text)."""
         worker = get_current_worker()
         results = []
         for key, title in panels:
             if worker.is_cancelled:
                 return
-            results.append(self._tokenize_one(loaded, key, title, text, allow_special))
-        self.post_message(self.Tokenized(generation, results, loaded))
+            result = self._tokenize_one(key, title, text, allow_special)
+            if not result.error:
+                result.splits, result.ids = render_splits(result.spans), render_ids(result.spans)
+            results.append(result)
+        if not worker.is_cancelled:
+            self.post_message(self.Tokenized(generation, results))
 
-    def _tokenize_one(self, loaded: dict[str, Loaded], key: str, title: str, text: str, allow_special: bool) -> PanelResult:
-        """One panel's result (runs in the worker; touches no widget, only its own cache)."""
+    def _tokenize_one(self, key: str, title: str, text: str, allow_special: bool) -> PanelResult:
+        """One panel's result (runs in the worker; touches no widget)."""
         try:
-            if key not in loaded:
-                loaded[key] = self._load(key)
-            tokenizer, counts = loaded[key]
+            tokenizer, untrained = self._load(key)
             spans = split_tokens(tokenizer, text, allow_special)
         except (DatasetError, TokenizerError) as error:
             return PanelResult(key, title, error=str(error))
-        if counts is not None:
+        if untrained:
             for span in spans:
-                span.untrained = any(counts[i] == 0 for i in span.ids if i < len(counts))
+                span.untrained = any(i in untrained for i in span.ids)
         return PanelResult(key, title, spans)
 
     @staticmethod
     def _load(key: str) -> Loaded:
-        """A tokenizer and, where its training data is known and still here, that data's token counts."""
+        """A tokenizer and, where its training data is known and still here, the ids its train split lacks.
+
+        Cached by the files' stats (`nanogpt_tui.listings`): a checkpoint or dataset is read again only
+        once it has changed on disk.
+        """
         kind, _, name = key.partition(":")
         if kind == "tiktoken":
-            return get_tokenizer(name), None
+            return listings.memo(("tokenizer", name), lambda: (get_tokenizer(name), None))
         if kind == "checkpoint":
-            from core.checkpoint import CheckpointError, load_checkpoint
+            from core.checkpoint import CheckpointError
 
             try:
-                ckpt = load_checkpoint(name, mmap=True)
+                spec, dataset = listings.checkpoint_tokenizer(Path(name))
             except CheckpointError as error:
                 raise TokenizerError(str(error)) from None
-            try:
-                info = load_dataset(ckpt["dataset"].get("name", ""))
-                # The same name may since hold other data: its counts only count under the same tokenizer.
-                counts = token_counts(info) if info.tokenizer == ckpt["tokenizer"] else None
-            except DatasetError:
-                counts = None  # the dataset was deleted or renamed: no untrained marks
-            return load_tokenizer(ckpt["tokenizer"]), counts
-        info = load_dataset(name)
-        return tokenizer_of(info), token_counts(info)
+            folder = listings.dataset_folder(dataset) if dataset else None
+            files = (name, listings.file_signature(Path(name)), listings.dataset_signature(folder) if folder else None)
+
+            def load_checkpoint_tokenizer() -> Loaded:
+                try:
+                    info = load_dataset(dataset)
+                    # The same name may since hold other data: its counts only count under the same tokenizer.
+                    untrained = _untrained(token_counts(info)) if info.tokenizer == spec else None
+                except DatasetError:
+                    untrained = None  # the dataset was deleted or renamed: no untrained marks
+                return load_tokenizer(spec), untrained
+
+            return listings.cached_by_files("checkpoint-tokenizer", files, load_checkpoint_tokenizer)
+
+        def load_dataset_tokenizer() -> Loaded:
+            info = load_dataset(name)
+            return tokenizer_of(info), _untrained(token_counts(info))
+
+        return listings.cached_by_files("dataset-tokenizer", listings.signature_of_dataset(name), load_dataset_tokenizer)
 
     def on_tokens_screen_tokenized(self, message: Tokenized) -> None:
         if message.generation != self._generation:
             return  # the text or the choices changed since: a newer pass is on its way
-        # This pass started after the last load_choices (which starts a new one): its tokenizers are current.
-        self._loaded.update(message.loaded)
         panels = {panel.key: panel for panel in self.query(TokenPanel)}
         for result in message.results:
             if result.key in panels:

@@ -22,17 +22,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
+from textual.widgets import Button, Checkbox, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core.dataset import DatasetInfo, list_datasets
+from core.dataset import DatasetInfo
 from core.presets import PRESETS, from_preset
 from core.train_config import FORM, MODEL_KEYS, ConfigError, TrainConfig, config_from_dict, field_types, parse_value
 from core.train_events import (
     CheckpointSaved, Compiling, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
 )
 from core.train_process import TrainerProcess
+from nanogpt_tui import listings
+from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.throttle import EventThrottle
+from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 # TrainConfig fields set by other widgets than the one-input-per-knob form.
@@ -139,6 +142,7 @@ class TrainScreen(Screen):
         super().__init__()
         self.dtypes: dict[str, dict[str, str | None]] = {}
         self.datasets: dict[str, DatasetInfo] = {}
+        self._datasets_signature: tuple[Any, ...] | None = None  # of the listing the Select shows
         self.values: dict[str, Any] = {}  # the form's settings, parsed
         self.parse_errors: dict[str, str] = {}  # settings whose text is not a value of their type
         self.errors: dict[str, str] = {}  # every problem of the form, by field (FORM for the rest)
@@ -201,12 +205,28 @@ class TrainScreen(Screen):
         self.refresh_datasets()
 
     def refresh_datasets(self) -> None:
-        self.datasets = {info.name: info for info in list_datasets() if isinstance(info, DatasetInfo)}
+        """List the datasets in a worker; cached by their files' stats, so a revisit with no change reads nothing."""
+        self.list_datasets_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-datasets")
+    def list_datasets_worker(self) -> None:
+        signature, items = listings.datasets()
+        self.post_message(DatasetsListed(signature, items))
+
+    def on_datasets_listed(self, message: DatasetsListed) -> None:
+        if message.signature == self._datasets_signature:
+            return  # nothing changed on disk: leave the Select alone
+        self._datasets_signature = message.signature
+        self.datasets = {info.name: info for info in message.items if isinstance(info, DatasetInfo)}
         select = self.query_one("#dataset", Select)
         current = select.value
         select.set_options((f"{name} ({info.train_tokens:,} tokens)", name) for name, info in self.datasets.items())
+        # A resume set up before this listing came in wants its own dataset.
+        resumed = Path(str(self.resume_config.get("dataset", ""))).name if self.resume_config else None
         if current in self.datasets:
             select.value = current
+        elif resumed in self.datasets:
+            select.value = resumed
         elif self.datasets:
             select.value = next(iter(self.datasets))
         self.validate_form()
@@ -278,12 +298,14 @@ class TrainScreen(Screen):
 
     def fill_form(self, config: TrainConfig) -> None:
         """Show a config's values in the inputs (a preset's, or the resumed checkpoint's)."""
-        for name, kind in FORM_FIELDS.items():
-            value = self.values[name] = getattr(config, name)
-            if kind is bool:
-                self.query_one(f"#cfg-{name}", Checkbox).value = bool(value)
-            else:
-                self.query_one(f"#cfg-{name}", Input).value = str(value)
+        # The values are known: no need to parse and check the form once per changed input.
+        with self.prevent(Input.Changed, Checkbox.Changed):
+            for name, kind in FORM_FIELDS.items():
+                value = self.values[name] = getattr(config, name)
+                if kind is bool:
+                    self.query_one(f"#cfg-{name}", Checkbox).value = bool(value)
+                else:
+                    self.query_one(f"#cfg-{name}", Input).value = str(value)
         self.parse_errors.clear()
         self.validate_form()
 

@@ -1,0 +1,147 @@
+"""Cached listings for the screens: datasets, checkpoint summaries, and what a checkpoint's tokenizer needs.
+
+Each listing is keyed by the files' stat signatures (inode, size, mtime): a screen shown again with
+nothing changed on disk gets the same listing back after a few `stat` calls, without reading a
+dataset.json or loading a checkpoint (which imports torch). Only the entries whose files changed are
+read again. Every function here may block on the disk: call them from thread workers, never from the
+UI thread. The caches are process-wide and guarded by one lock, so any worker may call any function.
+
+A listing comes back with its `signature`: a screen that remembers the signature it shows can skip
+redrawing when a new listing has the same one.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
+
+from core import paths
+from core.dataset import DatasetError, DatasetInfo, load_dataset
+from core.tokenizers import TokenizerError
+
+if TYPE_CHECKING:
+    from core.checkpoint import CheckpointSummary
+
+T = TypeVar("T")
+Signature = tuple[Hashable, ...]
+DatasetItem = DatasetInfo | tuple[Path, str]  # as core.dataset.list_datasets gives them
+LATEST, BEST = "ckpt.pt", "best.pt"  # core.checkpoint's names (that module imports torch)
+DATASET_FILES = ("dataset.json", "train.bin", "val.bin", "meta.pkl", "token_counts.npy")
+
+_lock = threading.Lock()
+_cache: dict[Hashable, Any] = {}
+MAX_ENTRIES = 512  # a safety net: signatures of files long gone are dropped past this many
+
+
+def file_signature(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of a file, or None if it is missing. Atomic saves change the inode."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def dataset_signature(folder: Path) -> Signature:
+    return (str(folder), file_signature(folder), *(file_signature(folder / name) for name in DATASET_FILES))
+
+
+def memo(key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, computed once per `key` (computed outside the lock: two workers may both compute it)."""
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    value = compute()
+    with _lock:
+        if len(_cache) >= MAX_ENTRIES:
+            _cache.clear()
+        _cache[key] = value
+    return value
+
+
+def clear() -> None:
+    """Forget every cached entry (tests)."""
+    with _lock:
+        _cache.clear()
+
+
+def _read_dataset(folder: Path) -> DatasetItem:
+    try:
+        return load_dataset(folder)
+    except (DatasetError, TokenizerError) as error:
+        return (folder, str(error))
+
+
+def datasets() -> tuple[Signature, list[DatasetItem]]:
+    """Every dataset in the data dir, like `core.dataset.list_datasets`, and the listing's signature."""
+    root = paths.datasets_dir()
+    try:
+        folders = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir())
+    except OSError:
+        folders = []
+    signatures = [dataset_signature(folder) for folder in folders]
+    items = [memo(("dataset", sig), lambda f=folder: _read_dataset(f)) for folder, sig in zip(folders, signatures)]
+    return (str(root), *signatures), items
+
+
+def _summarize(path: Path, kind: str) -> CheckpointSummary:
+    from core.checkpoint import summarize
+
+    return summarize(path, kind)
+
+
+def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[Path, str]]:
+    """(file, kind) of every run's latest and best checkpoints, then of the `opened` files still there."""
+    root = paths.runs_dir()
+    files: list[tuple[Path, str]] = []
+    if root.is_dir():
+        for run in sorted(p for p in root.iterdir() if p.is_dir()):
+            files += [(run / name, kind) for name, kind in ((LATEST, "latest"), (BEST, "best")) if (run / name).is_file()]
+    files += [(path, "best" if path.name == BEST else "latest") for path in opened if path.is_file()]
+    return files
+
+
+def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, list[CheckpointSummary]]:
+    """Every run's checkpoint summaries, newest first (as `core.checkpoint.list_checkpoints`), then the
+    `opened` files' summaries; and the listing's signature. Only new or changed files are read."""
+    from datetime import datetime
+
+    files = checkpoint_files(opened)
+    signatures = [(str(path), kind, file_signature(path)) for path, kind in files]
+    summaries = [memo(("checkpoint", sig), lambda p=path, k=kind: _summarize(p, k)) for (path, kind), sig in zip(files, signatures)]
+    opened_set = {str(path) for path in opened}
+    runs = [s for s in summaries if str(s.path) not in opened_set]
+    extra = [s for s in summaries if str(s.path) in opened_set]
+    runs.sort(key=lambda s: s.modified or datetime.min, reverse=True)
+    return (str(paths.runs_dir()), *signatures), runs + extra
+
+
+def checkpoint_tokenizer(path: Path) -> tuple[dict[str, Any], str]:
+    """A checkpoint's tokenizer spec and its dataset's name, read once per version of the file.
+
+    Raises `core.checkpoint.CheckpointError` when the file cannot be read.
+    """
+
+    def read() -> tuple[dict[str, Any], str]:
+        from core.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, mmap=True)
+        return ckpt["tokenizer"], str(ckpt["dataset"].get("name", ""))
+
+    return memo(("checkpoint-tokenizer", str(path), file_signature(path)), read)
+
+
+def dataset_folder(name: str) -> Path:
+    return paths.datasets_dir() / name
+
+
+def signature_of_dataset(name: str) -> Signature:
+    """The signature of the dataset `name` in the data dir (its files' stats): it changes when it is prepared again."""
+    return dataset_signature(dataset_folder(name))
+
+
+def cached_by_files(kind: str, files: Signature, compute: Callable[[], T]) -> T:
+    """`compute()` once per `kind` and file signature `files` (e.g. a tokenizer built from a dataset)."""
+    return memo((kind, files), compute)
+
