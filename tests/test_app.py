@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.binding import Binding
+from textual.color import Color
 from textual.command import CommandList
 from textual.widgets import Input, Markdown
 
@@ -40,6 +41,21 @@ async def test_function_keys_reach_every_screen_and_help() -> None:
         assert isinstance(app.screen, HelpScreen) and app.screen.query_one(Markdown).source == help_text
         await pilot.press("f1")
         assert app.screen is shown
+
+
+async def test_a_screen_shown_again_keeps_styles_that_changed_while_hidden() -> None:
+    """Screens resume without Textual's restyling pass (AppScreen): what changed while hidden must still show."""
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        status = app.screen.query_one("#status")
+        plain = status.styles.color
+        await pilot.press("f2")
+        status.set_classes("state-failed")  # as a failure reported while the user looks at another screen
+        await pilot.press("f3")
+        await pilot.pause()
+        failed = status.styles.color
+        assert failed != plain and failed == Color.parse(app.current_theme.to_color_system().generate()["error"])
 
 
 def palette_offers(app: NanoGPTApp) -> list[str]:

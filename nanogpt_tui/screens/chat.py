@@ -24,7 +24,6 @@ from textual.color import Color
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.style import Style
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Header, Input, Label, Select, Static, Switch
@@ -36,6 +35,7 @@ from core.tokenizers import tokenizer_name
 from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
+from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.footer import Footer
 
@@ -188,7 +188,7 @@ class ReplyPieces(Message):
         self.error = error
 
 
-class ChatScreen(Screen):
+class ChatScreen(AppScreen):
     """Text generation from a checkpoint; see the module docstring for how turns are joined."""
 
     CSS_PATH = "chat.tcss"

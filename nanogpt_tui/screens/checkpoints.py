@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
@@ -28,6 +27,7 @@ from core import paths
 from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count, human_size
 from nanogpt_tui.messages import WorkFailed
+from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
@@ -93,7 +93,7 @@ class SampleReady(Message):
         self.error = error
 
 
-class CheckpointsScreen(Screen):
+class CheckpointsScreen(AppScreen):
     """A table of checkpoints; the selected one's settings, loss curve and sample beside it."""
 
     CSS_PATH = "checkpoints.tcss"

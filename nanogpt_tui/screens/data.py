@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import (
     Button,
     DataTable,
@@ -47,6 +46,7 @@ from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
 from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_size
 from nanogpt_tui.messages import DatasetsListed
+from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.path_input import PathInput
@@ -116,7 +116,7 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
     return text
 
 
-class DataScreen(Screen):
+class DataScreen(AppScreen):
     """Prepare datasets and see what is prepared."""
 
     CSS_PATH = "data.tcss"

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Header, SelectionList, Static, Switch, TextArea
 from textual.widgets.selection_list import Selection
@@ -38,6 +37,7 @@ from core.tokenizers import (
     tokenizer_name,
 )
 from nanogpt_tui import listings
+from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.footer import Footer
 
 SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, 🦙 llama,\ttabs and <|endoftext|>"
@@ -195,7 +195,7 @@ class TokenPanel(VerticalScroll):
         self.ids.update(result.ids if result.ids is not None else render_ids(result.spans))
 
 
-class TokensScreen(Screen):
+class TokensScreen(AppScreen):
     """Compare how tokenizers split the same text."""
 
     CSS_PATH = "tokens.tcss"

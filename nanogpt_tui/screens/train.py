@@ -21,7 +21,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -34,6 +33,7 @@ from core.train_events import (
 from core.train_process import TrainerProcess
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
+from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
@@ -69,7 +69,7 @@ def format_number(value: float) -> str:
 FORM_FIELDS = {name: kind for name, kind in field_types().items() if name not in SPECIAL_FIELDS and kind in (int, float, bool)}
 
 
-class TrainScreen(Screen):
+class TrainScreen(AppScreen):
     """Train a GPT on a prepared dataset and watch it learn."""
 
     CSS_PATH = "train.tcss"
