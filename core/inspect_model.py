@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +114,12 @@ def capture(model: GPT, idx: torch.Tensor) -> Capture:
     block_out: list[Any] = [None] * len(blocks)
     handles = []
 
+    me = threading.get_ident()  # another thread's forward of the same model (a loss measurement) is not ours
+
     def keep(store: list[Any], i: int, use_output: bool):
         def hook(_module: Any, args: tuple[Any, ...], *output: Any) -> None:  # returns None: changes nothing
-            store[i] = output[0] if use_output else args[0]
+            if threading.get_ident() == me:
+                store[i] = output[0] if use_output else args[0]
 
         return hook
 

@@ -20,6 +20,7 @@ from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.chat import ChatScreen
 from nanogpt_tui.screens.data import DataScreen
 from nanogpt_tui.screens.help import HelpScreen
+from nanogpt_tui.screens.model import ModelScreen
 from nanogpt_tui.screens.tokens import TokensScreen
 from nanogpt_tui.screens.train import TrainScreen
 
@@ -33,6 +34,7 @@ SCREENS: dict[str, tuple[str, str, str]] = {
     "checkpoints": ("f4", "Checkpoints", "Browse, inspect, resume and delete trained models"),
     "chat": ("f5", "Chat", "Generate text from a checkpoint"),
     "tokens": ("f6", "Tokens", "See how text splits into tokens"),
+    "model": ("f7", "Model", "Look inside a model: parameters, attention, what each layer predicts"),
 }
 
 
@@ -47,6 +49,7 @@ class NanoGPTApp(App[None]):
         "checkpoints": CheckpointsScreen,
         "chat": ChatScreen,
         "tokens": TokensScreen,
+        "model": ModelScreen,
     }
     DEFAULT_MODE = "data"
     BINDINGS = [

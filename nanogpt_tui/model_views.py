@@ -121,16 +121,17 @@ def render_lens(rows: Sequence[Any], token: str, position: int) -> Table:
     return table
 
 
-def render_nearest(token: str, token_id: int, nearest: Sequence[tuple[str, int, float]]) -> Table:
+def render_nearest(token: str, token_id: int, nearest: Sequence[tuple[str, int, float]]) -> Group:
     """The tokens nearest one token in the embedding: (text, id, cosine similarity) rows."""
-    table = Table(title=f"Nearest to {visible(token)!r} (id {token_id}) in wte",
-                  title_justify="left", padding=(0, 1))
+    title = Text.assemble("Nearest to ", (repr(visible(token)), "bold"), f" (id {token_id}) in the token embedding "
+                          "(wte), by cosine similarity")
+    table = Table(padding=(0, 1))
     table.add_column("token")
     table.add_column("id", justify="right")
     table.add_column("cosine", justify="right")
     for text, other, sim in nearest:
         table.add_row(repr(visible(text)), str(other), f"{sim:+.3f}")
-    return table
+    return Group(title, table)
 
 
 # -- anatomy ---------------------------------------------------------------------------------------------
