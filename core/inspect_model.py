@@ -26,7 +26,7 @@ from core.anatomy import ParamInfo
 from core.batches import get_batch
 from core.dataset import DatasetInfo, open_split
 from core.model import GPT, GPTConfig, ModelError
-from core.tokenizers import Tokenizer
+from core.tokenizers import CharTokenizer, Tokenizer
 
 TOP_K = 5
 
@@ -72,6 +72,7 @@ class Tokens:
     ids: list[int]
     texts: list[str]  # each token's text (undecodable bytes replaced)
     total: int  # tokens in the whole text; more than len(ids) when it was cut to the block
+    dropped: str = ""  # characters a character vocabulary lacks, left out of the text
 
     @property
     def cut(self) -> bool:
@@ -86,11 +87,17 @@ def encode(tokenizer: Tokenizer, text: str, block_size: int) -> Tokens:
     """The text's tokens, cut to the first `block_size` (the model sees no more at once)."""
     if not text:
         raise InspectError("the text is empty: type something to look at")
-    ids = tokenizer.encode(text)
+    dropped = ""
+    stoi = getattr(tokenizer, "stoi", None)
+    if isinstance(tokenizer, CharTokenizer) and stoi is not None:
+        dropped = "".join(sorted({c for c in text if c not in stoi}))
+        text = "".join(c for c in text if c in stoi)
+    ids = tokenizer.encode(text) if text else []
     if not ids:
-        raise InspectError("the text has no tokens")
+        raise InspectError(f"the text has no tokens this vocabulary knows (it lacks {dropped!r})" if dropped
+                           else "the text has no tokens")
     kept = ids[:block_size]
-    return Tokens(kept, [token_text(tokenizer, i) for i in kept], len(ids))
+    return Tokens(kept, [token_text(tokenizer, i) for i in kept], len(ids), dropped)
 
 
 # -- one forward pass, watched ------------------------------------------------------------------------

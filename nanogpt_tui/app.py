@@ -55,7 +55,8 @@ class NanoGPTApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
         *(
-            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}")
+            # priority: a function key always switches screens (TextArea takes f7 for select-all otherwise)
+            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}", priority=True)
             for mode, (key, title, _) in SCREENS.items()
         ),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),

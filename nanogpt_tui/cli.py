@@ -367,6 +367,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if tokens.cut:
             console.print(f"[yellow]the text has {tokens.total} tokens; the block holds {len(tokens.ids)}: "
                           f"only the first {len(tokens.ids)} are shown[/]")
+        if tokens.dropped:
+            console.print(f"[yellow]left out (not in the vocabulary): {tokens.dropped!r}[/]")
         weights = attention_weights(model, torch.tensor([tokens.ids], device=device))[args.layer, 0, args.head]
         console.print(f"[bold]attention, layer {args.layer}, head {args.head}[/] (row: query token, column: the "
                       "token it looks at; the future is masked)")

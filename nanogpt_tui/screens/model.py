@@ -433,6 +433,8 @@ class ModelScreen(Screen):
             info.append(f"  showing tokens {lo}..{hi - 1}", "yellow")
         if self.tokens.cut:
             info.append(f"  the text has {self.tokens.total} tokens: cut to the block's {len(self.tokens.ids)}", "yellow")
+        if self.tokens.dropped:
+            info.append(f"  left out (not in the vocabulary): {self.tokens.dropped!r}", "yellow")
         if config is not None:
             info.append("\nrows: query tokens · columns: the tokens each looks at · the future (upper right) is masked", "dim")
         self.query_one("#model-att-info", Static).update(info)
