@@ -1,4 +1,4 @@
-"""NanoGPTApp: five screens (Data, Train, Checkpoints, Chat, Tokens) over one engine.
+"""NanoGPTApp: six screens (Data, Train, Checkpoints, Chat, Tokens, Model) over one engine.
 
 Each screen is a Textual "mode", reached by one function key or from the command palette. Screens run
 engine work in thread workers; torch is imported off the UI thread (see `warm_up`), so the first paint

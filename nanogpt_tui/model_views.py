@@ -180,17 +180,17 @@ def counts_table(anatomy: Anatomy) -> Group:
     totals.add_column(justify="right")
     totals.add_column(style="dim")
     totals.add_row("parameters", f"{anatomy.total:,}", human_count(anatomy.total))
-    totals.add_row("non-embedding", f"{anatomy.non_embedding:,}", "nanoGPT's count: all but wpe (wte is also the head)")
-    totals.add_row("12·L·d² estimate", f"{anatomy.estimate:,}",
-                   f"{anatomy.estimate_error:+.1%}: leaves out embeddings, biases, LayerNorms")
-    totals.add_row("FLOPs per token", f"{flops:,}", f"train (6N + 12·L·H·Q·T, nanoGPT's estimate_mfu); forward ≈ {flops // 3:,}")
+    totals.add_row("non-embedding", f"{anatomy.non_embedding:,}", "nanoGPT's count: all but wpe")
+    totals.add_row("12·L·d² estimate", f"{anatomy.estimate:,}", f"{anatomy.estimate_error:+.1%}: no embeddings/biases/LNs")
+    totals.add_row("FLOPs/token, train", f"{flops:,}", "6N + 12·L·H·Q·T (estimate_mfu)")
+    totals.add_row("FLOPs/token, forward", f"{flops // 3:,}", "a third of that")
     memory = Table(title="memory", title_justify="left", padding=(0, 1))
-    for column in ("weights in", "weights", "gradients", "AdamW m+v", "training"):
-        memory.add_column(column, justify="right" if column != "weights in" else "left")
+    for column in ("dtype", "weights", "grads", "AdamW m+v", "total"):
+        memory.add_column(column, justify="right" if column != "dtype" else "left", no_wrap=True)
     for name, weights, grads, adam in memory_table(anatomy.total):
         memory.add_row(name, human_size(weights), human_size(grads), human_size(adam), human_size(weights + grads + adam))
-    note = Text("AdamW keeps two moments per weight, in the weights' dtype; autocast bfloat16 training keeps float32 "
-                "weights. Activations come on top.", "dim")
+    note = Text("AdamW keeps two moments per weight in the weights' dtype; autocast bfloat16 training keeps "
+                "float32 weights; activations come on top.", "dim")
     return Group(totals, Text(""), memory, note)
 
 

@@ -115,10 +115,10 @@ class ModelScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="model-top"):
-            yield Select[str]([], prompt="Pick a model", id="model-source")
-            yield Select[str]([], prompt="Dataset (loss at init)", id="model-dataset")
+            yield Select[str]([], prompt="Pick a model", id="model-source", compact=True)
+            yield Select[str]([], prompt="Dataset (loss at init)", id="model-dataset", compact=True)
             yield Static("No model loaded", id="model-status")
-        yield Input(SAMPLE_TEXT, placeholder="A text to look at; enter analyses it", id="model-text")
+        yield Input(SAMPLE_TEXT, placeholder="A text to look at; enter analyses it", id="model-text", compact=True)
         with TabbedContent(id="model-tabs"):
             with TabPane("Anatomy", id="tab-anatomy"):
                 with Horizontal():
@@ -177,7 +177,7 @@ class ModelScreen(Screen):
         dataset = self.query_one("#model-dataset", Select)
         chosen = dataset.value
         with self.prevent(Select.Changed):
-            dataset.set_options([(f"{d.name} (vocab {d.vocab_size:,})", d.name) for d in message.datasets])
+            dataset.set_options([(d.name, d.name) for d in message.datasets])
             if isinstance(chosen, str) and any(d.name == chosen for d in message.datasets):
                 dataset.value = chosen
         if self.source is None:
@@ -444,7 +444,13 @@ class ModelScreen(Screen):
             self.query_one("#model-heatmap", Static).update(views.render_heads(texts, heads, width, cursor))
         else:
             weights = self.attention[layer, head, lo:hi, lo:hi]
-            self.query_one("#model-heatmap", Static).update(views.render_heatmap(texts, weights, cursor))
+            heatmap = views.render_heatmap(texts, weights, cursor)
+            self.query_one("#model-heatmap", Static).update(heatmap)
+            # Keep the cursor's row in view (the header rows are the lines above the first token's row).
+            header = len(heatmap.plain.splitlines()) - len(texts)
+            box = self.query_one("#model-heatmap-box", ScrollableContainer)
+            y = max(0, header + cursor - box.size.height // 2)
+            self.call_after_refresh(box.scroll_to, y=y, animate=False)
         row = self.attention[layer, head, position]
         attends = views.render_attends(self.tokens.texts, row, position)
         if self.all_heads:
