@@ -116,14 +116,22 @@ async def test_model_screen_keys_drive_the_attention_view(tiny_run: Path) -> Non
 async def test_untrained_model_from_settings_has_loss_ln_vocab(char_dataset, nanogpt_home: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")  # the Train screen: its form holds the dataset and the tiny preset's shape
+        train = app.screen
+        await wait_for(pilot, lambda: train.query("#cfg-n_layer"))
+        await wait_for(pilot, lambda: train.read_form()[0].dataset == char_dataset.name)
+        train.query_one("#cfg-n_layer").value = "3"
+        await pilot.pause()
         await pilot.press("f7")
         screen = app.screen
         assert isinstance(screen, ModelScreen)
-        # No checkpoints: an untrained model from the settings, with the dataset's vocabulary.
+        # No checkpoints: an untrained model from the Train screen's settings, with its dataset's vocabulary.
         await wait_for(pilot, lambda: screen.model is not None, 60)
         assert screen.source == SETTINGS
+        assert screen.model.config.n_layer == 3
+        assert "the Train screen's settings" in shown(screen, "#model-status")
         dataset = screen.query_one("#model-dataset", Select)
-        dataset.value = char_dataset.name
+        await wait_for(pilot, lambda: dataset.value == char_dataset.name)  # the form's dataset, chosen for the loss
         vocab = char_dataset.vocab_size
         await wait_for(pilot, lambda: "measured loss" in shown(screen, "#model-loss"), 60)
         await app.workers.wait_for_complete()
