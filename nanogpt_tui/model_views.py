@@ -35,12 +35,22 @@ def heat(weight: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def header_rows(tokens: Sequence[str]) -> int:
+    """How many lines the heatmap's column labels take (each token is written downwards)."""
+    return max(1, min(MAX_HEADER, max((len(visible(t)) for t in tokens), default=1)))
+
+
+def cell_text(weight: float) -> str:
+    """A cell shows its weight in percent when it is at least 10% (so the strong links read as numbers too)."""
+    return f"{min(99, round(weight * 100)):>{CELL}}" if weight >= 0.1 else " " * CELL
+
+
 def render_heatmap(tokens: Sequence[str], weights: Sequence[Sequence[float]], cursor: int | None = None) -> Text:
     """The causal T×T attention of one head: a row per query token, a column per key token."""
     T = len(tokens)
     labels = [visible(t) for t in tokens]
     text = Text(no_wrap=True)
-    depth = max(1, min(MAX_HEADER, max((len(label) for label in labels), default=1)))
+    depth = header_rows(tokens)
     for row in range(depth):  # column labels, written downwards
         text.append(" " * (LABEL + 2))
         for j, label in enumerate(labels):
@@ -56,7 +66,9 @@ def render_heatmap(tokens: Sequence[str], weights: Sequence[Sequence[float]], cu
             if j > i:
                 text.append(" " * CELL)  # the future: masked, nothing to see
             else:
-                text.append(" " * CELL, f"on {heat(weights[i][j])}")
+                weight = float(weights[i][j])
+                ink = "#000000" if weight > 0.3 else "#ffffff"
+                text.append(cell_text(weight), f"{ink} on {heat(weight)}")
         text.append("\n")
     text.rstrip()
     return text

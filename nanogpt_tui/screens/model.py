@@ -411,6 +411,13 @@ class ModelScreen(Screen):
     def watch_all_heads(self) -> None:
         self.render_attention()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.render_attention)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self) -> None:
+        self.call_after_refresh(self.render_attention)  # the heatmap's size is known once its tab shows
+
     def render_attention(self) -> None:
         if self.tokens is None or self.attention is None or not self.is_mounted:
             return
@@ -419,7 +426,11 @@ class ModelScreen(Screen):
         config = self.model.config if self.model is not None else None
         n_layer, n_head = self.attention.shape[:2]
         layer, head = min(self.layer, n_layer - 1), min(self.head, n_head - 1)
+        box = self.query_one("#model-heatmap-box", ScrollableContainer)
         size = HEADS_WINDOW if self.all_heads else WINDOW
+        if not self.all_heads and box.size.height:
+            # As many tokens as rows fit under the column labels: the whole heatmap in view, labels included.
+            size = max(8, min(size, box.size.height - views.header_rows(self.tokens.texts)))
         hi = max(position + 1, min(T, size))
         lo = max(0, hi - size)
         texts = self.tokens.texts[lo:hi]
@@ -444,13 +455,7 @@ class ModelScreen(Screen):
             self.query_one("#model-heatmap", Static).update(views.render_heads(texts, heads, width, cursor))
         else:
             weights = self.attention[layer, head, lo:hi, lo:hi]
-            heatmap = views.render_heatmap(texts, weights, cursor)
-            self.query_one("#model-heatmap", Static).update(heatmap)
-            # Keep the cursor's row in view (the header rows are the lines above the first token's row).
-            header = len(heatmap.plain.splitlines()) - len(texts)
-            box = self.query_one("#model-heatmap-box", ScrollableContainer)
-            y = max(0, header + cursor - box.size.height // 2)
-            self.call_after_refresh(box.scroll_to, y=y, animate=False)
+            self.query_one("#model-heatmap", Static).update(views.render_heatmap(texts, weights, cursor))
         row = self.attention[layer, head, position]
         attends = views.render_attends(self.tokens.texts, row, position)
         if self.all_heads:
