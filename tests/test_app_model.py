@@ -153,3 +153,18 @@ async def test_bad_text_is_a_notification(tiny_run: Path) -> None:
         text_input.value = ""
         await pilot.press("enter")
         await wait_for(pilot, lambda: any("empty" in n.message for n in app._notifications), 30)
+
+
+async def test_chat_prompt_becomes_the_text(tiny_run: Path) -> None:
+    from nanogpt_tui.screens.chat import ChatScreen, Turn
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_model_screen(pilot, app)
+        await pilot.press("f5")
+        chat = app.screen
+        assert isinstance(chat, ChatScreen)
+        chat.turns.append(Turn("the fox"))  # as a sent prompt leaves it
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: screen.tokens is not None and "".join(screen.tokens.texts) == "the fox")
+        assert screen.query_one("#model-text").value == "the fox"

@@ -9,7 +9,8 @@ the embedding.
 Every computation runs in a thread worker (core.inspect_model); the workers post typed messages and
 the handlers own the widgets. Keys: ↑/↓ move along the text's tokens (the query row, the lens
 position, the embedding's token), [ and ] (or page up/down) change the layer, , and . (or alt+←/→)
-the head, ctrl+t toggles all heads of the layer.
+the head, ctrl+t toggles all heads of the layer. The Chat screen's last prompt, when there is a new
+one, becomes the text.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class ModelScreen(Screen):
         self._generation = 0  # numbers analyses, so results for an older text or model are ignored
         self._checkpoints: list[Any] = []
         self._datasets: list[Any] = []
+        self._chat_prompt = ""  # the Chat prompt last taken as the text
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -147,6 +149,22 @@ class ModelScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.list_sources()
+        self.take_chat_prompt()
+
+    def mode_screen(self, mode: str) -> Any:
+        """Another mode's screen, if it has been opened (None otherwise)."""
+        stack = getattr(self.app, "_screen_stacks", {}).get(mode) or []
+        return stack[0] if stack else None
+
+    def take_chat_prompt(self) -> None:
+        """The Chat screen's last prompt becomes the text, once per new prompt."""
+        chat = self.mode_screen("chat")
+        turns = getattr(chat, "turns", None)
+        prompt = turns[-1].prompt.strip() if turns else ""
+        if prompt and prompt != self._chat_prompt:
+            self._chat_prompt = prompt
+            self.query_one("#model-text", Input).value = prompt
+            self.analyse()
 
     # -- choosing a model ---------------------------------------------------------------------------
 
@@ -217,9 +235,8 @@ class ModelScreen(Screen):
         from core.presets import from_preset
         from nanogpt_tui.screens.train import TrainScreen
 
-        stack = getattr(self.app, "_screen_stacks", {}).get("train") or []
-        train = next((s for s in stack if isinstance(s, TrainScreen)), None)
-        if train is not None and train.is_mounted:
+        train = self.mode_screen("train")
+        if isinstance(train, TrainScreen) and train.is_mounted:
             config, _problems = train.read_form()
             return dataclasses.asdict(config), config.dataset or None, "the Train screen's settings"
         return dataclasses.asdict(from_preset("cpu")), None, "the cpu preset (set others on the Train screen)"
