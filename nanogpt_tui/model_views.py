@@ -14,7 +14,14 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from core.anatomy import INIT_LOSS_WHY, Anatomy, Node, flops_per_token, forward_shapes, memory_table
+from core.anatomy import (
+    INIT_LOSS_WHY,
+    Anatomy,
+    Node,
+    flops_per_token,
+    forward_shapes,
+    memory_table,
+)
 from nanogpt_tui.formatting import human_count, human_size
 
 VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})  # as the Tokens screen shows them

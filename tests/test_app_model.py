@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from pilot_helpers import wait_for
 from rich.console import Console
 from textual.widgets import Select, Static, TabbedContent, Tabs, Tree
 
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.model import SETTINGS, ModelScreen
-from pilot_helpers import wait_for
 
 
 def shown(screen: ModelScreen, selector: str) -> str:

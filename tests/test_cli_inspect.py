@@ -65,7 +65,7 @@ def test_inspect_a_nanogpt_out_dir_with_gpt2_vocabulary(tmp_path: Path, capsys: 
 
     from core.model import GPT, GPTConfig
 
-    args = dict(n_layer=2, n_head=2, n_embd=16, block_size=16, bias=True, vocab_size=50304, dropout=0.0)
+    args = {"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 16, "bias": True, "vocab_size": 50304, "dropout": 0.0}
     model = GPT(GPTConfig(**args))
     state = {f"_orig_mod.{k}": v for k, v in model.state_dict().items()}
     out_dir = tmp_path / "out-gpt2"

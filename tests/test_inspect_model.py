@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from core.anatomy import Node, build_anatomy, flops_per_token, forward_shapes, memory_table
+from core.anatomy import (
+    Node,
+    build_anatomy,
+    flops_per_token,
+    forward_shapes,
+    memory_table,
+)
 from core.inspect_model import (
     InspectError,
     attention_and_values,
@@ -75,7 +81,7 @@ def test_flops_memory_and_shapes_follow_nanogpt() -> None:
     config = {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024, "vocab_size": 50304}
     n = 124_337_664 - 1024 * 768  # GPT-2 small without wpe (nanoGPT prints 123.69M)
     assert flops_per_token(n, config) == 6 * n + 12 * 12 * 12 * 64 * 1024
-    rows = dict((name, (w, g, a)) for name, w, g, a in memory_table(1000))
+    rows = {name: (w, g, a) for name, w, g, a in memory_table(1000)}
     assert rows["float32"] == (4000, 4000, 8000) and rows["bfloat16"] == (2000, 2000, 4000)
     shapes = dict(forward_shapes(config, T=8))
     assert shapes["  att = softmax(q·kᵀ/√hs)"] == "(B, 12, 8, 8)"

@@ -29,7 +29,17 @@ from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Select, Static, TabbedContent, TabPane, Tabs, Tree
+from textual.widgets import (
+    Footer,
+    Header,
+    Input,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tabs,
+    Tree,
+)
 from textual.widgets.tree import TreeNode
 
 from nanogpt_tui import model_views as views
@@ -122,12 +132,11 @@ class ModelScreen(Screen):
             yield Static("No model loaded", id="model-status")
         yield Input(SAMPLE_TEXT, placeholder="A text to look at; enter analyses it", id="model-text", compact=True)
         with TabbedContent(id="model-tabs"):
-            with TabPane("Anatomy", id="tab-anatomy"):
-                with Horizontal():
-                    yield Tree("GPT", id="model-tree")
-                    with VerticalScroll(id="model-figures"):
-                        yield Static("", id="model-counts")
-                        yield Static("", id="model-shapes")
+            with TabPane("Anatomy", id="tab-anatomy"), Horizontal():
+                yield Tree("GPT", id="model-tree")
+                with VerticalScroll(id="model-figures"):
+                    yield Static("", id="model-counts")
+                    yield Static("", id="model-shapes")
             with TabPane("Loss at init", id="tab-loss"):
                 yield Static("", id="model-loss")
             with TabPane("Attention", id="tab-attention"):
