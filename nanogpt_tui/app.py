@@ -1,4 +1,4 @@
-"""NanoGPTApp: five screens (Data, Train, Checkpoints, Chat, Tokens) over one engine.
+"""NanoGPTApp: six screens (Data, Train, Checkpoints, Chat, Tokens, Model) over one engine.
 
 Each screen is a Textual "mode", reached by one function key or from the command palette. Screens run
 engine work in thread workers; torch is imported off the UI thread (see `warm_up`), so the first paint
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, cast
+from typing import TYPE_CHECKING, Iterable, TypeVar, cast
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from nanogpt_tui.screens.chat import ChatScreen
     from nanogpt_tui.screens.train import TrainScreen
 
+S = TypeVar("S", bound=Screen)
+
 # mode name -> (key, title, what it is for): one table drives bindings, palette and help.
 SCREENS: dict[str, tuple[str, str, str]] = {
     "data": ("f2", "Data", "Prepare a dataset from Tiny Shakespeare, a file or a folder"),
@@ -29,6 +31,7 @@ SCREENS: dict[str, tuple[str, str, str]] = {
     "checkpoints": ("f4", "Checkpoints", "Browse, inspect, resume and delete trained models"),
     "chat": ("f5", "Chat", "Generate text from a checkpoint"),
     "tokens": ("f6", "Tokens", "See how text splits into tokens"),
+    "model": ("f7", "Model", "Look inside a model: parameters, attention, what each layer predicts"),
 }
 
 
@@ -40,6 +43,7 @@ SCREEN_CLASSES: dict[str, str] = {
     "checkpoints": "nanogpt_tui.screens.checkpoints:CheckpointsScreen",
     "chat": "nanogpt_tui.screens.chat:ChatScreen",
     "tokens": "nanogpt_tui.screens.tokens:TokensScreen",
+    "model": "nanogpt_tui.screens.model:ModelScreen",
     "help": "nanogpt_tui.screens.help:HelpScreen",
 }
 
@@ -64,7 +68,8 @@ class NanoGPTApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
         *(
-            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}")
+            # priority: a function key always switches screens (TextArea takes f7 for select-all otherwise)
+            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}", priority=True)
             for mode, (key, title, _) in SCREENS.items()
         ),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
@@ -74,6 +79,13 @@ class NanoGPTApp(App[None]):
         super().__init__()
         # The trainer the Train screen runs, if any: quitting stops it and waits for its checkpoint.
         self.trainer: TrainerProcess | None = None
+        # Each main screen once it has been opened (AppScreen registers itself), for screens that read
+        # another's state: the Model screen takes the Train screen's settings and the Chat screen's prompt.
+        self.opened_screens: dict[type[Screen], Screen] = {}
+
+    def opened_screen(self, screen_type: type[S]) -> S | None:
+        """The screen of that type if it has been opened, else None."""
+        return cast("S | None", self.opened_screens.get(screen_type))
 
     def on_mount(self) -> None:
         # After the first paint: importing torch holds the GIL for a second and would delay it.

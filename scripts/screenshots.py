@@ -105,6 +105,9 @@ async def take(iters: int) -> None:
         await pilot.press("ctrl+t")
         await shot("chat")
 
+        # Model: one head's attention on a line of Shakespeare, a token in the middle selected.
+        await shoot_model(app, pilot, shot, run_dir / "ckpt.pt")
+
         # Train: the run resumed for more iterations, caught while training.
         await app.resume_training(run_dir / "ckpt.pt")
         screen = app.screen
@@ -124,6 +127,31 @@ async def take(iters: int) -> None:
         await shot("train")
         await pilot.press("ctrl+b")
         await app.workers.wait_for_complete()
+
+
+MODEL_TEXT = "ROMEO: But soft, what light through yonder window breaks?"
+
+
+async def shoot_model(app, pilot, shot, checkpoint: Path) -> None:
+    """The Model screen's Attention tab: layer 1, head 1, on MODEL_TEXT, the cursor a few tokens back."""
+    from textual.widgets import TabbedContent
+
+    from nanogpt_tui.screens.model import ModelScreen
+
+    await pilot.press("f7")
+    screen = app.screen
+    assert isinstance(screen, ModelScreen)
+    await wait_until(pilot, lambda: screen.model is not None)
+    if screen.source != str(checkpoint):
+        screen.choose(str(checkpoint))
+        await wait_until(pilot, lambda: screen.model is not None)
+    screen.query_one("#model-text").value = MODEL_TEXT
+    screen.analyse()
+    await wait_until(pilot, lambda: screen.tokens is not None and screen.tokens.total == len(MODEL_TEXT))
+    screen.query_one(TabbedContent).active = "tab-attention"
+    await pilot.press("right_square_bracket", "full_stop", *["up"] * 6)
+    await app.workers.wait_for_complete()
+    await shot("model")
 
 
 def main() -> None:

@@ -15,6 +15,9 @@ class AppScreen(Screen):
     Textual refresh the CSS of the screen it shows anyway. So resuming skips that pass.
     """
 
+    def on_mount(self) -> None:
+        self.app.opened_screens[type(self)] = self  # type: ignore[attr-defined]  (NanoGPTApp's)
+
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         event.refresh_styles = False
         super()._on_screen_resume(event)

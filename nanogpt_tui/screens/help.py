@@ -16,6 +16,8 @@ Go from a text file to a model you can talk to, one screen at a time:
 3. **Checkpoints**: every run and its best and latest checkpoints.
 4. **Chat**: type a prompt and watch the model write.
 5. **Tokens**: see how any text splits into tokens under each tokenizer.
+6. **Model**: look inside a model: its parameters, its loss at initialisation, the attention of
+   each head ([ ] layer, , . head, ↑ ↓ token, ctrl+t all heads), what each layer predicts, its embeddings.
 
 Your datasets and runs live in the data folder shown in the Data screen
 (`--home DIR` or `NANOGPT_TUI_HOME` moves it).

@@ -1,0 +1,545 @@
+"""The Model screen: look inside a GPT, as "Let's build GPT" and nanoGPT explain it.
+
+Pick a checkpoint (or "from Train settings": an untrained model with the Train screen's shape) and see
+its anatomy (the module tree with nanoGPT's names, counts, memory, FLOPs and one forward pass's
+shapes), its loss at initialisation beside ln(vocab_size), the attention weights of any layer and head
+on a text, what each layer would predict next (the logit lens), and a token's nearest neighbours in
+the embedding.
+
+Every computation runs in a thread worker (core.inspect_model); the workers post typed messages and
+the handlers own the widgets. Keys: ↑/↓ move along the text's tokens (the query row, the lens
+position, the embedding's token), [ and ] (or page up/down) change the layer, , and . (or alt+←/→)
+the head, ctrl+t toggles all heads of the layer. The Chat screen's last prompt, when there is a new
+one, becomes the text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import (
+    Header,
+    Input,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tabs,
+    Tree,
+)
+from textual.widgets.tree import TreeNode
+
+from nanogpt_tui import listings
+from nanogpt_tui import model_views as views
+from nanogpt_tui.formatting import human_count
+from nanogpt_tui.messages import WorkFailed
+from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.widgets.footer import Footer
+
+SETTINGS = "settings"  # the source value for an untrained model with the Train screen's settings
+SAMPLE_TEXT = "ROMEO: But soft, what light through yonder window breaks?"
+WINDOW = 64  # tokens the single-head heatmap shows at once (a window that follows the cursor)
+HEADS_WINDOW = 48  # tokens each small multiple shows
+
+
+@dataclass
+class SourcesListed(Message):
+    checkpoints: list[Any]  # CheckpointSummary
+    datasets: list[Any]  # DatasetInfo
+
+
+@dataclass
+class ModelReady(Message):
+    source: str
+    model: Any
+    tokenizer: Any
+    anatomy: Any
+    description: str
+    trained: bool
+    dataset: str | None  # the dataset to measure the loss on, if the screen has none chosen
+
+
+@dataclass
+class Analysed(Message):
+    generation: int
+    tokens: Any  # core.inspect_model.Tokens
+    attention: Any  # numpy (n_layer, n_head, T, T)
+
+
+@dataclass
+class Probed(Message):
+    generation: int
+    position: int
+    lens: list[Any]  # LensRow
+    nearest: list[tuple[str, int, float]]
+
+
+@dataclass
+class LossMeasured(Message):
+    source: str
+    dataset: str
+    loss: float
+
+
+class ModelScreen(AppScreen):
+    """A model's anatomy, loss at init, attention, logit lens and embeddings."""
+
+    CSS_PATH = "model.tcss"
+    BINDINGS = [
+        Binding("up", "position(-1)", "Prev token", id="model.position_prev", key_display="↑"),
+        Binding("down", "position(1)", "Next token", id="model.position_next", key_display="↓"),
+        Binding("left_square_bracket,pageup", "layer(-1)", "Layer −", id="model.layer_prev", key_display="["),
+        Binding("right_square_bracket,pagedown", "layer(1)", "Layer +", id="model.layer_next", key_display="]"),
+        Binding("comma,alt+left", "head(-1)", "Head −", id="model.head_prev", key_display=","),
+        Binding("full_stop,alt+right", "head(1)", "Head +", id="model.head_next", key_display="."),
+        Binding("ctrl+t", "toggle_heads", "All heads", id="model.all_heads"),
+        Binding("ctrl+r", "reload", "Reload", id="model.reload"),
+    ]
+
+    layer: reactive[int] = reactive(0, bindings=True)
+    head: reactive[int] = reactive(0, bindings=True)
+    position: reactive[int] = reactive(0, bindings=True)
+    all_heads: reactive[bool] = reactive(False, bindings=True)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.source: str | None = None  # SETTINGS or a checkpoint path, chosen (loading or loaded)
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.trained = False
+        self.tokens: Any = None  # the analysed text's Tokens
+        self.attention: Any = None  # numpy (n_layer, n_head, T, T)
+        self._generation = 0  # numbers analyses, so results for an older text or model are ignored
+        self._checkpoints: list[Any] = []
+        self._datasets: list[Any] = []
+        self._chat_prompt = ""  # the Chat prompt last taken as the text
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="model-top"):
+            yield Select[str]([], prompt="Pick a model", id="model-source", compact=True)
+            yield Select[str]([], prompt="Dataset (loss at init)", id="model-dataset", compact=True)
+            yield Static("No model loaded", id="model-status")
+        yield Input(SAMPLE_TEXT, placeholder="A text to look at; enter analyses it", id="model-text", compact=True)
+        with TabbedContent(id="model-tabs"):
+            with TabPane("Anatomy", id="tab-anatomy"), Horizontal():
+                yield Tree("GPT", id="model-tree")
+                with VerticalScroll(id="model-figures"):
+                    yield Static("", id="model-counts")
+                    yield Static("", id="model-shapes")
+            with TabPane("Loss at init", id="tab-loss"):
+                yield Static("", id="model-loss")
+            with TabPane("Attention", id="tab-attention"):
+                yield Static("", id="model-att-info")
+                with ScrollableContainer(id="model-heatmap-box", can_focus=False):
+                    yield Static("", id="model-heatmap")
+                yield Static("", id="model-attends")
+            with TabPane("Logit lens", id="tab-lens"):
+                with VerticalScroll(can_focus=False):
+                    yield Static("", id="model-lens")
+            with TabPane("Embeddings", id="tab-embeddings"):
+                with VerticalScroll(can_focus=False):
+                    yield Static("", id="model-nearest")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#model-tree", Tree).show_root = True
+        self.query_one(Tabs).focus()  # the view keys ([ ] , . ↑ ↓) work at once; click the text to edit it
+
+    def on_screen_resume(self) -> None:
+        self.list_sources()
+        self.take_chat_prompt()
+
+    def take_chat_prompt(self) -> None:
+        """The Chat screen's last prompt becomes the text, once per new prompt."""
+        from nanogpt_tui.screens.chat import ChatScreen
+
+        chat = self.app.opened_screen(ChatScreen)  # type: ignore[attr-defined]  (NanoGPTApp's)
+        turns = getattr(chat, "turns", None)
+        prompt = turns[-1].prompt.strip() if turns else ""
+        if prompt and prompt != self._chat_prompt:
+            self._chat_prompt = prompt
+            self.query_one("#model-text", Input).value = prompt
+            self.analyse()
+
+    # -- choosing a model ---------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-list")
+    def list_sources(self) -> None:
+        from core.dataset import DatasetInfo
+
+        try:  # cached by the files' stats: a revisit with nothing changed reads nothing
+            checkpoints = [s for s in listings.checkpoints()[1] if not s.error]
+            datasets = [d for d in listings.datasets()[1] if isinstance(d, DatasetInfo)]
+        except Exception as error:
+            self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
+            return
+        self.post_message(SourcesListed(checkpoints, datasets))
+
+    def on_sources_listed(self, message: SourcesListed) -> None:
+        self._checkpoints, self._datasets = message.checkpoints, message.datasets
+        options = [("from Train settings (untrained)", SETTINGS)]
+        options += [(f"{s.name} ({s.kind}, {s.iter_num:,} iters)", str(s.path)) for s in message.checkpoints]
+        if self.source is not None and all(value != self.source for _, value in options):
+            options.append((self.source, self.source))
+        source = self.query_one("#model-source", Select)
+        with self.prevent(Select.Changed):
+            source.set_options(options)
+            if self.source is not None:
+                source.value = self.source
+        dataset = self.query_one("#model-dataset", Select)
+        chosen = dataset.value
+        with self.prevent(Select.Changed):
+            dataset.set_options([(d.name, d.name) for d in message.datasets])
+            if isinstance(chosen, str) and any(d.name == chosen for d in message.datasets):
+                dataset.value = chosen
+        if self.source is None:
+            # The newest checkpoint, else an untrained model: something to look at at once.
+            self.choose(str(message.checkpoints[0].path) if message.checkpoints else SETTINGS)
+
+    @on(Select.Changed, "#model-source")
+    def _source_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.source:
+            self.choose(event.value)
+
+    @on(Select.Changed, "#model-dataset")
+    def _dataset_picked(self, event: Select.Changed) -> None:
+        if self.source == SETTINGS:
+            self.choose(SETTINGS)  # the vocabulary comes from the dataset: a new model
+        else:
+            self.measure()
+
+    def choose(self, source: str) -> None:
+        """Load a checkpoint (a path) or build an untrained model from the Train screen's settings."""
+        self.source = source
+        self.model = self.tokenizer = self.tokens = self.attention = None
+        self._generation += 1
+        self.refresh_bindings()
+        select = self.query_one("#model-source", Select)
+        if select.value != source and any(value == source for _, value in select._options):
+            with self.prevent(Select.Changed):
+                select.value = source
+        dataset = self.query_one("#model-dataset", Select).value
+        dataset = dataset if isinstance(dataset, str) else None
+        self._status("Building an untrained model…" if source == SETTINGS else f"Loading {source}…")
+        settings = self.train_settings() if source == SETTINGS else None
+        self.load_source(source, settings, dataset)
+
+    def train_settings(self) -> tuple[dict[str, Any], str | None, str]:
+        """The Train screen's form values (its settings, its dataset), else the cpu preset's."""
+        from core.presets import from_preset
+        from nanogpt_tui.screens.train import TrainScreen
+
+        train = self.app.opened_screen(TrainScreen)  # type: ignore[attr-defined]
+        if isinstance(train, TrainScreen) and train.is_mounted:
+            config, _problems = train.read_form()
+            return dataclasses.asdict(config), config.dataset or None, "the Train screen's settings"
+        return dataclasses.asdict(from_preset("cpu")), None, "the cpu preset (set others on the Train screen)"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-load")
+    def load_source(self, source: str, settings: tuple[dict[str, Any], str | None, str] | None, dataset: str | None) -> None:
+        from core.anatomy import build_anatomy
+        from core.inspect_model import model_config, param_infos
+
+        try:
+            if settings is None:
+                model, tokenizer, description, trained, default = self._load_checkpoint(Path(source))
+            else:
+                model, tokenizer, description, default = self._build_untrained(settings, dataset)
+                trained = False
+            anatomy = build_anatomy(param_infos(model), model_config(model))
+        except Exception as error:  # a bad checkpoint, a form the model cannot take: the user's to fix
+            self.post_message(WorkFailed("Cannot load the model", str(error)))
+            return
+        self.post_message(ModelReady(source, model, tokenizer, anatomy, description, trained, default))
+
+    @staticmethod
+    def _load_checkpoint(path: Path) -> tuple[Any, Any, str, bool, str | None]:
+        from core.checkpoint import load_model
+        from core.devices import resolve_device
+        from core.tokenizers import tokenizer_name
+
+        device = resolve_device("auto")
+        model, tokenizer, ckpt = load_model(path, device)
+        description = (
+            f"{path.parent.name}: {human_count(model.get_num_params())} params, {tokenizer_name(ckpt['tokenizer'])}, "
+            f"{ckpt['iter_num']:,} iters, on {device}"
+        )
+        return model, tokenizer, description, ckpt["iter_num"] > 0, ckpt["dataset"].get("name")
+
+    @staticmethod
+    def _build_untrained(settings: tuple[dict[str, Any], str | None, str], dataset: str | None) -> tuple[Any, Any, str, str | None]:
+        from core.dataset import load_dataset, tokenizer_of
+        from core.inspect_model import untrained_model
+        from core.tokenizers import get_tokenizer
+
+        values, form_dataset, origin = settings
+        name = dataset or form_dataset
+        if name:
+            info = load_dataset(name)
+            tokenizer, vocab, what = tokenizer_of(info), info.vocab_size, f"{info.name}'s vocabulary"
+        else:
+            tokenizer = get_tokenizer("gpt2")
+            vocab, what = tokenizer.vocab_size, "GPT-2's vocabulary (no dataset)"
+        model = untrained_model(values, vocab)
+        description = f"untrained, {human_count(model.get_num_params())} params: {origin}, {what} ({vocab:,})"
+        return model, tokenizer, description, name
+
+    def on_model_ready(self, message: ModelReady) -> None:
+        if message.source != self.source:
+            return  # another model was chosen meanwhile
+        self.model, self.tokenizer, self.trained = message.model, message.tokenizer, message.trained
+        self._status(message.description)
+        self.show_anatomy(message.anatomy)
+        dataset = self.query_one("#model-dataset", Select)
+        if not isinstance(dataset.value, str) and message.dataset and any(d.name == message.dataset for d in self._datasets):
+            with self.prevent(Select.Changed):
+                dataset.value = message.dataset
+        self.layer = min(self.layer, self.model.config.n_layer - 1)
+        self.head = min(self.head, self.model.config.n_head - 1)
+        self.measure()
+        self.analyse()
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self._status(Text(f"{message.what}: {message.error}", "bold red"))
+        self.notify(message.error, title=message.what, severity="error")
+
+    def _status(self, text: str | Text) -> None:
+        self.query_one("#model-status", Static).update(text)
+
+    def action_reload(self) -> None:
+        self.list_sources()
+        if self.source is not None:
+            self.choose(self.source)
+
+    # -- anatomy -----------------------------------------------------------------------------------
+
+    def show_anatomy(self, anatomy: Any) -> None:
+        tree = self.query_one("#model-tree", Tree)
+        tree.clear()
+        tree.root.set_label(views.node_label(anatomy.root, anatomy))
+
+        def add(parent: TreeNode, node: Any) -> None:
+            label = views.node_label(node, anatomy)
+            if not node.children:
+                parent.add_leaf(label)
+                return
+            branch = parent.add(label)
+            for child in node.children.values():
+                add(branch, child)
+            # Open the way down to the first block; other blocks stay folded (they look the same).
+            if node.name in ("transformer", "transformer.h", "transformer.h.0") or node.name.startswith("transformer.h.0."):
+                branch.expand()
+
+        for child in anatomy.root.children.values():
+            add(tree.root, child)
+        tree.root.expand()
+        self.query_one("#model-counts", Static).update(views.counts_table(anatomy))
+        self.query_one("#model-shapes", Static).update(views.shapes_table(anatomy.config))
+
+    # -- loss at initialisation ---------------------------------------------------------------------
+
+    def measure(self) -> None:
+        dataset = self.query_one("#model-dataset", Select).value
+        loss = self.query_one("#model-loss", Static)
+        if self.model is None:
+            return
+        vocab = self.tokenizer.vocab_size
+        if not isinstance(dataset, str):
+            loss.update(Text(f"ln(vocab_size) = ln({vocab:,}) = {math.log(vocab):.2f}\n"
+                             "Pick a dataset above to measure the loss on its val split."))
+            return
+        loss.update(views.init_loss_text(None, vocab, self.trained, dataset))
+        self.measure_loss(self.source, self.model, dataset)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-loss")
+    def measure_loss(self, source: str, model: Any, dataset: str) -> None:
+        from core.dataset import load_dataset
+        from core.inspect_model import measure_loss
+
+        try:
+            loss = measure_loss(model, load_dataset(dataset))
+        except Exception as error:
+            self.post_message(WorkFailed("Cannot measure the loss", str(error)))
+            return
+        self.post_message(LossMeasured(source, dataset, loss))
+
+    def on_loss_measured(self, message: LossMeasured) -> None:
+        if message.source == self.source and self.tokenizer is not None:
+            self.query_one("#model-loss", Static).update(
+                views.init_loss_text(message.loss, self.tokenizer.vocab_size, self.trained, message.dataset)
+            )
+
+    # -- the text: attention, lens, embeddings ------------------------------------------------------
+
+    @on(Input.Submitted, "#model-text")
+    def _text_submitted(self) -> None:
+        self.analyse()
+        self.query_one(Tabs).focus()  # so [ ] , . and the arrows drive the view
+
+    def analyse(self) -> None:
+        if self.model is None:
+            return
+        self._generation += 1
+        self.query_one("#model-att-info", Static).update("Computing attention…")
+        text = self.query_one("#model-text", Input).value
+        self.run_analysis(self._generation, self.model, self.tokenizer, text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-analyse")
+    def run_analysis(self, generation: int, model: Any, tokenizer: Any, text: str) -> None:
+        import torch
+
+        from core.inspect_model import attention_weights, device_of, encode
+
+        try:
+            tokens = encode(tokenizer, text, model.config.block_size)
+            idx = torch.tensor([tokens.ids], dtype=torch.long, device=device_of(model))
+            attention = attention_weights(model, idx)[:, 0].float().cpu().numpy()  # (n_layer, n_head, T, T)
+        except Exception as error:
+            self.post_message(WorkFailed("Cannot analyse the text", str(error)))
+            return
+        self.post_message(Analysed(generation, tokens, attention))
+
+    def on_analysed(self, message: Analysed) -> None:
+        if message.generation != self._generation:
+            return
+        self.tokens, self.attention = message.tokens, message.attention
+        last = len(self.tokens.ids) - 1
+        if self.position == last:
+            self.watch_position()  # the same position, a new text: redraw anyway
+        self.position = last
+        self.refresh_bindings()
+
+    def watch_position(self) -> None:
+        self.render_attention()
+        self.probe()
+
+    def watch_layer(self) -> None:
+        self.render_attention()
+
+    def watch_head(self) -> None:
+        self.render_attention()
+
+    def watch_all_heads(self) -> None:
+        self.render_attention()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.render_attention)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self) -> None:
+        self.call_after_refresh(self.render_attention)  # the heatmap's size is known once its tab shows
+
+    def render_attention(self) -> None:
+        if self.tokens is None or self.attention is None or not self.is_mounted:
+            return
+        T = len(self.tokens.ids)
+        position = min(self.position, T - 1)
+        config = self.model.config if self.model is not None else None
+        n_layer, n_head = self.attention.shape[:2]
+        layer, head = min(self.layer, n_layer - 1), min(self.head, n_head - 1)
+        box = self.query_one("#model-heatmap-box", ScrollableContainer)
+        size = HEADS_WINDOW if self.all_heads else WINDOW
+        if not self.all_heads and box.size.height:
+            # As many tokens as rows fit under the column labels: the whole heatmap in view, labels included.
+            size = max(8, min(size, box.size.height - views.header_rows(self.tokens.texts)))
+        hi = max(position + 1, min(T, size))
+        lo = max(0, hi - size)
+        texts = self.tokens.texts[lo:hi]
+        cursor = position - lo
+        info = Text.assemble(
+            ("layer ", "dim"), (f"{layer}", "bold"), (f"/{n_layer - 1}  ", "dim"),
+            ("head ", "dim"), ("all" if self.all_heads else f"{head}", "bold"), (f"/{n_head - 1}  ", "dim"),
+            ("token ", "dim"), (f"#{position}", "bold"), (f" of {T}", "dim"),
+        )
+        if lo or hi < T:
+            info.append(f"  showing tokens {lo}..{hi - 1}", "yellow")
+        if self.tokens.cut:
+            info.append(f"  the text has {self.tokens.total} tokens: cut to the block's {len(self.tokens.ids)}", "yellow")
+        if self.tokens.dropped:
+            info.append(f"  left out (not in the vocabulary): {self.tokens.dropped!r}", "yellow")
+        if config is not None:
+            info.append("\nrows: query tokens · columns: the tokens each looks at · the future (upper right) is masked", "dim")
+        self.query_one("#model-att-info", Static).update(info)
+        if self.all_heads:
+            heads = self.attention[layer, :, lo:hi, lo:hi]
+            width = self.query_one("#model-heatmap-box").size.width or 100
+            self.query_one("#model-heatmap", Static).update(views.render_heads(texts, heads, width, cursor))
+        else:
+            weights = self.attention[layer, head, lo:hi, lo:hi]
+            self.query_one("#model-heatmap", Static).update(views.render_heatmap(texts, weights, cursor))
+        row = self.attention[layer, head, position]
+        attends = views.render_attends(self.tokens.texts, row, position)
+        if self.all_heads:
+            attends = Text.assemble(f"head {head}: ", attends)
+        self.query_one("#model-attends", Static).update(attends)
+
+    def probe(self) -> None:
+        if self.tokens is None or self.model is None:
+            return
+        self.run_probe(self._generation, self.model, self.tokenizer, list(self.tokens.ids), self.position)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="model-probe")
+    def run_probe(self, generation: int, model: Any, tokenizer: Any, ids: list[int], position: int) -> None:
+        from core.inspect_model import logit_lens, nearest_tokens, token_text
+
+        try:
+            lens = logit_lens(model, tokenizer, ids, position)
+            near = nearest_tokens(model, ids[position], k=12, vocab_size=tokenizer.vocab_size)
+            nearest = [(token_text(tokenizer, i), i, sim) for i, sim in near]
+        except Exception as error:
+            self.post_message(WorkFailed("Cannot read the layers", str(error)))
+            return
+        self.post_message(Probed(generation, position, lens, nearest))
+
+    def on_probed(self, message: Probed) -> None:
+        if message.generation != self._generation or message.position != self.position or self.tokens is None:
+            return
+        token = self.tokens.texts[message.position]
+        self.query_one("#model-lens", Static).update(views.render_lens(message.lens, token, message.position))
+        self.query_one("#model-nearest", Static).update(
+            views.render_nearest(token, self.tokens.ids[message.position], message.nearest)
+        )
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("position", "layer", "head", "toggle_heads"):
+            if self.attention is None:
+                return None  # shown greyed until a text is analysed
+            if action == "toggle_heads":
+                return True
+            step = int(parameters[0]) if parameters else 0
+            value, limit = {
+                "position": (self.position, len(self.tokens.ids)),
+                "layer": (self.layer, self.attention.shape[0]),
+                "head": (self.head, self.attention.shape[1]),
+            }[action]
+            return True if 0 <= value + step < limit else None
+        return True
+
+    def action_position(self, step: int) -> None:
+        if self.tokens is not None:
+            self.position = max(0, min(len(self.tokens.ids) - 1, self.position + step))
+
+    def action_layer(self, step: int) -> None:
+        if self.attention is not None:
+            self.layer = max(0, min(self.attention.shape[0] - 1, self.layer + step))
+
+    def action_head(self, step: int) -> None:
+        if self.attention is not None:
+            self.head = max(0, min(self.attention.shape[1] - 1, self.head + step))
+
+    def action_toggle_heads(self) -> None:
+        self.all_heads = not self.all_heads

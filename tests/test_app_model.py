@@ -1,0 +1,170 @@
+"""The Model screen (F7) driven by keys: anatomy, loss at init, attention layer/head/token keys, lens, embeddings."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pilot_helpers import wait_for
+from rich.console import Console
+from textual.widgets import Select, Static, TabbedContent, Tabs, Tree
+
+from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.screens.model import SETTINGS, ModelScreen
+
+
+def shown(screen: ModelScreen, selector: str) -> str:
+    """What a Static shows, as plain text (its content may be rich Text, a Table or a Group)."""
+    content = screen.query_one(selector, Static).content
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(content)
+    return console.export_text()
+
+
+async def open_model_screen(pilot, app: NanoGPTApp) -> ModelScreen:
+    await pilot.press("f7")
+    screen = app.screen
+    assert isinstance(screen, ModelScreen)
+    await wait_for(pilot, lambda: screen.model is not None and screen.attention is not None, 60)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen
+
+
+async def test_model_screen_keys_drive_the_attention_view(tiny_run: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_model_screen(pilot, app)
+        assert str(screen.query_one("#model-source", Select).value).startswith(str(tiny_run))
+        # Anatomy: the tree with nanoGPT's names, shapes, counts; the figures beside it.
+        tree = screen.query_one("#model-tree", Tree)
+        labels = []
+        stack = [tree.root]
+        while stack:
+            node = stack.pop()
+            labels.append(str(node.label))
+            stack.extend(node.children)
+        assert any(label.startswith("c_attn  weight 96×32  3,072") for label in labels)
+        assert any("tied: transformer.wte.weight" in label for label in labels)
+        counts = shown(screen, "#model-counts")
+        assert "non-embedding" in counts and "12·L·d² estimate" in counts and "bfloat16" in counts
+        assert "(B, 2, 32, 32)" in shown(screen, "#model-shapes")
+
+        # A text typed in and entered; then the Tabs have the focus, so the arrows walk the tabs and the view keys work.
+        text = "the quick brown fox jumps over a lazy dog; said the wizard"
+        text_input = screen.query_one("#model-text")
+        text_input.focus()
+        await pilot.pause()
+        text_input.value = text[:-1]
+        await pilot.press("end", text[-1], "enter")
+        await wait_for(pilot, lambda: screen.tokens is not None and screen.tokens.total == len(text))
+        await pilot.pause()
+        assert isinstance(app.focused, Tabs)
+        await pilot.press("right", "right")
+        assert screen.query_one(TabbedContent).active == "tab-attention"
+        last = 31
+        info = shown(screen, "#model-att-info")
+        assert f"layer 0/1  head 0/1  token #{last} of 32" in info
+        assert "cut to the block's 32" in info  # the sample text is longer than the tiny block
+        heatmap = shown(screen, "#model-heatmap").splitlines()
+        assert "t h e · q u i c k" in heatmap[0]  # column labels, whitespace visible
+        assert heatmap[-1].startswith("▶") and heatmap[-1].rstrip().endswith(text[last])
+        await pilot.press("right_square_bracket", "full_stop")
+        assert (screen.layer, screen.head) == (1, 1)
+        assert f"layer 1/1  head 1/1  token #{last}" in shown(screen, "#model-att-info")
+        await pilot.press("right_square_bracket", "full_stop")  # past the last layer and head: nothing moves
+        assert (screen.layer, screen.head) == (1, 1)
+        await pilot.press("up", "up", "up")
+        assert screen.position == last - 3
+        assert f"token #{last - 3}" in shown(screen, "#model-att-info")
+        attends = shown(screen, "#model-attends")
+        assert attends.startswith(f"query '{text[last - 3].replace(' ', '·')}' #{last - 3} attends most to:")
+        row = screen.attention[1, 1, last - 3]
+        assert abs(row.sum() - 1) < 1e-5 and (row[last - 2 :] == 0).all()
+        await pilot.press("left_square_bracket", "comma")
+        assert (screen.layer, screen.head) == (0, 0)
+        # All heads of the layer, as small multiples.
+        await pilot.press("ctrl+t")
+        heads = shown(screen, "#model-heatmap")
+        assert "head 0" in heads and "head 1" in heads and "▀" in heads
+
+        # The logit lens and the embedding follow the token cursor.
+        await pilot.press("right")
+        assert screen.query_one(TabbedContent).active == "tab-lens"
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        lens = shown(screen, "#model-lens")
+        token = text[last - 3].replace(" ", "·")
+        assert f"after '{token}' (#{last - 3})" in lens
+        assert "embeddings" in lens and "block 0" in lens and "block 1" in lens
+        await pilot.press("right")
+        assert f"Nearest to '{token}'" in shown(screen, "#model-nearest")
+
+        # A new text, typed and entered: analysed again, the cursor on its last token.
+        text_input = screen.query_one("#model-text")
+        text_input.focus()
+        await pilot.pause()
+        text_input.value = ""
+        await pilot.press(*"to be")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.tokens is not None and len(screen.tokens.ids) == 5)
+        await pilot.pause()
+        assert "token #4 of 5" in shown(screen, "#model-att-info")
+        assert isinstance(app.focused, Tabs)
+
+
+async def test_untrained_model_from_settings_has_loss_ln_vocab(char_dataset, nanogpt_home: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")  # the Train screen: its form holds the dataset and the tiny preset's shape
+        train = app.screen
+        await wait_for(pilot, lambda: train.query("#cfg-n_layer"))
+        await wait_for(pilot, lambda: train.read_form()[0].dataset == char_dataset.name)
+        train.query_one("#cfg-n_layer").value = "3"
+        await pilot.pause()
+        await pilot.press("f7")
+        screen = app.screen
+        assert isinstance(screen, ModelScreen)
+        # No checkpoints: an untrained model from the Train screen's settings, with its dataset's vocabulary.
+        await wait_for(pilot, lambda: screen.model is not None, 60)
+        assert screen.source == SETTINGS
+        assert screen.model.config.n_layer == 3
+        assert "the Train screen's settings" in shown(screen, "#model-status")
+        dataset = screen.query_one("#model-dataset", Select)
+        await wait_for(pilot, lambda: dataset.value == char_dataset.name)  # the form's dataset, chosen for the loss
+        vocab = char_dataset.vocab_size
+        await wait_for(pilot, lambda: "measured loss" in shown(screen, "#model-loss"), 60)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        loss_text = shown(screen, "#model-loss")
+        assert f"ln(vocab_size) = ln({vocab}) = {math.log(vocab):.2f}" in loss_text
+        measured = float(loss_text.split("measured loss = ")[1].split()[0])
+        assert abs(measured - math.log(vocab)) < 0.1
+        assert "untrained" in shown(screen, "#model-status")
+
+
+async def test_bad_text_is_a_notification(tiny_run: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_model_screen(pilot, app)
+        text_input = screen.query_one("#model-text")
+        text_input.focus()
+        await pilot.pause()
+        text_input.value = ""
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("empty" in n.message for n in app._notifications), 30)
+
+
+async def test_chat_prompt_becomes_the_text(tiny_run: Path) -> None:
+    from nanogpt_tui.screens.chat import ChatScreen, Turn
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_model_screen(pilot, app)
+        await pilot.press("f5")
+        chat = app.screen
+        assert isinstance(chat, ChatScreen)
+        chat.turns.append(Turn("the fox"))  # as a sent prompt leaves it
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: screen.tokens is not None and "".join(screen.tokens.texts) == "the fox")
+        assert screen.query_one("#model-text").value == "the fox"
