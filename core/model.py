@@ -95,17 +95,20 @@ def norm(config: GPTConfig) -> nn.Module:
 
 
 def rotary_tables(block_size: int, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin (block_size, 1, hs/2) of each position's rotation angle per pair of channels."""
+    """cos and sin (block_size, hs/2) of each position's rotation angle for each pair of channels."""
     inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
     angles = torch.outer(torch.arange(block_size, dtype=torch.float32), inv_freq)  # (block_size, hs/2)
-    return angles.cos()[:, None, :], angles.sin()[:, None, :]
+    return angles.cos(), angles.sin()
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs (i, i + hs/2) of x (B, T, nh, hs) by their positions' angles (cos, sin: (T, 1, hs/2))."""
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # (under autocast q and k may be bfloat16)
-    x1, x2 = x.chunk(2, dim=-1)  # (B, T, nh, hs/2) each
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)  # (B, T, nh, hs)
+def apply_rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate each channel pair (2i, 2i + 1) of x (..., hs) by its position's angle.
+
+    A pair is a complex number and `rotation` (broadcast to x's shape, last dim hs/2) holds e^(i angle),
+    so the rotation is one complex multiply: fewer ops, forward and backward, than cos/sin arithmetic.
+    """
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (..., hs/2) complex
+    return torch.view_as_real(pairs * rotation).flatten(-2).type_as(x)  # (..., hs)
 
 
 class CausalSelfAttention(nn.Module):
@@ -127,18 +130,18 @@ class CausalSelfAttention(nn.Module):
         x: torch.Tensor,
         kv: tuple[torch.Tensor, torch.Tensor] | None = None,
         start: int = 0,
-        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rotary: torch.Tensor | None = None,
     ) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
-        q = q.view(B, T, self.n_head, C // self.n_head)  # (B, T, nh, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head)  # (B, T, nh, hs)
+        hs = C // self.n_head
+        qkv = self.c_attn(x)  # (B, T, 3C): q, k and v side by side
+        qk = qkv[..., : 2 * C].view(B, T, 2, self.n_head, hs)  # q and k together: each knob is one op for both
+        v = qkv[..., 2 * C :].view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         if self.qk_norm:
-            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
-        if rotary is not None:  # cos, sin (T, 1, hs/2) of positions start .. start + T - 1
-            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        q, k = q.transpose(1, 2), k.transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+            qk = F.rms_norm(qk, (hs,))  # each head's query and key to unit RMS
+        if rotary is not None:  # (T, 1, 1, hs/2): the rotations of positions start .. start + T - 1
+            qk = apply_rotary(qk, rotary)
+        q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # 2 x (B, nh, T, hs)
         dropout_p = self.dropout if self.training else 0.0
         if kv is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
@@ -189,7 +192,7 @@ class Block(nn.Module):
         x: torch.Tensor,
         kv: tuple[torch.Tensor, torch.Tensor] | None = None,
         start: int = 0,
-        rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
+        rotary: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), kv, start, rotary)
         return x + self.mlp(self.ln_2(x))
@@ -237,7 +240,7 @@ class GPT(nn.Module):
         if config.rope:  # positions are rotations of q and k, not a learned table
             del modules["wpe"]
             cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)
-            self.register_buffer("rope_cos", cos, persistent=False)  # (block_size, 1, hs/2)
+            self.register_buffer("rope_cos", cos, persistent=False)  # (block_size, hs/2), not in the state_dict
             self.register_buffer("rope_sin", sin, persistent=False)
         self.transformer = nn.ModuleDict(modules)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -295,7 +298,9 @@ class GPT(nn.Module):
         x = self.transformer.wte(idx)  # (B, T, C)
         rotary = None
         if self.config.rope:
-            rotary = (self.rope_cos[start : start + T], self.rope_sin[start : start + T])  # (T, 1, hs/2) each
+            # e^(i angle) of positions start .. start + T - 1 (float: the buffers may have been cast to bfloat16)
+            rotary = torch.complex(self.rope_cos[start : start + T].float(), self.rope_sin[start : start + T].float())
+            rotary = rotary.view(T, 1, 1, -1)  # (T, 1, 1, hs/2): broadcast over batch, q/k and heads
         else:
             pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
             x = x + self.transformer.wpe(pos)  # (T, C) position embeddings, broadcast over the batch

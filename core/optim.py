@@ -30,12 +30,13 @@ def orthogonalize(G: torch.Tensor, steps: int = 5) -> torch.Tensor:
     The singular values end up in roughly [0.7, 1.2], which is all Muon needs; all n at once (bmm).
     """
     a, b, c = NS_COEFFS
-    X = G / (G.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # Frobenius norm >= spectral norm
+    X = G.bfloat16()  # as Keller Jordan's: the iteration is robust to bfloat16, and twice as fast
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # Frobenius norm >= spectral norm
     for _ in range(steps):
-        A = X @ X.mT  # (n, rows, rows)
+        A = torch.bmm(X, X.mT.contiguous())  # (n, rows, rows); bmm is slow on a transposed view on CPU
         B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # b A + c A A
         X = torch.baddbmm(X, B, X, beta=a)  # a X + B X
-    return X
+    return X.to(G.dtype)
 
 
 class Muon(torch.optim.Optimizer):

@@ -325,6 +325,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from core.bench import bench_sample
 
         bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device)
+    elif args.what == "speedrun":
+        return cmd_speedrun(args)
     elif args.what == "prepare":
         from data.bench import bench_prepare
 
@@ -333,6 +335,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from nanogpt_tui.bench import bench_tui
 
         bench_tui(preset=args.preset, iters=args.iters or 300)
+    return 0
+
+
+def speedrun_text(given: str | None) -> Path | None:
+    """Tiny Shakespeare for the speedrun: --text, the shared copy beside the repo, or the cached download."""
+    from data.sources import SHAKESPEARE_FILE
+
+    if given:
+        return Path(given).expanduser()
+    candidates = [Path(__file__).resolve().parents[1].parent / "shared" / "data" / SHAKESPEARE_FILE,
+                  paths.cache_dir() / SHAKESPEARE_FILE]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def cmd_speedrun(args: argparse.Namespace) -> int:
+    text = speedrun_text(args.text)
+    if text is None or not text.is_file():
+        err_console.print(
+            f"[red]Tiny Shakespeare not found{f' at {text}' if text else ''}.[/] Run `nanogpt-tui prepare shakespeare` "
+            "once (it downloads the text into the cache), or pass --text FILE."
+        )
+        return 1
+    from core.speedrun import speedrun
+
+    speedrun(text, presets=tuple(args.presets.split(",")), target=args.target, cap=args.iters, console=console)
     return 0
 
 
@@ -401,14 +428,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_checkpoints)
 
     p = sub.add_parser("bench", help="measure speed (figures and ratios, side by side in one run)")
-    p.add_argument("what", choices=["train", "sample", "prepare", "tui"])
+    p.add_argument("what", choices=["train", "sample", "prepare", "tui", "speedrun"])
     p.add_argument("--preset", default="cpu", help="train/tui: the model and batch to time")
-    p.add_argument("--iters", type=int, help="train/tui: iterations to time (default 30 / 300)")
+    p.add_argument("--iters", type=int, help="train/tui: iterations to time (default 30 / 300); "
+                                             "speedrun: most iterations per preset (default: its max_iters)")
+    p.add_argument("--presets", default="cpu,fast", help="speedrun: the presets to race")
+    p.add_argument("--target", type=float, default=1.88, help="speedrun: the val loss to reach")
     p.add_argument("--tokens", type=int, default=200, help="sample: tokens to generate")
     p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
     p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
     p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
-    p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words)")
+    p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
+                                                  "speedrun: Tiny Shakespeare (default: ../shared/data or the cache)")
     p.add_argument("--device", default="cpu", help="train/sample: device")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -189,7 +189,7 @@ def test_each_knob_changes_what_it_should(monkeypatch: pytest.MonkeyPatch) -> No
     assert not any(isinstance(m, torch.nn.LayerNorm) or type(m).__name__ == "LayerNorm" for m in knobbed(rmsnorm=True).modules())
     calls.clear()
     knobbed(qk_norm=True)(x)
-    assert calls == [(8,), (8,)] * 2  # q and k, head size 8, in each of 2 layers
+    assert calls == [(8,)] * 2  # q and k of each head together (head size 8), in each of 2 layers
 
     # ReLU² changes the MLP's output; each knob changes the logits
     reference, _ = knobbed()(x)
@@ -207,12 +207,16 @@ def test_rope_positions_are_relative() -> None:
     positions (0, 1) and (5, 6) give the second the same query-key score."""
     from core.model import apply_rotary, rotary_tables
     cos, sin = rotary_tables(16, 8)
-    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+    rotation = torch.complex(cos, sin)  # (16, 4)
+    q, k = torch.randn(8), torch.randn(8)
+
     def score(i: int, j: int) -> torch.Tensor:
-        return (apply_rotary(q, cos[i : i + 1], sin[i : i + 1]) * apply_rotary(k, cos[j : j + 1], sin[j : j + 1])).sum()
+        return (apply_rotary(q, rotation[i]) * apply_rotary(k, rotation[j])).sum()
+
     assert torch.allclose(score(1, 0), score(6, 5), atol=1e-5)
     assert not torch.allclose(score(1, 0), score(6, 0), atol=1e-3)
-    assert torch.allclose(apply_rotary(q, cos[:1], sin[:1]), q)  # position 0 is no rotation
+    assert torch.allclose(apply_rotary(q, rotation[0]), q)  # position 0 is no rotation
+    assert torch.allclose(apply_rotary(q, rotation[3]).norm(), q.norm())  # a rotation keeps lengths
 
 
 @pytest.mark.parametrize("knobs", [
