@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on a prepared dataset")
     p.add_argument("--dataset", help="a dataset name or folder (default when resuming: the run's)")
-    p.add_argument("--preset", default="cpu", help="starting settings: cpu, tiny, shakespeare-char (--set changes any)")
+    p.add_argument("--preset", default="cpu", help="starting settings: cpu, fast, tiny, shakespeare-char (--set changes any)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
