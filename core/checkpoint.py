@@ -184,11 +184,13 @@ class CheckpointSummary:
     error: str | None = None
 
 
-def count_params(state: dict[str, torch.Tensor]) -> int:
-    """Parameters in a state dict, counted like GPT.get_num_params(): tied head once, no positions."""
+def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
+    """Parameters in a state dict, counted like GPT.get_num_params(): a tied head once, no positions.
+
+    `tied` is False for a model with `untie_head`: its lm_head.weight is a parameter of its own."""
     total = sum(t.numel() for key, t in state.items() if key != "transformer.wpe.weight")
     head, wte = state.get("lm_head.weight"), state.get("transformer.wte.weight")
-    if head is not None and wte is not None and head.shape == wte.shape:
+    if tied and head is not None and wte is not None and head.shape == wte.shape:
         total -= head.numel()
     return total
 
@@ -208,7 +210,7 @@ def summarize(path: Path, kind: str) -> CheckpointSummary:
         return summary
     summary.dataset = str(ckpt["dataset"].get("name", ""))
     summary.tokenizer = tokenizer_name(ckpt["tokenizer"])
-    summary.n_params = count_params(ckpt["model"])
+    summary.n_params = count_params(ckpt["model"], tied=not ckpt["model_args"].get("untie_head", False))
     summary.iter_num = ckpt["iter_num"]
     summary.best_val_loss = ckpt["best_val_loss"]
     if ckpt["version"] == 0:

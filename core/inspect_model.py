@@ -143,13 +143,14 @@ def capture(model: GPT, idx: torch.Tensor) -> Capture:
     return Capture(attn_in, attn_out, block_out, block_in[0])
 
 
-def attention_and_values(attn: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """CausalSelfAttention's math from its input `x` (B, T, C): the weights (B, nh, T, T) and values (B, nh, T, hs)."""
-    B, T, C = x.shape
-    nh = attn.n_head
-    q, k, v = attn.c_attn(x).split(C, dim=2)
-    q, k, v = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(C // nh)  # (B, nh, T, T)
+def attention_and_values(
+    attn: torch.nn.Module, x: torch.Tensor, rotary: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CausalSelfAttention's math from its input `x` (B, T, C) (and the model's rotation of positions 0..T-1,
+    with rope): the weights (B, nh, T, T) and values (B, nh, T, hs). q, k and v come from the module itself."""
+    q, k, v = attn.queries_keys_values(x, rotary)  # (B, nh, T, hs) each
+    T = x.shape[1]
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])  # (B, nh, T, T)
     causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
     scores = scores.masked_fill(~causal, float("-inf"))
     return F.softmax(scores.float(), dim=-1), v
@@ -159,7 +160,8 @@ def attention_and_values(attn: torch.nn.Module, x: torch.Tensor) -> tuple[torch.
 def attention_weights(model: GPT, idx: torch.Tensor) -> torch.Tensor:
     """Attention weights of every layer and head for `idx` (B, T): (n_layer, B, nh, T, T), rows summing to 1."""
     seen = capture(model, idx)
-    return torch.stack([attention_and_values(block.attn, x)[0] for block, x in zip(model.transformer.h, seen.attn_inputs)])
+    rotary = model.rotation(0, idx.shape[1])
+    return torch.stack([attention_and_values(block.attn, x, rotary)[0] for block, x in zip(model.transformer.h, seen.attn_inputs)])
 
 
 def check_layer_head(model: GPT, layer: int, head: int | None = None) -> None:

@@ -1,5 +1,10 @@
 """The GPT-2 architecture as nanoGPT has it, with nanoGPT's parameter names, plus a KV cache.
 
+Modern recipe knobs, each off by default (GPTConfig): `rope` (rotary position embeddings, no wpe),
+`rmsnorm` (RMSNorm for every LayerNorm), `qk_norm` (RMS-normalised queries and keys), `relu2` (ReLU²
+in the MLP), `untie_head` (lm_head has its own weight). With all off the model is nanoGPT's, weights
+and math alike.
+
 Shapes in comments: B batch, T tokens in this call, C = n_embd, nh = n_head, hs = C // nh,
 V = vocab_size, S = tokens the attention looks at (cached + new).
 
@@ -11,6 +16,8 @@ jumps forward and keeps the last `keep_tokens(block_size)` (3/4 of the block) to
 re-prefilled in one batched forward. The next quarter of a block is then decoded one cheap token at a
 time, so the amortised cost per token stays O(block) rather than the O(block^2) of recomputing the whole
 window for every token. The uncached path follows the same window policy, so both give the same logits.
+With `rope` the same policy holds: the kept tail is re-fed from position 0 in both paths, and a rotary
+key cached at position p is only ever read by queries of the same window.
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0
     bias: bool = True  # biases in Linear layers and LayerNorms, like GPT-2
+    # The modern recipe, each off by default (old checkpoints' model_args lack them).
+    rope: bool = False  # rotary position embeddings on q and k instead of learned positions (no wpe)
+    rmsnorm: bool = False  # RMSNorm (a gain, no bias, no mean) instead of LayerNorm
+    qk_norm: bool = False  # RMS-normalise each head's queries and keys before attention
+    relu2: bool = False  # relu(x)**2 instead of GELU in the MLP
+    untie_head: bool = False  # lm_head gets a weight of its own instead of sharing wte's
 
     def __post_init__(self) -> None:
         for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
@@ -49,6 +62,8 @@ class GPTConfig:
             raise ModelError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
             raise ModelError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.rope and (self.n_embd // self.n_head) % 2:
+            raise ModelError(f"rope needs an even head size, got n_embd / n_head = {self.n_embd // self.n_head}")
 
 
 class LayerNorm(nn.Module):
@@ -63,6 +78,39 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
+class RMSNorm(nn.Module):
+    """x / rms(x) * gain: LayerNorm without the mean and the bias. Its gain keeps LayerNorm's name."""
+
+    def __init__(self, ndim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, self.weight.shape, self.weight, 1e-5)
+
+
+def norm(config: GPTConfig) -> nn.Module:
+    """The model's normalisation layer: LayerNorm (nanoGPT's) or RMSNorm."""
+    return RMSNorm(config.n_embd) if config.rmsnorm else LayerNorm(config.n_embd, bias=config.bias)
+
+
+def rotary_tables(block_size: int, head_size: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin (block_size, hs/2) of each position's rotation angle for each pair of channels."""
+    inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
+    angles = torch.outer(torch.arange(block_size, dtype=torch.float32), inv_freq)  # (block_size, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate each channel pair (2i, 2i + 1) of x (..., hs) by its position's angle.
+
+    A pair is a complex number and `rotation` (broadcast to x's shape, last dim hs/2) holds e^(i angle),
+    so the rotation is one complex multiply: fewer ops, forward and backward, than cos/sin arithmetic.
+    """
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (..., hs/2) complex
+    return torch.view_as_real(pairs * rotation).flatten(-2).type_as(x)  # (..., hs)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention; with a layer's cache it attends over the cached keys too."""
 
@@ -70,20 +118,38 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.n_embd = config.n_embd
+        self.qk_norm = config.qk_norm
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         # Attention dropout happens inside scaled_dot_product_attention, so it is a rate, not a module.
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
+    def queries_keys_values(
+        self, x: torch.Tensor, rotary: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v (B, nh, T, hs) each, for x (B, T, C): what the attention weighs (the Model screen reads them too)."""
+        B, T, C = x.shape
+        hs = C // self.n_head
+        qkv = self.c_attn(x)  # (B, T, 3C): q, k and v side by side
+        qk = qkv[..., : 2 * C].view(B, T, 2, self.n_head, hs)  # q and k together: each knob is one op for both
+        v = qkv[..., 2 * C :].view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if self.qk_norm:
+            qk = F.rms_norm(qk, (hs,))  # each head's query and key to unit RMS
+        if rotary is not None:  # (T, 1, 1, hs/2): the rotations of positions start .. start + T - 1
+            qk = apply_rotary(qk, rotary)
+        q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # 2 x (B, nh, T, hs)
+        return q, k, v
+
     def forward(
-        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
+        self,
+        x: torch.Tensor,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: int = 0,
+        rotary: torch.Tensor | None = None,
     ) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        q, k, v = self.queries_keys_values(x, rotary)  # (B, nh, T, hs) each
         dropout_p = self.dropout if self.training else 0.0
         if kv is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
@@ -103,17 +169,24 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """The position-wise feed-forward net: widen 4x, GELU, project back."""
+    """The position-wise feed-forward net: widen 4x, GELU (or ReLU²), project back."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.gelu = nn.GELU()
+        self.relu2 = config.relu2
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C)
+        h = self.c_fc(x)  # (B, T, 4C)
+        if self.relu2:
+            r = F.relu(h)
+            h = r * r  # not r.square() or r**2: their backward (pow's) is several times slower on a CPU
+        else:
+            h = self.gelu(h)
+        return self.dropout(self.c_proj(h))  # (B, T, C)
 
 
 class Block(nn.Module):
@@ -121,15 +194,19 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = norm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = norm(config)
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None = None, start: int = 0
+        self,
+        x: torch.Tensor,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: int = 0,
+        rotary: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), kv, start)
+        x = x + self.attn(self.ln_1(x), kv, start, rotary)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -165,18 +242,23 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(
-            dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),
-                wpe=nn.Embedding(config.block_size, config.n_embd),
-                drop=nn.Dropout(config.dropout),
-                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-                ln_f=LayerNorm(config.n_embd, bias=config.bias),
-            )
+        modules = dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=norm(config),
         )
+        if config.rope:  # positions are rotations of q and k, not a learned table
+            del modules["wpe"]
+            cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)
+            self.register_buffer("rope_cos", cos, persistent=False)  # (block_size, hs/2), not in the state_dict
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.transformer = nn.ModuleDict(modules)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # Weight tying: the output projection is the token embedding (one tensor, two names).
-        self.transformer.wte.weight = self.lm_head.weight
+        if not config.untie_head:
+            # Weight tying: the output projection is the token embedding (one tensor, two names).
+            self.transformer.wte.weight = self.lm_head.weight
 
         self.apply(self._init_weights)
         # GPT-2 scales the projections into the residual stream by depth, so its variance stays bounded.
@@ -194,9 +276,9 @@ class GPT(nn.Module):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def get_num_params(self, non_embedding: bool = True) -> int:
-        """Parameter count; the tied wte/lm_head counts once. non_embedding leaves out positions."""
+        """Parameter count; a tied wte/lm_head counts once. non_embedding leaves out positions (wpe)."""
         n = sum(p.numel() for p in self.parameters())
-        if non_embedding:
+        if non_embedding and not self.config.rope:
             n -= self.transformer.wpe.weight.numel()
         return n
 
@@ -204,6 +286,14 @@ class GPT(nn.Module):
         """An empty cache on the model's device, in its compute dtype (that of the final LayerNorm's gain)."""
         weight = self.transformer.ln_f.weight
         return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype)
+
+    def rotation(self, start: int, T: int) -> torch.Tensor | None:
+        """With rope: e^(i angle) of positions start .. start + T - 1, (T, 1, 1, hs/2); else None."""
+        if not self.config.rope:
+            return None
+        # float: the buffers may have been cast to bfloat16
+        rotary = torch.complex(self.rope_cos[start : start + T].float(), self.rope_sin[start : start + T].float())
+        return rotary.view(T, 1, 1, -1)  # broadcast over batch, q/k and heads
 
     def forward(
         self,
@@ -224,14 +314,16 @@ class GPT(nn.Module):
             raise ModelError(f"{where} exceed the block size {self.config.block_size}")
         if kv_cache is not None and kv_cache.batch_size != B:
             raise ModelError(f"the KV cache holds batch size {kv_cache.batch_size}, the input has {B}")
-        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
 
-        tok_emb = self.transformer.wte(idx)  # (B, T, C)
-        pos_emb = self.transformer.wpe(pos)  # (T, C), broadcast over the batch
-        x = self.transformer.drop(tok_emb + pos_emb)  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C)
+        rotary = self.rotation(start, T)
+        if rotary is None:
+            pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
+            x = x + self.transformer.wpe(pos)  # (T, C) position embeddings, broadcast over the batch
+        x = self.transformer.drop(x)  # (B, T, C)
         for i, block in enumerate(self.transformer.h):
             kv = None if kv_cache is None else (kv_cache.k[i], kv_cache.v[i])
-            x = block(x, kv, start)  # (B, T, C)
+            x = block(x, kv, start, rotary)  # (B, T, C)
         x = self.transformer.ln_f(x)
         if kv_cache is not None:
             kv_cache.length += T

@@ -15,6 +15,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout=0.0,
                  max_iters=200, lr_decay_iters=200, warmup_iters=10, eval_interval=50, eval_iters=5,
                  log_interval=1),
+    # The modern recipe on a smaller model, found by measuring (`nanogpt-tui bench speedrun`): reaches
+    # val loss 1.88 on Tiny Shakespeare (char) at about iteration 350, in a tenth of the cpu preset's
+    # time. Measured to 1.88, in iterations: the cpu model (4 x 128) with this recipe 310, 4 x 96 330,
+    # 3 x 96 340 at half 4 x 128's step cost; without qk_norm 4 x 128 missed 1.88 by 350, and relu2,
+    # rmsnorm + untie_head, a higher lr or muon_lr did not get there sooner, nor batch 12 or 24 on fewer tokens.
+    "fast": dict(n_layer=3, n_head=3, n_embd=96, block_size=64, batch_size=16, dropout=0.0,
+                 rope=True, qk_norm=True, muon=True, muon_lr=0.02, learning_rate=3e-3, min_lr=3e-4,
+                 wsd=True, decay_fraction=0.4, warmup_iters=20, max_iters=400, lr_decay_iters=0,
+                 eval_interval=50, eval_iters=20, log_interval=1),
     # nanoGPT's config/train_shakespeare_char.py, for a GPU.
     "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2,
                              learning_rate=1e-3, min_lr=1e-4, max_iters=5000, lr_decay_iters=5000,

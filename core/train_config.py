@@ -19,7 +19,8 @@ from core.dataset import DatasetError, check_name
 
 # The TrainConfig fields that shape the model (nanoGPT's `model_args`, plus the modern knobs): a
 # resumed run takes them from its checkpoint.
-MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
+MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout",
+              "rope", "rmsnorm", "qk_norm", "relu2", "untie_head")
 # Knobs whose checkpoints nanoGPT's model.py cannot load (with their value in nanoGPT's recipe).
 NANOGPT_INCOMPATIBLE = {"rope": False, "rmsnorm": False, "qk_norm": False, "relu2": False, "untie_head": False}
 FORM = "form"  # the problem key for what no single setting owns

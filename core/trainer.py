@@ -37,6 +37,7 @@ from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_datase
 from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, resolve_device, use_all_cpu_cores
 from core.evaluation import estimate_loss
 from core.model import GPT, GPTConfig
+from core.optim import build_optimizer, group_lr
 from core.sampler import SamplingConfig, generate
 from core.schedule import get_lr
 from core.tokenizers import Tokenizer
@@ -211,7 +212,7 @@ class Trainer:
         else:
             model_args = {k: getattr(cfg, k) for k in MODEL_KEYS} | {"vocab_size": info.vocab_size}
             model = GPT(GPTConfig(**model_args)).to(device)
-        optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
+        optimizer = build_optimizer(model, cfg, device.type)  # AdamW, or Muon + AdamW with cfg.muon
         scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, cfg.dtype))
         self.config = cfg
         run_dir = self._run_dir(info, resume_path)  # may drop a run_name that came with the checkpoint
@@ -254,6 +255,9 @@ class Trainer:
     @staticmethod
     def _restore(state: RunState, ckpt: dict[str, Any]) -> None:
         """Continue where the checkpoint left off (the model already holds its weights)."""
+        saved_muon = any(group.get("muon") for group in (ckpt.get("optimizer") or {}).get("param_groups", []))
+        if saved_muon != state.config.muon:
+            raise ConfigError(f"the checkpoint was trained with muon={saved_muon}: resume it with that setting", "muon")
         try:
             state.optimizer.load_state_dict(ckpt["optimizer"])
         except (KeyError, ValueError) as error:
@@ -384,7 +388,7 @@ class Trainer:
         started = time.perf_counter()
         lr = get_lr(it, cfg)
         for group in state.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = group_lr(group, lr, cfg)
         loss_sum = torch.zeros((), device=state.device)
         for _ in range(cfg.gradient_accumulation_steps):
             x, y = state.batches.next()

@@ -190,3 +190,16 @@ async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(tiny
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert started == [Path(keys[2])] and screen.showing(Path(keys[2]))
+
+
+def test_details_show_the_recipe_knobs_and_whether_nanogpt_can_load_it() -> None:
+    from nanogpt_tui.screens.checkpoints import describe_config
+
+    plain = {"model_args": {"n_layer": 4, "bias": False}, "config": {"dataset": "d"}, "dataset": {"name": "d"}}
+    assert "nanoGPT: can load" in describe_config(plain)  # an old checkpoint without the knobs
+    knobbed = {"model_args": {"n_layer": 4, "rope": True, "rmsnorm": False, "qk_norm": True, "relu2": False,
+                              "untie_head": False},
+               "config": {"dataset": "d", "rope": True, "qk_norm": True, "muon": True}, "dataset": {"name": "d"}}
+    text = describe_config(knobbed)
+    assert "rope=True" in text and "qk_norm=True" in text and "muon=True" in text
+    assert "nanoGPT: cannot load this checkpoint (it uses rope, qk_norm)" in text

@@ -96,13 +96,17 @@ def test_attention_rows_sum_to_one_and_are_causal(model: GPT) -> None:
     assert torch.all(att.triu(diagonal=1) == 0)
 
 
-def test_attention_weights_reproduce_the_blocks_attention_output(model: GPT) -> None:
-    """weights @ v, heads joined, c_proj: the attention module's own output. A model change that breaks
-    attention_and_values (rotary embeddings, QK-norm, ...) fails here."""
+@pytest.mark.parametrize("knobs", [{}, {"rope": True}, {"qk_norm": True, "rope": True, "rmsnorm": True}])
+def test_attention_weights_reproduce_the_blocks_attention_output(knobs: dict[str, bool]) -> None:
+    """weights @ v, heads joined, c_proj: the attention module's own output, with every attention knob.
+    A model change that breaks attention_and_values fails here."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=3, n_head=4, n_embd=32, **knobs)).eval()
     idx = torch.randint(0, 40, (2, 13))
     seen = capture(model, idx)
+    rotary = model.rotation(0, 13)
     for block, x, out in zip(model.transformer.h, seen.attn_inputs, seen.attn_outputs):
-        att, v = attention_and_values(block.attn, x)
+        att, v = attention_and_values(block.attn, x, rotary)
         B, nh, T, hs = v.shape
         y = (att @ v).transpose(1, 2).reshape(B, T, nh * hs)
         torch.testing.assert_close(block.attn.c_proj(y), out, rtol=1e-4, atol=1e-5)

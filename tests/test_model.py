@@ -141,3 +141,134 @@ def test_generation_past_the_block_matches_uncached_window() -> None:
         assert torch.allclose(b, reference[0, -1], atol=1e-5)
         tokens.append(int(a.argmax()))
     assert len(tokens) > 3 * block
+
+
+# ---- the modern recipe knobs --------------------------------------------------------------------
+
+KNOBS = ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head")
+
+
+def knobbed(block_size: int = 16, **knobs: bool) -> GPT:
+    torch.manual_seed(0)
+    config = GPTConfig(block_size=block_size, vocab_size=37, n_layer=2, n_head=2, n_embd=16, dropout=0.0,
+                       bias=False, **knobs)
+    return GPT(config).eval()
+
+
+def test_defaults_are_nanogpts_state_dict() -> None:
+    model = tiny(bias=False)
+    assert not any(getattr(model.config, k) for k in KNOBS)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert set(shapes) == nanogpt_keys(2, bias=False)
+    assert shapes["transformer.wpe.weight"] == (16, 16) and shapes["lm_head.weight"] == (37, 16)
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
+def test_each_knob_changes_what_it_should(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = set(knobbed().state_dict())
+    rope = knobbed(rope=True)
+    assert set(rope.state_dict()) == plain - {"transformer.wpe.weight"}  # rotary buffers are not saved
+    assert rope.get_num_params() == knobbed().get_num_params()  # wpe was never counted
+    assert rope.get_num_params(non_embedding=False) == knobbed().get_num_params(non_embedding=False) - 16 * 16
+    untied = knobbed(untie_head=True)
+    assert untied.lm_head.weight is not untied.transformer.wte.weight
+    assert set(untied.state_dict()) == plain
+    assert untied.get_num_params() == knobbed().get_num_params() + 37 * 16
+    from core.checkpoint import count_params
+    assert count_params(untied.state_dict(), tied=False) == untied.get_num_params()
+    assert count_params(knobbed().state_dict()) == knobbed().get_num_params()
+
+    calls: list[tuple[int, ...]] = []
+    real = torch.nn.functional.rms_norm
+    monkeypatch.setattr(torch.nn.functional, "rms_norm", lambda x, shape, *a, **k: calls.append(shape) or real(x, shape, *a, **k))
+    x = torch.randint(37, (1, 8))
+    knobbed()(x)
+    assert calls == []
+    knobbed(rmsnorm=True)(x)
+    assert calls == [(16,)] * 5  # ln_1 and ln_2 of 2 blocks, ln_f
+    assert not any(isinstance(m, torch.nn.LayerNorm) or type(m).__name__ == "LayerNorm" for m in knobbed(rmsnorm=True).modules())
+    calls.clear()
+    knobbed(qk_norm=True)(x)
+    assert calls == [(8,)] * 2  # q and k of each head together (head size 8), in each of 2 layers
+
+    # ReLU² changes the MLP's output; each knob changes the logits
+    reference, _ = knobbed()(x)
+    for knob in KNOBS:
+        logits, _ = knobbed(**{knob: True})(x)
+        assert not torch.allclose(logits, reference), knob
+    mlp = knobbed(relu2=True).transformer.h[0].mlp
+    h = torch.randn(1, 3, 16)
+    expected = mlp.c_proj(torch.relu(mlp.c_fc(h)) ** 2)
+    assert torch.allclose(mlp(h), expected)
+
+
+def test_rope_positions_are_relative() -> None:
+    """With RoPE and no wpe, attention depends only on relative positions: the same two tokens at
+    positions (0, 1) and (5, 6) give the second the same query-key score."""
+    from core.model import apply_rotary, rotary_tables
+    cos, sin = rotary_tables(16, 8)
+    rotation = torch.complex(cos, sin)  # (16, 4)
+    q, k = torch.randn(8), torch.randn(8)
+
+    def score(i: int, j: int) -> torch.Tensor:
+        return (apply_rotary(q, rotation[i]) * apply_rotary(k, rotation[j])).sum()
+
+    assert torch.allclose(score(1, 0), score(6, 5), atol=1e-5)
+    assert not torch.allclose(score(1, 0), score(6, 0), atol=1e-3)
+    assert torch.allclose(apply_rotary(q, rotation[0]), q)  # position 0 is no rotation
+    assert torch.allclose(apply_rotary(q, rotation[3]).norm(), q.norm())  # a rotation keeps lengths
+
+
+@pytest.mark.parametrize("knobs", [
+    dict(rope=True), dict(rmsnorm=True), dict(qk_norm=True), dict(relu2=True), dict(untie_head=True),
+    dict(rope=True, qk_norm=True, relu2=True), {k: True for k in KNOBS},
+])
+@torch.inference_mode()
+def test_knobs_kv_cache_equals_uncached(knobs: dict[str, bool]) -> None:
+    model = knobbed(**knobs)
+    x = torch.randint(37, (2, 16), generator=torch.Generator().manual_seed(3))
+    full, _ = model(x, x)
+    cache = KVCache(model.config, batch_size=2)
+    prefill, _ = model(x[:, :5], kv_cache=cache)
+    assert torch.allclose(prefill[:, 0], full[:, 4], atol=1e-5)
+    chunk, _ = model(x[:, 5:9], kv_cache=cache)
+    assert torch.allclose(chunk[:, 0], full[:, 8], atol=1e-5)
+    for t in range(9, 16):
+        step, _ = model(x[:, t : t + 1], kv_cache=cache)
+        assert torch.allclose(step[:, 0], full[:, t], atol=1e-5)
+
+
+@torch.inference_mode()
+def test_rope_generation_past_the_block_matches_uncached_window() -> None:
+    block = 8
+    model = knobbed(block_size=block, rope=True, qk_norm=True)
+    cached, uncached = ContextWindow(model, use_cache=True), ContextWindow(model, use_cache=False)
+    tokens, start = [1, 2, 3], 0
+    for _ in range(30):
+        if len(tokens) - start > block:
+            start = len(tokens) - keep_tokens(block)
+        reference, _ = model(torch.tensor([tokens[start:]]))
+        a, b = cached.next_logits(tokens), uncached.next_logits(tokens)
+        assert torch.allclose(a, reference[0, -1], atol=1e-5) and torch.allclose(b, reference[0, -1], atol=1e-5)
+        tokens.append(int(a.argmax()))
+
+
+def test_rope_needs_an_even_head_size() -> None:
+    with pytest.raises(ModelError, match="even head size"):
+        GPTConfig(n_embd=18, n_head=2, rope=True)
+
+
+def test_knobs_round_trip_through_a_checkpoint(tmp_path) -> None:
+    import dataclasses
+    from core.checkpoint import build_model, load_checkpoint, save_checkpoint
+    model = knobbed(**{k: True for k in KNOBS})
+    save_checkpoint(tmp_path / "c.pt", {"model": model.state_dict(), "model_args": dataclasses.asdict(model.config)})
+    ckpt = load_checkpoint(tmp_path / "c.pt")
+    assert {k: ckpt["model_args"][k] for k in KNOBS} == {k: True for k in KNOBS}
+    loaded = build_model(ckpt).eval()
+    x = torch.randint(37, (1, 8))
+    assert torch.equal(loaded(x)[0], model(x)[0])
+    # an old checkpoint's model_args (no knobs) builds nanoGPT's model
+    plain = knobbed()
+    args = {k: v for k, v in dataclasses.asdict(plain.config).items() if k not in KNOBS}
+    assert build_model({"model": plain.state_dict(), "model_args": args}).config == plain.config

@@ -213,6 +213,57 @@ def test_resumed_run_continues_its_curve_exactly(dataset: str) -> None:
     assert a["history"]["evals"][-1] == b["history"]["evals"][-1]
 
 
+RECIPE = dict(rope=True, rmsnorm=True, qk_norm=True, relu2=True, untie_head=True, muon=True, wsd=True,
+              lr_decay_iters=30)  # the schedule of the whole run, also in its first half
+
+
+def test_a_muon_run_with_every_knob_resumes_exactly(dataset: str) -> None:
+    straight = run(tiny(dataset, run_name="straight", dropout=0.1, **RECIPE))
+    first = run(tiny(dataset, run_name="split", dropout=0.1, max_iters=15, **RECIPE))
+    assert isinstance(first[-1], Finished) and first[-1].iter == 15
+    # Settings left out are the checkpoint's architecture (MODEL_KEYS); the optimizer must match.
+    refused = run(tiny(dataset, dropout=0.1), resume="split")[-1]
+    assert isinstance(refused, Failed) and "muon=True" in refused.message
+    second = run(tiny(dataset, dropout=0.1, muon=True, wsd=True, lr_decay_iters=30), resume="split")
+    assert isinstance(second[0], Started) and second[0].resumed and isinstance(second[-1], Finished)
+
+    def losses(events: list[Event]) -> dict[int, float]:
+        return {e.iter: e.loss for e in events if isinstance(e, Step)}
+
+    assert losses(first) | losses(second) == losses(straight)
+    a = load_checkpoint(paths.runs_dir() / "straight" / "ckpt.pt")
+    b = load_checkpoint(paths.runs_dir() / "split" / "ckpt.pt")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert "transformer.wpe.weight" not in a["model"] and "lm_head.weight" in a["model"]
+    assert {k: a["model_args"][k] for k in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head")} == \
+        {k: True for k in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head")}
+    assert a["config"]["muon"] and a["optimizer"]["param_groups"][0]["muon"]
+    # the lr schedule reaches Muon's group in proportion
+    lrs = {e.iter: e.lr for e in straight if isinstance(e, Step)}
+    assert lrs[29] < lrs[15] == pytest.approx(1e-3)  # wsd: stable, then decaying
+
+
+def test_every_preset_validates() -> None:
+    for name in PRESETS:
+        from_preset(name, dataset="x").validate()
+
+
+def test_wsd_schedule() -> None:
+    cfg = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=110, wsd=True, decay_fraction=0.4)
+    assert cfg.decay_iters == 110  # lr_decay_iters 0 follows max_iters
+    assert get_lr(0, cfg) == pytest.approx(1 / 11)
+    assert get_lr(10, cfg) == pytest.approx(1.0)
+    assert get_lr(65, cfg) == pytest.approx(1.0)  # stable until the last 40% (44 iterations)
+    decay_start = 110 - 44
+    assert get_lr(decay_start, cfg) == pytest.approx(1.0)
+    assert get_lr(decay_start + 22, cfg) == pytest.approx(0.55)  # a straight line down
+    assert get_lr(110, cfg) == pytest.approx(0.1) and get_lr(500, cfg) == pytest.approx(0.1)
+    lrs = [get_lr(i, cfg) for i in range(111)]
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # never rises after warmup
+    assert get_lr(61, TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=110, lr_decay_iters=60,
+                                  wsd=True)) == pytest.approx(0.1)
+
+
 class Recorder:
     """Collects events from the training thread and lets the test wait for one."""
 

@@ -325,7 +325,7 @@ class ChatScreen(AppScreen):
             self.post_message(ModelFailed(path, precision, str(error)))
             return
         description = (
-            f"{path.parent.name}: {human_count(count_params(ckpt['model']))} params, "
+            f"{path.parent.name}: {human_count(count_params(ckpt['model'], tied=not model.config.untie_head))} params, "
             f"{tokenizer_name(ckpt['tokenizer'])} tokens, "
             f"{ckpt['iter_num']:,} iters, block {model.config.block_size}, {precision} on {device}"
         )

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from core import paths
+from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count, human_size
 from nanogpt_tui.messages import WorkFailed
@@ -48,10 +49,15 @@ def describe_config(ckpt: dict[str, Any]) -> str:
     model = "  ".join(f"{k}={v}" for k, v in ckpt.get("model_args", {}).items())
     train = "  ".join(f"{k}={v}" for k, v in ckpt.get("config", {}).items())
     dataset = ckpt.get("dataset", {})
+    # The recipe knobs are model_args (the architecture); an older checkpoint lacks them: nanoGPT's values.
+    model_args = ckpt.get("model_args", {})
+    knobs = [name for name, plain in NANOGPT_INCOMPATIBLE.items() if model_args.get(name, plain) != plain]
     lines = [
         f"model: {model}",
         f"dataset: {dataset.get('name', '?')}  ({dataset.get('train_tokens', '?')} train tokens)",
         f"training: {train or '(not recorded)'}",
+        f"nanoGPT: cannot load this checkpoint (it uses {', '.join(knobs)})" if knobs
+        else "nanoGPT: can load this checkpoint (its model.py, same weight names)",
     ]
     return "\n".join(lines)
 

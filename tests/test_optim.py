@@ -1,0 +1,65 @@
+"""Muon: Newton–Schulz orthogonalisation, shapes, learning, param groups and its state_dict."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.model import GPT, GPTConfig
+from core.optim import Muon, build_optimizer, group_lr, orthogonalize
+from core.train_config import TrainConfig
+
+
+def test_newton_schulz_output_is_near_orthogonal() -> None:
+    G = torch.randn(3, 32, 96, generator=torch.Generator().manual_seed(0))
+    O = orthogonalize(G)
+    assert O.shape == G.shape
+    singular = torch.linalg.svdvals(O)  # (3, 32)
+    assert singular.min() > 0.5 and singular.max() < 1.3  # the quintic's band around 1, not exactly 1
+    eye = torch.eye(32).expand(3, 32, 32)
+    assert (O @ O.mT - eye).abs().max() < 0.7
+    # It keeps G's singular vectors: O is close to U V^T.
+    U, _, Vh = torch.linalg.svd(G, full_matrices=False)
+    cosine = (O * (U @ Vh)).sum(dim=(-2, -1)) / (O.norm(dim=(-2, -1)) * (U @ Vh).norm(dim=(-2, -1)))
+    assert cosine.min() > 0.95
+
+
+def test_muon_keeps_shapes_and_lowers_the_loss() -> None:
+    torch.manual_seed(0)
+    tall, wide, square = torch.nn.Parameter(torch.randn(24, 8) * 0.1), torch.nn.Parameter(torch.randn(8, 24) * 0.1), \
+        torch.nn.Parameter(torch.randn(8, 8) * 0.1)
+    gain = torch.nn.Parameter(torch.ones(8))
+    optimizer = Muon([{"params": [tall, wide, square], "muon": True, "lr": 0.02}, {"params": [gain]}], lr=1e-2)
+    x = torch.randn(64, 24)
+    target = torch.randn(64, 24)
+
+    def loss_fn() -> torch.Tensor:
+        return ((x @ tall @ square * gain) @ wide - target).pow(2).mean()
+
+    first = loss_fn().item()
+    for _ in range(100):
+        optimizer.zero_grad()
+        loss_fn().backward()
+        optimizer.step()
+    assert loss_fn().item() < 0.8 * first
+    assert tall.shape == (24, 8) and wide.shape == (8, 24) and square.shape == (8, 8) and gain.shape == (8,)
+    state = optimizer.state_dict()
+    assert set(state["state"][0]) == {"momentum_buffer"} and set(state["state"][3]) == {"step", "exp_avg", "exp_avg_sq"}
+    with pytest.raises(ValueError, match="2-D"):
+        Muon([{"params": [gain], "muon": True}])
+
+
+def test_build_optimizer_groups() -> None:
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=37, n_layer=2, n_head=2, n_embd=16, bias=False, untie_head=True))
+    plain = build_optimizer(model, TrainConfig(), "cpu")
+    assert isinstance(plain, torch.optim.AdamW)  # nanoGPT's, unchanged
+    cfg = TrainConfig(muon=True, muon_lr=0.02, learning_rate=3e-3)
+    optimizer = build_optimizer(model, cfg, "cpu")
+    assert isinstance(optimizer, Muon)
+    names = {id(p): n for n, p in model.named_parameters()}
+    muon, matrices, gains = ([names[id(p)] for p in g["params"]] for g in optimizer.param_groups)
+    assert len(muon) == 2 * 4 and all(n.startswith("transformer.h.") and n.endswith(".weight") for n in muon)
+    assert sorted(matrices) == ["lm_head.weight", "transformer.wpe.weight", "transformer.wte.weight"]
+    assert all(model.get_parameter(n).dim() == 1 for n in gains)
+    assert [group_lr(g, 1.5e-3, cfg) for g in optimizer.param_groups] == pytest.approx([0.01, 1.5e-3, 1.5e-3])
