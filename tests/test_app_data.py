@@ -155,7 +155,7 @@ async def test_delete_asks_first_and_a_broken_dataset_shows_its_error(small_text
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        assert set(table_rows(screen)) == {"broken", "keepme"}
+        await wait_for(pilot, lambda: set(table_rows(screen)) == {"broken", "keepme"})  # listed in a worker
         table = screen.query_one("#data-table", DataTable)
         table.focus()
         table.move_cursor(row=table.get_row_index("broken"))
@@ -173,4 +173,4 @@ async def test_delete_asks_first_and_a_broken_dataset_shows_its_error(small_text
         await pilot.press("y")
         await pilot.pause()
         assert not (paths.datasets_dir() / "keepme").exists()
-        assert set(table_rows(screen)) == {"broken"}
+        await wait_for(pilot, lambda: set(table_rows(screen)) == {"broken"})

@@ -40,15 +40,15 @@ def test_speedrun_says_not_reached(small_text: Path) -> None:
 
 
 def test_cli_speedrun_without_the_text_says_what_to_do(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    assert cli.speedrun_text("some.txt") == Path("some.txt")
+    assert cli.shakespeare_text("some.txt") == Path("some.txt")
     assert cli.main(["bench", "speedrun", "--text", "no-such-file.txt"]) == 1
     assert "nanogpt-tui prepare shakespeare" in " ".join(capsys.readouterr().err.split())  # rich wraps lines
     with monkeypatch.context() as patch:
-        patch.setattr(cli, "speedrun_text", lambda given: None)
+        patch.setattr(cli, "shakespeare_text", lambda given: None)
         assert cli.main(["bench", "speedrun"]) == 1
         assert "Tiny Shakespeare not found." in capsys.readouterr().err
     cached = paths.cache_dir() / "tinyshakespeare.txt"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text("x")
-    found = cli.speedrun_text(None)
+    found = cli.shakespeare_text(None)
     assert found is not None and found.name == "tinyshakespeare.txt"
