@@ -42,8 +42,6 @@ LATENCY_GOAL_MS = 100.0
 FIRST_PAINT_GOAL_S = 0.6
 FIRST_VISIT_GOAL_MS = 500.0
 WARM_SWITCH_GOAL_MS = 100.0
-# The screens a switch bench visits, by the key a user presses ("help" is the f1 modal, closed with escape).
-SWITCH_KEYS = {"train": "f3", "checkpoints": "f4", "chat": "f5", "tokens": "f6", "help": "f1", "data": "f2"}
 BENCH_DATASET = "bench-random"
 
 # Run in a fresh interpreter: prints seconds from process start to the first screen drawn.
@@ -238,12 +236,23 @@ def make_switch_home(iters: int = 20) -> None:
         raise RuntimeError(f"training the bench run failed: {failures[0].message}")
 
 
+def switch_keys() -> dict[str, str]:
+    """The screens a switch bench visits, in order, by the key a user presses: every screen of the app's
+    SCREENS table, then help (the f1 modal, closed with escape), then back to data, the first screen."""
+    from nanogpt_tui.app import SCREENS
+
+    keys = {mode: key for mode, (key, _title, _what) in SCREENS.items() if mode != "data"}
+    return keys | {"help": "f1", "data": SCREENS["data"][0]}
+
+
 async def _timed_switches(rounds: int, size: tuple[int, int], settle_s: float) -> tuple[dict[str, float], list[float]]:
     """Seconds from each screen's key press until it has been painted: first visits, then warm switches."""
     from textual import events
     from textual.worker import WorkerCancelled
 
     from nanogpt_tui.app import NanoGPTApp
+
+    keys = switch_keys()
 
     app = NanoGPTApp()
     first: dict[str, float] = {}
@@ -269,11 +278,11 @@ async def _timed_switches(rounds: int, size: tuple[int, int], settle_s: float) -
             target[0] = None
             pressed = time.perf_counter()
             # As the terminal driver delivers a key (Pilot.press would also wait for the app to go idle).
-            app.post_message(events.Key(SWITCH_KEYS[mode], None))
+            app.post_message(events.Key(keys[mode], None))
             deadline = pressed + 30
             while app.screen is before:
                 if time.perf_counter() > deadline:
-                    raise RuntimeError(f"{SWITCH_KEYS[mode]} did not switch to {mode} within 30 s")
+                    raise RuntimeError(f"{keys[mode]} did not switch to {mode} within 30 s")
                 await asyncio.sleep(0.001)
             target[0] = app.screen
             app.screen.refresh()  # a paint of this screen, should the first one have gone out meanwhile
@@ -295,11 +304,11 @@ async def _timed_switches(rounds: int, size: tuple[int, int], settle_s: float) -
             await pilot.pause(settle_s)
 
         await settle()
-        for mode in SWITCH_KEYS:
+        for mode in keys:
             if mode != "data":  # the first screen: its first visit is the launch
                 first[mode] = await switch(mode)
         for _ in range(rounds):
-            for mode in SWITCH_KEYS:
+            for mode in keys:
                 warm.append(await switch(mode))
     return first, warm
 

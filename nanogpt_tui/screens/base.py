@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from textual import events
 from textual.screen import Screen
 
@@ -17,6 +19,10 @@ class AppScreen(Screen):
 
     def on_mount(self) -> None:
         self.app.opened_screens[type(self)] = self  # type: ignore[attr-defined]  (NanoGPTApp's)
+        # A screen's widgets live as long as the app: once it is drawn, move them (and what else is alive)
+        # out of the garbage collector's full passes, which otherwise walk them all, again and again,
+        # while the next screen is built (measured: 50-170 ms of a first visit).
+        self.call_after_refresh(gc.freeze)
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         event.refresh_styles = False

@@ -65,6 +65,8 @@ def format_number(value: float) -> str:
     return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
+DEFAULT_PRESET = "cpu"  # nanoGPT's CPU recipe: what the form shows first
+DEFAULT_CONFIG = from_preset(DEFAULT_PRESET)
 # The form's one-input-per-knob settings: TrainConfig's int, float and bool fields.
 FORM_FIELDS = {name: kind for name, kind in field_types().items() if name not in SPECIAL_FIELDS and kind in (int, float, bool)}
 
@@ -162,7 +164,7 @@ class TrainScreen(AppScreen):
                 yield Label("Dataset", classes="field-label")
                 yield Select([], id="dataset", prompt="none: prepare one on the Data screen (f2)")
                 yield Label("Preset", classes="field-label")
-                yield Select(((name, name) for name in PRESETS), id="preset", value="cpu", allow_blank=False)
+                yield Select(((name, name) for name in PRESETS), id="preset", value=DEFAULT_PRESET, allow_blank=False)
                 with Horizontal(id="resume-row"):
                     yield Static("", id="resume-line")
                     yield Button("Don't resume", id="clear-resume", compact=True)
@@ -174,11 +176,14 @@ class TrainScreen(AppScreen):
                 yield Input(placeholder="blank: dataset name + time", id="run_name")
                 yield Static("", id="error-run_name", classes="field-error")
                 with Vertical(id="config-fields"):  # one input per knob: the form follows TrainConfig
+                    # Built with the cpu preset's values, so nothing needs filling in after mounting.
                     for name, kind in FORM_FIELDS.items():
+                        value = getattr(DEFAULT_CONFIG, name)
                         if kind is bool:
-                            yield Checkbox(name, id=f"cfg-{name}", classes="cfg-check")
+                            yield Checkbox(name, value, id=f"cfg-{name}", classes="cfg-check")
                         else:
-                            yield Horizontal(Label(name, classes="cfg-label"), Input(id=f"cfg-{name}", classes="cfg-input"), classes="cfg-row")
+                            yield Label(name, classes="cfg-label")
+                            yield Input(str(value), id=f"cfg-{name}", classes="cfg-input")
                         yield Static("", id=f"error-{name}", classes="field-error")
                 yield Static("", id=f"error-{FORM}", classes="field-error")
                 yield Button("Start (ctrl+r)", id="start", variant="success", disabled=True)
@@ -196,7 +201,8 @@ class TrainScreen(AppScreen):
         self.query_one("#log", RichLog).border_title = "Log"
         self.query_one("#resume-row").display = False
         self.show_figures({})
-        self.fill_form(from_preset("cpu"))
+        self.values = {name: getattr(DEFAULT_CONFIG, name) for name in FORM_FIELDS}
+        self.validate_form()
         self.refresh_datasets()
         self.load_devices()
 
