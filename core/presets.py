@@ -6,14 +6,16 @@ from typing import Any
 
 from core.train_config import ConfigError, TrainConfig, check_keys
 
-# Each preset sets the model and schedule; anything it leaves out keeps TrainConfig's default.
+# Each preset sets the model and schedule; anything it leaves out keeps TrainConfig's default. None sets
+# lr_decay_iters: its default 0 ends the decay with the run, whatever max_iters becomes (nanoGPT's recipes
+# set it to max_iters).
 PRESETS: dict[str, dict[str, Any]] = {
     # nanoGPT's README recipe for a CPU (a MacBook): about 3 minutes to a recognisable Shakespeare.
     "cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
-                max_iters=2000, lr_decay_iters=2000, eval_interval=250, eval_iters=20, log_interval=1),
+                max_iters=2000, eval_interval=250, eval_iters=20, log_interval=1),
     # Seconds on a laptop: for tests and quick demos.
     "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout=0.0,
-                 max_iters=200, lr_decay_iters=200, warmup_iters=10, eval_interval=50, eval_iters=5,
+                 max_iters=200, warmup_iters=10, eval_interval=50, eval_iters=5,
                  log_interval=1),
     # The modern recipe on a smaller model, found by measuring (`nanogpt-tui bench speedrun`): reaches
     # val loss 1.88 on Tiny Shakespeare (char) at about iteration 350, in a tenth of the cpu preset's
@@ -22,11 +24,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # rmsnorm + untie_head, a higher lr or muon_lr did not get there sooner, nor batch 12 or 24 on fewer tokens.
     "fast": dict(n_layer=3, n_head=3, n_embd=96, block_size=64, batch_size=16, dropout=0.0,
                  rope=True, qk_norm=True, muon=True, muon_lr=0.02, learning_rate=3e-3, min_lr=3e-4,
-                 wsd=True, decay_fraction=0.4, warmup_iters=20, max_iters=400, lr_decay_iters=0,
+                 wsd=True, decay_fraction=0.4, warmup_iters=20, max_iters=400,
                  eval_interval=50, eval_iters=20, log_interval=1),
     # nanoGPT's config/train_shakespeare_char.py, for a GPU.
     "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2,
-                             learning_rate=1e-3, min_lr=1e-4, max_iters=5000, lr_decay_iters=5000,
+                             learning_rate=1e-3, min_lr=1e-4, max_iters=5000,
                              warmup_iters=100, eval_interval=250, eval_iters=200, log_interval=10),
 }
 

@@ -58,8 +58,11 @@ def run(config: TrainConfig, resume: str | None = None) -> list[Event]:
 def test_cpu_preset_is_nanogpts_cpu_recipe() -> None:
     cfg = from_preset("cpu")
     recipe = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, max_iters=2000,
-                  lr_decay_iters=2000, dropout=0.0, eval_iters=20, log_interval=1)
+                  decay_iters=2000, dropout=0.0, eval_iters=20, log_interval=1)
     assert {k: getattr(cfg, k) for k in recipe} == recipe
+    # The decay ends with the run whatever its length: a 200-iteration run ends at min_lr, not at 9.9e-4.
+    short = from_preset("cpu", max_iters=200)
+    assert get_lr(199, short) == pytest.approx(short.min_lr, rel=0.01)
     assert {"cpu", "tiny", "shakespeare-char"} <= PRESETS.keys()
     gpu = from_preset("shakespeare-char")
     assert (gpu.n_layer, gpu.n_head, gpu.n_embd, gpu.block_size, gpu.batch_size, gpu.dropout) == (6, 6, 384, 256, 64, 0.2)
