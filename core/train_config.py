@@ -143,9 +143,10 @@ class TrainConfig:
                 found.append((name, f"{name} must be positive (it is {getattr(self, name)})"))
         if self.min_lr > self.learning_rate:
             found.append(("min_lr", f"min_lr ({self.min_lr}) must not exceed learning_rate ({self.learning_rate})"))
-        if self.decay_lr and self.decay_iters <= self.warmup_iters:
-            found.append(("warmup_iters", f"warmup_iters ({self.warmup_iters}) must be below the iteration the "
-                                          f"decay ends at (lr_decay_iters, or max_iters when 0: {self.decay_iters})"))
+        # (A decay that follows max_iters may be shorter than the warmup: the run then only warms up.)
+        if self.decay_lr and self.lr_decay_iters and self.lr_decay_iters <= self.warmup_iters:
+            found.append(("lr_decay_iters", f"lr_decay_iters ({self.lr_decay_iters}) must exceed warmup_iters "
+                                            f"({self.warmup_iters}), or be 0 to end the decay with the run"))
         if not 0 < self.decay_fraction <= 1:
             found.append(("decay_fraction", f"decay_fraction must be in (0, 1] (it is {self.decay_fraction})"))
         for name in ("beta1", "beta2"):

@@ -108,14 +108,15 @@ def test_bad_overrides(item: str, message: str) -> None:
 
 
 def test_validate_names_every_problem_with_its_setting() -> None:
-    cfg = TrainConfig(dataset="x", n_embd=30, n_head=4, batch_size=0, dropout=1.5, warmup_iters=3000, device="cpu")
+    cfg = TrainConfig(dataset="x", n_embd=30, n_head=4, batch_size=0, dropout=1.5, warmup_iters=3000, lr_decay_iters=2000,
+                      device="cpu")
     with pytest.raises(ConfigError) as error:
         cfg.validate(train_tokens=1000, val_tokens=50)
     message = str(error.value)
     problems = error.value.by_field()
     for field, expected in (("n_embd", "n_embd (30) must be a multiple of n_head (4)"),
                             ("batch_size", "batch_size must be at least 1"), ("dropout", "dropout must be in [0, 1)"),
-                            ("warmup_iters", "warmup_iters (3000) must be below the iteration the decay ends at"),
+                            ("lr_decay_iters", "lr_decay_iters (2000) must exceed warmup_iters (3000)"),
                             ("block_size", "the val split has 50 tokens, not more than block_size (64)")):
         assert expected in message and expected in problems[field]
     assert "train split" not in message
@@ -193,8 +194,9 @@ def test_events_in_order_and_files(dataset: str) -> None:
 
 def test_resumed_run_continues_its_curve_exactly(dataset: str) -> None:
     # dropout makes the torch RNG state matter too
+    # The first half is told the whole run's schedule (a decay that followed its max_iters would end at 15).
     straight = run(tiny(dataset, run_name="straight", dropout=0.1))
-    first = run(tiny(dataset, run_name="split", dropout=0.1, max_iters=15))
+    first = run(tiny(dataset, run_name="split", dropout=0.1, max_iters=15, lr_decay_iters=30))
     assert isinstance(first[-1], Finished) and first[-1].iter == 15
     second = run(tiny(dataset, dropout=0.1), resume="split")
     assert isinstance(second[0], Started) and second[0].resumed and second[0].start_iter == 15
