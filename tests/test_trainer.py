@@ -440,6 +440,9 @@ def test_bench_train_uses_a_throwaway_data_dir(nanogpt_home: Path) -> None:
     assert result["tokens_per_iter"] == 8 * 32 and result["timed_iters"] == 2
     assert result["tokens_per_s"] > 0 and math.isfinite(result["final_loss"])
     assert result["params"] > 0
+    # Side by side with nanoGPT's bare loop on the same settings: both measured, the ratio theirs.
+    assert result["bare_loop"]["tokens_per_s"] > 0
+    assert result["ratio"] == pytest.approx(result["tokens_per_s"] / result["bare_loop"]["tokens_per_s"])
     from core.devices import cpu_count
 
     assert result["threads"] == cpu_count()  # no core left idle
