@@ -40,3 +40,17 @@ def test_checker_sees_forbidden_imports(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import textual\nfrom nanogpt_tui.app import X\ndef f():\n    import data.prepare\n")
     assert imported_modules(bad) >= {"textual", "nanogpt_tui", "data"}
+
+
+TORCH_FREE = ("core.train_config", "core.presets", "core.schedule", "core.train_events", "core.train_process",
+              "core.sampling", "core.anatomy", "core.dataset", "core.tokenizers")
+
+
+def test_settings_events_and_the_training_process_load_without_torch() -> None:
+    """The Train screen builds its form and starts a training child before torch loads in the app."""
+    import subprocess
+    import sys
+
+    code = f"import sys\nfor m in {TORCH_FREE!r}: __import__(m)\nprint('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
