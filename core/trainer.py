@@ -12,12 +12,9 @@ exactly: the checkpoint holds the batch generator's and torch's (dropout's) RNG 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import math
 import os
-import tempfile
 import threading
 import time
 import traceback
@@ -30,7 +27,7 @@ from typing import Any, ContextManager, TextIO
 import numpy as np
 import torch
 
-from core import paths
+from core import metrics, paths
 from core.batches import BatchStream
 from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
@@ -45,9 +42,6 @@ from core.train_config import MODEL_KEYS, ConfigError, TrainConfig
 from core.train_events import (
     CheckpointSaved, Compiling, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
 )
-
-METRICS_FILE = "metrics.jsonl"
-
 
 class _NonFinite(Exception):
     """The loss, gradients or weights became NaN or infinite."""
@@ -304,8 +298,8 @@ class Trainer:
         state.last_eval = state.history["evals"][-1][0] if state.history["evals"] else None
         # Training time of earlier sessions of this run, so elapsed_s continues across resumes.
         state.elapsed_before = state.history["steps"][-1][3] if state.history["steps"] else 0.0
-        self._trim_metrics(state)
-        state.metrics = open(state.run_dir / METRICS_FILE, "a", encoding="utf-8")
+        metrics.trim(state.run_dir, state.start_iter, state.last_eval)
+        state.metrics = open(state.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8")
         try:
             reason = "completed"
             if cfg.compile:
@@ -328,32 +322,6 @@ class Trainer:
             self.on_event(Finished(state.iter_num, reason))
         finally:
             state.metrics.close()
-
-    @staticmethod
-    def _trim_metrics(state: RunState) -> None:
-        """Drop the metrics of iterations this run is about to redo: those after the checkpoint it resumes
-        (a failed session's, or a later checkpoint's). The checkpoint's own eval, if any, stays."""
-        path = state.run_dir / METRICS_FILE
-        if not path.is_file():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            it = record.get("iter") if isinstance(record, dict) else None
-            if isinstance(it, int) and (it < state.start_iter or (record.get("type") == "eval" and it == state.last_eval)):
-                kept.append(line + "\n")
-        fd, tmp = tempfile.mkstemp(prefix=f".{METRICS_FILE}.", suffix=".tmp", dir=state.run_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.writelines(kept)
-            os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
 
     def _handle_requests(self, state: RunState) -> bool:
         """Serve save/sample requests and wait out a pause; True when the run should stop."""
@@ -428,7 +396,8 @@ class Trainer:
             iter_ms=1000 * interval / steps, tokens_seen=tokens_seen, elapsed_s=elapsed,
         )
         state.history["steps"].append([it, loss_value, tokens_seen, elapsed])
-        self._write_metrics(state, {"type": "step", **dataclasses.asdict(event)})
+        assert state.metrics is not None
+        metrics.write_record(state.metrics, {"type": "step", **dataclasses.asdict(event)})
         self.on_event(event)
 
     def _check_finite(self, state: RunState, it: int, *losses: float) -> None:
@@ -456,7 +425,8 @@ class Trainer:
         state.last_eval = it
         state.history["evals"].append([it, losses["train"], losses["val"]])
         event = Eval(it, losses["train"], losses["val"], state.best_val_loss, time.perf_counter() - started)
-        self._write_metrics(state, {"type": "eval", **dataclasses.asdict(event)})
+        assert state.metrics is not None
+        metrics.write_record(state.metrics, {"type": "eval", **dataclasses.asdict(event)})
         self.on_event(event)
         if it > 0:  # an untrained model is not worth a file
             self._save(state, LATEST)
@@ -498,11 +468,3 @@ class Trainer:
         if filename == LATEST:
             state.saved_iter = state.iter_num
         self.on_event(CheckpointSaved(state.iter_num, path, "best" if filename == BEST else "latest"))
-
-    @staticmethod
-    def _write_metrics(state: RunState, record: dict[str, Any]) -> None:
-        # Standard JSON has no NaN or Infinity (a float16 step the scaler skips has an inf grad_norm): null.
-        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-        assert state.metrics is not None
-        state.metrics.write(json.dumps(record) + "\n")
-        state.metrics.flush()

@@ -42,7 +42,7 @@ def test_checker_sees_forbidden_imports(tmp_path: Path) -> None:
     assert imported_modules(bad) >= {"textual", "nanogpt_tui", "data"}
 
 
-TORCH_FREE = ("core.train_config", "core.presets", "core.schedule", "core.train_events", "core.train_process",
+TORCH_FREE = ("core.train_config", "core.presets", "core.schedule", "core.train_events", "core.train_process", "core.metrics",
               "core.sampling", "core.anatomy", "core.dataset", "core.tokenizers")
 
 

@@ -8,7 +8,6 @@ import math
 import pickle
 import threading
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 from core import devices, paths
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.dataset import DatasetWriter
+from core.metrics import write_record
 from core.tokenizers import CharTokenizer
 from core.presets import PRESETS, from_preset
 from core.schedule import get_lr
@@ -527,9 +527,9 @@ def test_resume_ignores_model_args_our_model_does_not_know(dataset: str) -> None
 
 
 def test_infinite_numbers_are_written_as_null() -> None:
-    state = types.SimpleNamespace(metrics=io.StringIO())
-    Trainer._write_metrics(state, {"type": "step", "iter": 3, "grad_norm": float("inf"), "loss": 1.5})
-    line = state.metrics.getvalue()
+    file = io.StringIO()
+    write_record(file, {"type": "step", "iter": 3, "grad_norm": float("inf"), "loss": 1.5})
+    line = file.getvalue()
     assert "Infinity" not in line and json.loads(line) == {"type": "step", "iter": 3, "grad_norm": None, "loss": 1.5}
 
 

@@ -1,0 +1,51 @@
+"""metrics.jsonl: one JSON record per logged step and per eval, appended as a run trains (torch-free).
+
+Records are `{"type": "step", ...Step's fields}` and `{"type": "eval", ...Eval's fields}`. Standard
+JSON has no NaN or Infinity, so a non-finite number (an inf grad_norm of a float16 step the gradient
+scaler skips) is written as null.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def write_record(file: TextIO, record: dict[str, Any]) -> None:
+    """Append one record, flushed so a crash keeps it (non-finite numbers as null)."""
+    record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+    file.write(json.dumps(record) + "\n")
+    file.flush()
+
+
+def trim(run_dir: Path, start_iter: int, last_eval: int | None) -> None:
+    """Drop the records of iterations a resumed run is about to redo: those from `start_iter` on (a failed
+    session's, or a later checkpoint's), but for the eval at `last_eval`, the checkpoint's own."""
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        it = record.get("iter") if isinstance(record, dict) else None
+        if isinstance(it, int) and (it < start_iter or (record.get("type") == "eval" and it == last_eval)):
+            kept.append(line + "\n")
+    fd, tmp = tempfile.mkstemp(prefix=f".{METRICS_FILE}.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.writelines(kept)
+        os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
