@@ -276,6 +276,8 @@ def test_bench_prepare_smoke(nanogpt_home: Path) -> None:
     assert figures["tokens"] > 1_000_000 * 0.99
     # The baseline encoded the same text (all of it, at this size): one character, one token.
     assert figures["bare_encode_tokens"] == figures["tokens"]
+    # Memory already held by the process can serve a 1 MB prepare: its increase may be 0, never below.
+    assert figures.pop("rss_increase_mb") >= 0
     numbers = [v for v in figures.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     assert numbers and all(math.isfinite(v) and v > 0 for v in numbers)
     assert os.environ[paths.HOME_ENV] == str(nanogpt_home)  # restored
