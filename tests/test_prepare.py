@@ -277,7 +277,8 @@ def test_bench_prepare_smoke(nanogpt_home: Path) -> None:
     # The baseline encoded the same text (all of it, at this size): one character, one token.
     assert figures["bare_encode_tokens"] == figures["tokens"]
     # Memory already held by the process can serve a 1 MB prepare: its increase may be 0, never below.
-    assert figures.pop("rss_increase_mb") >= 0
+    increase = figures.pop("rss_increase_mb")
+    assert increase is None or increase >= 0  # None where resident memory cannot be read
     numbers = [v for v in figures.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     assert numbers and all(math.isfinite(v) and v > 0 for v in numbers)
     assert os.environ[paths.HOME_ENV] == str(nanogpt_home)  # restored
