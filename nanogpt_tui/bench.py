@@ -209,7 +209,7 @@ def first_paint_seconds() -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
-SWITCH_TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
+SWITCH_TEXT = "LEAD:\nThe model reads a character at a time, and learns.\n\nCHORUS:\nLearn, learn.\n" * 40
 
 
 def make_switch_home(iters: int = 20) -> None:
