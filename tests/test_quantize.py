@@ -21,7 +21,6 @@ from rich.console import Console
 from textual.widgets import Select, Static
 
 from core.bench_sample import bench_sample
-from core.checkpoint import load_model
 from core.model import GPT, ContextWindow, GPTConfig
 from core.quantize import LowPrecisionLinear, TiedEmbedding, quantize_int8, to_precision, weight_bytes
 from core.sampler import SamplingConfig, generate
