@@ -1,4 +1,4 @@
-"""The Train screen: pick data and settings, train in a thread worker, watch the loss fall.
+"""The Train screen: pick data and settings, train in a child process, watch the loss fall.
 
 The form is built from the torch-free core.train_config and core.presets, so it is there at once;
 `load_devices` imports torch in a worker to find the devices and the dtypes each takes. Training runs
@@ -43,11 +43,11 @@ SPECIAL_FIELDS = ("dataset", "run_name", "device", "dtype")
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 FIGURES = ("iteration", "tokens/sec", "iter ms", "lr", "grad norm", "train loss", "val loss", "best val", "elapsed", "ETA", "device")
 FIGURE_COLUMNS = 3
-# Seconds between UI updates from a stream of Step events. Every update costs the UI thread time
-# holding the GIL, which the trainer thread waits for: 4 a second reads as live and keeps it cheap.
+# Seconds between UI updates from a stream of Step events. Every update costs CPU time on a core the
+# trainer's threads also use (`bench tui` shows how much): 4 a second reads as live and keeps it cheap.
 UPDATE_INTERVAL = 0.25
-# The plot is the costliest thing to draw (pure Python, holding the GIL the trainer needs): while steps
-# stream in it is redrawn at most this often; events, keys and the end of a run redraw it at once.
+# The plot is the costliest thing to draw (pure Python, ~14 ms): while steps stream in it is redrawn at
+# most this often; events, keys and the end of a run redraw it at once.
 PLOT_INTERVAL = 1.0
 LOG_LINES = 500
 SAMPLE_LINES = 300
