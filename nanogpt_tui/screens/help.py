@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from nanogpt_tui.screens.base import KeepStyles
+
 TOUR = """\
 Go from a text file to a model you can talk to, one screen at a time:
 
@@ -24,7 +26,7 @@ Your datasets and runs live in the data folder shown in the Data screen
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(KeepStyles, ModalScreen[None]):
     """A modal with the tour and the key table."""
 
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close")]
