@@ -171,8 +171,10 @@ class TrainerProcess:
     def _watch_cancel(self, process: subprocess.Popen[bytes]) -> None:
         """Turn the cancel event (a worker's, say) into a stop request while the child runs."""
         while process.poll() is None:
-            if self.cancel.wait(0.2) and not self._stopping:
-                self.stop()
+            if self.cancel.wait(0.2):
+                if not self._stopping:
+                    self.stop()
+                return  # asked once: the child saves and ends by itself
 
     def _relay(self, events: IO[bytes]) -> bool:
         """Pass the child's events on until its stream ends; True when it sent Finished or Failed."""

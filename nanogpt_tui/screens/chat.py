@@ -313,19 +313,20 @@ class ChatScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-model")
     def load_model(self, path: Path, precision: str) -> None:
-        from core.checkpoint import count_params, load_model
+        from core.checkpoint import load_model
         from core.devices import resolve_device
         from core.quantize import to_precision
 
         try:
             device = resolve_device("auto")
             model, tokenizer, ckpt = load_model(path, device)
+            n_params = model.get_num_params()  # counted as nanoGPT does, whatever the knobs (an untied head too)
             model = to_precision(model, precision)
         except Exception as error:
             self.post_message(ModelFailed(path, precision, str(error)))
             return
         description = (
-            f"{path.parent.name}: {human_count(count_params(ckpt['model'], tied=not model.config.untie_head))} params, "
+            f"{path.parent.name}: {human_count(n_params)} params, "
             f"{tokenizer_name(ckpt['tokenizer'])} tokens, "
             f"{ckpt['iter_num']:,} iters, block {model.config.block_size}, {precision} on {device}"
         )
