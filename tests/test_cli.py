@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from core.checkpoint import load_checkpoint
-from nanogpt_tui.cli import main, wait_for_event
+from nanogpt_tui.cli import main
+from nanogpt_tui.cli.train import wait_for_event
 
 TINY = ["--preset", "tiny", "--device", "cpu", "--set", "max_iters=20", "--set", "eval_interval=10",
         "--set", "eval_iters=2", "--set", "lr_decay_iters=20", "--set", "warmup_iters=2"]

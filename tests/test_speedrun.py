@@ -11,6 +11,7 @@ from rich.console import Console
 from core import paths
 from core.speedrun import speedrun
 from nanogpt_tui import cli
+from nanogpt_tui.cli.bench import shakespeare_text
 
 TINY = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, warmup_iters=2, lr_decay_iters=0)
 
@@ -40,15 +41,15 @@ def test_speedrun_says_not_reached(small_text: Path) -> None:
 
 
 def test_cli_speedrun_without_the_text_says_what_to_do(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    assert cli.shakespeare_text("some.txt") == Path("some.txt")
+    assert shakespeare_text("some.txt") == Path("some.txt")
     assert cli.main(["bench", "speedrun", "--text", "no-such-file.txt"]) == 1
     assert "nanogpt-tui prepare shakespeare" in " ".join(capsys.readouterr().err.split())  # rich wraps lines
     with monkeypatch.context() as patch:
-        patch.setattr(cli, "shakespeare_text", lambda given: None)
+        patch.setattr(cli.bench, "shakespeare_text", lambda given: None)
         assert cli.main(["bench", "speedrun"]) == 1
         assert "Tiny Shakespeare not found." in capsys.readouterr().err
     cached = paths.cache_dir() / "tinyshakespeare.txt"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text("x")
-    found = cli.shakespeare_text(None)
+    found = shakespeare_text(None)
     assert found is not None and found.name == "tinyshakespeare.txt"

@@ -1,0 +1,50 @@
+"""The `nanogpt-tui` command: the app by default, or a headless subcommand (one module per command).
+
+Subcommands import the engine lazily, so `nanogpt-tui` alone opens the app without waiting for torch.
+Engine errors meant for the user (a missing file, a corrupt checkpoint, an unavailable device, ...)
+print as one clear line and exit with status 1; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from core import paths
+from nanogpt_tui.cli import bench, inference, inspect, listing, prepare, train
+from nanogpt_tui.cli.common import err_console, is_user_error
+
+COMMAND_MODULES = (prepare, train, inference, listing, inspect, bench)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from nanogpt_tui.app import NanoGPTApp
+
+    NanoGPTApp().run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nanogpt-tui", description="Learn, train and play with small GPTs.")
+    parser.add_argument("--home", metavar="DIR", help=f"data folder (default: ${paths.HOME_ENV} or the user data dir)")
+    parser.set_defaults(func=run_app)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.home:
+        paths.set_home(args.home)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        return 130
+    except Exception as error:  # user errors print cleanly, bugs re-raise
+        if not is_user_error(error):
+            raise
+        err_console.print(f"[red]error:[/] {error}")
+        return 1
+

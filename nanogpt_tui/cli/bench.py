@@ -1,0 +1,78 @@
+"""`nanogpt-tui bench`: speed figures and ratios measured side by side in one run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core import paths
+from nanogpt_tui.cli.common import console, err_console
+
+
+def shakespeare_text(given: str | None = None) -> Path | None:
+    """Tiny Shakespeare for the benches: --text, the shared copy beside the repo, or the cached download."""
+    from data.sources import SHAKESPEARE_FILE
+
+    if given:
+        return Path(given).expanduser()
+    candidates = [Path(__file__).resolve().parents[3] / "shared" / "data" / SHAKESPEARE_FILE,
+                  paths.cache_dir() / SHAKESPEARE_FILE]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "train":
+        from core.bench import bench_train
+
+        bench_train(preset=args.preset, iters=args.iters or 30, device=args.device)
+    elif args.what == "sample":
+        from core.bench_sample import bench_sample
+
+        bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device, checkpoint=args.checkpoint,
+                     text=shakespeare_text(args.text), threads=args.threads)
+    elif args.what == "speedrun":
+        return cmd_speedrun(args)
+    elif args.what == "prepare":
+        from data.bench import bench_prepare
+
+        bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer, text=Path(args.text) if args.text else None)
+    else:
+        from nanogpt_tui.bench import bench_tui
+
+        bench_tui(preset=args.preset, iters=args.iters or 300)
+    return 0
+
+
+def cmd_speedrun(args: argparse.Namespace) -> int:
+    text = shakespeare_text(args.text)
+    if text is None or not text.is_file():
+        err_console.print(
+            f"[red]Tiny Shakespeare not found{f' at {text}' if text else ''}.[/] Run `nanogpt-tui prepare shakespeare` "
+            "once (it downloads the text into the cache), or pass --text FILE."
+        )
+        return 1
+    from core.speedrun import speedrun
+
+    speedrun(text, presets=tuple(args.presets.split(",")), target=args.target, cap=args.iters, console=console)
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure speed (figures and ratios, side by side in one run)")
+    p.add_argument("what", choices=["train", "sample", "prepare", "tui", "speedrun"])
+    p.add_argument("--preset", default="cpu", help="train/tui: the model and batch to time")
+    p.add_argument("--iters", type=int, help="train/tui: iterations to time (default 30 / 300); "
+                                             "speedrun: most iterations per preset (default: its max_iters)")
+    p.add_argument("--presets", default="cpu,fast", help="speedrun: the presets to race")
+    p.add_argument("--target", type=float, default=1.88, help="speedrun: the val loss to reach")
+    p.add_argument("--tokens", type=int, default=200, help="sample: tokens to generate")
+    p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
+    p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
+    p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
+    p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
+                   "sample: train the quality model on it (default: ../shared/data or cached Tiny Shakespeare, else "
+                   "generated text); speedrun: Tiny Shakespeare (default: ../shared/data or the cache)")
+    p.add_argument("--checkpoint", metavar="RUN", help="sample: measure precision quality on this model and its dataset")
+    p.add_argument("--threads", type=int, help="sample: torch CPU threads for the timings (default: torch's)")
+    p.add_argument("--device", default="cpu", help="train/sample: device")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,35 @@
+"""What every command shares: the consoles, and which engine errors print as one clear line."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Engine exceptions whose message is written for the user, by module. A module that was never imported
+# cannot have raised its error, so checking sys.modules avoids importing torch just to catch one.
+USER_ERRORS = {
+    "core.tokenizers": "TokenizerError",
+    "core.dataset": "DatasetError",
+    "core.model": "ModelError",
+    "core.devices": "DeviceError",
+    "core.checkpoint": "CheckpointError",
+    "core.inspect_model": "InspectError",
+    "core.sampler": "SamplerError",
+    "core.sampling": "SamplerError",
+    "core.train_config": "ConfigError",
+    "data.sources": "SourceError",
+    "data.prepare": "PrepareError",
+}
+
+
+def is_user_error(error: BaseException) -> bool:
+    for module_name, class_name in USER_ERRORS.items():
+        module = sys.modules.get(module_name)
+        cls = getattr(module, class_name, None) if module else None
+        if isinstance(cls, type) and isinstance(error, cls):
+            return True
+    return isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError))

@@ -1,0 +1,112 @@
+"""`nanogpt-tui sample` and `eval`: a checkpoint's model at a chosen precision."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision
+from nanogpt_tui.cli.common import console, err_console
+
+
+def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--min-p", type=float, default=0.0)
+    parser.add_argument("--repetition-penalty", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+
+
+def add_precision_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision", default=DEFAULT_PRECISION, type=precision_name, metavar="|".join(PRECISIONS),
+        help="weights to run the model with: " + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items()),
+    )
+
+
+def precision_name(text: str) -> str:
+    """argparse type: a name from core.sampling.PRECISIONS, else an error that lists them."""
+    try:
+        return check_precision(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Any, Path]:
+    """The checkpoint's model at `--precision` on `--device`, its tokenizer, the checkpoint dict, device and path."""
+    from core.checkpoint import load_model, resolve_checkpoint
+    from core.devices import resolve_device
+    from core.quantize import to_precision
+
+    device = resolve_device(args.device)
+    path = resolve_checkpoint(args.checkpoint, meta=args.meta)
+    model, tokenizer, ckpt = load_model(path, device, meta=args.meta)
+    return to_precision(model, args.precision), tokenizer, ckpt, device, path
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from core.sampler import SamplingConfig, generate
+
+    model, tokenizer, _, device, _ = load_for_inference(args)
+    config = SamplingConfig(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+        stop=args.stop,
+    )
+    out = sys.stdout
+    out.write(args.prompt)
+    try:
+        for piece in generate(model, tokenizer, args.prompt, config, device=device):
+            out.write(piece.text)
+            out.flush()
+    except KeyboardInterrupt:
+        pass  # ctrl+c ends the reply (the generator with it); keep what was written
+    out.write("\n")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.dataset import load_dataset
+    from core.evaluation import evaluate
+
+    model, _, ckpt, device, path = load_for_inference(args)
+    dataset_name = args.dataset or ckpt.get("dataset", {}).get("name")
+    if not dataset_name:
+        err_console.print("[red]error:[/] this checkpoint does not name its dataset; pass --dataset")
+        return 1
+    info = load_dataset(dataset_name)
+    losses = evaluate(model, info, device, batch_size=args.batch_size, eval_iters=args.eval_iters, seed=args.seed)
+    console.print(f"{path} ({args.precision}) on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="generate text from a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
+    p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
+    p.add_argument("--prompt", default="", help="text to continue")
+    p.add_argument("--device", default="auto")
+    add_precision_flag(p)
+    add_sampling_flags(p)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="train and val loss of a checkpoint on a dataset")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--meta")
+    p.add_argument("--dataset", help="default: the checkpoint's own dataset")
+    p.add_argument("--eval-iters", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--device", default="auto")
+    add_precision_flag(p)
+    p.set_defaults(func=cmd_eval)
