@@ -40,11 +40,18 @@ from core.dataset import (
     open_split,
     tokenizer_of,
 )
+from core.formatting import human_size
 from core.tokenizers import TokenizerError, available_tokenizers, tokenizer_name
-from data.prepare import PrepareCancelled, PrepareError, Progress, default_name, prepare
+from data.prepare import (
+    DownloadFailed,
+    PrepareCancelled,
+    PrepareError,
+    Progress,
+    default_name,
+    prepare,
+)
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
 from nanogpt_tui import listings
-from nanogpt_tui.formatting import human_size
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal
@@ -169,7 +176,10 @@ class DataScreen(AppScreen):
                 yield Label("Dataset name", classes="field-label")
                 yield Input(id="data-name")
                 yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
-                yield ProgressBar(id="data-progress", show_eta=False)
+                # Shown only while preparing and after: an idle indeterminate bar animates (and costs CPU) forever.
+                bar = ProgressBar(id="data-progress", show_eta=False)
+                bar.display = False
+                yield bar
                 yield Static("", id="data-status")
             with Vertical(id="data-list"):
                 yield Static(id="data-home")
@@ -294,7 +304,9 @@ class DataScreen(AppScreen):
             self._status(str(error), error=True)
             self.notify(str(error), title="Cannot prepare", severity="error")
             return
-        self.query_one("#data-progress", ProgressBar).update(total=None, progress=0)
+        bar = self.query_one("#data-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
         self.query_one("#data-prepare", Button).disabled = True
         self._status("Starting…")
         self.preparing = self.run_prepare(request)
@@ -319,6 +331,9 @@ class DataScreen(AppScreen):
             )
         except PrepareCancelled:
             self.post_message(PrepareDone(cancelled=True))
+        except DownloadFailed as error:
+            offline = f"Working offline? Save {error.url} on this machine, then choose \"A text file\" above."
+            self.post_message(PrepareDone(error=f"{error} {offline}"))
         except PrepareError as error:
             self.post_message(PrepareDone(error=str(error)))
         else:
@@ -350,11 +365,11 @@ class DataScreen(AppScreen):
             self.notify(summary, title="Dataset ready")
             self.refresh_datasets(select=info.name)
         elif message.cancelled:
-            bar.update(total=None, progress=0)
+            bar.display = False
             self._status("Cancelled; nothing was written")
             self.notify("Preparation cancelled; nothing was written", severity="warning")
         else:
-            bar.update(total=None, progress=0)
+            bar.display = False
             self._status(message.error or "failed", error=True)
             self.notify(message.error or "failed", title="Preparation failed", severity="error")
 
