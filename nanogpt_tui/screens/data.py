@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import (
     Button,
     DataTable,
@@ -132,10 +133,11 @@ class DataScreen(AppScreen):
         Binding("escape", "cancel", "Cancel prepare", id="data.cancel"),
         Binding("d,delete", "delete", "Delete dataset", id="data.delete"),
     ]
+    # The preparation running, if any: its worker (cancel cancels it) and what the footer offers.
+    preparing: reactive[Worker[None] | None] = reactive(None, bindings=True, init=False)
 
     def __init__(self) -> None:
         super().__init__()
-        self.preparing: Worker[None] | None = None
         # Table row key -> the dataset, or (folder, error) for a broken one.
         self.datasets: dict[str, DatasetInfo | tuple[Path, str]] = {}
         self._signature: tuple[object, ...] | None = None  # of the listing the table shows
@@ -205,9 +207,9 @@ class DataScreen(AppScreen):
             self.refresh_datasets()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Cancel is shown dimmed unless a preparation runs (None = shown but disabled).
-        if action == "cancel" and self.preparing is None:
-            return None
+        # Cancel is in the footer only while a preparation runs: the footer has room for what can be done.
+        if action == "cancel":
+            return self.preparing is not None
         return True
 
     # The form
@@ -310,7 +312,6 @@ class DataScreen(AppScreen):
         self.query_one("#data-prepare", Button).disabled = True
         self._status("Starting…")
         self.preparing = self.run_prepare(request)
-        self.refresh_bindings()
 
     @on(Button.Pressed, "#data-prepare")
     def _prepare_pressed(self) -> None:
@@ -354,7 +355,6 @@ class DataScreen(AppScreen):
 
     def on_prepare_done(self, message: PrepareDone) -> None:
         self.preparing = None
-        self.refresh_bindings()
         self.query_one("#data-prepare", Button).disabled = False
         bar = self.query_one("#data-progress", ProgressBar)
         if message.info is not None:
