@@ -241,10 +241,10 @@ class CheckpointsScreen(AppScreen):
         plot.display = not summary.error
         sample = self.query_one("#ckpt-sample", Static)
         if summary.error:
-            info.update(Text.assemble((f"{summary.path}\n\n", "bold"), (summary.error, "red")))
+            info.update(Text.assemble((f"{paths.shown(summary.path)}\n\n", "bold"), (summary.error, "red")))
             sample.update("")
             return
-        info.update(Text(f"{summary.path}\n\nreading…"))
+        info.update(Text(f"{paths.shown(summary.path)}\n\nreading…"))
         sample.update(Text("generating a sample…", style="dim"))
         self.load_details(summary.path)
 
@@ -284,7 +284,7 @@ class CheckpointsScreen(AppScreen):
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if not self.showing(message.path):
             return
-        self.query_one("#ckpt-info", Static).update(Text.assemble((f"{message.path}\n\n", "bold"), message.config))
+        self.query_one("#ckpt-info", Static).update(Text.assemble((f"{paths.shown(message.path)}\n\n", "bold"), message.config))
         self.query_one("#ckpt-plot", LossPlot).load_history(message.history)
 
     def on_sample_ready(self, message: SampleReady) -> None:

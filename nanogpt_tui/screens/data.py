@@ -107,7 +107,7 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
     """The figures of one dataset, for the details panel."""
     kind = tokenizer_name(info.tokenizer)
     lines = [
-        ("Source", info.source),
+        ("Source", paths.shown(info.source)),
         ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"),
         ("Characters", f"{info.chars:,}" if info.chars is not None else "unknown (nanoGPT folder)"),
         ("Tokens", f"{info.train_tokens:,} train + {info.val_tokens:,} val = {info.tokens:,}"),
@@ -115,7 +115,7 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
         ("Validation", f"{info.val_fraction:.0%}" if info.val_fraction is not None else "—"),
         ("Untrained", f"{len(stats.unused_ids):,} of {info.vocab_size:,} ids never occur in train"),
         ("Created", info.created),
-        ("Folder", str(info.path)),
+        ("Folder", paths.shown(info.path)),
     ]
     text = Text()
     for label, value in lines:
@@ -194,8 +194,8 @@ class DataScreen(AppScreen):
     def on_mount(self) -> None:
         self.query_one("#data-preview-box").border_title = "Preview (start of train)"
         self.query_one("#data-home", Static).update(
-            Text.assemble(("Data folder: ", "bold"), str(paths.home()), ("  (datasets in ", "dim"),
-                          (str(paths.datasets_dir()), "dim"), (")", "dim"))
+            Text.assemble(("Data folder: ", "bold"), paths.shown(paths.home()), ("  (datasets in ", "dim"),
+                          (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
         table = self.query_one("#data-table", DataTable)
         table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok")

@@ -54,7 +54,8 @@ from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.token_views import legend, render_ids, render_splits, render_stats
 from nanogpt_tui.widgets.footer import Footer
 
-SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, 🦙 llama,\ttabs and <|endoftext|>"
+# π and ≈ are one character but two GPT-2 tokens each; unlike an emoji, every monospace font draws them.
+SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, π ≈ 3.14159,\ttabs and <|endoftext|>"
 TEXT_TITLE = "Text (tab types a tab; escape leaves)"
 IDS_TITLE = "Token ids (spaces or commas between them)"
 DEBOUNCE_S = 0.15  # wait this long after the last keystroke before tokenizing again
