@@ -29,6 +29,14 @@ def set_home(path: str | os.PathLike[str]) -> None:
     os.environ[HOME_ENV] = str(Path(path).expanduser().resolve())
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as the screens show it: the user's home folder as `~` (shorter, and no user name)."""
+    text, user_home = str(path), str(Path.home())
+    if user_home not in ("", "/") and (text == user_home or text.startswith(user_home + os.sep)):
+        return "~" + text[len(user_home):]
+    return text
+
+
 def _sub(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)

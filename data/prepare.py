@@ -21,12 +21,13 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from core import paths
-from core.lazy import lazy
 from core.dataset import DatasetError, DatasetInfo, DatasetWriter, check_name
+from core.lazy import lazy
 from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
 from data.sources import (
     DEFAULT_EXTENSIONS,
     READ_CHUNK,
+    DownloadError,
     Progress,
     ProgressCallback,
     Source,
@@ -58,6 +59,18 @@ MAX_IN_FLIGHT = 2 * ENCODE_THREADS
 
 class PrepareError(ValueError):
     """The source cannot become a dataset; nothing was written."""
+
+
+class DatasetExists(PrepareError):
+    """A dataset of that name is already there: each front end offers its own way to replace it."""
+
+
+class DownloadFailed(PrepareError):
+    """Tiny Shakespeare could not be downloaded from `url`: each front end says how to go on offline."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class PrepareCancelled(Exception):
@@ -209,10 +222,12 @@ def prepare(
         with resolve_source(source, extensions, progress, cancel) as src:
             name = check_name(name or default_name(src, tokenizer))
             if (paths.datasets_dir() / name).exists() and not overwrite:
-                raise PrepareError(f"dataset {name!r} already exists; choose another name or overwrite it")
+                raise DatasetExists(f"dataset {name!r} already exists")
             return _prepare(src, bpe, name, val_fraction, block_size, overwrite, Throttle(progress), cancel, chunk_size)
     except SourceCancelled:
         raise PrepareCancelled("preparation cancelled") from None
+    except DownloadError as error:
+        raise DownloadFailed(str(error), error.url) from None
     except (SourceError, DatasetError, TokenizerError) as error:
         raise PrepareError(str(error)) from None
 
@@ -260,6 +275,7 @@ def _prepare(
             if count <= block_size:
                 raise PrepareError(
                     f"text too short: the {split} split has {count} tokens, it needs more than "
-                    f"block_size={block_size}; use a longer text, a larger val_fraction or a smaller block size"
+                    f"block_size={block_size}; use a longer text or a smaller block size"
+                    + (", or a smaller val_fraction" if split == "train" else ", or a larger val_fraction")
                 )
         return writer.commit(src.description, chars, val_fraction)

@@ -33,6 +33,14 @@ class SourceError(ValueError):
     """A source that cannot be read: missing, unreadable, empty folder, no network."""
 
 
+class DownloadError(SourceError):
+    """Tiny Shakespeare could not be downloaded; each front end says how to go on offline."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
 class SourceCancelled(Exception):
     """The work was cancelled through its `cancel` event."""
 
@@ -147,10 +155,7 @@ def download(
         os.replace(tmp, dest)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         reason = error.reason if isinstance(error, urllib.error.URLError) else f"{type(error).__name__}: {error}"
-        raise SourceError(
-            f"cannot download Tiny Shakespeare from {url} ({reason}); no network? "
-            "Pass a local copy of the text instead, e.g. `nanogpt-tui prepare path/to/input.txt`"
-        ) from None
+        raise DownloadError(f"cannot download Tiny Shakespeare from {url} ({reason}); no network?", url) from None
     finally:
         tmp.unlink(missing_ok=True)
     return dest

@@ -59,6 +59,9 @@ def make_screen(mode: str) -> Screen:
     return screen_class(mode)()
 
 
+SCREEN_KEYS = Binding.Group("Screens")
+
+
 class NanoGPTApp(App[None]):
     """The nanogpt-tui application."""
 
@@ -70,7 +73,8 @@ class NanoGPTApp(App[None]):
         Binding("f1", "help", "Help", id="help"),
         *(
             # priority: a function key always switches screens (TextArea takes f7 for select-all otherwise)
-            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}", priority=True)
+            # One group in the footer ("f2…f7 Screens") leaves room for the screen's own keys; F1 names each.
+            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}", priority=True, group=SCREEN_KEYS)
             for mode, (key, title, _) in SCREENS.items()
         ),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
@@ -147,7 +151,7 @@ class NanoGPTApp(App[None]):
     async def action_quit(self) -> None:
         """Quit; a training run is stopped first, so its latest checkpoint is saved."""
         if self.trainer is not None:
-            self.notify("Stopping training and saving a checkpoint…", title="Quitting")
+            self.notify("Stopping training and saving a checkpoint…", title="Quitting", timeout=60)  # stays up until the save is done
             self.trainer.stop()
             # Only the training worker: others (a chat reply, a sample) end when exit cancels them.
             # (An empty list would mean "every worker" to wait_for_complete.)

@@ -22,7 +22,7 @@ from core.anatomy import (
     forward_shapes,
     memory_table,
 )
-from nanogpt_tui.formatting import human_count, human_size
+from core.formatting import human_count, human_size
 
 VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})  # as the Tokens screen shows them
 LOW, HIGH = (24, 26, 48), (255, 214, 10)  # attention 0 -> dark blue-grey, 1 -> bright yellow

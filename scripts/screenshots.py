@@ -2,8 +2,8 @@
 
     python scripts/screenshots.py [--iters 2000]
 
-Works in a temporary data dir: prepares Tiny Shakespeare (../shared/data/tinyshakespeare.txt when it is
-there, else the download), trains nanoGPT's CPU recipe for --iters iterations headless, then drives the
+Works in a temporary home folder (so the screens show `~/...`, not this machine's paths): prepares Tiny
+Shakespeare (a copy of ../shared/data/tinyshakespeare.txt when it is there, else the download), trains nanoGPT's CPU recipe for --iters iterations headless, then drives the
 app with Textual's Pilot and saves one SVG per screen. Takes a few minutes on a laptop CPU.
 """
 
@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +32,9 @@ def prepare_and_train(iters: int) -> Path:
     from core.trainer import Trainer
     from data.prepare import prepare
 
-    source = str(LOCAL_SHAKESPEARE) if LOCAL_SHAKESPEARE.is_file() else "shakespeare"
+    source = "shakespeare"
+    if LOCAL_SHAKESPEARE.is_file():
+        source = str(shutil.copy(LOCAL_SHAKESPEARE, Path.home() / LOCAL_SHAKESPEARE.name))
     prepare(source, tokenizer="char", name="shakespeare-char")
     prepare(source, tokenizer="gpt2", name="shakespeare-gpt2")
     config = from_preset(
@@ -159,7 +164,11 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=2000, help="training iterations before the screenshots")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    with paths.temporary_home("nanogpt-screenshots-"):
+    with tempfile.TemporaryDirectory(prefix="nanogpt-screenshots-") as folder:
+        # A fresh user: the data dir is the platform's default under this home, shown as ~/...
+        os.environ["HOME"] = folder
+        for name in (paths.HOME_ENV, "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+            os.environ.pop(name, None)
         asyncio.run(take(args.iters))
 
 

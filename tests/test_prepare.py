@@ -22,7 +22,7 @@ from core.dataset import load_dataset, token_counts
 from core.tokenizers import get_tokenizer
 from data import sources
 from data.bench import bench_prepare
-from data.prepare import PrepareCancelled, PrepareError, Progress, prepare
+from data.prepare import DatasetExists, DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
 
 
 def nanogpt_char(text: str, val_fraction: float = 0.1) -> tuple[bytes, bytes, dict]:
@@ -183,9 +183,11 @@ def test_bad_text_writes_nothing(tmp_path: Path, data: bytes, message: str, chun
     assert nothing_written()
 
 
-def test_train_too_short(small_text: Path) -> None:
-    with pytest.raises(PrepareError, match="text too short: the train split"):
+def test_a_short_split_gets_advice_that_lengthens_it(small_text: Path) -> None:
+    with pytest.raises(PrepareError, match="text too short: the train split.*a smaller val_fraction"):
         prepare(str(small_text), val_fraction=0.99, block_size=1000)
+    with pytest.raises(PrepareError, match="text too short: the val split.*a larger val_fraction"):
+        prepare(str(small_text), val_fraction=0.01, block_size=1000)
     assert nothing_written()
 
 
@@ -215,7 +217,7 @@ def test_unreadable_file(small_text: Path) -> None:
 
 def test_overwrite(small_text: Path) -> None:
     first = prepare(str(small_text), name="mine")
-    with pytest.raises(PrepareError, match="already exists"):
+    with pytest.raises(DatasetExists, match="already exists"):
         prepare(str(small_text), "gpt2", name="mine")
     assert load_dataset("mine") == first
     second = prepare(str(small_text), "gpt2", name="mine", overwrite=True)
@@ -238,8 +240,9 @@ def test_cancel_leaves_nothing(small_text: Path, stage: str) -> None:
 
 def test_shakespeare_offline_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sources, "SHAKESPEARE_URL", "http://127.0.0.1:9/x")
-    with pytest.raises(PrepareError, match=r"no network\?.*nanogpt-tui prepare path/to/input\.txt"):
+    with pytest.raises(DownloadFailed, match=r"cannot download Tiny Shakespeare from http://127.0.0.1:9/x .*no network\?") as raised:
         prepare("shakespeare")
+    assert raised.value.url == "http://127.0.0.1:9/x"  # the CLI and the app each say how to go on offline
     assert nothing_written()
     assert os.listdir(paths.cache_dir()) == []  # no partial download left
 

@@ -4,26 +4,43 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from core import paths
+from core.formatting import human_count, human_size
 from nanogpt_tui.cli.common import console
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
+    """One row per token; characters a dataset's vocabulary lacks show as `?`, as on the Tokens screen."""
     from core.dataset import load_dataset, tokenizer_of
+    from core.token_spans import count_tokens, count_unknown, split_tokens
     from core.tokenizers import get_tokenizer
 
     tokenizer = tokenizer_of(load_dataset(args.dataset)) if args.dataset else get_tokenizer(args.tokenizer)
-    ids = tokenizer.encode(args.text, allow_special=args.special)
-    table = Table(title=f"{len(ids)} tokens ({tokenizer.name}, vocabulary {tokenizer.vocab_size:,})")
+    spans = split_tokens(tokenizer, args.text, allow_special=args.special)
+    tokens, unknown = count_tokens(spans), count_unknown(spans)
+    table = Table(title=f"{tokens} tokens ({tokenizer.name}, vocabulary {tokenizer.vocab_size:,})")
     table.add_column("#", justify="right")
     table.add_column("id", justify="right")
     table.add_column("token")
-    for i, token_id in enumerate(ids):
-        table.add_row(str(i), str(token_id), repr(tokenizer.token_bytes(token_id).decode("utf-8", "replace")))
+    row = 0
+    for span in spans:
+        if not span.ids:  # characters the vocabulary lacks: one `?` each
+            for char in span.text:
+                table.add_row(str(row), "[bold red]?[/]", repr(char))
+                row += 1
+            continue
+        for token_id in span.ids:
+            table.add_row(str(row), str(token_id), repr(tokenizer.token_bytes(token_id).decode("utf-8", "replace")))
+            row += 1
     console.print(table)
-    console.print(f"{len(args.text)} characters, {len(ids)} tokens, {len(args.text) / max(1, len(ids)):.2f} chars/token")
+    console.print(f"{len(args.text)} characters, {tokens} tokens, {len(args.text) / max(1, tokens):.2f} chars/token")
+    if unknown:
+        console.print(f"[yellow]warning:[/] {unknown} characters are not in the {tokenizer.name} vocabulary (shown as ?): "
+                      "a model with this vocabulary cannot read them")
     return 0
 
 
@@ -35,18 +52,31 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         console.print(f"No checkpoints yet under {paths.runs_dir()}. Train one with `nanogpt-tui train`.")
         return 0
     table = Table(title=f"Checkpoints in {paths.runs_dir()}")
-    for column in ("run", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "modified"):
+    # In a terminal, names and dates stay whole while other columns wrap; piped, nothing is cut.
+    table.add_column("run", no_wrap=True)
+    for column in ("kind", "dataset", "tokenizer", "params", "iters", "best val", "size"):
         table.add_column(column)
+    table.add_column("modified", no_wrap=True)
     for s in summaries:
+        size = human_size(s.size_bytes)
         if s.error:
-            table.add_row(s.name, s.kind, f"[red]{s.error}[/]", "", "", "", "", f"{s.size_bytes / 1e6:.1f} MB", "")
+            table.add_row(s.name, s.kind, f"[red]{s.error}[/]", "", "", "", "", size, "")
             continue
         table.add_row(
-            s.name, s.kind, s.dataset, s.tokenizer, f"{s.n_params / 1e6:.2f}M", str(s.iter_num),
-            f"{s.best_val_loss:.4f}", f"{s.size_bytes / 1e6:.1f} MB", f"{s.modified:%Y-%m-%d %H:%M}" if s.modified else "",
+            s.name, s.kind, s.dataset, s.tokenizer, human_count(s.n_params), f"{s.iter_num:,}",
+            f"{s.best_val_loss:.4f}", size, f"{s.modified:%Y-%m-%d %H:%M}" if s.modified else "",
         )
-    console.print(table)
+    print_whole(table)
     return 0
+
+
+def print_whole(table: Table) -> None:
+    """Print `table` to fit a terminal, or at its full width when piped (rich would squeeze it into 80 columns)."""
+    if console.is_terminal:
+        console.print(table)
+    else:  # console.print(width=...) cannot go wider than the console: a console as wide as the table
+        width = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        Console(file=console.file, width=max(width, console.width)).print(table)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -7,10 +7,33 @@ from typing import Any
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from nanogpt_tui.cli.common import console
+from nanogpt_tui.cli.common import console, err_console
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from data.prepare import DatasetExists, DownloadFailed
+
+    try:
+        return prepare_with_progress(args)
+    except DatasetExists as error:
+        err_console.print(f"[red]error:[/] {error}: choose another --name, or pass --overwrite to replace it")
+    except DownloadFailed as error:
+        err_console.print(
+            f"[red]error:[/] {error}\nWorking offline? Save {error.url} on this machine as input.txt, then run:\n"
+            f"  nanogpt-tui prepare input.txt --tokenizer {args.tokenizer} --name {shakespeare_name(args.tokenizer)}"
+        )
+    return 1
+
+
+def shakespeare_name(tokenizer: str) -> str:
+    """The name `prepare shakespeare` gives its dataset, so the README's next commands work after an offline prepare."""
+    from data.prepare import default_name
+    from data.sources import SHAKESPEARE, Source
+
+    return default_name(Source(description="Tiny Shakespeare", name=SHAKESPEARE, files=[]), tokenizer)
+
+
+def prepare_with_progress(args: argparse.Namespace) -> int:
     from data.prepare import prepare
 
     extensions = tuple(args.ext) if args.ext else None

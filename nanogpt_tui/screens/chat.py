@@ -30,10 +30,10 @@ from textual.widgets import Header, Input, Label, Select, Static, Switch
 from textual.worker import get_current_worker
 
 from core import paths
+from core.formatting import human_count
 from core.sampling import DEFAULT_PRECISION, PRECISIONS, SamplingConfig
 from core.tokenizers import tokenizer_name
 from nanogpt_tui import listings
-from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.throttle import EventThrottle

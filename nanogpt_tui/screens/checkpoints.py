@@ -24,9 +24,9 @@ from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from core import paths
+from core.formatting import human_count, human_size
 from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui import listings
-from nanogpt_tui.formatting import human_count, human_size
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
@@ -37,7 +37,8 @@ from nanogpt_tui.widgets.tables import current_row_key
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
 
-COLUMNS = ("name", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "date", "problem")
+# What tells runs apart comes first, so a narrow terminal shows it without scrolling sideways.
+COLUMNS = ("name", "kind", "iters", "best val", "date", "dataset", "tokenizer", "params", "size", "problem")
 SAMPLE_TOKENS = 48  # "a short sample": a few lines of a char model, a sentence or two of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
 DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
@@ -193,11 +194,11 @@ class CheckpointsScreen(AppScreen):
             reason = summary.error.splitlines()[0].replace(str(summary.path), "").strip()
             problem = Text(reason if len(reason) <= ERROR_WIDTH else reason[: ERROR_WIDTH - 1] + "…", style="red")
             corrupt = Text("corrupt", style="bold red")
-            return (summary.name, corrupt, "", "", "", "", "", human_size(summary.size_bytes), date, problem)
+            return (summary.name, corrupt, "", "", date, "", "", "", human_size(summary.size_bytes), problem)
         best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
         return (
-            summary.name, summary.kind, summary.dataset, summary.tokenizer, human_count(summary.n_params),
-            f"{summary.iter_num:,}", best, human_size(summary.size_bytes), date, "",
+            summary.name, summary.kind, f"{summary.iter_num:,}", best, date, summary.dataset, summary.tokenizer,
+            human_count(summary.n_params), human_size(summary.size_bytes), "",
         )
 
     def current_key(self) -> str | None:
@@ -240,10 +241,10 @@ class CheckpointsScreen(AppScreen):
         plot.display = not summary.error
         sample = self.query_one("#ckpt-sample", Static)
         if summary.error:
-            info.update(Text.assemble((f"{summary.path}\n\n", "bold"), (summary.error, "red")))
+            info.update(Text.assemble((f"{paths.shown(summary.path)}\n\n", "bold"), (summary.error, "red")))
             sample.update("")
             return
-        info.update(Text(f"{summary.path}\n\nreading…"))
+        info.update(Text(f"{paths.shown(summary.path)}\n\nreading…"))
         sample.update(Text("generating a sample…", style="dim"))
         self.load_details(summary.path)
 
@@ -283,7 +284,7 @@ class CheckpointsScreen(AppScreen):
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if not self.showing(message.path):
             return
-        self.query_one("#ckpt-info", Static).update(Text.assemble((f"{message.path}\n\n", "bold"), message.config))
+        self.query_one("#ckpt-info", Static).update(Text.assemble((f"{paths.shown(message.path)}\n\n", "bold"), message.config))
         self.query_one("#ckpt-plot", LossPlot).load_history(message.history)
 
     def on_sample_ready(self, message: SampleReady) -> None:

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import (
     Button,
     DataTable,
@@ -40,11 +41,18 @@ from core.dataset import (
     open_split,
     tokenizer_of,
 )
+from core.formatting import human_size
 from core.tokenizers import TokenizerError, available_tokenizers, tokenizer_name
-from data.prepare import PrepareCancelled, PrepareError, Progress, default_name, prepare
+from data.prepare import (
+    DownloadFailed,
+    PrepareCancelled,
+    PrepareError,
+    Progress,
+    default_name,
+    prepare,
+)
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
 from nanogpt_tui import listings
-from nanogpt_tui.formatting import human_size
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal
@@ -99,7 +107,7 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
     """The figures of one dataset, for the details panel."""
     kind = tokenizer_name(info.tokenizer)
     lines = [
-        ("Source", info.source),
+        ("Source", paths.shown(info.source)),
         ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"),
         ("Characters", f"{info.chars:,}" if info.chars is not None else "unknown (nanoGPT folder)"),
         ("Tokens", f"{info.train_tokens:,} train + {info.val_tokens:,} val = {info.tokens:,}"),
@@ -107,7 +115,7 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
         ("Validation", f"{info.val_fraction:.0%}" if info.val_fraction is not None else "—"),
         ("Untrained", f"{len(stats.unused_ids):,} of {info.vocab_size:,} ids never occur in train"),
         ("Created", info.created),
-        ("Folder", str(info.path)),
+        ("Folder", paths.shown(info.path)),
     ]
     text = Text()
     for label, value in lines:
@@ -125,10 +133,11 @@ class DataScreen(AppScreen):
         Binding("escape", "cancel", "Cancel prepare", id="data.cancel"),
         Binding("d,delete", "delete", "Delete dataset", id="data.delete"),
     ]
+    # The preparation running, if any: its worker (cancel cancels it) and what the footer offers.
+    preparing: reactive[Worker[None] | None] = reactive(None, bindings=True, init=False)
 
     def __init__(self) -> None:
         super().__init__()
-        self.preparing: Worker[None] | None = None
         # Table row key -> the dataset, or (folder, error) for a broken one.
         self.datasets: dict[str, DatasetInfo | tuple[Path, str]] = {}
         self._signature: tuple[object, ...] | None = None  # of the listing the table shows
@@ -169,7 +178,10 @@ class DataScreen(AppScreen):
                 yield Label("Dataset name", classes="field-label")
                 yield Input(id="data-name")
                 yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
-                yield ProgressBar(id="data-progress", show_eta=False)
+                # Shown only while preparing and after: an idle indeterminate bar animates (and costs CPU) forever.
+                bar = ProgressBar(id="data-progress", show_eta=False)
+                bar.display = False
+                yield bar
                 yield Static("", id="data-status")
             with Vertical(id="data-list"):
                 yield Static(id="data-home")
@@ -182,8 +194,8 @@ class DataScreen(AppScreen):
     def on_mount(self) -> None:
         self.query_one("#data-preview-box").border_title = "Preview (start of train)"
         self.query_one("#data-home", Static).update(
-            Text.assemble(("Data folder: ", "bold"), str(paths.home()), ("  (datasets in ", "dim"),
-                          (str(paths.datasets_dir()), "dim"), (")", "dim"))
+            Text.assemble(("Data folder: ", "bold"), paths.shown(paths.home()), ("  (datasets in ", "dim"),
+                          (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
         table = self.query_one("#data-table", DataTable)
         table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok")
@@ -195,9 +207,9 @@ class DataScreen(AppScreen):
             self.refresh_datasets()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Cancel is shown dimmed unless a preparation runs (None = shown but disabled).
-        if action == "cancel" and self.preparing is None:
-            return None
+        # Cancel is in the footer only while a preparation runs: the footer has room for what can be done.
+        if action == "cancel":
+            return self.preparing is not None
         return True
 
     # The form
@@ -294,11 +306,12 @@ class DataScreen(AppScreen):
             self._status(str(error), error=True)
             self.notify(str(error), title="Cannot prepare", severity="error")
             return
-        self.query_one("#data-progress", ProgressBar).update(total=None, progress=0)
+        bar = self.query_one("#data-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
         self.query_one("#data-prepare", Button).disabled = True
         self._status("Starting…")
         self.preparing = self.run_prepare(request)
-        self.refresh_bindings()
 
     @on(Button.Pressed, "#data-prepare")
     def _prepare_pressed(self) -> None:
@@ -319,6 +332,9 @@ class DataScreen(AppScreen):
             )
         except PrepareCancelled:
             self.post_message(PrepareDone(cancelled=True))
+        except DownloadFailed as error:
+            offline = f"Working offline? Save {error.url} on this machine, then choose \"A text file\" above."
+            self.post_message(PrepareDone(error=f"{error} {offline}"))
         except PrepareError as error:
             self.post_message(PrepareDone(error=str(error)))
         else:
@@ -339,7 +355,6 @@ class DataScreen(AppScreen):
 
     def on_prepare_done(self, message: PrepareDone) -> None:
         self.preparing = None
-        self.refresh_bindings()
         self.query_one("#data-prepare", Button).disabled = False
         bar = self.query_one("#data-progress", ProgressBar)
         if message.info is not None:
@@ -350,11 +365,11 @@ class DataScreen(AppScreen):
             self.notify(summary, title="Dataset ready")
             self.refresh_datasets(select=info.name)
         elif message.cancelled:
-            bar.update(total=None, progress=0)
+            bar.display = False
             self._status("Cancelled; nothing was written")
             self.notify("Preparation cancelled; nothing was written", severity="warning")
         else:
-            bar.update(total=None, progress=0)
+            bar.display = False
             self._status(message.error or "failed", error=True)
             self.notify(message.error or "failed", title="Preparation failed", severity="error")
 

@@ -40,9 +40,9 @@ from textual.widgets import (
 )
 from textual.widgets.tree import TreeNode
 
+from core.formatting import human_count
 from nanogpt_tui import listings
 from nanogpt_tui import model_views as views
-from nanogpt_tui.formatting import human_count
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.footer import Footer

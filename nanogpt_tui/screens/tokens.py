@@ -19,16 +19,29 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Header, SelectionList, Static, Switch, TextArea
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
-from core.dataset import DatasetError, DatasetInfo, load_dataset, token_counts, tokenizer_of
+from core.dataset import (
+    DatasetError,
+    DatasetInfo,
+    load_dataset,
+    token_counts,
+    tokenizer_of,
+)
+from core.token_spans import (
+    TokenSpan,
+    count_tokens,
+    decode_spans,
+    parse_ids,
+    split_tokens,
+)
 from core.tokenizers import (
     ENDOFTEXT,
     TIKTOKEN_NAMES,
-    CharTokenizer,
     Tokenizer,
     TokenizerError,
     available_tokenizers,
@@ -38,33 +51,20 @@ from core.tokenizers import (
 )
 from nanogpt_tui import listings
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.token_views import legend, render_ids, render_splits, render_stats
 from nanogpt_tui.widgets.footer import Footer
 
-SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, 🦙 llama,\ttabs and <|endoftext|>"
+# π and ≈ are one character but two GPT-2 tokens each; unlike an emoji, every monospace font draws them.
+SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, π ≈ 3.14159,\ttabs and <|endoftext|>"
+TEXT_TITLE = "Text (tab types a tab; escape leaves)"
+IDS_TITLE = "Token ids (spaces or commas between them)"
 DEBOUNCE_S = 0.15  # wait this long after the last keystroke before tokenizing again
-MAX_SHOWN = 2000  # spans drawn per panel; the counts always cover the whole text
-# Pastel backgrounds with dark text read well under light and dark themes alike.
-BACKGROUNDS = ("#b3d9ff", "#ffd8a8", "#c3f0ca", "#f5c2e7", "#e0d4ff")
-UNTRAINED_STYLE = "bold #8b0000 on #ffe066"
-UNKNOWN_STYLE = "bold white on #c0392b"
-SPECIAL_STYLE = "bold white on #6c5ce7"
 Loaded = tuple[Tokenizer, frozenset[int] | None]  # a tokenizer and the ids never in its dataset's train, if known
-VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})
-
-
-@dataclass
-class TokenSpan:
-    """A piece of the text and the token ids that make it (several when a character spans tokens)."""
-
-    text: str
-    ids: list[int]  # empty: characters the vocabulary lacks
-    special: bool = False
-    untrained: bool = False
 
 
 @dataclass
 class PanelResult:
-    """One tokenizer's view of the text, or why it has none."""
+    """One tokenizer's view of the text (or of the ids typed, when decoding), or why it has none."""
 
     key: str
     title: str
@@ -76,94 +76,12 @@ class PanelResult:
 
     @property
     def tokens(self) -> int:
-        return sum(len(span.ids) for span in self.spans)
-
-    @property
-    def chars(self) -> int:
-        return sum(len(span.text) for span in self.spans)
-
-    @property
-    def unknown(self) -> int:
-        return sum(len(span.text) for span in self.spans if not span.ids)
-
-    @property
-    def untrained(self) -> int:
-        return sum(span.untrained for span in self.spans)
-
-
-def split_tokens(tokenizer: Tokenizer, text: str, allow_special: bool = False) -> list[TokenSpan]:
-    """Split `text` into spans of whole characters, each with the ids of the tokens that make it.
-
-    Byte-level BPE can cut a character into several tokens: their bytes are gathered until they
-    decode, so the character shows once, carrying all its ids. Characters a char vocabulary lacks
-    become spans without ids instead of an error.
-    """
-    if isinstance(tokenizer, CharTokenizer):
-        return [TokenSpan(c, [tokenizer.stoi[c]] if c in tokenizer.stoi else []) for c in text]
-    specials = set(tokenizer.special_tokens.values()) if allow_special else set()
-    spans: list[TokenSpan] = []
-    pending, ids = b"", []
-    for token_id in tokenizer.encode(text, allow_special=allow_special):
-        pending += tokenizer.token_bytes(token_id)
-        ids.append(token_id)
-        try:
-            piece = pending.decode("utf-8")
-        except UnicodeDecodeError:
-            continue  # part of a character: wait for the tokens that complete it
-        spans.append(TokenSpan(piece, ids, special=token_id in specials))
-        pending, ids = b"", []
-    if ids:
-        spans.append(TokenSpan(pending.decode("utf-8", "replace"), ids))
-    return spans
+        return count_tokens(self.spans)
 
 
 def _untrained(counts: np.ndarray) -> frozenset[int]:
     """The ids that never occur in train: a set, so marking a long text's spans is quick."""
     return frozenset(np.flatnonzero(counts == 0).tolist())
-
-
-def span_style(span: TokenSpan, index: int) -> str:
-    if span.special:
-        return SPECIAL_STYLE
-    if not span.ids:
-        return UNKNOWN_STYLE
-    if span.untrained:
-        return UNTRAINED_STYLE
-    return f"#1a1a1a on {BACKGROUNDS[index % len(BACKGROUNDS)]}"
-
-
-def render_splits(spans: list[TokenSpan]) -> Text:
-    """The text as coloured tokens, whitespace made visible (line breaks are kept as well as shown)."""
-    text = Text()
-    for index, span in enumerate(spans[:MAX_SHOWN]):
-        text.append(span.text.translate(VISIBLE_WHITESPACE), span_style(span, index))
-        if "\n" in span.text:
-            text.append("\n")
-    if len(spans) > MAX_SHOWN:
-        text.append(f" … ({len(spans) - MAX_SHOWN} more)", "dim")
-    return text
-
-
-def render_ids(spans: list[TokenSpan]) -> Text:
-    """The ids, coloured like their spans; a span of several tokens shows its ids in brackets."""
-    text = Text()
-    for index, span in enumerate(spans[:MAX_SHOWN]):
-        if index:
-            text.append(" ")
-        label = "?" if not span.ids else str(span.ids[0]) if len(span.ids) == 1 else f"[{' '.join(map(str, span.ids))}]"
-        text.append(label, span_style(span, index))
-    return text
-
-
-def render_stats(result: PanelResult) -> str:
-    parts = [f"{result.tokens} tokens", f"{result.chars} chars"]
-    if result.tokens:
-        parts.append(f"{result.chars / result.tokens:.2f} chars/token")
-    if result.untrained:
-        parts.append(f"{result.untrained} untrained")
-    if result.unknown:
-        parts.append(f"{result.unknown} unknown chars")
-    return " · ".join(parts)
 
 
 class TokenPanel(VerticalScroll):
@@ -183,14 +101,14 @@ class TokenPanel(VerticalScroll):
         yield self.splits
         yield self.ids
 
-    def show(self, result: PanelResult) -> None:
+    def show(self, result: PanelResult, decoding: bool = False) -> None:
         self.result = result
         if result.error:
             self.stats.update(Text(result.error, "bold red"))
             self.splits.update("")
             self.ids.update("")
             return
-        self.stats.update(render_stats(result))
+        self.stats.update(render_stats(result.spans, decoding))
         self.splits.update(result.splits if result.splits is not None else render_splits(result.spans))
         self.ids.update(result.ids if result.ids is not None else render_ids(result.spans))
 
@@ -200,6 +118,8 @@ class TokensScreen(AppScreen):
 
     CSS_PATH = "tokens.tcss"
     BINDINGS = [
+        Binding("ctrl+t", "decode", "Decode ids", id="tokens.decode"),
+        Binding("ctrl+t", "encode", "Encode text", id="tokens.encode"),
         Binding("ctrl+s", "toggle_special", "Special tokens", id="tokens.special"),
         Binding("ctrl+l", "clear_text", "Clear text", id="tokens.clear"),
         Binding("ctrl+r", "reload", "Reload datasets", id="tokens.reload"),
@@ -208,10 +128,17 @@ class TokensScreen(AppScreen):
     class Tokenized(Message):
         """Results of one tokenizing pass (`generation` tells stale passes apart)."""
 
-        def __init__(self, generation: int, results: list[PanelResult]) -> None:
+        def __init__(self, generation: int, decoding: bool, results: list[PanelResult]) -> None:
             super().__init__()
             self.generation = generation
+            self.decoding = decoding
             self.results = results
+
+    @dataclass
+    class CarriedOver(Message):
+        """The text box's content converted for the mode just entered (ids, or their text)."""
+
+        text: str
 
     class ChoicesListed(Message):
         """What the tokenizer list offers: tiktoken names (and why one is unavailable), the datasets,
@@ -230,6 +157,9 @@ class TokensScreen(AppScreen):
             self.datasets = datasets
             self.runs = runs
 
+    # Decoding: the text box holds token ids, and each panel shows the text its vocabulary makes of them.
+    decoding: reactive[bool] = reactive(False, bindings=True, init=False)
+
     def __init__(self) -> None:
         super().__init__()
         self._timer: Timer | None = None
@@ -240,18 +170,22 @@ class TokensScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="tokens-top"):
-            yield TextArea(SAMPLE_TEXT, id="tokens-text", soft_wrap=True)
+            # Tab types a tab (tabs are tokens too); escape leaves the box, as the footer says.
+            yield TextArea(SAMPLE_TEXT, id="tokens-text", soft_wrap=True, tab_behavior="indent")
             with Vertical(id="tokens-options"):
                 yield SelectionList[str](id="tokens-choices")
                 with Horizontal(id="tokens-special-row"):
                     yield Switch(False, id="tokens-special", animate=False)
                     yield Static("", id="tokens-special-label")
-                yield Static(self._legend(), id="tokens-legend")
+                yield Static(legend(), id="tokens-legend")
         yield Horizontal(id="tokens-panels")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#tokens-choices", SelectionList).border_title = "Tokenizers"
+        text_area = self.query_one("#tokens-text", TextArea)
+        text_area.indent_type = "tabs"
+        text_area.border_title = TEXT_TITLE
         self._describe_special()
         self.load_choices()
         self.query_one("#tokens-text", TextArea).focus()
@@ -261,15 +195,6 @@ class TokensScreen(AppScreen):
         # cached by the files' stats: with nothing changed, nothing is read and nothing redrawn).
         if self.is_mounted:
             self.load_choices()
-
-    @staticmethod
-    def _legend() -> Text:
-        return Text.assemble(
-            ("·", "bold"), " space  ", ("↵", "bold"), " newline  ", ("→", "bold"), " tab\n",
-            ("untrained", UNTRAINED_STYLE), " never in the training data\n",
-            ("unknown", UNKNOWN_STYLE), " not in the vocabulary  ",
-            ("special", SPECIAL_STYLE), " special",
-        )  # fmt: skip
 
     def load_choices(self) -> None:
         """(Re)list the tokenizers in a worker; the list is redrawn only if something changed."""
@@ -297,6 +222,8 @@ class TokensScreen(AppScreen):
         choices = self.query_one("#tokens-choices", SelectionList)
         previous = set(choices.selected)
         first_time = choices.option_count == 0
+        # The first comparison shows two different tokenizers: gpt2 and a dataset's that is not gpt2 again.
+        first_dataset = next((info.name for info in message.datasets if tokenizer_name(info.tokenizer) != "gpt2"), None)
         self._titles.clear()
         options: list[Selection[str]] = []
         for name, reason in message.tiktoken.items():
@@ -305,10 +232,10 @@ class TokensScreen(AppScreen):
             prompt = name if reason is None else f"{name} (unavailable: {reason})"
             selected = key in previous or (first_time and name == "gpt2" and reason is None)
             options.append(Selection(prompt, key, selected, disabled=reason is not None))
-        for n, info in enumerate(message.datasets):
+        for info in message.datasets:
             key = f"dataset:{info.name}"
             self._titles[key] = f"{info.name} ({tokenizer_name(info.tokenizer)}, vocab {info.vocab_size})"
-            selected = key in previous or (first_time and n == 0)
+            selected = key in previous or (first_time and info.name == first_dataset)
             options.append(Selection(self._titles[key], key, selected))
         for run, path, tokenizer in message.runs:
             key = f"checkpoint:{path}"
@@ -357,28 +284,30 @@ class TokensScreen(AppScreen):
         text = self.query_one("#tokens-text", TextArea).text
         allow_special = self.query_one("#tokens-special", Switch).value
         panel_titles = [(key, self._titles[key]) for key in keys]
-        self.tokenize(self._generation, text, panel_titles, allow_special)
+        self.tokenize(self._generation, text, panel_titles, allow_special, self.decoding)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tokenize")
-    def tokenize(self, generation: int, text: str, panels: list[tuple[str, str]], allow_special: bool) -> None:
-        """Tokenize `text` for each panel and draw its splits and ids (as rich Text)."""
+    def tokenize(
+        self, generation: int, text: str, panels: list[tuple[str, str]], allow_special: bool, decoding: bool
+    ) -> None:
+        """Tokenize `text` (or decode the ids it holds) for each panel and draw its splits and ids (as rich Text)."""
         worker = get_current_worker()
         results = []
         for key, title in panels:
             if worker.is_cancelled:
                 return
-            result = self._tokenize_one(key, title, text, allow_special)
+            result = self._tokenize_one(key, title, text, allow_special, decoding)
             if not result.error:
                 result.splits, result.ids = render_splits(result.spans), render_ids(result.spans)
             results.append(result)
         if not worker.is_cancelled:
-            self.post_message(self.Tokenized(generation, results))
+            self.post_message(self.Tokenized(generation, decoding, results))
 
-    def _tokenize_one(self, key: str, title: str, text: str, allow_special: bool) -> PanelResult:
+    def _tokenize_one(self, key: str, title: str, text: str, allow_special: bool, decoding: bool) -> PanelResult:
         """One panel's result (runs in the worker; touches no widget)."""
         try:
             tokenizer, untrained = self._load(key)
-            spans = split_tokens(tokenizer, text, allow_special)
+            spans = decode_spans(tokenizer, parse_ids(text)) if decoding else split_tokens(tokenizer, text, allow_special)
         except (DatasetError, TokenizerError) as error:
             return PanelResult(key, title, error=str(error))
         if untrained:
@@ -429,7 +358,53 @@ class TokensScreen(AppScreen):
         panels = {panel.key: panel for panel in self.query(TokenPanel)}
         for result in message.results:
             if result.key in panels:
-                panels[result.key].show(result)
+                panels[result.key].show(result, message.decoding)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "decode":
+            return not self.decoding
+        if action == "encode":
+            return self.decoding
+        return True
+
+    def action_decode(self) -> None:
+        self.decoding = True
+
+    def action_encode(self) -> None:
+        self.decoding = False
+
+    def watch_decoding(self, decoding: bool) -> None:
+        text_area = self.query_one("#tokens-text", TextArea)
+        text_area.border_title = IDS_TITLE if decoding else TEXT_TITLE
+        text_area.focus()
+        if self._timer is not None:
+            self._timer.stop()
+        first = next(iter(self.query(TokenPanel)), None)
+        if first is None:
+            self.refresh_tokens()
+            return
+        allow_special = self.query_one("#tokens-special", Switch).value
+        self.carry_over(first.key, text_area.text, decoding, allow_special)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tokenize")
+    def carry_over(self, key: str, text: str, decoding: bool, allow_special: bool) -> None:
+        """The text box's content in the other mode, by the first panel's tokenizer: the text's ids, or the
+        text the ids decode to (ids that do not parse stay as typed)."""
+        try:
+            tokenizer, _ = self._load(key)
+            if decoding:
+                carried = " ".join(str(i) for i in tokenizer.encode(text, allow_special=allow_special))
+            else:
+                carried = "".join(span.text for span in decode_spans(tokenizer, parse_ids(text)))
+        except (DatasetError, TokenizerError):
+            carried = text
+        self.post_message(self.CarriedOver(carried))
+
+    def on_tokens_screen_carried_over(self, message: CarriedOver) -> None:
+        text_area = self.query_one("#tokens-text", TextArea)
+        with self.prevent(TextArea.Changed):
+            text_area.text = message.text
+        self.refresh_tokens()
 
     def action_toggle_special(self) -> None:
         switch = self.query_one("#tokens-special", Switch)

@@ -21,14 +21,43 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Button, Checkbox, Header, Input, Label, RadioButton, RadioSet, RichLog, Select, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Header,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    RichLog,
+    Select,
+    Static,
+)
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.dataset import DatasetInfo
 from core.presets import PRESETS, from_preset
-from core.train_config import FORM, MODEL_KEYS, ConfigError, TrainConfig, config_from_dict, field_types, parse_value
+from core.train_config import (
+    FORM,
+    MODEL_KEYS,
+    ConfigError,
+    TrainConfig,
+    config_from_dict,
+    field_types,
+    parse_value,
+)
 from core.train_events import (
-    CheckpointSaved, Compiling, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
+    CheckpointSaved,
+    Compiling,
+    Eval,
+    Event,
+    Failed,
+    Finished,
+    Paused,
+    Resumed,
+    Sample,
+    Started,
+    Step,
 )
 from core.train_process import TrainerProcess
 from nanogpt_tui import listings

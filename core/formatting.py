@@ -1,4 +1,4 @@
-"""Numbers and sizes as people read them, for every screen."""
+"""Numbers and sizes as people read them: one unit everywhere (the screens, the CLI, engine messages). Torch-free."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ def human_count(n: int) -> str:
 
 
 def human_size(n: int) -> str:
-    """Bytes as B, KB, MB or GB (powers of 1024)."""
+    """Bytes in powers of 1024, named as such (KiB, MiB, GiB), as devices report memory."""
     value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
