@@ -11,8 +11,8 @@ HF_WEIGHTS = "model.safetensors"
 GPT2_MODELS = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 HUB_OWNER = "openai-community"  # the hub's home of the four GPT-2 models
 FORMATS = {
-    "nanogpt": "nanoGPT ckpt.pt (its sample.py and train.py load it)",
-    "hf": "Hugging Face GPT-2: model.safetensors + config.json (GPT2LMHeadModel)",
+    "nanogpt": "nanoGPT: ckpt.pt (its sample.py and train.py load it)",
+    "hf": "Hugging Face GPT-2: model.safetensors + config.json",
 }
 
 

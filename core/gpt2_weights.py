@@ -81,7 +81,7 @@ def resolve_hf_folder(spec: str | os.PathLike[str]) -> Path:
     if given.is_file():
         raise CheckpointError(f"{given} is a file: --init-from takes a folder holding {HF_CONFIG} and {HF_WEIGHTS}")
     tried = " nor ".join(str(c) for c in candidates)
-    raise CheckpointError(f"no GPT-2 weights at {tried}: " + how_to_get(given.name))
+    raise CheckpointError(f"no GPT-2 weights: there is no folder {tried}; " + how_to_get(given.name))
 
 
 def read_hf_config(folder: Path) -> GPTConfig:
@@ -174,12 +174,15 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
     folder = resolve_hf_folder(config.init_from)
     wanted = folder_tokenizer(folder)
     if dataset_tokenizer != wanted:
-        kind = "GPT-2's BPE (gpt2)" if wanted == GPT2_SPEC else "the character vocabulary of its meta.pkl"
-        raise CheckpointError(
-            f"{folder} expects text tokenized with {kind}, but dataset {config.dataset!r} uses "
-            f"{dataset_tokenizer.get('name', dataset_tokenizer.get('kind'))}: prepare the text again with "
-            "that tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`)"
-        )
+        used = dataset_tokenizer.get("name", dataset_tokenizer.get("kind"))
+        if wanted == GPT2_SPEC:
+            fix = "prepare the text with GPT-2's tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`)"
+            kind = "GPT-2's BPE (gpt2)"
+        else:
+            fix = "train on a dataset with that vocabulary (the one the model was exported from)"
+            kind = "the character vocabulary of its meta.pkl"
+        raise CheckpointError(f"{folder} expects text tokenized with {kind}, but dataset {config.dataset!r} "
+                              f"uses {used}: {fix}")
     model = load_hf_gpt2(folder, config.block_size, config.dropout)
     shape = model.config
     if shape.vocab_size < vocab_size:

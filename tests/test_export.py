@@ -13,6 +13,7 @@ from core.checkpoint import CheckpointError, load_checkpoint, load_model, save_c
 from core.dataset import read_meta
 from core.gpt2_weights import ExportExists, export_checkpoint, init_from, load_hf_gpt2
 from core.model import GPT, GPTConfig
+from core.tokenizers import GPT2_SPEC
 from core.train_config import TrainConfig
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.cli import main
@@ -74,6 +75,9 @@ def test_hf_export_loads_back_through_init_from(tiny_run: Path, tmp_path: Path) 
                                     ckpt["tokenizer"], V)
     assert config_after.n_embd == args["n_embd"] and config_after.bias
     torch.testing.assert_close(logits(again, V, T), logits(model, V, T), rtol=1e-5, atol=1e-5)
+    # Not for GPT-2 BPE text: its ids are not this vocabulary's.
+    with pytest.raises(CheckpointError, match="character vocabulary of its meta.pkl, but dataset 'x' uses gpt2"):
+        init_from(TrainConfig(dataset="x", init_from=str(tmp_path / "hf"), block_size=T), GPT2_SPEC, 50257)
 
 
 def test_hf_export_runs_in_transformers(tiny_run: Path, tmp_path: Path) -> None:

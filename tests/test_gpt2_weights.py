@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import save_file
 from torch.nn import functional as F
 
-from core.checkpoint import CheckpointError, load_checkpoint
+from core.checkpoint import CheckpointError, load_checkpoint, load_model
 from core.dataset import open_split
 from core.evaluation import estimate_loss
-from core.gpt2_weights import load_hf_gpt2
+from core.gpt2_weights import export_checkpoint, load_hf_gpt2
 from core.presets import from_preset
 from core.train_config import ConfigError, TrainConfig
 from core.train_events import Eval, Failed, Finished, Started, Step
@@ -204,6 +204,14 @@ def test_training_starts_from_the_folder_and_resumes(tmp_path: Path, gpt2_datase
     assert first.iter == 0 and first.val_loss == pytest.approx(expected["val"], rel=1e-5)
     assert ckpt["model"]["transformer.wpe.weight"].shape == (16, 16)
     assert not torch.equal(ckpt["model"]["transformer.wte.weight"], tensors["wte.weight"])  # and it trained
+
+    # The fine-tuned run exports back to the layout it came from, with GPT-2's end-of-text token.
+    exported = export_checkpoint(started.run_dir.name, "hf", tmp_path / "tuned")
+    assert [p.name for p in exported.files] == ["model.safetensors", "config.json"] and "GPT-2's BPE" in exported.note
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["eos_token_id"] == GPT2_VOCAB - 1
+    idx = torch.randint(0, GPT2_VOCAB, (1, 16), generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(logits_of(load_hf_gpt2(tmp_path / "tuned"), idx),
+                               logits_of(load_model(started.run_dir / "ckpt.pt")[0], idx), rtol=1e-5, atol=1e-5)
 
     # 2 iterations, then a resume to 4, continue the same curve.
     train(from_preset("finetune", **settings, max_iters=2, run_name="halves"))
