@@ -226,3 +226,17 @@ def test_training_starts_from_the_folder_and_resumes(tmp_path: Path, gpt2_datase
     failed = next(e for e in wrong if isinstance(e, Failed))
     assert "expects text tokenized with GPT-2's BPE" in failed.message and "--tokenizer gpt2" in failed.message
     assert isinstance(wrong[-1], Failed) and not any(isinstance(e, Finished) for e in wrong)
+
+
+def test_download_without_huggingface_hub_says_where_to_put_the_files(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], nanogpt_home: Path
+) -> None:
+    from nanogpt_tui.cli import export, main
+
+    real = export.importlib.util.find_spec
+    monkeypatch.setattr(export.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "huggingface_hub" else real(name, *a))
+    assert main(["download-gpt2", "gpt2-large"]) == 1
+    err = capsys.readouterr().err.replace("\n", "")  # rich wraps long lines (keeping the spaces)
+    assert "huggingface_hub is not installed" in err and str(nanogpt_home / "models" / "gpt2-large") in err
+    assert "huggingface.co/openai-community/gpt2-large" in err and not (nanogpt_home / "models").exists()

@@ -35,7 +35,8 @@ def cmd_download_gpt2(args: argparse.Namespace) -> int:
         try:
             hf_hub_download(f"{HUB_OWNER}/{args.name}", filename, local_dir=folder)
         except Exception as error:  # offline, a proxy, a full disk: huggingface_hub raises many kinds
-            err_console.print(f"[red]error:[/] could not download {filename}: {error}. Or {where_to_put(args.name)}")
+            reason = str(error).strip().rstrip(".")
+            err_console.print(f"[red]error:[/] could not download {filename}: {reason}. Or {where_to_put(args.name)}")
             return 1
     console.print(f"[green]GPT-2 weights in {folder}[/]: train from them with --init-from {args.name}")
     return 0

@@ -75,6 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"{verb} [bold]{event.run_dir.name}[/]: {event.n_params / 1e6:.2f}M parameters on "
                     f"{event.device} ({event.dtype}), iterations {event.start_iter}..{event.max_iters}"
                 )
+                if event.config.init_from and not event.resumed:
+                    bar.console.print(f"starting from the GPT-2 weights in {event.config.init_from}")
                 bar.update(task, completed=event.start_iter, total=event.max_iters)
                 incompatible = event.config.nanogpt_incompatible()
                 if incompatible:
