@@ -108,7 +108,8 @@ def read_hf_config(folder: Path) -> GPTConfig:
         unsupported.append(f"activation_function {hf['activation_function']!r} (only GELU)")
     if hf.get("n_inner") not in (None, 4 * shape["n_embd"]):
         unsupported.append(f"n_inner {hf['n_inner']} (the MLP is 4 x n_embd wide)")
-    if abs(float(hf.get("layer_norm_epsilon", 1e-5)) - 1e-5) > 1e-9:
+    eps = hf.get("layer_norm_epsilon", 1e-5)
+    if not isinstance(eps, (int, float)) or abs(eps - 1e-5) > 1e-9:
         unsupported.append(f"layer_norm_epsilon {hf['layer_norm_epsilon']} (it is 1e-5)")
     for flag, plain in (("scale_attn_by_inverse_layer_idx", False), ("scale_attn_weights", True),
                         ("tie_word_embeddings", True)):
