@@ -30,6 +30,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2,
                              learning_rate=1e-3, min_lr=1e-4, max_iters=5000,
                              warmup_iters=100, eval_interval=250, eval_iters=200, log_interval=10),
+    # nanoGPT's config/finetune_shakespeare.py (gpt2-xl on a GPU) adapted for a CPU: GPT-2's weights from
+    # models/gpt2 (init_from; the dataset must be tokenized with gpt2), a small constant learning rate, 20
+    # iterations of 1 x 32 sequences, an eval (and a ckpt.pt) every 5. Positions are cropped to 256 rather
+    # than 1024, and eval_iters is 20 rather than 40: a quarter of the work per iteration and eval, for a CPU.
+    "finetune": dict(init_from="gpt2", block_size=256, batch_size=1, gradient_accumulation_steps=32, dropout=0.0,
+                     learning_rate=3e-5, min_lr=3e-6, decay_lr=False, warmup_iters=0, max_iters=20,
+                     eval_interval=5, eval_iters=20, log_interval=1),
 }
 
 

@@ -55,6 +55,9 @@ class TrainConfig:
 
     dataset: str = ""  # a dataset name or folder
     run_name: str | None = None  # None = dataset + timestamp
+    # A Hugging Face GPT-2 folder (config.json + model.safetensors) whose weights start the run; its
+    # config.json sets n_layer, n_head, n_embd and bias; block_size crops its positions (core.gpt2_weights).
+    init_from: str | None = None
     # model
     n_layer: int = 4
     n_head: int = 4
@@ -132,6 +135,9 @@ class TrainConfig:
         for name in ("warmup_iters", "lr_decay_iters", "sample_interval", "weight_decay", "grad_clip", "min_lr"):
             if getattr(self, name) < 0:
                 found.append((name, f"{name} must not be negative (it is {getattr(self, name)})"))
+        if self.init_from and self.nanogpt_incompatible():
+            found.append(("init_from", f"init_from loads GPT-2's architecture: turn off "
+                                       f"{', '.join(self.nanogpt_incompatible())}"))
         if self.n_head >= 1 and self.n_embd % self.n_head:
             found.append(("n_embd", f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})"))
         if self.rope and self.n_head >= 1 and self.n_embd % self.n_head == 0 and (self.n_embd // self.n_head) % 2:

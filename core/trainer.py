@@ -33,6 +33,7 @@ from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, build_model,
 from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
 from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, resolve_device, use_all_cpu_cores
 from core.evaluation import estimate_loss
+from core.gpt2_weights import init_from
 from core.model import GPT, GPTConfig
 from core.optim import build_optimizer, group_lr
 from core.sampler import SamplingConfig, generate
@@ -203,6 +204,9 @@ class Trainer:
                     f"{info.name!r}'s: resume on the dataset it was trained on", "dataset"
                 )
             model = build_model(ckpt).to(device)
+        elif cfg.init_from:  # GPT-2's weights (a Hugging Face folder): the shape is the folder's
+            model, cfg = init_from(cfg, info.tokenizer, info.vocab_size)
+            model = model.to(device)
         else:
             model_args = {k: getattr(cfg, k) for k in MODEL_KEYS} | {"vocab_size": info.vocab_size}
             model = GPT(GPTConfig(**model_args)).to(device)

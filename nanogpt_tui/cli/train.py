@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core.presets import PRESETS
 from nanogpt_tui.cli.common import console, err_console
 
 
@@ -48,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["dtype"] = args.dtype
     if args.name:
         overrides["run_name"] = args.name
+    if args.init_from:
+        overrides["init_from"] = args.init_from
     config = apply_overrides(dataclasses.replace(base, **overrides), args.set or [])
     if not config.dataset:
         err_console.print("[red]error:[/] name a dataset with --dataset (see `nanogpt-tui prepare`)")
@@ -72,6 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"{verb} [bold]{event.run_dir.name}[/]: {event.n_params / 1e6:.2f}M parameters on "
                     f"{event.device} ({event.dtype}), iterations {event.start_iter}..{event.max_iters}"
                 )
+                if event.config.init_from and not event.resumed:
+                    bar.console.print(f"starting from the GPT-2 weights in {event.config.init_from}")
                 bar.update(task, completed=event.start_iter, total=event.max_iters)
                 incompatible = event.config.nanogpt_incompatible()
                 if incompatible:
@@ -129,10 +134,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on a prepared dataset")
     p.add_argument("--dataset", help="a dataset name or folder (default when resuming: the run's)")
-    p.add_argument("--preset", default="cpu", help="starting settings: cpu, fast, tiny, shakespeare-char (--set changes any)")
+    p.add_argument("--preset", default="cpu", help=f"starting settings: {', '.join(PRESETS)} (--set changes any)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--name", help="run name (default: dataset and time)")
     p.add_argument("--resume", metavar="RUN", help="continue a run (name, folder or ckpt.pt)")
+    p.add_argument("--init-from", metavar="PATH",
+                   help="start from GPT-2's weights: a Hugging Face folder (config.json + model.safetensors), "
+                        "or NAME for HOME/models/NAME (see download-gpt2)")
     p.set_defaults(func=cmd_train)

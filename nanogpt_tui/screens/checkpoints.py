@@ -1,7 +1,8 @@
 """The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
 
 The selected checkpoint shows its settings, its loss curve and a short sample. Keys chat with it,
-resume its training, rename or delete its run folder, open a nanoGPT checkpoint, or refresh the table.
+resume its training, rename or delete its run folder, export it (nanoGPT or Hugging Face), open a
+nanoGPT checkpoint, or refresh the table.
 Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
 """
 
@@ -30,6 +31,7 @@ from nanogpt_tui import listings
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
+from nanogpt_tui.widgets.export_dialog import ExportChoice, ExportModal
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 from nanogpt_tui.widgets.tables import current_row_key
@@ -100,6 +102,15 @@ class SampleReady(Message):
         self.error = error
 
 
+class ExportDone(Message):
+    """An export wrote these files; `note` tells about the vocabulary."""
+
+    def __init__(self, files: list[Path], note: str) -> None:
+        super().__init__()
+        self.files = files
+        self.note = note
+
+
 class CheckpointsScreen(AppScreen):
     """A table of checkpoints; the selected one's settings, loss curve and sample beside it."""
 
@@ -109,6 +120,7 @@ class CheckpointsScreen(AppScreen):
         Binding("t", "resume", "Resume training", id="checkpoints.resume"),
         Binding("n", "rename", "Rename", id="checkpoints.rename"),
         Binding("d,delete", "delete", "Delete", id="checkpoints.delete"),
+        Binding("x", "export", "Export", id="checkpoints.export"),
         Binding("o", "open", "Open nanoGPT", id="checkpoints.open"),
         Binding("r", "refresh", "Refresh", id="checkpoints.refresh"),
     ]
@@ -412,3 +424,33 @@ class CheckpointsScreen(AppScreen):
             self.opened.append(message.path)
         self._select_after_refresh = str(message.path)
         self.action_refresh()
+
+    def action_export(self) -> None:
+        summary = self.selected_readable()
+        if summary is None:
+            return
+
+        def chosen(choice: ExportChoice | None) -> None:
+            if choice is not None:
+                self.notify(f"Exporting {summary.name} to {choice.folder}…")
+                self.export(summary.path, choice)
+
+        title = f"Export {summary.name} ({summary.path.name}) as:"
+        self.app.push_screen(ExportModal(title, paths.home() / "exports" / summary.name), chosen)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-export")
+    def export(self, path: Path, choice: ExportChoice) -> None:
+        from core.gpt2_weights import ExportExists, export_checkpoint
+
+        try:
+            exported = export_checkpoint(path, choice.format, choice.folder, choice.overwrite)
+        except ExportExists as error:
+            self.post_message(WorkFailed("Export refused", f"{error}: tick 'Overwrite existing files' to replace them"))
+        except Exception as error:  # a refused model, an unwritable folder: the user is told why
+            self.post_message(WorkFailed("Export failed", str(error)))
+        else:
+            self.post_message(ExportDone(exported.files, exported.note))
+
+    def on_export_done(self, message: ExportDone) -> None:
+        names = ", ".join(path.name for path in message.files)
+        self.notify(f"{names} in {message.files[0].parent}\n{message.note}", title="Exported", timeout=10)

@@ -1,0 +1,96 @@
+"""ExportModal: how to export a checkpoint (nanoGPT ckpt.pt or Hugging Face GPT-2) and into which folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+
+from core.gpt2_files import FORMATS
+from nanogpt_tui.widgets.path_input import PathInput, expand
+
+
+@dataclass
+class ExportChoice:
+    """What the user chose: a format (a key of core.gpt2_files.FORMATS), a folder, and whether to replace files."""
+
+    format: str
+    folder: str
+    overwrite: bool
+
+
+class FolderToWrite(Validator):
+    """A folder that exists, or a path where one can be made (the export creates it)."""
+
+    def validate(self, value: str) -> ValidationResult:
+        if not value.strip():
+            return self.failure("Type a folder")
+        path = expand(value)
+        if path.exists() and not path.is_dir():
+            return self.failure(f"{path} is a file: choose a folder")
+        return self.success()
+
+
+class ExportModal(ModalScreen["ExportChoice | None"]):
+    """Choose the format (↑/↓), the folder (Tab completes a path) and Overwrite; Enter exports, Escape cancels."""
+
+    CSS_PATH = "export_dialog.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="export_modal.cancel")]
+
+    def __init__(self, title: str, exports_dir: Path) -> None:
+        super().__init__()
+        self.title_text = title
+        self.exports_dir = exports_dir  # the default folder is exports_dir/<format>
+
+    def default_folder(self, fmt: str) -> str:
+        return str(self.exports_dir / fmt)
+
+    def compose(self) -> ComposeResult:
+        first = next(iter(FORMATS))
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="question")
+            with RadioSet(id="export-format"):
+                for i, (name, description) in enumerate(FORMATS.items()):
+                    yield RadioButton(description, value=i == 0, name=name)
+            yield Label("Folder (created if needed):")
+            folder = PathInput(self.default_folder(first), kind="dir", id="export-folder")
+            folder.validators = [FolderToWrite()]  # a new folder is fine, unlike PathInput's default check
+            yield folder
+            yield Checkbox("Overwrite existing files", id="export-overwrite")
+            yield Static("", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Export (enter)", variant="primary", id="export")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def selected_format(self) -> str:
+        pressed = self.query_one("#export-format", RadioSet).pressed_button
+        return str(pressed.name) if pressed is not None else next(iter(FORMATS))
+
+    @on(RadioSet.Changed, "#export-format")
+    def format_changed(self, event: RadioSet.Changed) -> None:
+        # Follow the format with the default folder, unless the user typed one of their own.
+        folder = self.query_one("#export-folder", PathInput)
+        if folder.value in (self.default_folder(name) for name in FORMATS):
+            folder.value = self.default_folder(str(event.pressed.name))
+
+    @on(Input.Submitted, "#export-folder")
+    @on(Button.Pressed, "#export")
+    def submit(self) -> None:
+        folder = self.query_one("#export-folder", PathInput)
+        result = folder.validate(folder.value)
+        if result is not None and not result.is_valid:
+            self.query_one(".error", Static).update("; ".join(result.failure_descriptions))
+            return
+        overwrite = self.query_one("#export-overwrite", Checkbox).value
+        self.dismiss(ExportChoice(self.selected_format(), str(folder.path), overwrite))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
