@@ -22,6 +22,8 @@ from core import paths
 
 SHAKESPEARE = "shakespeare"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+# The offline way to the dataset `prepare shakespeare` makes (the name README's next command trains on).
+LOCAL_COPY = "`nanogpt-tui prepare path/to/input.txt --name shakespeare-char`"
 SHAKESPEARE_FILE = "tinyshakespeare.txt"
 STDIN = "-"
 DEFAULT_EXTENSIONS = (".txt", ".md")
@@ -141,7 +143,7 @@ def download(
             if total and done != total:
                 raise SourceError(
                     f"the download of Tiny Shakespeare from {url} stopped after {done:,} of {total:,} bytes; "
-                    "try again, or pass a local copy of the text, e.g. `nanogpt-tui prepare path/to/input.txt`"
+                    f"try again, or pass a local copy of the text, e.g. {LOCAL_COPY}"
                 )
             report("download", done, done)
         os.replace(tmp, dest)
@@ -149,7 +151,7 @@ def download(
         reason = error.reason if isinstance(error, urllib.error.URLError) else f"{type(error).__name__}: {error}"
         raise SourceError(
             f"cannot download Tiny Shakespeare from {url} ({reason}); no network? "
-            "Pass a local copy of the text instead, e.g. `nanogpt-tui prepare path/to/input.txt`"
+            f"Pass a local copy of the text instead, e.g. {LOCAL_COPY}"
         ) from None
     finally:
         tmp.unlink(missing_ok=True)

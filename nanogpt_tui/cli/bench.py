@@ -103,5 +103,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    "generated text); speedrun/gpu: Tiny Shakespeare (default: ../shared/data or the cache)")
     p.add_argument("--checkpoint", metavar="RUN", help="sample: measure precision quality on this model and its dataset")
     p.add_argument("--threads", type=int, help="sample: torch CPU threads for the timings (default: torch's)")
-    p.add_argument("--device", default="cpu", help="train/sample: device")
+    p.add_argument("--device", default="cpu", help="train/sample: the device (default: %(default)s)")
     p.set_defaults(func=cmd_bench)
