@@ -158,13 +158,18 @@ def torchrun_args(args: argparse.Namespace) -> list[str]:
 
 def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
     """Run torchrun in this process; when a rank fails, say which and how (torchrun stops the others)."""
-    from core.distributed import DistributedError, from_env
+    from core.dataset import load_dataset
+    from core.distributed import Distributed, DistributedError, device_for, from_env
 
     if from_env().enabled:
         raise DistributedError("this process already runs under torchrun: leave out --nproc")
     if args.nproc < 1:
         raise DistributedError(f"--nproc must be at least 1 (it is {args.nproc})")
-    config.validate(world_size=args.nproc)  # e.g. gradient_accumulation_steps must divide: say so before starting
+    # What every process would refuse alike is said once, here, before starting them.
+    config.validate(world_size=args.nproc)  # e.g. gradient_accumulation_steps must divide
+    load_dataset(config.dataset)
+    last = args.nproc - 1  # the last process needs the highest GPU number
+    device_for(Distributed(last, last, args.nproc, args.nproc, enabled=True), config.device)
 
     from core.devices import cpu_count
     from torch.distributed.elastic.multiprocessing import SignalException
