@@ -50,10 +50,16 @@ def test_gradient_accumulation_must_split_evenly() -> None:
         TrainConfig(dataset="d", gradient_accumulation_steps=1).validate(world_size=4)
 
 
-def test_nproc_refuses_an_uneven_split_before_starting(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", "--dataset", "d", "--nproc", "2", "--set", "gradient_accumulation_steps=3"]) == 1
-    err = capsys.readouterr().err
-    assert "error:" in err and "gradient_accumulation_steps (3) must be a multiple" in err
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "small-char", "--set", "gradient_accumulation_steps=3"], "gradient_accumulation_steps (3) must be a multiple"),
+    (["--dataset", "nope", "--set", "gradient_accumulation_steps=2"], "no dataset called 'nope'"),
+    (["--dataset", "small-char", "--set", "gradient_accumulation_steps=2", "--device", "mps"], "cannot be used by a torchrun job"),
+])
+def test_nproc_says_once_what_every_process_would_refuse(char_dataset, args: list[str], message: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--nproc", "2", *args]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("error:") and message in err and err.count(message) == 1
 
 
 def test_ranks_rows_make_up_the_single_process_batch() -> None:
