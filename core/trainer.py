@@ -280,14 +280,14 @@ class Trainer:
         rng = ckpt["rng"] or {}
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
-        if state.dist.rank:  # the checkpoint holds rank 0's dropout state: the others get a seed of their own
-            torch.manual_seed(state.config.seed + state.dist.rank + state.dist.world_size * ckpt["iter_num"])
         if "batch" in rng:
             state.batches.generator.set_state(rng["batch"])
         if "cuda" in rng and state.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], state.device)
         if "mps" in rng and state.device.type == "mps":
             torch.mps.set_rng_state(rng["mps"])
+        if state.dist.rank:  # the checkpoint holds rank 0's dropout states: the others get a seed of their own
+            torch.manual_seed(state.config.seed + state.dist.rank + state.dist.world_size * ckpt["iter_num"])
         state.iter_num = state.start_iter = ckpt["iter_num"]
         state.best_val_loss = ckpt["best_val_loss"]
         state.history = {"steps": list(ckpt["history"]["steps"]), "evals": list(ckpt["history"]["evals"])}
