@@ -55,8 +55,8 @@ def _bench_prompt(tokenizer: Tokenizer, block_size: int, n_tokens: int, most: in
 Run = tuple[float, float, list[int]]  # seconds in all, seconds after the first token, token ids
 
 
-def _timed(model: GPT, tokenizer: Tokenizer, prompt: str, n_tokens: int, device: torch.device,
-           use_cache: bool = True) -> Run:
+def timed_generation(model: GPT, tokenizer: Tokenizer, prompt: str, n_tokens: int, device: torch.device,
+                     use_cache: bool = True) -> Run:
     settings = SamplingConfig(max_new_tokens=n_tokens, temperature=0.8, seed=0)
     start = time.perf_counter()
     first = None
@@ -99,9 +99,9 @@ def _speed(name: str, config: GPTConfig, tokenizer: Tokenizer, n_tokens: int, de
     torch.manual_seed(0)
     models = _converted(GPT(config).to(device).eval(), precisions)
     prompt = _bench_prompt(tokenizer, config.block_size, n_tokens, prompt_most)
-    races = {p: (lambda n, m=m: _timed(m, tokenizer, prompt, n or n_tokens, device)) for p, m in models.items()}
+    races = {p: (lambda n, m=m: timed_generation(m, tokenizer, prompt, n or n_tokens, device)) for p, m in models.items()}
     if with_uncached:
-        races["float32 uncached"] = lambda n: _timed(models["float32"], tokenizer, prompt, n or n_tokens, device, False)
+        races["float32 uncached"] = lambda n: timed_generation(models["float32"], tokenizer, prompt, n or n_tokens, device, False)
     runs = _race(races, rounds)
     best = {key: min(r) for key, r in runs.items()}
     return {

@@ -157,12 +157,13 @@ def needs_grad_scaler(device: torch.device, dtype: str) -> bool:
     return device.type in ("cuda", "mps") and dtype == "float16"
 
 
-def use_all_cpu_cores() -> int:
-    """Set torch's intra-op threads to every core this process may use; return the count.
+def use_all_cpu_cores(share: int = 1) -> int:
+    """Set torch's intra-op threads to every core this process may use (split among `share` processes
+    training side by side, as torchrun's ranks on one machine); return the count.
 
     No core is kept idle for a UI: the app trains in a child process (core.train_process), so its
     UI thread never holds the trainer's GIL, and costs the trainer only the CPU time it really uses.
     """
-    threads = cpu_count()
+    threads = max(1, cpu_count() // share)
     torch.set_num_threads(threads)
     return threads

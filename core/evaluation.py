@@ -25,8 +25,13 @@ def estimate_loss(
     seed: int,
     device: torch.device,
     autocast: ContextManager[object] | None = None,
+    rank: int = 0,
+    world: int = 1,
 ) -> dict[str, float]:
-    """Mean loss over eval_iters batches of each split, drawn from a generator seeded with `seed`."""
+    """Mean loss over eval_iters batches of each split, drawn from a generator seeded with `seed`.
+
+    With `world` > 1 this rank's rows of each batch (core.batches): the ranks' mean is the whole batches'.
+    """
     was_training = model.training
     model.eval()
     losses = {}
@@ -34,7 +39,7 @@ def estimate_loss(
         generator = torch.Generator().manual_seed(seed)
         total = torch.zeros((), device=device)
         for _ in range(eval_iters):
-            x, y = get_batch(tokens, block_size, batch_size, generator, device)
+            x, y = get_batch(tokens, block_size, batch_size, generator, device, rank, world)
             with autocast or contextlib.nullcontext():
                 _, loss = model(x, y)
             total += loss.float()

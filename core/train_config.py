@@ -114,8 +114,13 @@ class TrainConfig:
         """The knobs set here that nanoGPT's model.py cannot load."""
         return [name for name, plain in NANOGPT_INCOMPATIBLE.items() if getattr(self, name) != plain]
 
-    def problems(self, train_tokens: int | None = None, val_tokens: int | None = None) -> list[tuple[str, str]]:
-        """Every problem of these settings (device and dtype aside: they need torch), by setting."""
+    def problems(
+        self, train_tokens: int | None = None, val_tokens: int | None = None, world_size: int = 1,
+    ) -> list[tuple[str, str]]:
+        """Every problem of these settings (device and dtype aside: they need torch), by setting.
+
+        `world_size`: the processes of a distributed run, which share each iteration's micro-batches.
+        """
         found: list[tuple[str, str]] = []
         # NaN compares False with everything, so it would slip through every check below.
         for name, kind in field_types().items():
@@ -158,15 +163,21 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 found.append((name, f"{name} must be in [0, 1) (it is {getattr(self, name)})"))
+        steps = self.gradient_accumulation_steps
+        if world_size > 1 and steps >= 1 and steps % world_size:
+            found.append(("gradient_accumulation_steps",
+                          f"gradient_accumulation_steps ({steps}) must be a multiple of the number of processes "
+                          f"({world_size}): each process takes an equal share of an iteration's micro-batches "
+                          f"(e.g. --set gradient_accumulation_steps={world_size * max(1, round(steps / world_size))})"))
         for split, tokens in (("train", train_tokens), ("val", val_tokens)):
             if tokens is not None and tokens <= self.block_size:
                 found.append(("block_size", f"the {split} split has {tokens} tokens, not more than block_size "
                                             f"({self.block_size}): lower block_size or use more text"))
         return found
 
-    def validate(self, train_tokens: int | None = None, val_tokens: int | None = None) -> None:
+    def validate(self, train_tokens: int | None = None, val_tokens: int | None = None, world_size: int = 1) -> None:
         """Raise ConfigError naming every problem (see `problems`)."""
-        found = self.problems(train_tokens, val_tokens)
+        found = self.problems(train_tokens, val_tokens, world_size)
         if found:
             raise ConfigError(found)
 

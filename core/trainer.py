@@ -8,6 +8,9 @@ Reproducibility: training batches come from a dedicated torch.Generator seeded f
 from a generator re-seeded at every eval (each eval measures the same batches, and evals never shift
 the training batches); the sampler draws from its own generator. So a resumed run continues its curve
 exactly: the checkpoint holds the batch generator's and torch's (dropout's) RNG states.
+
+Under torchrun (core.distributed) every rank runs a Trainer: the model is wrapped in DDP, each rank
+takes its rows of every batch and its share of the micro-batches, and rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from typing import Any, ContextManager, TextIO
 import numpy as np
 import torch
 
-from core import metrics, paths
+from core import distributed, metrics, paths
 from core.batches import BatchStream
 from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
-from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, resolve_device, use_all_cpu_cores
+from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, use_all_cpu_cores
+from core.distributed import Distributed
 from core.evaluation import estimate_loss
 from core.gpt2_weights import init_from
 from core.model import GPT, GPTConfig
@@ -65,12 +69,14 @@ class RunState:
     tokenizer: Tokenizer
     model: GPT
     forward_model: torch.nn.Module  # the model, or its torch.compile'd wrapper
+    train_model: torch.nn.Module  # forward_model, in DDP when distributed
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     autocast: ContextManager[object]
     batches: BatchStream
     run_dir: Path
-    metrics: TextIO | None = None  # metrics.jsonl, open while training
+    dist: Distributed = Distributed()  # this process's rank in a torchrun job (a single process by default)
+    metrics: TextIO | None = None  # metrics.jsonl, open while training (on rank 0)
     start_iter: int = 0
     iter_num: int = 0
     best_val_loss: float = math.inf
@@ -156,7 +162,10 @@ class Trainer:
         except _NonFinite as error:
             self._fail(str(error), "nan")
         except Exception as error:
-            if _is_oom(error):
+            if distributed.is_peer_failure(error):
+                self._fail("another process of this distributed run stopped (it failed or was killed: see its "
+                           "message, or torchrun's report)", "error", error)
+            elif _is_oom(error):
                 device = self.state.device if self.state else self.config.device
                 self._fail(
                     f"out of memory on {device}: lower batch_size or block_size "
@@ -167,6 +176,8 @@ class Trainer:
                 self._fail(str(error), "error")
             else:
                 self._fail(f"{type(error).__name__}: {error}", "error", error)
+        finally:
+            distributed.cleanup()
 
     def _fail(self, message: str, kind: str, error: BaseException | None = None) -> None:
         details = "".join(traceback.format_exception(error)) if error else ""
@@ -191,12 +202,16 @@ class Trainer:
         info = load_dataset(cfg.dataset)
         check_token_ids(info)  # an id past the vocabulary would crash the embedding lookup
         data = {split: open_split(info, split) for split in ("train", "val")}
-        device = self._check(cfg, len(data["train"]), len(data["val"]))
+        dist = distributed.from_env()
+        device = self._check(cfg, len(data["train"]), len(data["val"]), dist)
+        if dist.enabled:
+            distributed.init(dist, device)
         if device.type == "cpu":
-            use_all_cpu_cores()
+            use_all_cpu_cores(share=dist.local_world_size)  # torchrun's processes on a machine split its cores
 
-        torch.manual_seed(cfg.seed)  # weights' initialisation and dropout
-        batch_gen = torch.Generator().manual_seed(cfg.seed)
+        # Weights' initialisation and dropout; each rank its own dropout (DDP copies rank 0's initial weights).
+        torch.manual_seed(cfg.seed + dist.rank)
+        batch_gen = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: each takes its own rows
         if ckpt is not None:
             if ckpt["tokenizer"] != info.tokenizer:
                 raise ConfigError(
@@ -215,17 +230,21 @@ class Trainer:
         self.config = cfg
         run_dir = self._run_dir(info, resume_path)  # may drop a run_name that came with the checkpoint
         cfg = self.config
+        forward_model = torch.compile(model) if cfg.compile else model
         state = RunState(
             config=cfg, info=info, data=data, device=device, tokenizer=tokenizer_of(info), model=model,
-            forward_model=torch.compile(model) if cfg.compile else model, optimizer=optimizer, scaler=scaler,
-            autocast=autocast_context(device, cfg.dtype),
-            batches=BatchStream(data["train"], cfg.block_size, cfg.batch_size, batch_gen, device),
-            run_dir=run_dir,
+            forward_model=forward_model,
+            train_model=distributed.wrap(forward_model, device) if dist.enabled else forward_model,
+            optimizer=optimizer, scaler=scaler, autocast=autocast_context(device, cfg.dtype),
+            batches=BatchStream(data["train"], cfg.block_size, cfg.batch_size, batch_gen, device,
+                                dist.rank, dist.world_size),
+            run_dir=run_dir, dist=dist,
             nonfinite=torch.zeros((), dtype=torch.bool, device=device),
         )
         if ckpt is not None:
             self._restore(state, ckpt)
-        state.run_dir.mkdir(parents=True, exist_ok=True)
+        if dist.is_main:
+            state.run_dir.mkdir(parents=True, exist_ok=True)
         self.on_event(Started(
             state.run_dir, model.get_num_params(), str(device), cfg.dtype, cfg, state.start_iter, cfg.max_iters,
             ckpt is not None, state.best_val_loss,
@@ -234,12 +253,12 @@ class Trainer:
         return state
 
     @staticmethod
-    def _check(cfg: TrainConfig, train_tokens: int, val_tokens: int) -> torch.device:
+    def _check(cfg: TrainConfig, train_tokens: int, val_tokens: int, dist: Distributed) -> torch.device:
         """Every problem of the settings, device and dtype included, as one ConfigError; else the device."""
-        problems = cfg.problems(train_tokens, val_tokens)
+        problems = cfg.problems(train_tokens, val_tokens, dist.world_size)
         device = torch.device("cpu")
         try:
-            device = resolve_device(cfg.device)
+            device = distributed.device_for(dist, cfg.device)
         except DeviceError as error:
             problems.append(("device", str(error)))
         try:
@@ -271,6 +290,8 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"], state.device)
         if "mps" in rng and state.device.type == "mps":
             torch.mps.set_rng_state(rng["mps"])
+        if state.dist.rank:  # the checkpoint holds rank 0's dropout states: the others get a seed of their own
+            torch.manual_seed(state.config.seed + state.dist.rank + state.dist.world_size * ckpt["iter_num"])
         state.iter_num = state.start_iter = ckpt["iter_num"]
         state.best_val_loss = ckpt["best_val_loss"]
         state.history = {"steps": list(ckpt["history"]["steps"]), "evals": list(ckpt["history"]["evals"])}
@@ -302,8 +323,9 @@ class Trainer:
         state.last_eval = state.history["evals"][-1][0] if state.history["evals"] else None
         # Training time of earlier sessions of this run, so elapsed_s continues across resumes.
         state.elapsed_before = state.history["steps"][-1][3] if state.history["steps"] else 0.0
-        metrics.trim(state.run_dir, state.start_iter, state.last_eval)
-        state.metrics = open(state.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8")
+        if state.dist.is_main:
+            metrics.trim(state.run_dir, state.start_iter, state.last_eval)
+            state.metrics = open(state.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8")
         try:
             reason = "completed"
             if cfg.compile:
@@ -325,7 +347,8 @@ class Trainer:
                 self._save(state, LATEST)
             self.on_event(Finished(state.iter_num, reason))
         finally:
-            state.metrics.close()
+            if state.metrics is not None:
+                state.metrics.close()
 
     def _handle_requests(self, state: RunState) -> bool:
         """Serve save/sample requests and wait out a pause; True when the run should stop."""
@@ -335,6 +358,8 @@ class Trainer:
                 stop = self._stop_requested or self.cancel.is_set()
                 save, sample, paused = self._save_requested, self._sample_requested, self._paused
                 self._save_requested = self._sample_requested = False
+            # In a distributed run one rank's request (a Ctrl-C reaches each at its own moment) is everyone's.
+            stop, save, sample, paused = distributed.agree([stop, save, sample, paused])
             if save:
                 self._save(state, LATEST)
             if sample:
@@ -348,7 +373,7 @@ class Trainer:
             if not was_paused:
                 self.on_event(Paused(state.iter_num))
                 was_paused = True
-            with self._cond:
+            with self._cond:  # (a rank paused only by another's request does not wait: agree() paces it)
                 if self._paused and not (self._stop_requested or self._save_requested or self._sample_requested):
                     # Requests notify the condition; an external cancel Event cannot, so look twice a second.
                     self._cond.wait(timeout=0.5)
@@ -362,11 +387,14 @@ class Trainer:
         for group in state.optimizer.param_groups:
             group["lr"] = group_lr(group, lr, cfg)
         loss_sum = torch.zeros((), device=state.device)
-        for _ in range(cfg.gradient_accumulation_steps):
+        micro_steps = cfg.gradient_accumulation_steps // state.dist.world_size  # each rank its share
+        for micro_step in range(micro_steps):
+            if state.dist.enabled:  # as nanoGPT: DDP averages the gradients once, in the last backward pass
+                state.train_model.require_backward_grad_sync = micro_step == micro_steps - 1
             x, y = state.batches.next()
             with state.autocast:
-                _, loss = state.forward_model(x, y)
-                loss = loss / cfg.gradient_accumulation_steps
+                _, loss = state.train_model(x, y)
+                loss = loss / micro_steps
             state.batches.prefetch()  # as nanoGPT: on a GPU the copy overlaps the backward pass
             state.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
@@ -381,7 +409,8 @@ class Trainer:
         state.scaler.step(state.optimizer)
         state.scaler.update()
         state.optimizer.zero_grad(set_to_none=True)
-        loss_value = loss_sum.item() if log else 0.0  # the sync: the step's GPU work is done after it
+        # The sync: the step's GPU work is done after it. Every rank logs the same steps: the mean is over all.
+        loss_value = distributed.mean([loss_sum.item()])[0] if log else 0.0
         step_time = time.perf_counter() - started
         state.train_time += step_time
         state.unlogged_time += step_time
@@ -400,8 +429,8 @@ class Trainer:
             iter_ms=1000 * interval / steps, tokens_seen=tokens_seen, elapsed_s=elapsed,
         )
         state.history["steps"].append([it, loss_value, tokens_seen, elapsed])
-        assert state.metrics is not None
-        metrics.write_record(state.metrics, {"type": "step", **dataclasses.asdict(event)})
+        if state.metrics is not None:
+            metrics.write_record(state.metrics, {"type": "step", **dataclasses.asdict(event)})
         self.on_event(event)
 
     def _check_finite(self, state: RunState, it: int, *losses: float) -> None:
@@ -421,16 +450,17 @@ class Trainer:
         # Re-seeded at every eval: each eval measures the same batches, and training's batches stay put.
         losses = estimate_loss(
             state.forward_model, state.data, cfg.block_size, cfg.batch_size, cfg.eval_iters, cfg.seed + 1,
-            state.device, state.autocast,
+            state.device, state.autocast, state.dist.rank, state.dist.world_size,
         )
+        losses = dict(zip(losses, distributed.mean(list(losses.values())), strict=True))  # each rank measured its rows
         self._check_finite(state, it, losses["train"], losses["val"])
         improved = losses["val"] < state.best_val_loss
         state.best_val_loss = min(state.best_val_loss, losses["val"])
         state.last_eval = it
         state.history["evals"].append([it, losses["train"], losses["val"]])
         event = Eval(it, losses["train"], losses["val"], state.best_val_loss, time.perf_counter() - started)
-        assert state.metrics is not None
-        metrics.write_record(state.metrics, {"type": "eval", **dataclasses.asdict(event)})
+        if state.metrics is not None:
+            metrics.write_record(state.metrics, {"type": "eval", **dataclasses.asdict(event)})
         self.on_event(event)
         if it > 0:  # an untrained model is not worth a file
             self._save(state, LATEST)
@@ -439,12 +469,16 @@ class Trainer:
 
     def _emit_sample(self, state: RunState) -> None:
         """Generate sample_tokens tokens from an empty prompt (the sampler has its own RNG, not training's)."""
+        if not state.dist.is_main:
+            return
         config = SamplingConfig(max_new_tokens=state.config.sample_tokens, seed=state.config.seed + state.iter_num)
         text = "".join(piece.text for piece in generate(state.model, state.tokenizer, "", config, state.device))
         self.on_event(Sample(state.iter_num, text))
 
     def _save(self, state: RunState, filename: str) -> None:
-        """Write a checkpoint of the current state, unless the weights may hold NaNs."""
+        """Write a checkpoint of the current state, unless the weights may hold NaNs. Rank 0 alone writes."""
+        if not state.dist.is_main:
+            return
         # Also look at the weights: a step whose gradients were not measured can still have broken them.
         state.nonfinite |= ~torch.stack([torch.isfinite(p).all() for p in state.model.parameters()]).all()
         self._check_finite(state, state.iter_num)

@@ -22,6 +22,7 @@ from core import paths
 
 SHAKESPEARE = "shakespeare"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+# The offline way to the dataset `prepare shakespeare` makes (the name README's next command trains on).
 SHAKESPEARE_FILE = "tinyshakespeare.txt"
 STDIN = "-"
 DEFAULT_EXTENSIONS = (".txt", ".md")
@@ -147,9 +148,8 @@ def download(
                 report("download", done, max(total, done + 1))
             # A dropped connection just ends the reads (no exception): only the length tells.
             if total and done != total:
-                raise SourceError(
-                    f"the download of Tiny Shakespeare from {url} stopped after {done:,} of {total:,} bytes; "
-                    "try again, or pass a local copy of the text, e.g. `nanogpt-tui prepare path/to/input.txt`"
+                raise DownloadError(
+                    f"the download of Tiny Shakespeare from {url} stopped after {done:,} of {total:,} bytes; try again", url
                 )
             report("download", done, done)
         os.replace(tmp, dest)

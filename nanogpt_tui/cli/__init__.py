@@ -24,7 +24,11 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nanogpt-tui", description="Learn, train and play with small GPTs.")
+    parser = argparse.ArgumentParser(
+        prog="nanogpt-tui",
+        description="Learn, train and play with small GPTs. Without a command it opens the app (a terminal UI); "
+                    "each command below runs the same work headless.",
+    )
     parser.add_argument("--home", metavar="DIR", help=f"data folder (default: ${paths.HOME_ENV} or the user data dir)")
     parser.set_defaults(func=run_app)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")

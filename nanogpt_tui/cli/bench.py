@@ -32,6 +32,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      text=shakespeare_text(args.text), threads=args.threads)
     elif args.what == "speedrun":
         return cmd_speedrun(args)
+    elif args.what == "gpu":
+        return cmd_gpu(args)
     elif args.what == "prepare":
         from data.bench import bench_prepare
 
@@ -43,36 +45,63 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_speedrun(args: argparse.Namespace) -> int:
-    text = shakespeare_text(args.text)
+def found_text(given: str | None) -> Path | None:
+    """Tiny Shakespeare for speedrun and gpu (see shakespeare_text), or None after saying where to get it."""
+    text = shakespeare_text(given)
     if text is None or not text.is_file():
         err_console.print(
-            f"[red]Tiny Shakespeare not found{f' at {text}' if text else ''}.[/] Run `nanogpt-tui prepare shakespeare` "
-            "once (it downloads the text into the cache), or pass --text FILE."
+            f"[red]error:[/] Tiny Shakespeare not found{f' at {text}' if text else ''}. Run `nanogpt-tui prepare "
+            "shakespeare` once (it downloads the text into the cache), or pass --text FILE."
         )
-        return 1
-    from core.speedrun import speedrun
+        return None
+    return text
 
-    speedrun(text, presets=tuple(args.presets.split(",")), target=args.target, cap=args.iters, console=console)
+
+def cmd_speedrun(args: argparse.Namespace) -> int:
+    text = found_text(args.text)
+    if text is None:
+        return 1
+    from core.speedrun import TARGET, speedrun
+
+    target = TARGET if args.target is None else args.target
+    speedrun(text, presets=tuple(args.presets.split(",")), target=target, cap=args.iters, console=console)
     return 0
+
+
+def cmd_gpu(args: argparse.Namespace) -> int:
+    from core.bench_gpu import TARGET, bench_gpu, require_cuda
+
+    require_cuda()  # before anything else: without a GPU there is nothing to check
+    text = found_text(args.text)
+    if text is None:
+        return 1
+    target = TARGET if args.target is None else args.target
+    result = bench_gpu(text, target=target, max_iters=args.iters, console=console)
+    return 1 if result.failure else 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure speed (figures and ratios, side by side in one run)")
-    p.add_argument("what", choices=["train", "sample", "prepare", "tui", "speedrun"])
+    p.add_argument("what", choices=["train", "sample", "prepare", "tui", "speedrun", "gpu"],
+                   help="train: the Trainer vs a bare loop; sample: KV cache and precisions; prepare: tokenizing; "
+                        "tui: training in the app vs headless, and screen switches; speedrun: presets raced to a "
+                        "val loss; gpu: nanoGPT's shakespeare-char recipe on a CUDA GPU (ms/iter, MFU, time to "
+                        "val loss, sampling)")
     p.add_argument("--preset", default="cpu", help="train/tui: the model and batch to time")
     p.add_argument("--iters", type=int, help="train/tui: iterations to time (default 30 / 300); "
-                                             "speedrun: most iterations per preset (default: its max_iters)")
+                                             "speedrun: most iterations per preset (default: its max_iters); "
+                                             "gpu: most iterations (default: the preset's 5000)")
     p.add_argument("--presets", default="cpu,fast", help="speedrun: the presets to race")
-    p.add_argument("--target", type=float, default=1.88, help="speedrun: the val loss to reach")
+    p.add_argument("--target", type=float, help="speedrun/gpu: the val loss to reach (default: nanoGPT's result "
+                                                "with the recipe, on CPU for speedrun, on a GPU for gpu)")
     p.add_argument("--tokens", type=int, default=200, help="sample: tokens to generate")
     p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
     p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
     p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
     p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
                    "sample: train the quality model on it (default: ../shared/data or cached Tiny Shakespeare, else "
-                   "generated text); speedrun: Tiny Shakespeare (default: ../shared/data or the cache)")
+                   "generated text); speedrun/gpu: Tiny Shakespeare (default: ../shared/data or the cache)")
     p.add_argument("--checkpoint", metavar="RUN", help="sample: measure precision quality on this model and its dataset")
     p.add_argument("--threads", type=int, help="sample: torch CPU threads for the timings (default: torch's)")
-    p.add_argument("--device", default="cpu", help="train/sample: device")
+    p.add_argument("--device", default="cpu", help="train/sample: the device (default: %(default)s)")
     p.set_defaults(func=cmd_bench)

@@ -16,6 +16,7 @@ USER_ERRORS = {
     "core.dataset": "DatasetError",
     "core.model": "ModelError",
     "core.devices": "DeviceError",
+    "core.distributed": "DistributedError",
     "core.checkpoint": "CheckpointError",
     "core.inspect_model": "InspectError",
     "core.sampler": "SamplerError",

@@ -12,13 +12,18 @@ from nanogpt_tui.cli.common import console, err_console
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--min-p", type=float, default=0.0)
-    parser.add_argument("--repetition-penalty", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--max-new-tokens", type=int, default=200, help="how many tokens to generate (default %(default)s)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="randomness: 0 = greedy, 1 = the model's "
+                        "own probabilities (default %(default)s)")
+    parser.add_argument("--top-k", type=int, default=None, help="keep only the k most likely tokens (default: all)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="keep the fewest tokens whose probabilities add "
+                        "up to p, in (0, 1] (default %(default)s: all)")
+    parser.add_argument("--min-p", type=float, default=0.0, help="drop tokens less likely than min-p times the "
+                        "most likely one, in [0, 1] (default %(default)s: none)")
+    parser.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 makes tokens already in the "
+                        "text less likely (default %(default)s: off)")
+    parser.add_argument("--seed", type=int, default=None, help="the same seed gives the same text (default: "
+                        "different every run)")
     parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
 
 
@@ -95,18 +100,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
     p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
     p.add_argument("--prompt", default="", help="text to continue")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     add_precision_flag(p)
     add_sampling_flags(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="train and val loss of a checkpoint on a dataset")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--meta")
+    p.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
+    p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
     p.add_argument("--dataset", help="default: the checkpoint's own dataset")
-    p.add_argument("--eval-iters", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--eval-iters", type=int, default=50, help="batches measured per split (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=16, help="windows of the block size per batch (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1337, help="picks the windows: the same seed, the same ones")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     add_precision_flag(p)
     p.set_defaults(func=cmd_eval)

@@ -73,5 +73,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--position", type=int, default=-1, help="--lens: the token position (default: the last)")
     p.add_argument("--nearest", metavar="TOKEN", help="the tokens nearest this one in the token embedding")
     p.add_argument("-k", type=int, default=10, help="--nearest: how many")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     p.set_defaults(func=cmd_inspect)

@@ -81,8 +81,9 @@ def print_whole(table: Table) -> None:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tokens", help="show how text splits into tokens")
-    p.add_argument("text")
-    p.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "cl100k_base"])
+    p.add_argument("text", help="the text to split")
+    p.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "cl100k_base"],
+                   help="the BPE to use when --dataset is not given (default: gpt2)")
     p.add_argument("--dataset", help="use this dataset's tokenizer (e.g. its char vocabulary)")
     p.add_argument("--special", action="store_true", help="encode <|endoftext|> as the special token")
     p.set_defaults(func=cmd_tokens)

@@ -72,7 +72,9 @@ def prepare_with_progress(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="turn text into train.bin/val.bin (nanoGPT's format)")
     p.add_argument("source", help="'shakespeare', a text file, a folder of text files, or '-' for stdin")
-    p.add_argument("--tokenizer", default="char", choices=["char", "gpt2", "cl100k_base"])
+    p.add_argument("--tokenizer", default="char", choices=["char", "gpt2", "cl100k_base"],
+                   help="char: one id per character (nanoGPT's shakespeare_char); gpt2: GPT-2's BPE (works offline); "
+                        "cl100k_base: GPT-4's BPE (needs tiktoken's download once) (default: char)")
     p.add_argument("--name", help="dataset name (default: from the source and tokenizer)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the text kept for validation")
     p.add_argument("--ext", action="append", help="file extension to take from a folder (repeatable)")

@@ -1,16 +1,25 @@
-"""`nanogpt-tui train`: a run in this process, its figures on a progress bar; Ctrl-C saves and stops."""
+"""`nanogpt-tui train`: a run in this process, its figures on a progress bar; Ctrl-C saves and stops.
+
+Under torchrun every process runs this command: rank 0 shows the run, the others only their failures.
+`--nproc N` starts torchrun (torch.distributed.run) with N processes running the same command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from core import paths
 from core.presets import PRESETS
 from nanogpt_tui.cli.common import console, err_console
+
+if TYPE_CHECKING:
+    from core.train_config import TrainConfig
 
 
 def wait_for_event(event: threading.Event, on_interrupt: Callable[[], None] | None = None) -> None:
@@ -28,6 +37,7 @@ def wait_for_event(event: threading.Event, on_interrupt: Callable[[], None] | No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from core.distributed import from_env
     from core.presets import from_preset
     from core.train_config import apply_overrides, config_from_dict
     from core.train_events import CheckpointSaved, Compiling, Eval, Failed, Finished, Sample, Started, Step
@@ -55,6 +65,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not config.dataset:
         err_console.print("[red]error:[/] name a dataset with --dataset (see `nanogpt-tui prepare`)")
         return 1
+    if args.nproc is not None:
+        return launch_torchrun(args, config)
+    place = from_env()  # this process's rank when torchrun started it
 
     outcome: dict[str, Any] = {}
     with Progress(
@@ -63,13 +76,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         TextColumn("{task.fields[figures]}"),
         TimeRemainingColumn(),
         console=console,
+        disable=not place.is_main,
     ) as bar:
         task = bar.add_task("train", total=config.max_iters, figures="starting…")
         last: dict[str, str] = {"val": ""}
 
         def on_event(event: Any) -> None:
             # Runs in the trainer's thread; rich's Progress is thread-safe.
-            if isinstance(event, Started):
+            if isinstance(event, (Finished, Failed)):
+                outcome["event"] = event
+            elif not place.is_main:
+                return  # rank 0 shows the run
+            elif isinstance(event, Started):
                 verb = "Resuming" if event.resumed else "Training"
                 bar.console.print(
                     f"{verb} [bold]{event.run_dir.name}[/]: {event.n_params / 1e6:.2f}M parameters on "
@@ -99,8 +117,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.console.print(f"[dim]--- sample at step {event.iter} ---[/]\n{event.text}\n[dim]---[/]")
             elif isinstance(event, CheckpointSaved):
                 bar.console.print(f"[dim]saved {event.kind} checkpoint {event.path}[/]")
-            elif isinstance(event, (Finished, Failed)):
-                outcome["event"] = event
 
         trainer = Trainer(config, on_event, resume=args.resume)
         # The main thread waits on an Event, not Thread.join(timeout): a Ctrl-C that interrupts join()
@@ -117,30 +133,88 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             wait_for_event(done)
         except KeyboardInterrupt:
-            bar.console.print("Stopping: saving the latest checkpoint…")
+            if place.is_main:
+                bar.console.print("Stopping: saving the latest checkpoint…")
             trainer.stop()
             # The trainer thread is a daemon: leaving now would kill it mid-save, so more Ctrl-Cs only wait.
             wait_for_event(done, lambda: bar.console.print("Still saving the checkpoint: one moment…"))
 
     event = outcome.get("event")
     if isinstance(event, Failed):
-        err_console.print(f"[red]Training failed[/] at iteration {event.iter}: {event.message}")
+        where = f" on rank {place.rank}" if place.enabled else ""
+        err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {event.message}")
         return 1
-    if isinstance(event, Finished):
+    if isinstance(event, Finished) and place.is_main:
         console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
     return 0
 
 
+def torchrun_args(args: argparse.Namespace) -> list[str]:
+    """torchrun's arguments for `--nproc N`: N processes on this machine, each running this train command."""
+    flags = []
+    for name in ("dataset", "preset", "device", "dtype", "name", "resume"):
+        if getattr(args, name) is not None:
+            flags += [f"--{name}", str(getattr(args, name))]
+    for item in args.set or []:
+        flags += ["--set", item]
+    return ["--standalone", f"--nproc-per-node={args.nproc}", "--module", "nanogpt_tui.cli",
+            "--home", str(paths.home()), "train", *flags]
+
+
+def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
+    """Run torchrun in this process; when a rank fails, say which and how (torchrun stops the others)."""
+    from core.dataset import load_dataset
+    from core.distributed import Distributed, DistributedError, device_for, from_env
+
+    if from_env().enabled:
+        raise DistributedError("this process already runs under torchrun: leave out --nproc")
+    if args.nproc < 1:
+        raise DistributedError(f"--nproc must be at least 1 (it is {args.nproc})")
+    # What every process would refuse alike is said once, here, before starting them.
+    config.validate(world_size=args.nproc)  # e.g. gradient_accumulation_steps must divide
+    load_dataset(config.dataset)
+    last = args.nproc - 1  # the last process needs the highest GPU number
+    device_for(Distributed(last, last, args.nproc, args.nproc, enabled=True), config.device)
+
+    from core.devices import cpu_count
+    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    # torchrun gives each process 1 thread unless told; the trainer shares the cores out itself (CPU runs).
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpu_count() // args.nproc)))
+    try:
+        run(parse_args(torchrun_args(args)))
+    except ChildFailedError as error:
+        rank, failure = error.get_first_failure()
+        how = (f"was killed by {failure.signal_name()}" if failure.exitcode < 0
+               else f"exited with status {failure.exitcode}")
+        err_console.print(f"[red]error:[/] distributed training failed: rank {rank} (pid {failure.pid}) {how}, "
+                          "so torchrun stopped the others; checkpoints already written are kept")
+        return 1
+    except SignalException as signal:
+        err_console.print(f"Stopped by signal {signal.sigval.name}.")
+        return 130
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model on a prepared dataset")
+    p = sub.add_parser("train", help="train a model on a prepared dataset (on many GPUs: --nproc, or torchrun)",
+                       description="Train a model on a prepared dataset. Under torchrun each process runs this "
+                       "command (e.g. torchrun --standalone --nproc-per-node=8 -m nanogpt_tui.cli train ...): "
+                       "DDP, rank 0 writes the run; gradient_accumulation_steps is split among the processes.")
     p.add_argument("--dataset", help="a dataset name or folder (default when resuming: the run's)")
     p.add_argument("--preset", default="cpu", help=f"starting settings: {', '.join(PRESETS)} (--set changes any)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (under torchrun: auto, cuda or cpu)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                   help="training precision: bfloat16 or float16 autocast on GPUs, bfloat16 on CPU (default: the preset's)")
     p.add_argument("--name", help="run name (default: dataset and time)")
     p.add_argument("--resume", metavar="RUN", help="continue a run (name, folder or ckpt.pt)")
     p.add_argument("--init-from", metavar="PATH",
                    help="start from GPT-2's weights: a Hugging Face folder (config.json + model.safetensors), "
                         "or NAME for HOME/models/NAME (see download-gpt2)")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train with N processes on this machine (one per GPU, or CPU processes with gloo) "
+                        "by starting torchrun --standalone; gradient_accumulation_steps must be a multiple of N")
     p.set_defaults(func=cmd_train)
