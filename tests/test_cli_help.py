@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import pytest
 
-from data import sources
 from nanogpt_tui.cli import build_parser, main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
