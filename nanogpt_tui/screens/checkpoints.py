@@ -1,7 +1,8 @@
 """The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
 
-The selected checkpoint shows its settings, its loss curve and a short sample. Keys chat with it,
-resume its training, rename or delete its run folder, open a nanoGPT checkpoint, or refresh the table.
+The selected checkpoint shows its settings, its loss curve and a sample. Keys chat with it,
+resume its training, rename or delete its run folder, open a nanoGPT checkpoint, or refresh the table;
+space marks runs and C compares the marked ones (nanogpt_tui.screens.compare).
 Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
 """
 
@@ -18,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
@@ -29,6 +31,7 @@ from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count, human_size
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.compare import CompareScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
 
 COLUMNS = ("name", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "date", "problem")
-SAMPLE_TOKENS = 48  # "a short sample": a few lines of a char model, a sentence or two of BPE
+SAMPLE_TOKENS = 200  # enough to judge a model: several lines of a char model, a paragraph of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
 DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
 ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
@@ -110,6 +113,8 @@ class CheckpointsScreen(AppScreen):
         Binding("d,delete", "delete", "Delete", id="checkpoints.delete"),
         Binding("o", "open", "Open nanoGPT", id="checkpoints.open"),
         Binding("r", "refresh", "Refresh", id="checkpoints.refresh"),
+        Binding("space", "mark", "Mark", id="checkpoints.mark"),
+        Binding("C", "compare", "Compare marked", id="checkpoints.compare"),
     ]
 
     def __init__(self) -> None:
@@ -121,6 +126,7 @@ class CheckpointsScreen(AppScreen):
         self._select_after_refresh: str | None = None
         self._details_timer: Timer | None = None
         self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
+        self.marked: set[str] = set()  # row keys of the checkpoints marked for comparing
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -172,6 +178,9 @@ class CheckpointsScreen(AppScreen):
             keep, self._select_after_refresh = self._select_after_refresh, None
         for key, summary in self.summaries.items():
             table.add_row(*self.row(summary), key=key)
+        self.marked &= self.summaries.keys()  # a deleted or renamed run is no longer marked
+        for key in self.marked:
+            self.show_mark(key)
         if not self.summaries:
             self._shown = None
             self.query_one("#ckpt-info", Static).update(
@@ -299,6 +308,32 @@ class CheckpointsScreen(AppScreen):
         self.notify(message.error, title=message.what, severity="error")
 
     # -- actions ---------------------------------------------------------------------------------
+
+    def show_mark(self, key: str) -> None:
+        """The row's name cell, with a mark before it when it is marked for comparing."""
+        table = self.query_one("#ckpt-table", DataTable)
+        name = self.summaries[key].name
+        cell = Text.assemble(("✓ ", "bold green"), name) if key in self.marked else name
+        table.update_cell_at(Coordinate(table.get_row_index(key), 0), cell)
+
+    def action_mark(self) -> None:
+        summary = self.selected_readable()
+        if summary is None:
+            return
+        key = str(summary.path)
+        self.marked ^= {key}
+        self.show_mark(key)
+        self.query_one("#ckpt-table", DataTable).action_cursor_down()  # mark the next one with the next space
+
+    def action_compare(self) -> None:
+        runs: dict[Path, CheckpointSummary] = {}  # each run once, though its ckpt.pt and best.pt be marked
+        for key, summary in self.summaries.items():
+            if key in self.marked:
+                runs.setdefault(summary.run_dir, summary)
+        if len(runs) < 2:
+            self.notify(f"Mark two or more runs with space to compare them ({len(runs)} marked)", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(list(runs.values())))
 
     async def action_chat(self) -> None:
         summary = self.selected_readable()
