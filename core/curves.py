@@ -152,6 +152,14 @@ def nearest(xs: Sequence[float], x: float) -> int:
     return i if xs[i] - x < x - xs[i - 1] else i - 1
 
 
+def with_recorded_lr(history: dict[str, Any], curves: dict[str, list[list[float]]] | None) -> dict[str, Any]:
+    """A checkpoint's history whose steps also carry the lr that metrics.jsonl (`curves`) recorded for
+    them: checkpoints keep [iter, loss, tokens, seconds] only. Steps with no record are left as they are."""
+    lrs = {int(row[0]): row[4] for row in (curves or {}).get("steps", [])}
+    steps = [list(row[:4]) + [lrs[int(row[0])]] if int(row[0]) in lrs else list(row) for row in history.get("steps", [])]
+    return {**history, "steps": steps}
+
+
 def settings_diff(configs: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     """The settings whose values are not all the same, with each config's value (None where it has none).
 

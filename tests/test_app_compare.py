@@ -101,12 +101,19 @@ async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path]) -> None:
         columns = [str(c.label) for c in table.columns.values()]
         assert columns[0] == "setting" and sorted(columns[1:]) == ["run-a", "run-b", "run-c"]
         assert {key.value for key in table.rows} == {"run_name", *CHANGED}
-        n_embd = dict(zip(columns, table.get_row("n_embd")))
+        n_embd = dict(zip(columns, table.get_row("n_embd"), strict=True))
         assert (n_embd["run-a"], n_embd["run-b"], n_embd["run-c"]) == ("32", "48", "32")  # run-c: a copy of run-a
 
-        # x cycles steps -> tokens -> time; escape goes back to the table, marks kept.
+        # The cursor (the plot has focus) reads each run's smoothed loss at the same point.
+        await pilot.press("left")
+        readout = plot.render().plain.splitlines()[-1]
+        assert all(f"{s.name} {s.steps.points[-1].y2:.4f}" in readout for s in plot.series)
+
+        # x cycles steps -> tokens -> time; escape hides the cursor, then goes back to the table, marks kept.
         await pilot.press("x")
         assert plot.x_mode == "tokens" and "tokens seen" in plot.render().plain
+        await pilot.press("escape")
+        assert app.screen is compare and plot.cursor is None
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
         assert name_cell(screen, run_b / "ckpt.pt") == "✓ run-b"

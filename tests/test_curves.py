@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from textual.widgets._footer import FooterKey
 from core import metrics
 from core.curves import (
     CLIP_MIN_POINTS, EMA, SMOOTHING_LEVELS, TIME_STEPS, debiased_ema, downsample, nearest, next_level, nice_ticks,
-    robust_range, settings_diff, tick_label,
+    robust_range, settings_diff, tick_label, with_recorded_lr,
 )
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
@@ -46,7 +47,7 @@ def test_ema_skips_non_finite_and_a_span_counts_as_that_many_steps() -> None:
 def test_smoothing_levels_step_and_stop_at_the_ends() -> None:
     assert next_level(SMOOTHING_LEVELS[0], -1) == SMOOTHING_LEVELS[0]
     assert next_level(SMOOTHING_LEVELS[-1], 1) == SMOOTHING_LEVELS[-1]
-    for lower, upper in zip(SMOOTHING_LEVELS, SMOOTHING_LEVELS[1:]):
+    for lower, upper in pairwise(SMOOTHING_LEVELS):
         assert next_level(lower, 1) == upper and next_level(upper, -1) == lower
     assert SMOOTHING_LEVELS[0] < next_level(0.85, 1) and next_level(0.85, -1) < 0.85
 
@@ -55,7 +56,7 @@ def test_smoothing_levels_step_and_stop_at_the_ends() -> None:
 def test_nice_ticks_are_integers_that_cover_the_range(lo: float, hi: float) -> None:
     ticks = nice_ticks(lo, hi, count=5)
     assert len(ticks) >= 2 and all(isinstance(t, int) for t in ticks)
-    steps = {b - a for a, b in zip(ticks, ticks[1:])}
+    steps = {b - a for a, b in pairwise(ticks)}
     assert len(steps) == 1
     step = steps.pop()
     assert step / 10 ** math.floor(math.log10(step)) in (1, 2, 5)  # 1, 2 or 5 times a power of ten
@@ -83,7 +84,7 @@ def test_robust_range_ignores_the_initial_spike() -> None:
 def test_downsample_nearest_and_settings_diff() -> None:
     points = list(range(1001))
     thinned = downsample(points, 100)
-    assert len(thinned) <= 101 and thinned[-1] == 1000 and len({b - a for a, b in zip(thinned, thinned[1:])}) == 1
+    assert len(thinned) <= 101 and thinned[-1] == 1000 and len({b - a for a, b in pairwise(thinned)}) == 1
     assert downsample(points[:50], 100) == points[:50]
     xs = [0, 10, 20, 40]
     assert [nearest(xs, x) for x in (-5, 4, 6, 29, 31, 100)] == [0, 0, 1, 2, 3, 3]
@@ -106,6 +107,13 @@ def test_read_curves_skips_broken_lines(tmp_path: Path) -> None:
     assert curves is not None
     assert curves["steps"][0] == [0, 4.2, 256, 0.5, 1e-4] and math.isnan(curves["steps"][1][1])
     assert len(curves["steps"]) == 2 and curves["evals"] == [[1, 3.0, 3.1]]
+
+
+def test_with_recorded_lr_adds_what_metrics_recorded() -> None:
+    history = {"steps": [[0, 4.0, 10, 0.1], [1, 3.0, 20, 0.2]], "evals": [[1, 3.0, 3.1]]}
+    with_lr = with_recorded_lr(history, {"steps": [[1, 3.0, 20, 0.2, 5e-4]], "evals": []})
+    assert with_lr["steps"] == [[0, 4.0, 10, 0.1], [1, 3.0, 20, 0.2, 5e-4]] and with_lr["evals"] == history["evals"]
+    assert with_recorded_lr(history, None) == history
 
 
 # -- the widget, as a user drives it -------------------------------------------------------------------
@@ -165,6 +173,11 @@ async def test_plot_keys_change_smoothing_clipping_lr_and_ticks() -> None:
         assert "lr" not in shown(plot).split("\n", 1)[1]
         await pilot.press("l")
         assert "lr: right axis" in shown(plot) and " lr " in shown(plot)  # the title and the legend
+
+        # A history without learning rates (a checkpoint's) says so rather than drawing nothing silently.
+        plot.load_history({"steps": [row[:4] for row in STEPS], "evals": EVALS})
+        await pilot.pause()
+        assert "lr: not recorded" in shown(plot)
 
 
 async def test_plot_cursor_reads_the_point_under_it() -> None:

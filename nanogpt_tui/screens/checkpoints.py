@@ -25,7 +25,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
-from core import paths
+from core import metrics, paths
+from core.curves import with_recorded_lr
 from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count, human_size
@@ -271,7 +272,8 @@ class CheckpointsScreen(AppScreen):
             return
         if worker.is_cancelled:
             return
-        self.post_message(DetailLoaded(path, describe_config(ckpt), ckpt["history"]))
+        history = with_recorded_lr(ckpt["history"], metrics.read_curves(path.parent))  # for the plot's lr curve
+        self.post_message(DetailLoaded(path, describe_config(ckpt), history))
         if worker.is_cancelled:
             return  # another row is selected: its sample is wanted, not this one
         try:
@@ -314,7 +316,7 @@ class CheckpointsScreen(AppScreen):
         table = self.query_one("#ckpt-table", DataTable)
         name = self.summaries[key].name
         cell = Text.assemble(("✓ ", "bold green"), name) if key in self.marked else name
-        table.update_cell_at(Coordinate(table.get_row_index(key), 0), cell)
+        table.update_cell_at(Coordinate(table.get_row_index(key), 0), cell, update_width=True)
 
     def action_mark(self) -> None:
         summary = self.selected_readable()
@@ -331,7 +333,8 @@ class CheckpointsScreen(AppScreen):
             if key in self.marked:
                 runs.setdefault(summary.run_dir, summary)
         if len(runs) < 2:
-            self.notify(f"Mark two or more runs with space to compare them ({len(runs)} marked)", severity="warning")
+            marked = f"{len(runs)} run{'' if len(runs) == 1 else 's'} marked"
+            self.notify(f"Mark two or more runs with space to compare them ({marked})", severity="warning")
             return
         self.app.push_screen(CompareScreen(list(runs.values())))
 

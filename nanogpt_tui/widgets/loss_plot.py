@@ -34,7 +34,7 @@ X_MODES = ("steps", "tokens", "time")
 X_LABELS = {"steps": "iteration", "tokens": "tokens seen", "time": "seconds of training"}
 SMOOTHING = DEFAULT_SMOOTHING
 MAX_POINTS = 2000  # per series; plotext draws on the UI thread, so the point count bounds its cost
-TICK_WIDTH = 12  # columns per x tick label, about
+TICK_WIDTH = 16  # columns per x tick label, about
 Color = tuple[int, int, int]
 # One colour per run (the first is the single run's); each with a dim twin for its raw points.
 PALETTE: tuple[Color, ...] = (
@@ -177,6 +177,7 @@ class LossPlot(PlotextPlot, can_focus=True):
         self.series: list[Series] = [Series("train", PALETTE[0])]
         self._changed = True  # something to draw since the last drawing
         self._clipped = False  # whether the last drawing left points above its y range
+        self._lr_drawn = False  # whether it drew a learning rate (a checkpoint's history has none)
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -246,9 +247,19 @@ class LossPlot(PlotextPlot, can_focus=True):
     def action_learning_rate(self) -> None:
         self.show_lr = not self.show_lr
 
+    def _cursor_steps(self) -> list[Point]:
+        """The steps the cursor moves along: the longest run's (so it reaches every run's end)."""
+        return max((s.steps.points for s in self.series), key=lambda points: points[-1].iter if points else -1)
+
+    def _cursor_point(self) -> Point | None:
+        points = self._cursor_steps()
+        if self.cursor is None or not points:
+            return None
+        return points[nearest([p.iter for p in points], self.cursor)]
+
     def action_cursor(self, delta: int) -> None:
         """Show the cursor at the latest step, or move it by `delta` columns' worth of steps."""
-        points = self.steps.points
+        points = self._cursor_steps()
         if not points:
             return
         if self.cursor is None:
@@ -282,28 +293,36 @@ class LossPlot(PlotextPlot, can_focus=True):
         scale = "log" if self.log_scale else "linear"
         if self._clipped:
             scale += ", spike clipped"
-        lr = " · lr: right axis" if self.show_lr else ""
+        lr = (" · lr: right axis" if self._lr_drawn else " · lr: not recorded") if self.show_lr else ""
         return f"{self.title} · smoothing {self.smoothing:g} · x: {self.x_mode} · y: {scale}{lr}"
 
     def cursor_readout(self) -> Text | None:
         """What the cursor reads: where it is, then each run's train (raw, smoothed) and val loss there."""
-        primary = self.steps.points
-        if self.cursor is None or not primary:
+        at = self._cursor_point()
+        if at is None:
             return None
-        at = primary[nearest([p.iter for p in primary], self.cursor)]
         text = Text.assemble(
             ("▏", "bold"), f"iter {at.iter:,} · {tick_label(at.tokens)} tokens · {tick_label(at.seconds, time=True)}"
         )
-        x = self._x(at)
+        x, single = self._x(at), len(self.series) == 1
         for series in self.series:
             steps = series.steps.points
             if not steps:
                 continue
-            step = at if series is self.series[0] else steps[nearest([self._x(p) for p in steps], x)]
-            label = "" if len(self.series) == 1 else f"{series.name} "
-            text.append(f"  │ {label}", style="dim")
-            text.append(f"train {step.y:.4f}", style="rgb({},{},{})".format(*series.color))
-            text.append(f" (smoothed {step.y2:.4f})" if len(self.series) == 1 else f"~{step.y2:.4f}")
+            color = "rgb({},{},{})".format(*series.color)
+            if single:
+                step = at
+                text.append("  │ ", style="dim")
+                text.append(f"train {step.y:.4f}", style=color)
+                text.append(f" (smoothed {step.y2:.4f})")
+            else:  # each run's smoothed loss, the curve drawn; nothing past a run's end
+                step = steps[nearest([self._x(p) for p in steps], x)]
+                text.append("  │ ", style="dim")
+                text.append(series.name, style=color)
+                if x > self._x(steps[-1]) and step is not at:
+                    text.append(" –")
+                    continue
+                text.append(f" {step.y2:.4f}")
             # the latest eval at or before the step: the val loss as it stood then
             evals = [e for e in series.evals.points if e.iter <= step.iter]
             if evals:
@@ -339,14 +358,14 @@ class LossPlot(PlotextPlot, can_focus=True):
         self.plt.theme(self._get_plotext_theme_name(self.app.theme))
         text = Text.from_ansi(self.plt.build())
         if readout is not None:
-            text.append("\n")
+            if not text.plain.endswith("\n"):  # plotext ends its last line with one
+                text.append("\n")
             text.append_text(readout)
         return text
 
     def _draw(self, width: int) -> None:
         plt = self.plt
         plt.clear_data()
-        plt.title(self.caption)
         plt.xlabel(X_LABELS[self.x_mode])
         single = len(self.series) == 1
         drawn = [(s, finite(s.steps.points, self.log_scale), finite(s.evals.points, self.log_scale)) for s in self.series]
@@ -380,12 +399,14 @@ class LossPlot(PlotextPlot, can_focus=True):
                              color=LR_COLOR if single else dim(color), marker="braille", yside="right")
                     lr_values += [p.lr for p in lrs]
         self._limit_y(signals)
+        self._lr_drawn = bool(lr_values)
+        plt.title(self.caption)  # last: it says what the drawing did (clipped, lr)
         self._ticks(xs, width)
         if lr_values:  # short labels on the lr axis (plotext writes 0.00100)
             ticks = nice_ticks(min(lr_values), max(lr_values), 4, integer=False)
             plt.yticks(ticks, [f"{t:.2g}" for t in ticks], yside="right")
-        if self.cursor is not None and self.steps.points:
-            at = self.steps.points[nearest([p.iter for p in self.steps.points], self.cursor)]
+        at = self._cursor_point()
+        if at is not None:
             plt.vline(self._x(at), CURSOR_COLOR)
 
     def _limit_y(self, signals: list[list[float]]) -> None:
