@@ -15,7 +15,7 @@ from textual.widgets._footer import FooterKey
 
 from core import metrics
 from core.curves import (
-    CLIP_MIN_POINTS, EMA, SMOOTHING_LEVELS, TIME_STEPS, debiased_ema, downsample, nearest, next_level, nice_ticks,
+    CLIP_MIN_POINTS, DEFAULT_SMOOTHING, EMA, SMOOTHING_LEVELS, TIME_STEPS, debiased_ema, downsample, nearest, next_level, nice_ticks,
     robust_range, settings_diff, tick_label, with_recorded_lr,
 )
 from nanogpt_tui.widgets.loss_plot import LossPlot
@@ -153,19 +153,21 @@ async def test_plot_keys_change_smoothing_clipping_lr_and_ticks() -> None:
         # Its keys are in the footer while it has focus.
         footer = {key.description: key.key_display for key in pilot.app.query(FooterKey)}
         assert {"Smooth −": "[", "Smooth +": "]", "Clip spike": "y", "LR curve": "l", "Cursor": "←→"}.items() <= footer.items()
-        assert "smoothing 0.9 " in shown(plot) and "spike clipped" in shown(plot)
+        assert f"smoothing {DEFAULT_SMOOTHING:g} " in shown(plot) and "spike clipped" in shown(plot)
         # Nice integer ticks on the iteration axis, inside the run's range.
         assert all(label.isdigit() for label in x_labels(plot)) and int(x_labels(plot)[-1]) <= 599
         # The spike is clipped: the top of the y axis is well below the initial loss.
         assert max(y_labels(plot)) < STEPS[0][1] - 0.5
 
         await pilot.press("right_square_bracket")
-        assert "smoothing 0.95 " in shown(plot)
+        more = next_level(DEFAULT_SMOOTHING, 1)
+        assert more > DEFAULT_SMOOTHING and f"smoothing {more:g} " in shown(plot)
         losses = [row[1] for row in STEPS]
-        assert [p.y2 for p in plot.steps.points] == pytest.approx(debiased_ema(losses, 0.95))
+        assert [p.y2 for p in plot.steps.points] == pytest.approx(debiased_ema(losses, more))
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert "smoothing 0.8 " in shown(plot)
-        assert plot.steps.points[-1].y2 == pytest.approx(debiased_ema(losses, 0.8)[-1])
+        less = next_level(DEFAULT_SMOOTHING, -1)
+        assert less < DEFAULT_SMOOTHING and f"smoothing {less:g} " in shown(plot)
+        assert plot.steps.points[-1].y2 == pytest.approx(debiased_ema(losses, less)[-1])
 
         await pilot.press("y")
         assert "spike clipped" not in shown(plot) and max(y_labels(plot)) >= max(losses) - 0.01
