@@ -293,6 +293,8 @@ class LossPlot(PlotextPlot, can_focus=True):
         scale = "log" if self.log_scale else "linear"
         if self._clipped:
             scale += ", spike clipped"
+        elif not self.clip_y:
+            scale += ", never clipped"
         lr = (" · lr: right axis" if self._lr_drawn else " · lr: not recorded") if self.show_lr else ""
         return f"{self.title} · smoothing {self.smoothing:g} · x: {self.x_mode} · y: {scale}{lr}"
 
