@@ -115,7 +115,7 @@ class CheckpointsScreen(AppScreen):
         Binding("o", "open", "Open nanoGPT", id="checkpoints.open"),
         Binding("r", "refresh", "Refresh", id="checkpoints.refresh"),
         Binding("space", "mark", "Mark", id="checkpoints.mark"),
-        Binding("C", "compare", "Compare marked", id="checkpoints.compare"),
+        Binding("C", "compare", "Compare", id="checkpoints.compare"),
     ]
 
     def __init__(self) -> None:

@@ -48,6 +48,9 @@ class RunsRead(Message):
     runs: list[ComparedRun]
 
 
+DIFF_ROWS = 12  # the most lines the diff table takes (header included); more rows scroll
+
+
 def unique_names(summaries: list[CheckpointSummary]) -> list[str]:
     """The runs' folder names, numbered where two are the same (two nanoGPT out_dirs called `out`)."""
     names: list[str] = []
@@ -140,6 +143,8 @@ class CompareScreen(Screen[None]):
         table.add_columns("setting", *(run.name for run in runs))
         for key, values in diff:
             table.add_row(key, *map(show_value, values), key=key)
+        # An explicit height: "auto" can leave a table filled after the first layout at no rows at all.
+        table.styles.height = min(len(diff) + 1, DIFF_ROWS)
 
     def action_close(self) -> None:
         self.dismiss(None)
