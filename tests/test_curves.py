@@ -182,6 +182,17 @@ async def test_plot_keys_change_smoothing_clipping_lr_and_ticks() -> None:
         assert "lr: not recorded" in shown(plot)
 
 
+async def test_a_narrow_plot_keeps_a_short_title() -> None:
+    async with PlotApp().run_test(size=(44, 20)) as pilot:
+        plot = pilot.app.query_one(LossPlot)
+        plot.load_history({"steps": STEPS, "evals": EVALS})
+        plot.focus()
+        await pilot.press("l", "y")
+        title = shown(plot).splitlines()[0].strip()
+        assert len(plot.caption) > 44 and title == plot.fitted_caption(42)
+        assert title.startswith("loss · sm ") and "full y" in title and "lr" in title
+
+
 async def test_plot_cursor_reads_the_point_under_it() -> None:
     async with PlotApp().run_test(size=(100, 30)) as pilot:
         plot = pilot.app.query_one(LossPlot)

@@ -298,6 +298,20 @@ class LossPlot(PlotextPlot, can_focus=True):
         lr = (" · lr: right axis" if self._lr_drawn else " · lr: not recorded") if self.show_lr else ""
         return f"{self.title} · smoothing {self.smoothing:g} · x: {self.x_mode} · y: {scale}{lr}"
 
+    def fitted_caption(self, width: int) -> str:
+        """The caption, shortened to fit `width` columns (plotext leaves out a title that does not fit)."""
+        if len(self.caption) <= width:
+            return self.caption
+        parts = [self.title, f"sm {self.smoothing:g}", self.x_mode]
+        if self.log_scale:
+            parts.append("log")
+        if self._clipped or not self.clip_y:
+            parts.append("clipped" if self._clipped else "full y")
+        if self.show_lr:
+            parts.append("lr→" if self._lr_drawn else "no lr")
+        short = " · ".join(parts)
+        return short if len(short) <= width else short[: max(0, width - 1)] + "…"
+
     def cursor_readout(self) -> Text | None:
         """What the cursor reads: where it is, then each run's train (raw, smoothed) and val loss there."""
         at = self._cursor_point()
@@ -402,7 +416,7 @@ class LossPlot(PlotextPlot, can_focus=True):
                     lr_values += [p.lr for p in lrs]
         self._limit_y(signals)
         self._lr_drawn = bool(lr_values)
-        plt.title(self.caption)  # last: it says what the drawing did (clipped, lr)
+        plt.title(self.fitted_caption(width - 2))  # last: it says what the drawing did (clipped, lr)
         self._ticks(xs, width)
         if lr_values:  # short labels on the lr axis (plotext writes 0.00100)
             ticks = nice_ticks(min(lr_values), max(lr_values), 4, integer=False)
