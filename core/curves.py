@@ -1,8 +1,12 @@
-"""The math of loss curves drawn as TensorBoard draws them (torch-free, Textual-free).
+"""Loss curves as TensorBoard draws them: their data and math (torch-free, Textual-free).
 
-LossPlot and the Compare screen draw with it: TensorBoard's debiased EMA smoothing, nice tick positions
-and their labels, a y range that ignores the first steps' spike, downsampling for drawing, the point
-nearest a cursor, and the settings in which runs differ.
+LossPlot and the Compare screen draw with it: a run's points in bounded buffers (Series), TensorBoard's
+debiased EMA smoothing, nice tick positions and their labels, a y range that ignores the first steps'
+spike, downsampling for drawing, the point nearest a cursor, and the settings in which runs differ.
+
+Memory is bounded whatever a run's length: when a step buffer fills, every other point is dropped and
+from then on only every other step is kept, so the whole curve stays visible at a coarser grain (the
+smoothing still sees every step).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -20,6 +25,7 @@ SMOOTHING_LEVELS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 # TensorBoard's default. Per logged step: a higher weight lags behind the fast early drop (0.9 trails
 # it by about 9 steps); `]` smooths more for a long, noisy run.
 DEFAULT_SMOOTHING = 0.6
+MAX_POINTS = 2000  # per series; plotext draws on the UI thread, so the point count bounds its cost
 CLIP_MIN_POINTS = 20  # fewer points than this: the y range is never clipped (the spike is the curve)
 CLIP_QUANTILE = 0.95  # the y range's top ignores the highest 5% of values...
 CLIP_MARGIN = 0.1  # ...plus this fraction of the rest's span as headroom
@@ -56,6 +62,102 @@ def debiased_ema(values: Iterable[float], weight: float, span: int = 1) -> list[
     """Each value's smoothed value (see EMA)."""
     ema = EMA(weight)
     return [ema.add(v, span) for v in values]
+
+
+@dataclass
+class Point:
+    """One plotted step or eval: where it is on each x axis and its y values."""
+
+    iter: int
+    tokens: int
+    seconds: float
+    y: float
+    y2: float = math.nan  # smoothed loss for steps, train loss for evals
+    lr: float = math.nan  # steps only, where the source records it
+
+
+class DecimatingBuffer:
+    """Keeps at most `capacity` points spread over the whole series: when full, halve and keep 1 in 2."""
+
+    def __init__(self, capacity: int = MAX_POINTS) -> None:
+        self.capacity = capacity
+        self.points: list[Point] = []
+        self.stride = 1
+        self._seen = 0
+
+    def append(self, point: Point) -> None:
+        self._seen += 1
+        if (self._seen - 1) % self.stride:
+            return
+        self.points.append(point)
+        if len(self.points) >= self.capacity:
+            self.points = self.points[::2]
+            self.stride *= 2
+
+    def clear(self) -> None:
+        self.points.clear()
+        self.stride = 1
+        self._seen = 0
+
+
+@dataclass
+class Series:
+    """One run's steps and evals, and the running smoothing of its train loss."""
+
+    name: str
+    color: tuple[int, int, int]
+    smoothing: float = DEFAULT_SMOOTHING
+    steps: DecimatingBuffer = field(default_factory=DecimatingBuffer)
+    evals: DecimatingBuffer = field(default_factory=DecimatingBuffer)
+    last: Point | None = None  # latest step: places evals on the tokens/time axes
+
+    def __post_init__(self) -> None:
+        self.ema = EMA(self.smoothing)
+
+    def add_steps(self, rows: Iterable[Sequence[float]]) -> int:
+        """Rows of (iter, loss, tokens, seconds[, lr]): a checkpoint history's layout, lr optional.
+        Returns how many there were."""
+        count = 0
+        for row in rows:
+            count += 1
+            it, loss, tokens, seconds = row[:4]
+            lr = float(row[4]) if len(row) > 4 else math.nan
+            self.last = Point(int(it), int(tokens), float(seconds), float(loss), self.ema.add(float(loss)), lr)
+            self.steps.append(self.last)
+        return count
+
+    def add_eval(self, it: int, train_loss: float, val_loss: float) -> None:
+        tokens, seconds = (self.last.tokens, self.last.seconds) if self.last else (0, 0.0)
+        self.evals.append(Point(int(it), tokens, seconds, float(val_loss), float(train_loss)))
+
+    def load(self, history: dict[str, Any]) -> None:
+        """A saved history: {"steps": [[iter, loss, tokens, seconds(, lr)]], "evals": [[iter, train, val]]}."""
+        steps = history.get("steps") or []
+        self.add_steps(steps)
+        # An eval sits at the tokens and time of the last step at or before its iteration.
+        rows = sorted((int(r[0]), int(r[2]), float(r[3])) for r in steps)
+        iters = [r[0] for r in rows]
+        for it, train_loss, val_loss in history.get("evals") or []:
+            i = bisect.bisect_right(iters, int(it)) - 1
+            tokens, seconds = (rows[i][1], rows[i][2]) if i >= 0 else (0, 0.0)
+            self.evals.append(Point(int(it), tokens, seconds, float(val_loss), float(train_loss)))
+
+    def resmooth(self, weight: float) -> None:
+        """Smooth the kept points again with a new weight; each stands for `stride` steps."""
+        self.smoothing, self.ema = weight, EMA(weight)
+        for point in self.steps.points:
+            point.y2 = self.ema.add(point.y, self.steps.stride)
+
+    def clear(self) -> None:
+        self.steps.clear()
+        self.evals.clear()
+        self.ema = EMA(self.smoothing)
+        self.last = None
+
+
+def finite(points: list[Point], positive: bool) -> list[Point]:
+    """The points that can be drawn: a NaN/inf step (a failing run) is left out; log scale needs y > 0."""
+    return [p for p in points if math.isfinite(p.y) and (p.y > 0 or not positive)]
 
 
 def next_level(weight: float, direction: int) -> float:

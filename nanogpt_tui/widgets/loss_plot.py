@@ -6,18 +6,15 @@ when asked. Several runs (`set_runs`, the Compare screen): each run's smoothed t
 colour of its own, named in the legend. With focus the plot takes keys (its BINDINGS, shown in the
 footer): smoothing, y clipping, the lr curve, and a cursor that reads the values at a point.
 
-Memory is bounded whatever the run's length: when a step buffer fills, every other point is dropped and
-from then on only every other step is kept, so the whole curve stays visible at a coarser grain (the
-smoothing still sees every step). Drawing is pure Python on the UI thread, so it draws at most two
-points per column, and only when something changed since the last drawing.
+Each run is a core.curves.Series, its memory bounded whatever the run's length. Drawing is pure Python
+on the UI thread, so it draws at most two points per column, and only when something changed since the
+last drawing.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
@@ -26,14 +23,15 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+from core.curves import MAX_POINTS as MAX_POINTS  # re-exported: the bench sizes its runs by it
 from core.curves import (
-    DEFAULT_SMOOTHING, EMA, downsample, nearest, next_level, nice_ticks, quantile, robust_range, tick_label,
+    DEFAULT_SMOOTHING, DecimatingBuffer, Point, Series, downsample, finite, nearest, next_level, nice_ticks,
+    quantile, robust_range, tick_label,
 )
 
 X_MODES = ("steps", "tokens", "time")
 X_LABELS = {"steps": "iteration", "tokens": "tokens seen", "time": "seconds of training"}
 SMOOTHING = DEFAULT_SMOOTHING
-MAX_POINTS = 2000  # per series; plotext draws on the UI thread, so the point count bounds its cost
 TICK_WIDTH = 16  # columns per x tick label, about
 Color = tuple[int, int, int]
 # One colour per run (the first is the single run's); each with a dim twin for its raw points.
@@ -48,102 +46,6 @@ CURSOR_COLOR: Color = (200, 200, 200)
 def dim(color: Color) -> Color:
     """The colour of raw points: halfway to a dark grey, so the smoothed line stands out."""
     return tuple((c + 70) // 2 for c in color)  # type: ignore[return-value]
-
-
-@dataclass
-class Point:
-    """One plotted step or eval: where it is on each x axis and its y values."""
-
-    iter: int
-    tokens: int
-    seconds: float
-    y: float
-    y2: float = math.nan  # smoothed loss for steps, train loss for evals
-    lr: float = math.nan  # steps only, where the source records it
-
-
-class DecimatingBuffer:
-    """Keeps at most `capacity` points spread over the whole series: when full, halve and keep 1 in 2."""
-
-    def __init__(self, capacity: int = MAX_POINTS) -> None:
-        self.capacity = capacity
-        self.points: list[Point] = []
-        self.stride = 1
-        self._seen = 0
-
-    def append(self, point: Point) -> None:
-        self._seen += 1
-        if (self._seen - 1) % self.stride:
-            return
-        self.points.append(point)
-        if len(self.points) >= self.capacity:
-            self.points = self.points[::2]
-            self.stride *= 2
-
-    def clear(self) -> None:
-        self.points.clear()
-        self.stride = 1
-        self._seen = 0
-
-
-@dataclass
-class Series:
-    """One run's steps and evals, and the running smoothing of its train loss."""
-
-    name: str
-    color: Color
-    smoothing: float = SMOOTHING
-    steps: DecimatingBuffer = field(default_factory=DecimatingBuffer)
-    evals: DecimatingBuffer = field(default_factory=DecimatingBuffer)
-    last: Point | None = None  # latest step: places evals on the tokens/time axes
-
-    def __post_init__(self) -> None:
-        self.ema = EMA(self.smoothing)
-
-    def add_steps(self, rows: Iterable[Sequence[float]]) -> int:
-        """Rows of (iter, loss, tokens, seconds[, lr]): a checkpoint history's layout, lr optional.
-        Returns how many there were."""
-        count = 0
-        for row in rows:
-            count += 1
-            it, loss, tokens, seconds = row[:4]
-            lr = float(row[4]) if len(row) > 4 else math.nan
-            self.last = Point(int(it), int(tokens), float(seconds), float(loss), self.ema.add(float(loss)), lr)
-            self.steps.append(self.last)
-        return count
-
-    def add_eval(self, it: int, train_loss: float, val_loss: float) -> None:
-        tokens, seconds = (self.last.tokens, self.last.seconds) if self.last else (0, 0.0)
-        self.evals.append(Point(int(it), tokens, seconds, float(val_loss), float(train_loss)))
-
-    def load(self, history: dict[str, Any]) -> None:
-        """A saved history: {"steps": [[iter, loss, tokens, seconds(, lr)]], "evals": [[iter, train, val]]}."""
-        steps = history.get("steps") or []
-        self.add_steps(steps)
-        # An eval sits at the tokens and time of the last step at or before its iteration.
-        rows = sorted((int(r[0]), int(r[2]), float(r[3])) for r in steps)
-        iters = [r[0] for r in rows]
-        for it, train_loss, val_loss in history.get("evals") or []:
-            i = bisect.bisect_right(iters, int(it)) - 1
-            tokens, seconds = (rows[i][1], rows[i][2]) if i >= 0 else (0, 0.0)
-            self.evals.append(Point(int(it), tokens, seconds, float(val_loss), float(train_loss)))
-
-    def resmooth(self, weight: float) -> None:
-        """Smooth the kept points again with a new weight; each stands for `stride` steps."""
-        self.smoothing, self.ema = weight, EMA(weight)
-        for point in self.steps.points:
-            point.y2 = self.ema.add(point.y, self.steps.stride)
-
-    def clear(self) -> None:
-        self.steps.clear()
-        self.evals.clear()
-        self.ema = EMA(self.smoothing)
-        self.last = None
-
-
-def finite(points: list[Point], positive: bool) -> list[Point]:
-    """The points that can be drawn: a NaN/inf step (a failing run) is left out; log scale needs y > 0."""
-    return [p for p in points if math.isfinite(p.y) and (p.y > 0 or not positive)]
 
 
 class LossPlot(PlotextPlot, can_focus=True):
