@@ -49,3 +49,29 @@ def trim(run_dir: Path, start_iter: int, last_eval: int | None) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_curves(run_dir: Path) -> dict[str, list[list[float]]] | None:
+    """A run's curves from its metrics.jsonl, or None when it has none: `{"steps": [[iter, loss, tokens,
+    seconds, lr], ...], "evals": [[iter, train_loss, val_loss], ...]}` (a checkpoint history's layout, plus
+    the lr). Lines cut short by a crash, and records missing a field, are skipped; null reads as NaN."""
+    path = run_dir / METRICS_FILE
+    if not path.is_file():
+        return None
+    steps: list[list[float]] = []
+    evals: list[list[float]] = []
+
+    def number(value: Any) -> float:
+        return math.nan if value is None else float(value)
+
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            if record["type"] == "step":
+                steps.append([int(record["iter"]), number(record["loss"]), int(record["tokens_seen"]),
+                              number(record["elapsed_s"]), number(record["lr"])])
+            elif record["type"] == "eval":
+                evals.append([int(record["iter"]), number(record["train_loss"]), number(record["val_loss"])])
+        except (ValueError, TypeError, KeyError):
+            continue  # a line cut short by a crash, or not a record of ours
+    return {"steps": steps, "evals": evals}

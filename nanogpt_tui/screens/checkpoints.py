@@ -1,8 +1,9 @@
 """The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
 
-The selected checkpoint shows its settings, its loss curve and a short sample. Keys chat with it,
+The selected checkpoint shows its settings, its loss curve and a sample. Keys chat with it,
 resume its training, rename or delete its run folder, export it (nanoGPT or Hugging Face), open a
-nanoGPT checkpoint, or refresh the table.
+nanoGPT checkpoint, or refresh the table; space marks runs and C compares the marked ones
+(nanogpt_tui.screens.compare).
 Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
 """
 
@@ -19,17 +20,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
-from core import paths
+from core import metrics, paths
+from core.curves import with_recorded_lr
 from core.formatting import human_count, human_size
 from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui import listings
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.compare import CompareScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.export_dialog import ExportChoice, ExportModal
 from nanogpt_tui.widgets.footer import Footer
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
 
 # What tells runs apart comes first, so a narrow terminal shows it without scrolling sideways.
 COLUMNS = ("name", "kind", "iters", "best val", "date", "dataset", "tokenizer", "params", "size", "problem")
-SAMPLE_TOKENS = 48  # "a short sample": a few lines of a char model, a sentence or two of BPE
+SAMPLE_TOKENS = 200  # enough to judge a model: several lines of a char model, a paragraph of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
 DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
 ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
@@ -123,6 +127,8 @@ class CheckpointsScreen(AppScreen):
         Binding("x", "export", "Export", id="checkpoints.export"),
         Binding("o", "open", "Open nanoGPT", id="checkpoints.open"),
         Binding("r", "refresh", "Refresh", id="checkpoints.refresh"),
+        Binding("space", "mark", "Mark", id="checkpoints.mark"),
+        Binding("C", "compare", "Compare", id="checkpoints.compare"),
     ]
 
     def __init__(self) -> None:
@@ -134,6 +140,7 @@ class CheckpointsScreen(AppScreen):
         self._select_after_refresh: str | None = None
         self._details_timer: Timer | None = None
         self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
+        self.marked: set[str] = set()  # row keys of the checkpoints marked for comparing
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -185,6 +192,9 @@ class CheckpointsScreen(AppScreen):
             keep, self._select_after_refresh = self._select_after_refresh, None
         for key, summary in self.summaries.items():
             table.add_row(*self.row(summary), key=key)
+        self.marked &= self.summaries.keys()  # a deleted or renamed run is no longer marked
+        for key in self.marked:
+            self.show_mark(key)
         if not self.summaries:
             self._shown = None
             self.query_one("#ckpt-info", Static).update(
@@ -275,7 +285,8 @@ class CheckpointsScreen(AppScreen):
             return
         if worker.is_cancelled:
             return
-        self.post_message(DetailLoaded(path, describe_config(ckpt), ckpt["history"]))
+        history = with_recorded_lr(ckpt["history"], metrics.read_curves(path.parent))  # for the plot's lr curve
+        self.post_message(DetailLoaded(path, describe_config(ckpt), history))
         if worker.is_cancelled:
             return  # another row is selected: its sample is wanted, not this one
         try:
@@ -312,6 +323,33 @@ class CheckpointsScreen(AppScreen):
         self.notify(message.error, title=message.what, severity="error")
 
     # -- actions ---------------------------------------------------------------------------------
+
+    def show_mark(self, key: str) -> None:
+        """The row's name cell, with a mark before it when it is marked for comparing."""
+        table = self.query_one("#ckpt-table", DataTable)
+        name = self.summaries[key].name
+        cell = Text.assemble(("✓ ", "bold green"), name) if key in self.marked else name
+        table.update_cell_at(Coordinate(table.get_row_index(key), 0), cell, update_width=True)
+
+    def action_mark(self) -> None:
+        summary = self.selected_readable()
+        if summary is None:
+            return
+        key = str(summary.path)
+        self.marked ^= {key}
+        self.show_mark(key)
+        self.query_one("#ckpt-table", DataTable).action_cursor_down()  # mark the next one with the next space
+
+    def action_compare(self) -> None:
+        runs: dict[Path, CheckpointSummary] = {}  # each run once, though its ckpt.pt and best.pt be marked
+        for key, summary in self.summaries.items():
+            if key in self.marked:
+                runs.setdefault(summary.run_dir, summary)
+        if len(runs) < 2:
+            marked = f"{len(runs)} run{'' if len(runs) == 1 else 's'} marked"
+            self.notify(f"Mark two or more runs with space to compare them ({marked})", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(list(runs.values())))
 
     async def action_chat(self) -> None:
         summary = self.selected_readable()

@@ -541,7 +541,7 @@ class TrainScreen(AppScreen):
         redraw = now - self.plot_drawn_at >= PLOT_INTERVAL
         if redraw:
             self.plot_drawn_at = now
-        self.query_one("#loss-plot", LossPlot).add_steps(((s.iter, s.loss, s.tokens_seen, s.elapsed_s) for s in steps), redraw)
+        self.query_one("#loss-plot", LossPlot).add_steps(((s.iter, s.loss, s.tokens_seen, s.elapsed_s, s.lr) for s in steps), redraw)
         last = steps[-1]
         iter_ms = sum(s.iter_ms for s in steps) / len(steps)
         self.show_figures(

@@ -1,125 +1,134 @@
-"""LossPlot: a training loss curve (raw and smoothed), validation points, log scale, x in steps/tokens/time.
+"""LossPlot: loss curves drawn as TensorBoard draws them, for one run or several overlaid.
 
-Fed live by the Train screen (`add_steps`, `add_eval`) or all at once from a checkpoint's saved history
-(`load_history`, used by the Checkpoints screen). Memory is bounded whatever the run's length: when the
-step buffer fills, every other point is dropped and from then on only every other step is kept, so the
-whole curve stays visible at a coarser grain (the smoothed line still sees every step).
+One run (the Train screen live, the Checkpoints screen from a saved history): the raw train loss dimmed,
+its debiased-EMA smoothing as a line, val as a line with markers, the learning rate on a right-hand axis
+when asked. Several runs (`set_runs`, the Compare screen): each run's smoothed train loss and val in a
+colour of its own, named in the legend. With focus the plot takes keys (its BINDINGS, shown in the
+footer): smoothing, y clipping, the lr curve, and a cursor that reads the values at a point.
+
+Each run is a core.curves.Series, its memory bounded whatever the run's length. Drawing is pure Python
+on the UI thread, so it draws at most two points per column, and only when something changed since the
+last drawing.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from rich.text import Text
 from textual.app import RenderResult
+from textual.binding import Binding
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+from core.curves import MAX_POINTS as MAX_POINTS  # re-exported: the bench sizes its runs by it
+from core.curves import (
+    DEFAULT_SMOOTHING, DecimatingBuffer, Point, Series, downsample, finite, nearest, next_level, nice_ticks,
+    quantile, robust_range, tick_label,
+)
+
 X_MODES = ("steps", "tokens", "time")
-X_LABELS = {"steps": "iteration", "tokens": "tokens seen", "time": "seconds"}
-SMOOTHING = 0.9  # EMA weight of the past: TensorBoard's default-ish smoothing
-MAX_POINTS = 2000  # per series; plotext draws on the UI thread, so the point count bounds its cost
+X_LABELS = {"steps": "iteration", "tokens": "tokens seen", "time": "seconds of training"}
+SMOOTHING = DEFAULT_SMOOTHING
+TICK_WIDTH = 16  # columns per x tick label, about
+Color = tuple[int, int, int]
+# One colour per run (the first is the single run's); each with a dim twin for its raw points.
+PALETTE: tuple[Color, ...] = (
+    (255, 140, 0), (70, 150, 255), (80, 200, 100), (220, 90, 220), (60, 200, 210), (235, 80, 80), (220, 200, 60),
+)
+VAL_COLOR: Color = (80, 200, 100)  # a single run's val (its train is PALETTE[0])
+LR_COLOR: Color = (150, 150, 170)
+CURSOR_COLOR: Color = (200, 200, 200)
 
 
-@dataclass
-class Point:
-    """One plotted step or eval: where it is on each x axis and its y values."""
-
-    iter: int
-    tokens: int
-    seconds: float
-    y: float
-    y2: float = math.nan  # smoothed loss for steps, train loss for evals
+def dim(color: Color) -> Color:
+    """The colour of raw points: halfway to a dark grey, so the smoothed line stands out."""
+    return tuple((c + 70) // 2 for c in color)  # type: ignore[return-value]
 
 
-class DecimatingBuffer:
-    """Keeps at most `capacity` points spread over the whole series: when full, halve and keep 1 in 2."""
+class LossPlot(PlotextPlot, can_focus=True):
+    """Train loss per step (raw and smoothed) and val loss, for one run or several."""
 
-    def __init__(self, capacity: int = MAX_POINTS) -> None:
-        self.capacity = capacity
-        self.points: list[Point] = []
-        self.stride = 1
-        self._seen = 0
-
-    def append(self, point: Point) -> None:
-        self._seen += 1
-        if (self._seen - 1) % self.stride:
-            return
-        self.points.append(point)
-        if len(self.points) >= self.capacity:
-            self.points = self.points[::2]
-            self.stride *= 2
-
-    def clear(self) -> None:
-        self.points.clear()
-        self.stride = 1
-        self._seen = 0
-
-
-def thin(points: list[Point], most: int) -> list[Point]:
-    """At most about `most` evenly spaced points, always ending with the latest one."""
-    stride = math.ceil(len(points) / max(1, most))
-    return points[::-1][::stride][::-1] if stride > 1 else points
-
-
-class LossPlot(PlotextPlot):
-    """Train loss per step (raw and EMA-smoothed) and val loss points."""
+    DEFAULT_CSS = """
+    LossPlot:focus { tint: $accent 6%; }
+    """
+    BINDINGS = [
+        Binding("left", "cursor(-1)", "Cursor", id="plot.cursor_left", key_display="←→"),
+        Binding("right", "cursor(1)", "Cursor right", id="plot.cursor_right", show=False),
+        Binding("shift+left", "cursor(-10)", "Cursor far left", id="plot.cursor_far_left", show=False),
+        Binding("shift+right", "cursor(10)", "Cursor far right", id="plot.cursor_far_right", show=False),
+        Binding("escape", "hide_cursor", "Hide cursor", id="plot.hide_cursor"),
+        Binding("left_square_bracket", "smoothing(-1)", "Smooth −", id="plot.smoothing_less", key_display="["),
+        Binding("right_square_bracket", "smoothing(1)", "Smooth +", id="plot.smoothing_more", key_display="]"),
+        Binding("y", "clip_y", "Clip spike", id="plot.clip_y"),
+        Binding("l", "learning_rate", "LR curve", id="plot.learning_rate"),
+    ]
 
     log_scale: reactive[bool] = reactive(False)
     x_mode: reactive[str] = reactive("steps")
+    smoothing: reactive[float] = reactive(SMOOTHING)
+    clip_y: reactive[bool] = reactive(True)  # applied once there are enough points (core.curves)
+    show_lr: reactive[bool] = reactive(False)
+    cursor: reactive[int | None] = reactive(None, bindings=True)  # the iteration it reads; None: hidden
 
     def __init__(self, *, title: str = "loss", id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title = title
-        self.steps = DecimatingBuffer()
-        self.evals = DecimatingBuffer()
-        self._ema = 0.0
-        self._ema_weight = 0.0  # for the bias correction of the EMA's start
-        self._last: Point | None = None  # latest step: places evals on the tokens/time axes
+        self.series: list[Series] = [Series("train", PALETTE[0])]
+        self._changed = True  # something to draw since the last drawing
+        self._clipped = False  # whether the last drawing left points above its y range
+        self._lr_drawn = False  # whether it drew a learning rate (a checkpoint's history has none)
 
     # -- feeding -------------------------------------------------------------------------------------
 
+    @property
+    def steps(self) -> DecimatingBuffer:
+        """The (first) run's steps."""
+        return self.series[0].steps
+
+    @property
+    def evals(self) -> DecimatingBuffer:
+        """The (first) run's evals."""
+        return self.series[0].evals
+
     def add_steps(self, steps: Iterable[Sequence[float]], redraw: bool = True) -> None:
-        """Add steps as (iter, loss, tokens, seconds) rows, the checkpoint history's layout."""
-        for it, loss, tokens, seconds in steps:
-            if math.isfinite(loss):
-                self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
-                self._ema_weight = SMOOTHING * self._ema_weight + (1 - SMOOTHING)
-            smooth = self._ema / self._ema_weight if self._ema_weight else math.nan
-            self._last = Point(int(it), int(tokens), float(seconds), float(loss), smooth)
-            self.steps.append(self._last)
+        """Add steps as (iter, loss, tokens, seconds[, lr]) rows, the checkpoint history's layout."""
+        if self.series[0].add_steps(steps):
+            self._changed = True
         if redraw:
             self.replot()
 
     def add_eval(self, it: int, train_loss: float, val_loss: float, redraw: bool = True) -> None:
         """Add a validation point at iteration `it` (placed at the latest step's tokens and time)."""
-        tokens, seconds = (self._last.tokens, self._last.seconds) if self._last else (0, 0.0)
-        self.evals.append(Point(int(it), tokens, seconds, float(val_loss), float(train_loss)))
+        self.series[0].add_eval(it, train_loss, val_loss)
+        self._changed = True
         if redraw:
             self.replot()
 
     def load_history(self, history: dict[str, Any]) -> None:
-        """Replace the plot with a saved history: {"steps": [[iter, loss, tokens, seconds]], "evals": [[iter, train, val]]}."""
-        self.clear(redraw=False)
-        steps = history.get("steps") or []
-        self.add_steps(steps, redraw=False)
-        # An eval sits at the tokens and time of the last step at or before its iteration.
-        rows = sorted((int(r[0]), int(r[2]), float(r[3])) for r in steps)
-        iters = [r[0] for r in rows]
-        for it, train_loss, val_loss in history.get("evals") or []:
-            i = bisect.bisect_right(iters, int(it)) - 1
-            tokens, seconds = (rows[i][1], rows[i][2]) if i >= 0 else (0, 0.0)
-            self.evals.append(Point(int(it), tokens, seconds, float(val_loss), float(train_loss)))
+        """Replace the plot with one run's saved history (see Series.load)."""
+        self.set_runs([("train", history)])
+
+    def set_runs(self, runs: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Replace the plot with these runs' histories, each named (in the legend) and in its own colour."""
+        self.series = []
+        for i, (name, history) in enumerate(runs):
+            self.series.append(Series(name, PALETTE[i % len(PALETTE)], self.smoothing))
+            self.series[-1].load(history)
+        if not self.series:
+            self.series = [Series("train", PALETTE[0], self.smoothing)]
+        self.cursor = None
+        self._changed = True
         self.replot()
 
     def clear(self, redraw: bool = True) -> None:
-        """Forget every point."""
-        self.steps.clear()
-        self.evals.clear()
-        self._ema = self._ema_weight = 0.0
-        self._last = None
+        """Forget every point (and every run but the first)."""
+        del self.series[1:]
+        self.series[0].clear()
+        self.cursor = None
+        self._changed = True
         if redraw:
             self.replot()
 
@@ -131,17 +140,115 @@ class LossPlot(PlotextPlot):
     def cycle_x_mode(self) -> None:
         self.x_mode = X_MODES[(X_MODES.index(self.x_mode) + 1) % len(X_MODES)]
 
-    def watch_log_scale(self) -> None:
+    def action_smoothing(self, direction: int) -> None:
+        self.smoothing = next_level(self.smoothing, direction)
+
+    def action_clip_y(self) -> None:
+        self.clip_y = not self.clip_y
+
+    def action_learning_rate(self) -> None:
+        self.show_lr = not self.show_lr
+
+    def _cursor_steps(self) -> list[Point]:
+        """The steps the cursor moves along: the longest run's (so it reaches every run's end)."""
+        return max((s.steps.points for s in self.series), key=lambda points: points[-1].iter if points else -1)
+
+    def _cursor_point(self) -> Point | None:
+        points = self._cursor_steps()
+        if self.cursor is None or not points:
+            return None
+        return points[nearest([p.iter for p in points], self.cursor)]
+
+    def action_cursor(self, delta: int) -> None:
+        """Show the cursor at the latest step, or move it by `delta` columns' worth of steps."""
+        points = self._cursor_steps()
+        if not points:
+            return
+        if self.cursor is None:
+            self.cursor = points[-1].iter
+            return
+        per_column = max(1, round(len(points) / max(1, self.size.width)))
+        i = nearest([p.iter for p in points], self.cursor) + delta * per_column
+        self.cursor = points[min(max(i, 0), len(points) - 1)].iter
+
+    def action_hide_cursor(self) -> None:
+        self.cursor = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape hides a cursor; with none shown it is the screen's (Compare closes, Chat stops).
+        return self.cursor is not None if action == "hide_cursor" else True
+
+    def watch_smoothing(self, weight: float) -> None:
+        for series in self.series:
+            series.resmooth(weight)
+        self._view_changed()
+
+    def _view_changed(self) -> None:
+        self._changed = True
         self.replot()
 
-    def watch_x_mode(self) -> None:
-        self.replot()
+    watch_log_scale = watch_x_mode = watch_clip_y = watch_show_lr = watch_cursor = _view_changed
 
     @property
     def caption(self) -> str:
         """The plot's title line: what is drawn and how (it changes with the view options)."""
         scale = "log" if self.log_scale else "linear"
-        return f"{self.title} · x: {self.x_mode} · y: {scale}"
+        if self._clipped:
+            scale += ", spike clipped"
+        elif not self.clip_y:
+            scale += ", never clipped"
+        lr = (" · lr: right axis" if self._lr_drawn else " · lr: not recorded") if self.show_lr else ""
+        return f"{self.title} · smoothing {self.smoothing:g} · x: {self.x_mode} · y: {scale}{lr}"
+
+    def fitted_caption(self, width: int) -> str:
+        """The caption, shortened to fit `width` columns (plotext leaves out a title that does not fit)."""
+        if len(self.caption) <= width:
+            return self.caption
+        parts = [self.title, f"sm {self.smoothing:g}", self.x_mode]
+        if self.log_scale:
+            parts.append("log")
+        if self._clipped or not self.clip_y:
+            parts.append("clipped" if self._clipped else "full y")
+        if self.show_lr:
+            parts.append("lr→" if self._lr_drawn else "no lr")
+        short = " · ".join(parts)
+        return short if len(short) <= width else short[: max(0, width - 1)] + "…"
+
+    def cursor_readout(self) -> Text | None:
+        """What the cursor reads: where it is, then each run's train (raw, smoothed) and val loss there."""
+        at = self._cursor_point()
+        if at is None:
+            return None
+        text = Text.assemble(
+            ("▏", "bold"), f"iter {at.iter:,} · {tick_label(at.tokens)} tokens · {tick_label(at.seconds, time=True)}"
+        )
+        x, single = self._x(at), len(self.series) == 1
+        for series in self.series:
+            steps = series.steps.points
+            if not steps:
+                continue
+            color = "rgb({},{},{})".format(*series.color)
+            if single:
+                step = at
+                text.append("  │ ", style="dim")
+                text.append(f"train {step.y:.4f}", style=color)
+                text.append(f" (smoothed {step.y2:.4f})")
+            else:  # each run's smoothed loss, the curve drawn; nothing past a run's end
+                step = steps[nearest([self._x(p) for p in steps], x)]
+                text.append("  │ ", style="dim")
+                text.append(series.name, style=color)
+                if x > self._x(steps[-1]) and step is not at:
+                    text.append(" –")
+                    continue
+                text.append(f" {step.y2:.4f}")
+            # the latest eval at or before the step: the val loss as it stood then
+            evals = [e for e in series.evals.points if e.iter <= step.iter]
+            if evals:
+                where = "" if evals[-1].iter == step.iter else f" @{evals[-1].iter:,}"
+                text.append(f" val {evals[-1].y:.4f}{where}")
+            if self.show_lr and math.isfinite(step.lr):
+                text.append(f" lr {step.lr:.3g}")
+        return text
 
     # -- drawing -------------------------------------------------------------------------------------
 
@@ -153,32 +260,96 @@ class LossPlot(PlotextPlot):
         return point.iter
 
     def replot(self) -> None:
-        """Redraw from the buffers on the next refresh."""
-        self.refresh()
+        """Redraw on the next refresh, if anything changed since the last drawing."""
+        if self._changed:
+            self.refresh()
 
     def render(self) -> RenderResult:
         # The figure is rebuilt at every render: plotext log-scales its data in place while building,
-        # so building the same figure twice would scale it twice.
-        self._draw()
-        return super().render()
+        # so building the same figure twice would scale it twice. A cursor takes the bottom line.
+        self._changed = False
+        readout = self.cursor_readout()
+        width, height = self.size.width, max(1, self.size.height - (readout is not None))
+        self._draw(width)
+        self.plt.plotsize(width, height)
+        self.plt._set_size(width, height)  # as PlotextPlot.render (textual-plotext issue 5)
+        self.plt.theme(self._get_plotext_theme_name(self.app.theme))
+        text = Text.from_ansi(self.plt.build())
+        if readout is not None:
+            if not text.plain.endswith("\n"):  # plotext ends its last line with one
+                text.append("\n")
+            text.append_text(readout)
+        return text
 
-    def _draw(self) -> None:
+    def _draw(self, width: int) -> None:
         plt = self.plt
         plt.clear_data()
-        plt.title(self.caption)
         plt.xlabel(X_LABELS[self.x_mode])
-        # Log scale needs positive values; a NaN/inf step (a failing run) is left out of every series.
-        steps = [p for p in self.steps.points if math.isfinite(p.y) and p.y > 0]
-        evals = [p for p in self.evals.points if math.isfinite(p.y) and p.y > 0]
+        single = len(self.series) == 1
+        drawn = [(s, finite(s.steps.points, self.log_scale), finite(s.evals.points, self.log_scale)) for s in self.series]
         # plotext cannot log-scale an empty figure (it fails on the missing data): linear until there is some.
-        plt.yscale("log" if self.log_scale and (steps or evals) else "linear")
-        if steps:
-            # Drawing is pure Python on the UI thread, so draw no more than the terminal can show:
-            # the raw loss as braille dots, two per column (dense enough to read as a line, and
-            # dots skip plotext's line interpolation), the smoothed loss as a line through one per column.
-            raw = thin(steps, 2 * self.size.width)
-            plt.scatter([self._x(p) for p in raw], [p.y for p in raw], label="train", color="blue+", marker="braille")
-            smooth = [p for p in thin(steps, self.size.width) if math.isfinite(p.y2)]
-            plt.plot([self._x(p) for p in smooth], [p.y2 for p in smooth], label="smoothed", color="orange", marker="braille")
-        if evals:
-            plt.scatter([self._x(p) for p in evals], [p.y for p in evals], label="val", color="green+", marker="dot")
+        plt.yscale("log" if self.log_scale and any(steps or evals for _, steps, evals in drawn) else "linear")
+        signals: list[list[float]] = []  # each loss curve's y values (the lr has an axis of its own)
+        xs: list[float] = []
+        lr_values: list[float] = []
+        for series, steps, evals in drawn:
+            color = series.color
+            if steps and single:
+                # Raw loss as dim braille dots, two per column (dense enough to read as a cloud).
+                raw = downsample(steps, 2 * width)
+                plt.scatter([self._x(p) for p in raw], [p.y for p in raw], label="train", color=dim(color), marker="braille")
+            smooth = [p for p in downsample(steps, width) if math.isfinite(p.y2)]
+            if smooth:
+                label = "smoothed" if single else series.name
+                plt.plot([self._x(p) for p in smooth], [p.y2 for p in smooth], label=label, color=color, marker="braille")
+            if evals:
+                val_color = VAL_COLOR if single else color
+                points = downsample(evals, width)
+                ex, ey = [self._x(p) for p in points], [p.y for p in points]
+                plt.plot(ex, ey, label="val" if single else None, color=val_color, marker="braille")
+                plt.scatter(ex, ey, color=val_color, marker="dot")
+            signals += [[p.y for p in steps], [p.y2 for p in smooth], [p.y for p in evals]]
+            xs += [self._x(p) for p in steps[:1] + steps[-1:] + evals[:1] + evals[-1:]]
+            if self.show_lr:
+                lrs = [p for p in downsample(steps, width) if math.isfinite(p.lr)]
+                if lrs:
+                    plt.plot([self._x(p) for p in lrs], [p.lr for p in lrs], label="lr" if single else None,
+                             color=LR_COLOR if single else dim(color), marker="braille", yside="right")
+                    lr_values += [p.lr for p in lrs]
+        self._limit_y(signals)
+        self._lr_drawn = bool(lr_values)
+        plt.title(self.fitted_caption(width - 2))  # last: it says what the drawing did (clipped, lr)
+        self._ticks(xs, width)
+        if lr_values:  # short labels on the lr axis (plotext writes 0.00100)
+            ticks = nice_ticks(min(lr_values), max(lr_values), 4, integer=False)
+            plt.yticks(ticks, [f"{t:.2g}" for t in ticks], yside="right")
+        at = self._cursor_point()
+        if at is not None:
+            plt.vline(self._x(at), CURSOR_COLOR)
+
+    def _limit_y(self, signals: list[list[float]]) -> None:
+        """Clip the y range's top to leave out the first steps' spike, keeping at least half of every curve
+        in view (a run of higher loss, a val curve above train). plotext's limits are in log10 units in
+        log scale."""
+        self._clipped = False
+        if not self.clip_y:
+            return
+        if self.log_scale:
+            signals = [[math.log10(y) for y in ys] for ys in signals]
+        limits = robust_range([y for ys in signals for y in ys])
+        if limits is None:
+            return
+        lo, hi = limits
+        hi = max([hi] + [quantile(sorted(ys), 0.5) for ys in signals if ys])
+        if hi < max(y for ys in signals for y in ys):
+            self.plt.ylim(lo, hi)
+            self._clipped = True
+
+    def _ticks(self, xs: list[float], width: int) -> None:
+        """Round x ticks (whole iterations and tokens, round times) with short labels."""
+        if not xs:
+            self.plt.xticks([])
+            return
+        time = self.x_mode == "time"
+        ticks = nice_ticks(min(xs), max(xs), max(2, width // TICK_WIDTH), integer=not time, time=time)
+        self.plt.xticks(ticks, [tick_label(t, time=time) for t in ticks])

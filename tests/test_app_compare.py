@@ -1,0 +1,119 @@
+"""Comparing runs: mark them on the Checkpoints screen, press C, see their curves overlaid and their settings' diff."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from core import metrics, paths
+from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.screens.checkpoints import SAMPLE_TOKENS, CheckpointsScreen
+from nanogpt_tui.screens.compare import CompareScreen
+from nanogpt_tui.widgets.loss_plot import LossPlot
+from pilot_helpers import wait_for
+
+# What run-b changes from run-a (besides its name): the diff must show exactly these.
+CHANGED = {"learning_rate": 3e-3, "n_embd": 48}
+
+
+def train(dataset: str, name: str, **changes) -> Path:
+    from core.presets import from_preset
+    from core.train_events import Failed
+    from core.trainer import Trainer
+
+    config = from_preset(
+        "tiny", dataset=dataset, run_name=name, max_iters=10, eval_interval=5, eval_iters=2, warmup_iters=2,
+        device="cpu", **changes,
+    )
+    events: list = []
+    Trainer(config, events.append).run()
+    assert not [e for e in events if isinstance(e, Failed)]
+    return Path(events[0].run_dir)
+
+
+@pytest.fixture
+def runs(char_dataset) -> tuple[Path, Path]:
+    return train(char_dataset.name, "run-a"), train(char_dataset.name, "run-b", **CHANGED)
+
+
+def name_cell(screen: CheckpointsScreen, path: Path) -> str:
+    table = screen.query_one("#ckpt-table", DataTable)
+    return str(table.get_row(str(path))[0])
+
+
+async def mark(pilot, screen: CheckpointsScreen, path: Path) -> None:
+    table = screen.query_one("#ckpt-table", DataTable)
+    table.move_cursor(row=table.get_row_index(str(path)))
+    await pilot.press("space")
+
+
+async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path]) -> None:
+    run_a, run_b = runs
+    no_metrics = paths.runs_dir() / "run-c"  # a run folder without metrics.jsonl, as a nanoGPT out_dir
+    shutil.copytree(run_a, no_metrics)
+    (no_metrics / metrics.METRICS_FILE).unlink()
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and len(app.screen.summaries) == 6)
+        screen = app.screen
+
+        # The Checkpoints screen's sample is long enough to judge: every token of a char model is a character.
+        sample = screen.query_one("#ckpt-sample", Static)
+        await wait_for(pilot, lambda: str(sample.render()).startswith("sample ("))
+        assert SAMPLE_TOKENS >= 200 and len(str(sample.render()).split("\n", 1)[1]) == SAMPLE_TOKENS
+
+        # One marked run is not enough: a warning, no compare screen.
+        await mark(pilot, screen, run_a / "ckpt.pt")
+        assert name_cell(screen, run_a / "ckpt.pt") == "✓ run-a" and name_cell(screen, run_b / "ckpt.pt") == "run-b"
+        await pilot.press("C")
+        assert app.screen is screen and any("Mark two or more" in n.message for n in app._notifications)
+
+        # The same run's best.pt adds nothing; run-b does. Unmarking works too.
+        await mark(pilot, screen, run_a / "best.pt")
+        await mark(pilot, screen, run_b / "ckpt.pt")
+        await mark(pilot, screen, no_metrics / "ckpt.pt")
+        await mark(pilot, screen, no_metrics / "ckpt.pt")
+        assert name_cell(screen, no_metrics / "ckpt.pt") == "run-c"
+        await mark(pilot, screen, no_metrics / "ckpt.pt")
+        await pilot.press("C")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        plot = compare.query_one("#compare-plot", LossPlot)
+        await wait_for(pilot, lambda: len(plot.series) == 2)
+        await pilot.pause()
+
+        # Both runs in the legend, each curve from its metrics.jsonl.
+        drawn = plot.render().plain
+        assert "run-a" in drawn and "run-b" in drawn and "run-c" not in drawn
+        by_name = {"run-a": run_a, "run-b": run_b}
+        for series in plot.series:
+            steps = metrics.read_curves(by_name[series.name])["steps"]
+            assert [(p.iter, p.y) for p in series.steps.points] == [(row[0], row[1]) for row in steps]
+        notes = str(compare.query_one("#compare-notes", Static).render())
+        assert "run-c: no metrics.jsonl" in notes
+
+        # The settings diff: exactly what run-b changed, and the names; one column per run.
+        table = compare.query_one("#compare-diff", DataTable)
+        columns = [str(c.label) for c in table.columns.values()]
+        assert columns[0] == "setting" and sorted(columns[1:]) == ["run-a", "run-b", "run-c"]
+        assert {key.value for key in table.rows} == {"run_name", *CHANGED}
+        n_embd = dict(zip(columns, table.get_row("n_embd"), strict=True))
+        assert (n_embd["run-a"], n_embd["run-b"], n_embd["run-c"]) == ("32", "48", "32")  # run-c: a copy of run-a
+
+        # The cursor (the plot has focus) reads each run's smoothed loss at the same point.
+        await pilot.press("left")
+        readout = plot.render().plain.splitlines()[-1]
+        assert all(f"{s.name} {s.steps.points[-1].y2:.4f}" in readout for s in plot.series)
+
+        # x cycles steps -> tokens -> time; escape hides the cursor, then goes back to the table, marks kept.
+        await pilot.press("x")
+        assert plot.x_mode == "tokens" and "tokens seen" in plot.render().plain
+        await pilot.press("escape")
+        assert app.screen is compare and plot.cursor is None
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert name_cell(screen, run_b / "ckpt.pt") == "✓ run-b"
