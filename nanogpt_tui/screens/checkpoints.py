@@ -1,7 +1,8 @@
 """The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
 
 The selected checkpoint shows its settings, its loss curve and a short sample. Keys chat with it,
-resume its training, rename or delete its run folder, open a nanoGPT checkpoint, or refresh the table.
+resume its training, watch its run live (screens/watch.py), rename or delete its run folder, open a
+nanoGPT checkpoint, or refresh the table.
 Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
 """
 
@@ -106,6 +107,7 @@ class CheckpointsScreen(AppScreen):
     BINDINGS = [
         Binding("c", "chat", "Chat", id="checkpoints.chat"),
         Binding("t", "resume", "Resume training", id="checkpoints.resume"),
+        Binding("w", "watch", "Watch", id="checkpoints.watch"),
         Binding("n", "rename", "Rename", id="checkpoints.rename"),
         Binding("d,delete", "delete", "Delete", id="checkpoints.delete"),
         Binding("o", "open", "Open nanoGPT", id="checkpoints.open"),
@@ -309,6 +311,12 @@ class CheckpointsScreen(AppScreen):
         summary = self.selected_readable()
         if summary is not None:
             await self.app.resume_training(summary.path)  # type: ignore[attr-defined]
+
+    def action_watch(self) -> None:
+        """Follow the run live (trained in another terminal, say) and steer it."""
+        summary = self.selected()
+        if summary is not None:
+            self.app.watch_run(summary.run_dir)  # type: ignore[attr-defined]
 
     @on(DataTable.RowSelected, "#ckpt-table")
     async def on_row_selected(self) -> None:
