@@ -100,3 +100,15 @@ async def test_quitting_the_app_leaves_a_watched_run_training(training: Any) -> 
     while (run_dir / METRICS_FILE).stat().st_size == size:  # still training: records keep coming
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.1)
+
+
+async def test_a_folder_without_metrics_cannot_be_watched(tiny_run: Path) -> None:
+    (tiny_run / METRICS_FILE).unlink()  # as in a nanoGPT out_dir: nothing records its progress
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and app.screen.summaries)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: any(n.title == "Cannot watch this run" for n in app._notifications))
+        assert isinstance(app.screen, CheckpointsScreen)
+        assert any("no metrics.jsonl" in n.message for n in app._notifications)

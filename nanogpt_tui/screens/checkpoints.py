@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from core import paths
+from core.run_watch import WatchError, resolve_run
 from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_count, human_size
@@ -315,8 +316,14 @@ class CheckpointsScreen(AppScreen):
     def action_watch(self) -> None:
         """Follow the run live (trained in another terminal, say) and steer it."""
         summary = self.selected()
-        if summary is not None:
-            self.app.watch_run(summary.run_dir)  # type: ignore[attr-defined]
+        if summary is None:
+            return
+        try:
+            run_dir = resolve_run(str(summary.run_dir))
+        except WatchError as error:  # a nanoGPT out_dir, say: nothing records its progress
+            self.notify(str(error), title="Cannot watch this run", severity="warning")
+            return
+        self.app.watch_run(run_dir)  # type: ignore[attr-defined]
 
     @on(DataTable.RowSelected, "#ckpt-table")
     async def on_row_selected(self) -> None:
