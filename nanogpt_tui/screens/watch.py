@@ -290,7 +290,10 @@ class WatchScreen(Screen[None]):
         }[self.state]
         parts = [text]
         if self.session:
-            since = datetime.fromisoformat(self.session.started).astimezone().strftime("%Y-%m-%d %H:%M")
+            try:
+                since = datetime.fromisoformat(self.session.started).astimezone().strftime("%Y-%m-%d %H:%M")
+            except ValueError:
+                since = self.session.started  # as the trainer wrote it
             parts.append(f"trained by pid {self.session.pid} on {self.session.host} since {since}")
         age = self.activity.age_s if self.activity else None
         stalled = age is not None and age >= STALE_S and self.state in ("running", "paused", "waiting")
