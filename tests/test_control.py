@@ -73,13 +73,18 @@ def test_every_recorded_event_reads_back_as_itself(tmp_path: Path) -> None:
         for event in events:
             metrics.record_event(file, event)
         metrics.write_record(file, {"type": "step", "iter": "three"})  # malformed: no event
-    back = RunWatcher(tmp_path).poll()
+    watcher = RunWatcher(tmp_path)
+    back = watcher.poll()
     assert len(back) == len(events)
     step = back[0]
     assert isinstance(step, Step) and math.isnan(step.grad_norm)  # inf is written as null
     assert back[1:3] == events[1:3] and back[4:7] == events[4:7]
     assert back[3] == CheckpointSaved(4, tmp_path / "ckpt.pt", "latest")  # the watcher's view of the folder
     assert back[7] == Failed(6, "diverged", "nan")  # the traceback stays in the trainer's log
+    # Rewritten shorter (a resume trimmed it): what was read is to be forgotten, then the file is read again.
+    with open(path, "w") as file:
+        metrics.record_event(file, events[1])
+    assert watcher.poll() == [Reset(), events[1]]
 
 
 def test_resolve_run_takes_a_name_or_a_folder(tmp_path: Path) -> None:
