@@ -1,13 +1,17 @@
-"""metrics.jsonl: one JSON record per logged step and per eval, appended as a run trains (torch-free).
+"""metrics.jsonl: one JSON record per logged step, eval and other event, appended as a run trains (torch-free).
 
-Records are `{"type": "step", ...Step's fields}` and `{"type": "eval", ...Eval's fields}`. Standard
-JSON has no NaN or Infinity, so a non-finite number (an inf grad_norm of a float16 step the gradient
-scaler skips) is written as null.
+Each record is one of core.train_events' events: `{"type": "step", ...Step's fields}`, likewise "eval",
+"sample", "checkpoint" (its `path` is the file's name in the run folder), "paused", "resumed", "finished"
+and "failed" (without its traceback); core.control adds "session" and "ack". So the file alone tells a
+watcher in another process (core.run_watch) everything the trainer reported. Standard JSON has no NaN or
+Infinity, so a non-finite number (an inf grad_norm of a float16 step the gradient scaler skips) is
+written as null, and read back as NaN.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -15,7 +19,16 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.train_events import CheckpointSaved, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Step
+
 METRICS_FILE = "metrics.jsonl"
+# The events a trainer records, by record type.
+EVENT_TYPES: dict[str, type] = {
+    "step": Step, "eval": Eval, "sample": Sample, "checkpoint": CheckpointSaved, "paused": Paused,
+    "resumed": Resumed, "finished": Finished, "failed": Failed,
+}
+RECORD_TYPES = {cls: name for name, cls in EVENT_TYPES.items()}
+FIELD_KINDS: dict[str, Any] = {"int": int, "float": (int, float), "str": str, "Path": str}
 
 
 def write_record(file: TextIO, record: dict[str, Any]) -> None:
@@ -23,6 +36,41 @@ def write_record(file: TextIO, record: dict[str, Any]) -> None:
     record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
     file.write(json.dumps(record) + "\n")
     file.flush()
+
+
+def record_event(file: TextIO, event: Event) -> None:
+    """Append the record of `event`, if it is one of EVENT_TYPES."""
+    kind = RECORD_TYPES.get(type(event))
+    if kind is None:
+        return
+    fields = dataclasses.asdict(event)
+    if isinstance(event, CheckpointSaved):
+        fields["path"] = event.path.name  # a watcher on another machine sees the folder elsewhere
+    fields.pop("details", None)  # a failure's traceback is for the trainer's own log
+    write_record(file, {"type": kind, **fields})
+
+
+def event_from_record(record: dict[str, Any], run_dir: Path) -> Event | None:
+    """The event a record stands for (None for other records, or a malformed one); paths are in `run_dir`."""
+    cls = EVENT_TYPES.get(record.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        return None
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in record:
+            if f.default is dataclasses.MISSING:
+                return None
+            continue
+        value = record[f.name]
+        if value is None and f.type == "float":
+            value = math.nan  # written as null: it was not finite
+        expected = FIELD_KINDS.get(str(f.type))
+        if expected is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+            return None  # not written by a trainer: better no event than a wrong one
+        values[f.name] = value
+    if cls is CheckpointSaved:
+        values["path"] = run_dir / Path(str(values["path"])).name
+    return cls(**values)
 
 
 def trim(run_dir: Path, start_iter: int, last_eval: int | None) -> None:

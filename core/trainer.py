@@ -1,7 +1,9 @@
 """The Trainer: trains a GPT on a prepared dataset and reports events (core.train_events) as it goes.
 
 The Trainer runs in any thread. It takes pause, resume, stop, "save now" and "sample now" requests
-between steps. Its run folder holds `ckpt.pt` (latest), `best.pt` (lowest val loss) and `metrics.jsonl`.
+between steps, from its own process's threads or, through `control.json` in the run folder (core.control),
+from anywhere that folder is seen. Its run folder holds `ckpt.pt` (latest), `best.pt` (lowest val loss) and
+`metrics.jsonl` (every event it reports but Started and Compiling, so another process can watch the run).
 Settings are core.train_config's TrainConfig, the schedule core.schedule's, batches core.batches'.
 
 Reproducibility: training batches come from a dedicated torch.Generator seeded from `seed`; eval batches
@@ -33,6 +35,7 @@ import torch
 from core import distributed, metrics, paths
 from core.batches import BatchStream
 from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
+from core.control import RunControl
 from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
 from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, use_all_cpu_cores
 from core.distributed import Distributed
@@ -77,6 +80,7 @@ class RunState:
     run_dir: Path
     dist: Distributed = Distributed()  # this process's rank in a torchrun job (a single process by default)
     metrics: TextIO | None = None  # metrics.jsonl, open while training (on rank 0)
+    control: RunControl | None = None  # control.json's requests, served while training (by rank 0)
     start_iter: int = 0
     iter_num: int = 0
     best_val_loss: float = math.inf
@@ -182,7 +186,7 @@ class Trainer:
     def _fail(self, message: str, kind: str, error: BaseException | None = None) -> None:
         details = "".join(traceback.format_exception(error)) if error else ""
         try:
-            self.on_event(Failed(self.iter_num, message, kind, details))
+            self._emit(Failed(self.iter_num, message, kind, details))
         except Exception:
             pass  # the callback itself broke; there is no one left to tell
 
@@ -327,6 +331,8 @@ class Trainer:
             metrics.trim(state.run_dir, state.start_iter, state.last_eval)
             state.metrics = open(state.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8")
         try:
+            # Rank 0 serves control.json; the other ranks follow its requests through distributed.agree().
+            state.control = RunControl(self, state) if state.dist.is_main else None
             reason = "completed"
             if cfg.compile:
                 self.on_event(Compiling(state.iter_num))
@@ -345,15 +351,28 @@ class Trainer:
                 state.iter_num = it + 1
             if state.saved_iter != state.iter_num:
                 self._save(state, LATEST)
-            self.on_event(Finished(state.iter_num, reason))
+            self._emit(Finished(state.iter_num, reason))
         finally:
             if state.metrics is not None:
                 state.metrics.close()
+
+    def _emit(self, event: Event) -> None:
+        """Record the event in metrics.jsonl, so a watcher in another process sees it too, then report it."""
+        state = self.state
+        if state is not None and state.metrics is not None:
+            if state.metrics.closed:  # a failure, after training ended
+                with open(state.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8") as file:
+                    metrics.record_event(file, event)
+            else:
+                metrics.record_event(state.metrics, event)
+        self.on_event(event)
 
     def _handle_requests(self, state: RunState) -> bool:
         """Serve save/sample requests and wait out a pause; True when the run should stop."""
         was_paused = False
         while True:
+            if state.control is not None:
+                state.control.poll()  # requests from control.json become the calls below
             with self._cond:
                 stop = self._stop_requested or self.cancel.is_set()
                 save, sample, paused = self._save_requested, self._sample_requested, self._paused
@@ -368,10 +387,10 @@ class Trainer:
                 return True
             if not paused:
                 if was_paused:
-                    self.on_event(Resumed(state.iter_num))
+                    self._emit(Resumed(state.iter_num))
                 return False
             if not was_paused:
-                self.on_event(Paused(state.iter_num))
+                self._emit(Paused(state.iter_num))
                 was_paused = True
             with self._cond:  # (a rank paused only by another's request does not wait: agree() paces it)
                 if self._paused and not (self._stop_requested or self._save_requested or self._sample_requested):
@@ -429,9 +448,7 @@ class Trainer:
             iter_ms=1000 * interval / steps, tokens_seen=tokens_seen, elapsed_s=elapsed,
         )
         state.history["steps"].append([it, loss_value, tokens_seen, elapsed])
-        if state.metrics is not None:
-            metrics.write_record(state.metrics, {"type": "step", **dataclasses.asdict(event)})
-        self.on_event(event)
+        self._emit(event)
 
     def _check_finite(self, state: RunState, it: int, *losses: float) -> None:
         """Raise _NonFinite if one of `losses`, or any training loss so far, was NaN or infinite."""
@@ -458,10 +475,7 @@ class Trainer:
         state.best_val_loss = min(state.best_val_loss, losses["val"])
         state.last_eval = it
         state.history["evals"].append([it, losses["train"], losses["val"]])
-        event = Eval(it, losses["train"], losses["val"], state.best_val_loss, time.perf_counter() - started)
-        if state.metrics is not None:
-            metrics.write_record(state.metrics, {"type": "eval", **dataclasses.asdict(event)})
-        self.on_event(event)
+        self._emit(Eval(it, losses["train"], losses["val"], state.best_val_loss, time.perf_counter() - started))
         if it > 0:  # an untrained model is not worth a file
             self._save(state, LATEST)
             if improved:
@@ -473,7 +487,7 @@ class Trainer:
             return
         config = SamplingConfig(max_new_tokens=state.config.sample_tokens, seed=state.config.seed + state.iter_num)
         text = "".join(piece.text for piece in generate(state.model, state.tokenizer, "", config, state.device))
-        self.on_event(Sample(state.iter_num, text))
+        self._emit(Sample(state.iter_num, text))
 
     def _save(self, state: RunState, filename: str) -> None:
         """Write a checkpoint of the current state, unless the weights may hold NaNs. Rank 0 alone writes."""
@@ -505,4 +519,4 @@ class Trainer:
         save_checkpoint(path, ckpt)
         if filename == LATEST:
             state.saved_iter = state.iter_num
-        self.on_event(CheckpointSaved(state.iter_num, path, "best" if filename == BEST else "latest"))
+        self._emit(CheckpointSaved(state.iter_num, path, "best" if filename == BEST else "latest"))

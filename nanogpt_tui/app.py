@@ -46,6 +46,7 @@ SCREEN_CLASSES: dict[str, str] = {
     "tokens": "nanogpt_tui.screens.tokens:TokensScreen",
     "model": "nanogpt_tui.screens.model:ModelScreen",
     "help": "nanogpt_tui.screens.help:HelpScreen",
+    "watch": "nanogpt_tui.screens.watch:WatchScreen",  # pushed over a screen (watch_run), not a mode
 }
 
 
@@ -126,6 +127,7 @@ class NanoGPTApp(App[None]):
         for mode, (key, title, description) in SCREENS.items():
             yield SystemCommand(f"{title} screen ({key})", description, lambda m=mode: self.switch_mode(m))
         yield SystemCommand("Help", "Keys and a tour of the screens", self.action_help)
+        yield SystemCommand("Watch a run", "Follow and steer a run trained in another terminal or machine", self.action_watch)
         # The screen's own actions, as its footer shows them (those disabled now are left out).
         offered: set[str] = set()
         for key, active in screen.active_bindings.items():
@@ -147,6 +149,22 @@ class NanoGPTApp(App[None]):
         screen = cast("TrainScreen", self.screen)
         assert isinstance(screen, screen_class("train"))
         screen.set_resume(run)
+
+    def action_watch(self) -> None:
+        """Ask which run to watch, then watch it."""
+        from nanogpt_tui.screens.watch import watch_prompt
+
+        def chosen(spec: str | None) -> None:
+            if spec:
+                from core.run_watch import resolve_run
+
+                self.watch_run(resolve_run(spec))  # the prompt checked it
+
+        self.push_screen(watch_prompt(), chosen)
+
+    def watch_run(self, run_dir: Path) -> None:
+        """Show the Watch screen of `run_dir` over the current screen (quitting leaves that run alone)."""
+        self.push_screen(screen_class("watch")(run_dir))  # type: ignore[call-arg]
 
     async def action_quit(self) -> None:
         """Quit; a training run is stopped first, so its latest checkpoint is saved."""

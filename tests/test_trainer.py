@@ -18,7 +18,7 @@ import torch
 from core import devices, paths
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.dataset import DatasetWriter
-from core.metrics import write_record
+from core.metrics import RECORD_TYPES, write_record
 from core.tokenizers import CharTokenizer
 from core.presets import PRESETS, from_preset
 from core.schedule import get_lr
@@ -182,8 +182,9 @@ def test_events_in_order_and_files(dataset: str) -> None:
     assert [e.iter for e in events if isinstance(e, Sample)] == [20]
 
     records = [json.loads(line) for line in (paths.runs_dir() / "r" / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["type"], r["iter"]) for r in records] == [
-        ("step" if isinstance(e, Step) else "eval", e.iter) for e in events if isinstance(e, (Step, Eval))
+    # The session (who trains it), then every event but Started and Compiling, in order.
+    assert [(r["type"], r["iter"]) for r in records] == [("session", 0)] + [
+        (RECORD_TYPES[type(e)], e.iter) for e in events if type(e) in RECORD_TYPES
     ]
     ckpt = load_checkpoint(paths.runs_dir() / "r" / "ckpt.pt")
     assert ckpt["iter_num"] == 30 and ckpt["config"]["dataset"] == dataset
@@ -493,7 +494,7 @@ def test_resume_after_a_failure_redoes_its_metrics_once(dataset: str) -> None:
     resumed = run(tiny(dataset), resume="crashed")
     assert isinstance(resumed[-1], Finished) and resumed[0].run_dir == paths.runs_dir() / "crashed"
     expected = [("step" if isinstance(e, Step) else "eval", e.iter) for e in straight if isinstance(e, (Step, Eval))]
-    records = metrics("crashed")
+    records = [r for r in metrics("crashed") if r["type"] in ("step", "eval")]
     assert [(r["type"], r["iter"]) for r in records] == expected  # each iteration once, in order
     assert [r["loss"] for r in records if r["type"] == "step"] == [e.loss for e in straight if isinstance(e, Step)]
 

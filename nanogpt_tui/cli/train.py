@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.distributed import from_env
     from core.presets import from_preset
     from core.train_config import apply_overrides, config_from_dict
-    from core.train_events import CheckpointSaved, Compiling, Eval, Failed, Finished, Sample, Started, Step
+    from core.train_events import CheckpointSaved, Compiling, Eval, Failed, Finished, Paused, Resumed, Sample, Started, Step
     from core.trainer import Trainer
 
     if args.resume:
@@ -117,6 +117,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.console.print(f"[dim]--- sample at step {event.iter} ---[/]\n{event.text}\n[dim]---[/]")
             elif isinstance(event, CheckpointSaved):
                 bar.console.print(f"[dim]saved {event.kind} checkpoint {event.path}[/]")
+            elif isinstance(event, (Paused, Resumed)):  # asked for from the app's Watch screen (control.json)
+                verb = "[yellow]paused[/] (the app's Watch screen resumes it)" if isinstance(event, Paused) else "resumed"
+                bar.console.print(f"{verb} at iteration {event.iter}")
 
         trainer = Trainer(config, on_event, resume=args.resume)
         # The main thread waits on an Event, not Thread.join(timeout): a Ctrl-C that interrupts join()

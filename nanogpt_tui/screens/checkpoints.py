@@ -1,9 +1,9 @@
 """The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
 
 The selected checkpoint shows its settings, its loss curve and a sample. Keys chat with it,
-resume its training, rename or delete its run folder, export it (nanoGPT or Hugging Face), open a
-nanoGPT checkpoint, or refresh the table; space marks runs and C compares the marked ones
-(nanogpt_tui.screens.compare).
+resume its training, watch its run live (screens/watch.py), rename or delete its run folder, export
+it (nanoGPT or Hugging Face), open a nanoGPT checkpoint, or refresh the table; space marks runs and C
+compares the marked ones (nanogpt_tui.screens.compare).
 Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
 """
 
@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from core import metrics, paths
 from core.curves import with_recorded_lr
 from core.formatting import human_count, human_size
+from core.run_watch import WatchError, resolve_run
 from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui import listings
 from nanogpt_tui.messages import WorkFailed
@@ -122,6 +123,7 @@ class CheckpointsScreen(AppScreen):
     BINDINGS = [
         Binding("c", "chat", "Chat", id="checkpoints.chat"),
         Binding("t", "resume", "Resume training", id="checkpoints.resume"),
+        Binding("w", "watch", "Watch", id="checkpoints.watch"),
         Binding("n", "rename", "Rename", id="checkpoints.rename"),
         Binding("d,delete", "delete", "Delete", id="checkpoints.delete"),
         Binding("x", "export", "Export", id="checkpoints.export"),
@@ -360,6 +362,18 @@ class CheckpointsScreen(AppScreen):
         summary = self.selected_readable()
         if summary is not None:
             await self.app.resume_training(summary.path)  # type: ignore[attr-defined]
+
+    def action_watch(self) -> None:
+        """Follow the run live (trained in another terminal, say) and steer it."""
+        summary = self.selected()
+        if summary is None:
+            return
+        try:
+            run_dir = resolve_run(str(summary.run_dir))
+        except WatchError as error:  # a nanoGPT out_dir, say: nothing records its progress
+            self.notify(str(error), title="Cannot watch this run", severity="warning")
+            return
+        self.app.watch_run(run_dir)  # type: ignore[attr-defined]
 
     @on(DataTable.RowSelected, "#ckpt-table")
     async def on_row_selected(self) -> None:

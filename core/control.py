@@ -1,0 +1,167 @@
+"""Steering a run from outside its process: `control.json` in the run folder (torch-free).
+
+A file, not a socket, so it works wherever the run folder is seen: another terminal, another machine
+on a shared folder, a cluster job. The protocol:
+
+- A controller (the app's Watch screen) adds a request to `control.json` with `send()`: a new id, one
+  of `REQUESTS`, who sent it. The file keeps the last `KEPT_REQUESTS` requests and is replaced
+  atomically (a temp file, then `os.replace`), so a reader never sees half of it.
+- The trainer (`RunControl.poll`, called between steps and twice a second while paused) stats the file
+  at most every `POLL_S`, reads it when it changed, passes each request it has not seen to the Trainer
+  (pause, resume, stop, save_now, sample_now: its own thread-safe methods) and acknowledges it with an
+  `{"type": "ack", "id", "request", "iter", "error"}` record in metrics.jsonl. Requests already in the file
+  when the trainer starts are old (meant for an earlier session) and ignored.
+- At start the trainer records who it is: `{"type": "session", "iter", "pid", "host", "started", ...}`
+  (see `session_record`). While it waits (paused) it touches metrics.jsonl every `HEARTBEAT_S`, so a
+  watcher can tell a paused run from a dead one by the file's time.
+
+Two controllers writing at the same moment can lose one request (the last replace wins): its sender
+sees no acknowledgment and says so. On NFS the trainer may see a request a few seconds late
+(attribute caching): `ACK_TIMEOUT_S` leaves room for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core import metrics
+from core.train_process import REQUESTS
+
+if TYPE_CHECKING:
+    from core.trainer import RunState, Trainer
+
+CONTROL_FILE = "control.json"
+KEPT_REQUESTS = 16  # the file keeps this many latest requests (the trainer tells them apart by id)
+POLL_S = 0.5  # the trainer looks at the file at most this often
+HEARTBEAT_S = 10.0  # a waiting trainer touches metrics.jsonl this often
+ACK_TIMEOUT_S = 15.0  # a controller waits this long for an acknowledgment
+
+
+class ControlError(OSError):
+    """A request could not be written (a read-only or vanished run folder)."""
+
+
+@dataclass
+class Ack:
+    """The trainer took request `id` at iteration `iter` (or refused it: `error`)."""
+
+    id: str
+    request: str
+    iter: int
+    error: str | None = None
+
+
+@dataclass
+class Session:
+    """Who trains a run: the process and host that recorded a session, and when it started (ISO 8601)."""
+
+    pid: int
+    host: str
+    started: str
+
+
+def _read_requests(path: Path) -> list[dict[str, Any]]:
+    """The requests in a control file; none if it is missing or not ours."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    requests = data.get("requests") if isinstance(data, dict) else None
+    return [r for r in requests if isinstance(r, dict) and isinstance(r.get("id"), str)] if isinstance(requests, list) else []
+
+
+def send(run_dir: Path, request: str) -> str:
+    """Add `request` to the run's control file; its id, which the trainer's acknowledgment will carry."""
+    if request not in REQUESTS:
+        raise ValueError(f"unknown request {request!r}: one of {', '.join(REQUESTS)}")
+    path = Path(run_dir) / CONTROL_FILE
+    entry = {
+        "id": uuid.uuid4().hex, "request": request, "from": f"{socket.gethostname()}:{os.getpid()}",
+        "sent": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    requests = (_read_requests(path) + [entry])[-KEPT_REQUESTS:]
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{CONTROL_FILE}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise ControlError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump({"requests": requests}, file)
+        os.replace(tmp, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ControlError(f"cannot write {path}: {error.strerror or error}") from None
+    return entry["id"]
+
+
+def session_record(state: RunState) -> dict[str, Any]:
+    """The record a trainer writes when it starts: what a watcher needs to show the run and who trains it."""
+    return {
+        "type": "session", "iter": state.start_iter, "max_iters": state.config.max_iters,
+        "pid": os.getpid(), "host": socket.gethostname(),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": str(state.device), "dtype": state.config.dtype, "n_params": state.model.get_num_params(),
+        "best_val_loss": state.best_val_loss, "config": dataclasses.asdict(state.config),
+    }
+
+
+class RunControl:
+    """The trainer's end: records the session, then serves the control file's new requests (see the module docstring)."""
+
+    def __init__(self, trainer: Trainer, state: RunState) -> None:
+        self.trainer = trainer
+        self.state = state
+        self.path = state.run_dir / CONTROL_FILE
+        self._signature = self._stat()
+        # Requests left from an earlier session are not for us: a stale "stop" must not end this one.
+        self._seen = {r["id"] for r in _read_requests(self.path)}
+        self._checked = self._touched = time.monotonic()
+        assert state.metrics is not None
+        metrics.write_record(state.metrics, session_record(state))
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def poll(self) -> None:
+        """Pass new requests on to the trainer (cheap: a stat at most every POLL_S, a read only on change)."""
+        now = time.monotonic()
+        if now - self._checked < POLL_S:
+            return
+        self._checked = now
+        if self.trainer.paused and now - self._touched >= HEARTBEAT_S:
+            self._touched = now
+            with contextlib.suppress(OSError):
+                os.utime(self.state.run_dir / metrics.METRICS_FILE)
+        signature = self._stat()
+        if signature == self._signature:
+            return
+        self._signature = signature
+        requests = _read_requests(self.path)
+        for entry in requests:
+            if entry["id"] in self._seen:
+                continue
+            request = entry.get("request")
+            error = None if request in REQUESTS else f"unknown request {request!r}"
+            if error is None:
+                getattr(self.trainer, str(request))()
+            ack = Ack(entry["id"], str(request), self.state.iter_num, error)
+            assert self.state.metrics is not None
+            metrics.write_record(self.state.metrics, {"type": "ack", **dataclasses.asdict(ack)})
+        # Only ids still in the file can come again: the set stays as small as the file.
+        self._seen = {r["id"] for r in requests}

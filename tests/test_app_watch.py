@@ -1,0 +1,114 @@
+"""Pilot tests of the Watch screen: a run that a real `nanogpt-tui train` subprocess writes, followed and
+steered from the app; quitting the app leaves that run training."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, RichLog, Static
+
+from core import paths
+from core.metrics import METRICS_FILE
+from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.screens.checkpoints import CheckpointsScreen
+from nanogpt_tui.screens.watch import WatchScreen
+from pilot_helpers import wait_for
+from test_control import WAIT, start_train
+
+
+@pytest.fixture
+def training(char_dataset: Any) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A long run trained by another process, once it has a checkpoint (so the Checkpoints screen lists it)."""
+    process = start_train(char_dataset.name, "elsewhere", "--set", "max_iters=100000", "--set", "eval_interval=5",
+                          "--set", "eval_iters=1", "--set", "log_interval=1")
+    run_dir = paths.runs_dir() / "elsewhere"
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (run_dir / "ckpt.pt").is_file():
+            assert process.poll() is None, process.communicate()[0].decode()[-2000:]
+            assert time.monotonic() < deadline, "the trainer wrote no checkpoint"
+            time.sleep(0.1)
+        yield process, run_dir
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def status(app: NanoGPTApp) -> str:
+    return str(app.screen.query_one("#watch-status", Static).render())
+
+
+def iteration(app: NanoGPTApp) -> int:
+    found = re.search(r"at iteration (\d+)", status(app))
+    return int(found.group(1)) if found else -1
+
+
+async def watch_from_checkpoints(app: NanoGPTApp, pilot: Any, run_dir: Path) -> WatchScreen:
+    await pilot.press("f4")
+    key = str(run_dir / "ckpt.pt")
+    await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and key in app.screen.summaries, WAIT)
+    table = app.screen.query_one("#ckpt-table", DataTable)
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.press("w")
+    await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
+    return app.screen
+
+
+async def test_watch_a_run_trained_elsewhere_then_pause_and_stop_it(training: Any) -> None:
+    process, run_dir = training
+    app = NanoGPTApp()
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await watch_from_checkpoints(app, pilot, run_dir)
+        await wait_for(pilot, lambda: f"pid {process.pid}" in status(app) and iteration(app) > 0, WAIT)
+        first = iteration(app)
+        await wait_for(pilot, lambda: iteration(app) > first, WAIT)  # live: the count goes on
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: status(app).startswith("Paused at iteration"), WAIT)
+        paused_at = iteration(app)
+        events = screen.query_one("#watch-log", RichLog)
+        assert any("the trainer took pause" in line.text for line in events.lines)
+        assert screen.check_action("send", ("resume",)) and not screen.check_action("send", ("pause",))
+
+        await pilot.press("s")
+        assert process.wait(WAIT) == 0  # the trainer stopped, saving its checkpoint
+        await wait_for(pilot, lambda: status(app).startswith("Finished"), WAIT)
+        assert iteration(app) == paused_at
+        assert not screen.check_action("send", ("stop",))  # nothing left to steer
+
+        await pilot.press("escape")
+        assert isinstance(app.screen, CheckpointsScreen)
+
+
+async def test_quitting_the_app_leaves_a_watched_run_training(training: Any) -> None:
+    process, run_dir = training
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await watch_from_checkpoints(app, pilot, run_dir)
+        await wait_for(pilot, lambda: iteration(app) > 0, WAIT)
+        await pilot.press("ctrl+q")
+    assert process.poll() is None
+    size = (run_dir / METRICS_FILE).stat().st_size
+    deadline = time.monotonic() + WAIT
+    while (run_dir / METRICS_FILE).stat().st_size == size:  # still training: records keep coming
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+async def test_a_folder_without_metrics_cannot_be_watched(tiny_run: Path) -> None:
+    (tiny_run / METRICS_FILE).unlink()  # as in a nanoGPT out_dir: nothing records its progress
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and app.screen.summaries)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: any(n.title == "Cannot watch this run" for n in app._notifications))
+        assert isinstance(app.screen, CheckpointsScreen)
+        assert any("no metrics.jsonl" in n.message for n in app._notifications)
