@@ -37,15 +37,20 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     table = Table(title=f"Checkpoints in {paths.runs_dir()}")
     for column in ("run", "kind", "dataset", "tokenizer", "params", "iters", "best val", "size", "modified"):
         table.add_column(column)
+    broken = []
     for s in summaries:
         if s.error:
-            table.add_row(s.name, s.kind, f"[red]{s.error}[/]", "", "", "", "", f"{s.size_bytes / 1e6:.1f} MB", "")
+            # The reason goes below the table, whole: in a cell it would be squeezed into a tall column.
+            broken.append(f"[bold]{s.name}[/] ({s.kind}): {s.error.replace(str(s.path), s.path.name)}")
+            table.add_row(s.name, s.kind, "[red]unreadable[/]", "", "", "", "", f"{s.size_bytes / 1e6:.1f} MB", "")
             continue
         table.add_row(
             s.name, s.kind, s.dataset, s.tokenizer, f"{s.n_params / 1e6:.2f}M", str(s.iter_num),
             f"{s.best_val_loss:.4f}", f"{s.size_bytes / 1e6:.1f} MB", f"{s.modified:%Y-%m-%d %H:%M}" if s.modified else "",
         )
     console.print(table)
+    for line in broken:
+        console.print(f"[red]unreadable[/] {line}", highlight=False)
     return 0
 
 
