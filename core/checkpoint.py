@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from core import paths
+from core.dataset import DatasetInfo, load_dataset
 from core.dataset_files import DatasetError, read_meta, tokenizer_from_meta
 from core.model import GPT, GPTConfig, ModelError
 from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer, tokenizer_name
@@ -271,6 +272,23 @@ def resolve_checkpoint(spec: str | os.PathLike[str], meta: str | None = None) ->
             return candidate
     tried = "\n  ".join(str(c) for c in candidates)
     raise CheckpointError(f"no checkpoint called {spec!r}; tried:\n  {tried}")
+
+
+def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
+    """The dataset a checkpoint was trained on, with its tokenizer: the folder its settings name (what the
+    trainer opened), else a dataset called by the name it records. DatasetError says what was tried."""
+    tried: list[str] = []
+    given, name = ckpt["config"].get("dataset"), ckpt["dataset"].get("name")
+    for candidate in dict.fromkeys(c for c in (given, name) if c):  # (the same one once)
+        try:
+            info = load_dataset(candidate if candidate == given else paths.dataset_dir(candidate))
+        except (DatasetError, paths.BadName) as error:
+            tried.append(str(error))
+            continue
+        if info.tokenizer == ckpt["tokenizer"]:
+            return info
+        tried.append(f"dataset {candidate!r} has another tokenizer now")
+    raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
 
 
 @dataclass

@@ -27,6 +27,8 @@ INFO_TYPES: dict[str, tuple[type, ...]] = {
     "train_tokens": (int,), "val_tokens": (int,), "val_fraction": (float, int, type(None)), "created": (str,),
 }
 
+JSON_KINDS = {str: "a string", dict: "an object", int: "a whole number", float: "a number", type(None): "null"}
+
 
 class DatasetError(ValueError):
     """A dataset that is missing, malformed, or cannot be written."""
@@ -79,7 +81,7 @@ def read_info_json(path: Path) -> dict[str, Any]:
     except ValueError as error:  # UnicodeDecodeError too
         raise DatasetError(f"{path} is not valid JSON: {error}") from None
     except RecursionError:
-        raise DatasetError(f"{path} is not a dataset.json: its JSON is nested too deeply") from None
+        raise DatasetError(f"{path} holds JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise DatasetError(f"{path} holds a JSON {type(data).__name__}, not an object")
     return data
@@ -93,8 +95,8 @@ def info_problem(data: dict[str, Any]) -> str | None:
     for key, types in INFO_TYPES.items():
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, types):
-            wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            return f"has {key} = {value!r:.40}, not a {wanted}"
+            wanted = " or ".join(JSON_KINDS[t] for t in types if t is not int or float not in types)
+            return f"has {key} = {value!r:.40}, not {wanted}"
     for key in ("vocab_size", "train_tokens", "val_tokens", "chars"):
         if data[key] is not None and data[key] < (1 if key == "vocab_size" else 0):
             return f"has {key} = {data[key]}, below {1 if key == 'vocab_size' else 0}"
