@@ -68,6 +68,10 @@ def load_checkpoint(
         raise CheckpointError(f"no checkpoint at {path}")
     if not path.is_file():
         raise CheckpointError(f"{path} is not a file")
+    try:
+        open(path, "rb").close()  # unreadable (permissions) is said as such, not as a corrupt file
+    except OSError as error:
+        raise CheckpointError(f"cannot read {path}: {error.strerror or error}") from None
     # Only torch's zip format can be memory-mapped; anything else (old format, garbage) is read whole,
     # so a corrupt file gets torch's real complaint rather than one about mmap.
     mmap = mmap and zipfile.is_zipfile(path)
@@ -100,8 +104,11 @@ def load_checkpoint(
 def _what_it_is(path: Path) -> str | None:
     """What a file torch cannot read is when it is plainly something else (empty, text); None if it may
     be a damaged checkpoint."""
-    with open(path, "rb") as file:
-        head = file.read(4096)
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return None
     if not head:
         return "is empty, not a PyTorch checkpoint"
     try:
@@ -320,11 +327,13 @@ def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
 
 def summarize(path: Path, kind: str) -> CheckpointSummary:
     """One checkpoint's summary; a file that cannot be read gives a summary with `error` set."""
-    stat = path.stat()
-    summary = CheckpointSummary(
-        name=path.parent.name, path=path, run_dir=path.parent, kind=kind,
-        size_bytes=stat.st_size, modified=datetime.fromtimestamp(stat.st_mtime),
-    )
+    summary = CheckpointSummary(name=path.parent.name, path=path, run_dir=path.parent, kind=kind)
+    try:
+        stat = path.stat()
+        summary.size_bytes, summary.modified = stat.st_size, datetime.fromtimestamp(stat.st_mtime)
+    except OSError as error:  # deleted or renamed since it was listed
+        summary.error = f"cannot read {path}: {error.strerror}"
+        return summary
     try:
         # mmap reads only what the summary needs, not every weight
         ckpt = load_checkpoint(path, mmap=True)

@@ -273,8 +273,11 @@ def load_dataset(name_or_path: str | os.PathLike[str]) -> DatasetInfo:
     """
     folder = _resolve(name_or_path)
     name = Path(os.path.abspath(folder)).name  # "." and ".." resolved, symlinks kept
-    if folder.parent == paths.datasets_dir():
-        check_name(name)  # a dataset of the data dir is called by its folder's name: it must be a plain one
+    if folder.parent == paths.datasets_dir():  # called by its folder's name, so that must be a plain name
+        try:
+            paths.check_name(name, "dataset name")
+        except paths.BadName as error:
+            raise DatasetError(f"{error} (rename its folder)") from None
     try:
         if (folder / INFO_FILE).is_file():
             return _load_info_file(folder, name)

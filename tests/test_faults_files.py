@@ -99,21 +99,6 @@ def test_bad_names_are_refused(name: object) -> None:
             paths.run_dir(name)
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [["train", "--dataset", "DATASET", "--preset", "tiny", "--name", "../up"],
-     ["prepare", "TEXT", "--name", "/abs/name"], ["prepare", "TEXT", "--name", "../up"]],
-)
-def test_the_cli_refuses_bad_names(
-    argv: list[str], char_dataset: DatasetInfo, small_text: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    given = {"DATASET": char_dataset.name, "TEXT": str(small_text)}
-    assert main([given.get(arg, arg) for arg in argv]) == 1
-    err = capsys.readouterr().err
-    assert ("error:" in err or "failed" in err) and "bad" in err and "Traceback" not in err
-    assert not (paths.home() / "up").exists()
-
-
 def damage(run: Path, name: str, mutate: Callable[[dict[str, Any]], None] | None = None, raw: bytes | None = None) -> Path:
     """A run folder holding a damaged copy of `run`'s ckpt.pt."""
     folder = paths.runs_dir() / name
