@@ -271,8 +271,9 @@ def resolve_checkpoint(spec: str | os.PathLike[str], meta: str | None = None) ->
         raise CheckpointError(f"meta file {meta} does not exist")
     given = Path(spec).expanduser()
     candidates = [given]
-    if spec and os.sep not in spec and not spec.endswith(".pt"):
-        candidates.append(paths.runs_dir() / spec / LATEST)
+    if not spec.endswith(".pt"):
+        with contextlib.suppress(paths.BadName):  # a run name is a plain name; anything else is a path
+            candidates.append(paths.run_dir(spec) / LATEST)
     candidates.append(given / LATEST)
     for candidate in candidates:
         if candidate.is_file():
