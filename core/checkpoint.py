@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import tempfile
+import typing
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +24,11 @@ from typing import Any
 import torch
 
 from core import paths
-from core.dataset import DatasetError, read_meta, tokenizer_from_meta
-from core.model import GPT, GPTConfig
+from core.dataset import DatasetInfo, load_dataset
+from core.dataset_files import DatasetError, read_meta, tokenizer_from_meta
+from core.model import GPT, GPTConfig, ModelError
 from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer, tokenizer_name
+from core.train_config import field_types
 
 VERSION = 1
 LATEST = "ckpt.pt"  # nanoGPT's name, so a run folder is also a nanoGPT out_dir
@@ -65,6 +68,10 @@ def load_checkpoint(
         raise CheckpointError(f"no checkpoint at {path}")
     if not path.is_file():
         raise CheckpointError(f"{path} is not a file")
+    try:
+        open(path, "rb").close()  # unreadable (permissions) is said as such, not as a corrupt file
+    except OSError as error:
+        raise CheckpointError(f"cannot read {path}: {error.strerror or error}") from None
     # Only torch's zip format can be memory-mapped; anything else (old format, garbage) is read whole,
     # so a corrupt file gets torch's real complaint rather than one about mmap.
     mmap = mmap and zipfile.is_zipfile(path)
@@ -81,35 +88,127 @@ def load_checkpoint(
                 f"refused to load {path}: it holds Python objects that could run code when loaded{what}, "
                 "not just tensors and plain data. Only checkpoints saved by nanoGPT or this program load."
             ) from None
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt file: not a torch pickle)") from None
+        raise CheckpointError(f"{path} {_what_it_is(path) or 'is not a readable checkpoint (corrupt file: not a torch pickle)'}") from None
     except Exception as error:  # garbage bytes break the unpickler in many ways (EOF, IndexError, ...)
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint (corrupt or truncated file): {_first_line(error)}"
-        ) from None
+        # torch's first sentence says what broke; the rest of its message is advice for programmers
+        damage = f"is not a readable checkpoint (corrupt or truncated file): {_first_line(error).split('. ')[0]}"
+        raise CheckpointError(f"{path} {_what_it_is(path) or damage}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_args" not in ckpt:
         raise CheckpointError(f"{path} is a torch file but not a GPT checkpoint (no 'model' and 'model_args')")
-    _check_shape(ckpt, path)
-    return normalize_checkpoint(ckpt, path, meta)
+    try:
+        return checked_checkpoint(ckpt, path, meta)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path} is not a usable GPT checkpoint: {error}") from None
 
 
-def _check_shape(ckpt: dict[str, Any], path: Path) -> None:
-    """CheckpointError unless the parts normalize_checkpoint and its users read have the right types."""
-    for key in ("model", "model_args", "config", "tokenizer", "dataset", "history"):
-        if key in ckpt and not isinstance(ckpt[key], dict):
-            raise CheckpointError(
-                f"{path} is not a usable GPT checkpoint: its {key!r} is a {type(ckpt[key]).__name__}, not a dict"
-            )
-    bad = next((k for k, v in ckpt["model"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
-    if bad is not None:
-        raise CheckpointError(f"{path} is not a usable GPT checkpoint: its weight {bad!r} is not a tensor")
+def _what_it_is(path: Path) -> str | None:
+    """What a file torch cannot read is when it is plainly something else (empty, text); None if it may
+    be a damaged checkpoint."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return None
+    if not head:
+        return "is empty, not a PyTorch checkpoint"
+    try:
+        head.decode("utf-8")  # (a character cut at byte 4096 fails: then it is called corrupt, not text)
+    except UnicodeDecodeError:
+        return None
+    return "is a text file, not a PyTorch checkpoint" if b"\0" not in head else None
 
 
 def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def normalize_checkpoint(ckpt: dict[str, Any], path: Path | None = None, meta: str | None = None) -> dict[str, Any]:
-    """Give a nanoGPT checkpoint our keys: clean weight names, a tokenizer, dataset, history, version."""
+def _kind(value: Any) -> str:
+    return f"{value!r:.40} (a {type(value).__name__})"
+
+
+WANTED = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _whole(value: Any, what: str) -> int:
+    """A whole number >= 0 (a one-element tensor too: nanoGPT's values may be tensors)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CheckpointError(f"its {what} is {_kind(value)}, not {WANTED[int]}")
+    return value
+
+
+def _number(value: Any, what: str) -> float:
+    """A float (an int or a one-element tensor too: nanoGPT saves best_val_loss as a tensor)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckpointError(f"its {what} is {_kind(value)}, not {WANTED[float]}")
+    return float(value)
+
+
+def _check_fields(values: dict[str, Any], types: dict[str, Any], what: str) -> None:
+    """Each known key of `values` has its dataclass field's type (int, float, bool, str, str | None)."""
+    for key, kind in types.items():
+        if key not in values:
+            continue
+        value = values[key]
+        ok = {int: isinstance(value, int) and not isinstance(value, bool),
+              float: isinstance(value, (int, float)) and not isinstance(value, bool),
+              bool: isinstance(value, bool), str: isinstance(value, str)}.get(kind, isinstance(value, (str, type(None))))
+        if not ok:
+            raise CheckpointError(f"its {what}'s {key} is {_kind(value)}, not {WANTED.get(kind, 'a string or None')}")
+
+
+def _check_history(history: dict[str, Any]) -> None:
+    for key, width in (("steps", 4), ("evals", 3)):
+        rows = history.get(key)
+        if not isinstance(rows, list) or not all(
+            isinstance(row, (list, tuple)) and len(row) == width
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
+            for row in rows
+        ):
+            raise CheckpointError(f"its history's {key} is not a list of rows of {width} numbers")
+
+
+def _check_weights(ckpt: dict[str, Any]) -> None:
+    """The weights are the ones a GPT with the checkpoint's model_args has, each of its shape."""
+    types = typing.get_type_hints(GPTConfig)
+    args = {k: v for k, v in ckpt["model_args"].items() if k in types}
+    _check_fields(args, types, "model_args")
+    try:
+        config = GPTConfig(**args)
+    except ModelError as error:
+        raise CheckpointError(f"its model_args are impossible: {error}") from None
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        expected = GPT(config).state_dict()
+    weights = ckpt["model"]
+    for key, tensor in expected.items():
+        if key not in weights:
+            raise CheckpointError(f"it lacks the weight {key} that its model_args need")
+        if weights[key].shape != tensor.shape:
+            raise CheckpointError(
+                f"its weight {key} has shape {tuple(weights[key].shape)}, but its model_args need {tuple(tensor.shape)}"
+            )
+    extra = next((key for key in weights if key not in expected), None)
+    if extra is not None:
+        raise CheckpointError(f"it has a weight {extra} that a model with its model_args does not have")
+
+
+def checked_checkpoint(ckpt: dict[str, Any], path: Path | None = None, meta: str | None = None) -> dict[str, Any]:
+    """The checkpoint with nanoGPT's gaps filled in (clean weight names, a tokenizer, dataset, history,
+    version) and every field its readers use checked: CheckpointError names the first that is wrong.
+
+    The one place a checkpoint's contents are checked: listing, sampling, eval and resume all read
+    checkpoints through load_checkpoint, which calls this.
+    """
+    for key in ("model", "model_args", "config", "tokenizer", "dataset", "history", "rng", "scaler", "optimizer"):
+        may_be_none = key in ("rng", "scaler", "optimizer")
+        if key in ckpt and not isinstance(ckpt[key], dict) and not (may_be_none and ckpt[key] is None):
+            raise CheckpointError(f"its {key!r} is a {type(ckpt[key]).__name__}, not a dict")
+    bad = next((k for k, v in ckpt["model"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointError(f"its weight {bad!r} is not a tensor")
     prefix = "_orig_mod."  # added by torch.compile
     ckpt["model"] = {
         key.removeprefix(prefix): value
@@ -117,17 +216,27 @@ def normalize_checkpoint(ckpt: dict[str, Any], path: Path | None = None, meta: s
         # old nanoGPT saved its causal mask buffer ("attn.bias"); it is not a weight
         if not key.endswith(".attn.bias")
     }
-    ckpt["iter_num"] = int(ckpt.get("iter_num", 0))
-    best = ckpt.get("best_val_loss", float("inf"))
-    ckpt["best_val_loss"] = float(best.item() if isinstance(best, torch.Tensor) else best)
+    ckpt["iter_num"] = _whole(ckpt.get("iter_num", 0), "iter_num")
+    ckpt["best_val_loss"] = _number(ckpt.get("best_val_loss", float("inf")), "best_val_loss")
     config = ckpt.setdefault("config", {})
+    _check_fields(config, field_types(), "config")
     if "tokenizer" not in ckpt:
         ckpt["tokenizer"] = _nanogpt_tokenizer(config.get("dataset"), path, meta)
+    spec = ckpt["tokenizer"]
+    if not (spec.get("kind") == "char" and isinstance(spec.get("chars"), list)
+            or spec.get("kind") == "tiktoken" and isinstance(spec.get("name"), str)):
+        raise CheckpointError(f"its tokenizer {spec!r:.60} is neither a char vocabulary nor a tiktoken name")
     ckpt.setdefault("dataset", {"name": str(config.get("dataset", "unknown"))})
+    if not isinstance(ckpt["dataset"].get("name", ""), str):
+        raise CheckpointError(f"its dataset name is {_kind(ckpt['dataset']['name'])}, not {WANTED[str]}")
     ckpt.setdefault("history", {"steps": [], "evals": []})
+    _check_history(ckpt["history"])
     ckpt.setdefault("rng", None)
+    if ckpt["rng"] is not None and not all(isinstance(v, torch.Tensor) and v.dtype == torch.uint8 for v in ckpt["rng"].values()):
+        raise CheckpointError("its rng holds something other than generator states (byte tensors)")
     ckpt.setdefault("scaler", None)
-    ckpt.setdefault("version", 0)  # 0 = came from nanoGPT
+    ckpt["version"] = _whole(ckpt.get("version", 0), "version")  # 0 = came from nanoGPT
+    _check_weights(ckpt)
     return ckpt
 
 
@@ -139,6 +248,10 @@ def _nanogpt_tokenizer(dataset: str | None, path: Path | None, meta: str | None)
         if not candidates[0].is_file():
             raise CheckpointError(f"meta file {meta} does not exist")
     elif dataset:
+        try:  # a name from the file: it must not lead out of data/
+            paths.check_name(dataset, "dataset name in its config")
+        except paths.BadName as error:
+            raise CheckpointError(f"{error}; pass the dataset's meta.pkl (--meta) instead") from None
         candidates.append(Path("data") / dataset / "meta.pkl")
         if path is not None:  # nanoGPT's out_dir usually sits beside its data/ folder
             candidates.append(path.resolve().parent.parent / "data" / dataset / "meta.pkl")
@@ -158,14 +271,32 @@ def resolve_checkpoint(spec: str | os.PathLike[str], meta: str | None = None) ->
         raise CheckpointError(f"meta file {meta} does not exist")
     given = Path(spec).expanduser()
     candidates = [given]
-    if spec and os.sep not in spec and not spec.endswith(".pt"):
-        candidates.append(paths.runs_dir() / spec / LATEST)
+    if not spec.endswith(".pt"):
+        with contextlib.suppress(paths.BadName):  # a run name is a plain name; anything else is a path
+            candidates.append(paths.run_dir(spec) / LATEST)
     candidates.append(given / LATEST)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     tried = "\n  ".join(str(c) for c in candidates)
     raise CheckpointError(f"no checkpoint called {spec!r}; tried:\n  {tried}")
+
+
+def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
+    """The dataset a checkpoint was trained on, with its tokenizer: the folder its settings name (what the
+    trainer opened), else a dataset called by the name it records. DatasetError says what was tried."""
+    tried: list[str] = []
+    given, name = ckpt["config"].get("dataset"), ckpt["dataset"].get("name")
+    for candidate in dict.fromkeys(c for c in (given, name) if c):  # (the same one once)
+        try:
+            info = load_dataset(candidate if candidate == given else paths.dataset_dir(candidate))
+        except (DatasetError, paths.BadName) as error:
+            tried.append(str(error))
+            continue
+        if info.tokenizer == ckpt["tokenizer"]:
+            return info
+        tried.append(f"dataset {candidate!r} has another tokenizer now")
+    raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
 
 
 @dataclass
@@ -197,11 +328,13 @@ def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
 
 def summarize(path: Path, kind: str) -> CheckpointSummary:
     """One checkpoint's summary; a file that cannot be read gives a summary with `error` set."""
-    stat = path.stat()
-    summary = CheckpointSummary(
-        name=path.parent.name, path=path, run_dir=path.parent, kind=kind,
-        size_bytes=stat.st_size, modified=datetime.fromtimestamp(stat.st_mtime),
-    )
+    summary = CheckpointSummary(name=path.parent.name, path=path, run_dir=path.parent, kind=kind)
+    try:
+        stat = path.stat()
+        summary.size_bytes, summary.modified = stat.st_size, datetime.fromtimestamp(stat.st_mtime)
+    except OSError as error:  # deleted or renamed since it was listed
+        summary.error = f"cannot read {path}: {error.strerror}"
+        return summary
     try:
         # mmap reads only what the summary needs, not every weight
         ckpt = load_checkpoint(path, mmap=True)

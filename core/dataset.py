@@ -7,31 +7,22 @@ No torch here: the app lists and inspects datasets on its UI thread.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
-import re
 import shutil
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from core import paths
+from core.dataset_files import INFO_TYPES, DatasetError, info_problem, read_info_json, read_meta, tokenizer_from_meta
 from core.lazy import lazy
-from core.tokenizers import (
-    GPT2_N_VOCAB,
-    GPT2_SPEC,
-    CharTokenizer,
-    Tokenizer,
-    TokenizerError,
-    get_tokenizer,
-    load_tokenizer,
-)
+from core.tokenizers import GPT2_N_VOCAB, GPT2_SPEC, CharTokenizer, Tokenizer, TokenizerError, load_tokenizer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,12 +33,7 @@ SPLITS = ("train", "val")
 INFO_FILE = "dataset.json"
 COUNTS_FILE = "token_counts.npy"
 META_FILE = "meta.pkl"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
-COUNT_CHUNK = 16 * 2**20  # tokens per slice when counting a nanoGPT folder's train.bin
-
-
-class DatasetError(ValueError):
-    """A dataset that is missing, malformed, or cannot be written."""
+COUNT_CHUNK = 16 * 2**20  # tokens per slice when counting or scanning a .bin file (bounded memory)
 
 
 @dataclass
@@ -101,13 +87,11 @@ class DatasetStats:
 
 
 def check_name(name: str) -> str:
-    """A dataset name is one folder name: letters, digits and _ . + - (not starting with . or -)."""
-    if not NAME_PATTERN.fullmatch(name):
-        raise DatasetError(
-            f"bad dataset name {name!r}: use up to 100 letters, digits, '_', '.', '+' or '-', "
-            "starting with a letter, digit or '_'"
-        )
-    return name
+    """A dataset name is one folder name (core.paths.check_name's rule), else DatasetError."""
+    try:
+        return paths.check_name(name, "dataset name")
+    except paths.BadName as error:
+        raise DatasetError(str(error)) from None
 
 
 def char_meta(tokenizer: CharTokenizer) -> dict[str, Any]:
@@ -131,7 +115,7 @@ class DatasetWriter:
         self.tokenizer = tokenizer
         self.overwrite = overwrite
         self.dtype = np.dtype(tokenizer.dtype)
-        self.target = paths.datasets_dir() / name
+        self.target = paths.dataset_dir(name)
         self._refuse_existing()
         # A hidden sibling (same filesystem, so the final rename is atomic); mkdir keeps the umask's mode.
         self.staging = paths.datasets_dir() / f".{name}.{uuid.uuid4().hex}.tmp"
@@ -215,42 +199,6 @@ class DatasetWriter:
             self.abort()
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Loads builtin containers and scalars only: a meta.pkl cannot run code."""
-
-    ALLOWED = {("builtins", name) for name in ("set", "frozenset", "tuple", "list", "dict", "bytearray")}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """nanoGPT's meta.pkl, read safely."""
-    try:
-        meta = _RestrictedUnpickler(io.BytesIO(path.read_bytes())).load()
-    except OSError as error:
-        raise DatasetError(f"cannot read {path}: {error.strerror}") from None
-    except Exception as error:  # a hostile or corrupt pickle can raise nearly anything
-        raise DatasetError(f"{path} is not a plain nanoGPT meta.pkl: {error}") from None
-    if not isinstance(meta, dict):
-        raise DatasetError(f"{path} does not hold a dict")
-    return meta
-
-
-def tokenizer_from_meta(meta: dict[str, Any], path: Path) -> Tokenizer:
-    """The tokenizer a nanoGPT meta.pkl describes: its character vocabulary, or gpt2 without one."""
-    itos = meta.get("itos")
-    if itos is None:
-        return get_tokenizer("gpt2")
-    try:
-        vocab_size = int(meta.get("vocab_size", len(itos)))
-        return CharTokenizer([itos[i] for i in range(vocab_size)])
-    except (KeyError, TypeError, ValueError, TokenizerError) as error:
-        raise DatasetError(f"{path} has a malformed character vocabulary: {error}") from None
-
-
 def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
     text = os.fspath(name_or_path)
     candidate = Path(text).expanduser()
@@ -280,28 +228,20 @@ def _check_bins(folder: Path, dtype: np.dtype, expected: dict[str, int] | None) 
     return tokens
 
 
-def _load_info_file(folder: Path) -> DatasetInfo:
+def _load_info_file(folder: Path, name: str) -> DatasetInfo:
     path = folder / INFO_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise DatasetError(f"cannot read {path}: {error.strerror}") from None
-    except ValueError as error:
-        raise DatasetError(f"{path} is not valid JSON: {error}") from None
-    names = {f.name for f in fields(DatasetInfo)} - {"path"}
-    if not isinstance(data, dict) or not names <= data.keys():
-        missing = sorted(names - data.keys()) if isinstance(data, dict) else sorted(names)
-        raise DatasetError(f"{path} lacks {', '.join(missing)}")
-    info = DatasetInfo(**{key: data[key] for key in names}, path=folder)
-    try:
-        dtype = info.np_dtype
-    except TypeError:
-        raise DatasetError(f"{path} names an unknown dtype {info.dtype!r}") from None
-    _check_bins(folder, dtype, {"train": info.train_tokens, "val": info.val_tokens})
+    data = read_info_json(path)
+    problem = info_problem(data)
+    if problem:
+        raise DatasetError(f"{path} {problem}")
+    # The folder names the dataset, not the name written inside: a copied or renamed folder is a dataset
+    # of its own, and a name from a file can never lead a run folder elsewhere.
+    info = DatasetInfo(name=name, **{key: data[key] for key in INFO_TYPES}, path=folder)
+    _check_bins(folder, info.np_dtype, {"train": info.train_tokens, "val": info.val_tokens})
     return info
 
 
-def _load_nanogpt_folder(folder: Path) -> DatasetInfo:
+def _load_nanogpt_folder(folder: Path, name: str) -> DatasetInfo:
     meta_path = folder / META_FILE
     if meta_path.is_file():
         tokenizer = tokenizer_from_meta(read_meta(meta_path), meta_path)
@@ -312,7 +252,7 @@ def _load_nanogpt_folder(folder: Path) -> DatasetInfo:
     tokens = _check_bins(folder, dtype, None)
     created = datetime.fromtimestamp((folder / "train.bin").stat().st_mtime, timezone.utc)
     return DatasetInfo(
-        name=folder.name,
+        name=name,
         source=str(folder),
         tokenizer=spec,
         vocab_size=vocab_size,
@@ -327,17 +267,29 @@ def _load_nanogpt_folder(folder: Path) -> DatasetInfo:
 
 
 def load_dataset(name_or_path: str | os.PathLike[str]) -> DatasetInfo:
-    """A dataset by name (in the user data dir) or by folder path, ours or a plain nanoGPT one."""
+    """A dataset by name (in the user data dir) or by folder path, ours or a plain nanoGPT one.
+
+    Its name is its folder's. Whatever its files hold, the only errors are DatasetError and TokenizerError.
+    """
     folder = _resolve(name_or_path)
-    if (folder / INFO_FILE).is_file():
-        return _load_info_file(folder)
-    if (folder / "train.bin").is_file():
-        return _load_nanogpt_folder(folder)
+    name = Path(os.path.abspath(folder)).name  # "." and ".." resolved, symlinks kept
+    if folder.parent == paths.datasets_dir():  # called by its folder's name, so that must be a plain name
+        try:
+            paths.check_name(name, "dataset name")
+        except paths.BadName as error:
+            raise DatasetError(f"{error} (rename its folder)") from None
+    try:
+        if (folder / INFO_FILE).is_file():
+            return _load_info_file(folder, name)
+        if (folder / "train.bin").is_file():
+            return _load_nanogpt_folder(folder, name)
+    except OSError as error:  # an unreadable folder or file
+        raise DatasetError(f"cannot read {error.filename or folder}: {error.strerror or error}") from None
     raise DatasetError(f"{folder} is not a dataset (no {INFO_FILE}, no train.bin)")
 
 
 def list_datasets() -> list[DatasetInfo | tuple[Path, str]]:
-    """Every dataset in the user data dir, by name; a broken one appears as (folder, error message)."""
+    """Every dataset in the user data dir, by folder; a broken one appears as (folder, error message)."""
     result: list[DatasetInfo | tuple[Path, str]] = []
     for folder in sorted(paths.datasets_dir().iterdir()):
         if folder.name.startswith(".") or not folder.is_dir():
@@ -390,20 +342,18 @@ def token_counts(info: DatasetInfo) -> np.ndarray:
 
 
 def check_token_ids(info: DatasetInfo) -> None:
-    """DatasetError when a split holds an id outside the vocabulary.
-
-    Our own datasets were checked as they were written; a plain nanoGPT folder is scanned.
-    """
-    if (info.path / INFO_FILE).is_file():
-        return
+    """DatasetError when a split holds an id outside the vocabulary (it would crash the embedding lookup
+    mid-training). Every file is scanned, in slices of COUNT_CHUNK ids: ours were checked as they were
+    written, but a .bin can be damaged or swapped later, and a nanoGPT folder's meta.pkl may not match."""
     for split in SPLITS:
         tokens = open_split(info, split)
         for start in range(0, len(tokens), COUNT_CHUNK):
             top = int(np.asarray(tokens[start : start + COUNT_CHUNK]).max())
             if top >= info.vocab_size:
+                owner = INFO_FILE if (info.path / INFO_FILE).is_file() else META_FILE
                 raise DatasetError(
-                    f"{info.path / f'{split}.bin'} holds token id {top}, outside the vocabulary of {info.vocab_size}: "
-                    "its meta.pkl does not match its .bin files"
+                    f"{info.path / f'{split}.bin'} holds token id {top}, outside the vocabulary of {info.vocab_size} "
+                    f"that its {owner} gives: the file is damaged or belongs to another dataset (prepare it again)"
                 )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from core.batches import get_batch
-from core.dataset import DatasetInfo, open_split
+from core.dataset import DatasetInfo, check_token_ids, open_split
 from core.devices import autocast_context
 from core.model import GPT
 from core.train_config import ConfigError
@@ -61,6 +61,7 @@ def evaluate(
     if batch_size < 1 or eval_iters < 1:
         raise ConfigError("batch_size and eval_iters must be at least 1")
     block_size = model.config.block_size
+    check_token_ids(info)  # an id past the vocabulary would crash the embedding lookup
     data = {split: open_split(info, split) for split in ("train", "val")}
     for split, tokens in data.items():
         if len(tokens) <= block_size:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,26 @@ from pathlib import Path
 import platformdirs
 
 HOME_ENV = "NANOGPT_TUI_HOME"
+# One folder name: no separators, no leading "." (so no "..", no hidden folders), nothing empty.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
+
+
+class BadName(ValueError):
+    """A dataset or run name that is not one plain folder name."""
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """`name` if it is one plain folder name (letters, digits, _ . + -, not starting with . or -), else BadName.
+
+    Every name that becomes a folder under the data dir passes here, whether a user typed it or a
+    file (dataset.json, a checkpoint) holds it: a name can never lead outside its folder.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise BadName(
+            f"bad {what} {name!r}: use up to 100 letters, digits, '_', '.', '+' or '-', "
+            "starting with a letter, digit or '_'"
+        )
+    return name
 
 
 def home() -> Path:
@@ -53,6 +74,16 @@ def runs_dir() -> Path:
 
 def cache_dir() -> Path:
     return _sub("cache")
+
+
+def dataset_dir(name: str) -> Path:
+    """The folder of dataset `name` (checked: always directly inside datasets/)."""
+    return datasets_dir() / check_name(name, "dataset name")
+
+
+def run_dir(name: str) -> Path:
+    """The folder of run `name` (checked: always directly inside runs/)."""
+    return runs_dir() / check_name(name, "run name")
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.dataset import DatasetError, check_name
+from core import paths
 
 # The TrainConfig fields that shape the model (nanoGPT's `model_args`, plus the modern knobs): a
 # resumed run takes them from its checkpoint.
@@ -130,9 +130,9 @@ class TrainConfig:
             found.append(("dataset", "dataset is not set"))
         if self.run_name is not None:
             try:
-                check_name(self.run_name)
-            except DatasetError:
-                found.append(("run_name", f"bad run_name {self.run_name!r}: use letters, digits, '_', '.', '+' or '-'"))
+                paths.check_name(self.run_name, "run_name")
+            except paths.BadName as error:
+                found.append(("run_name", str(error)))
         for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
                      "max_iters", "eval_interval", "eval_iters", "log_interval", "sample_tokens"):
             if getattr(self, name) < 1:

@@ -12,6 +12,7 @@ redrawing when a new listing has the same one.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
@@ -66,6 +67,12 @@ def clear() -> None:
         _cache.clear()
 
 
+def short_reason(error: str, path: Path, width: int = 60) -> str:
+    """A broken entry's error for its row: the first line, without the path the row names already, cut to `width`."""
+    reason = error.splitlines()[0].replace(f"{path}{os.sep}", "").replace(str(path), "").strip()
+    return reason if len(reason) <= width else reason[: width - 1] + "…"
+
+
 def _read_dataset(folder: Path) -> DatasetItem:
     try:
         return load_dataset(folder)
@@ -81,7 +88,7 @@ def datasets() -> tuple[Signature, list[DatasetItem]]:
     except OSError:
         folders = []
     signatures = [dataset_signature(folder) for folder in folders]
-    items = [memo(("dataset", sig), lambda f=folder: _read_dataset(f)) for folder, sig in zip(folders, signatures)]
+    items = [memo(("dataset", sig), lambda f=folder: _read_dataset(f)) for folder, sig in zip(folders, signatures, strict=True)]
     return (str(root), *signatures), items
 
 
@@ -109,7 +116,7 @@ def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, 
 
     files = checkpoint_files(opened)
     signatures = [(str(path), kind, file_signature(path)) for path, kind in files]
-    summaries = [memo(("checkpoint", sig), lambda p=path, k=kind: _summarize(p, k)) for (path, kind), sig in zip(files, signatures)]
+    summaries = [memo(("checkpoint", sig), lambda p=path, k=kind: _summarize(p, k)) for (path, kind), sig in zip(files, signatures, strict=True)]
     opened_set = {str(path) for path in opened}
     runs = [s for s in summaries if str(s.path) not in opened_set]
     extra = [s for s in summaries if str(s.path) in opened_set]
@@ -132,13 +139,18 @@ def checkpoint_tokenizer(path: Path) -> tuple[dict[str, Any], str]:
     return memo(("checkpoint-tokenizer", str(path), file_signature(path)), read)
 
 
-def dataset_folder(name: str) -> Path:
-    return paths.datasets_dir() / name
+def dataset_folder(name: str) -> Path | None:
+    """The folder of dataset `name` in the data dir; None when `name` (read from a checkpoint, say) is no plain name."""
+    try:
+        return paths.dataset_dir(name)
+    except paths.BadName:
+        return None
 
 
 def signature_of_dataset(name: str) -> Signature:
     """The signature of the dataset `name` in the data dir (its files' stats): it changes when it is prepared again."""
-    return dataset_signature(dataset_folder(name))
+    folder = dataset_folder(name)
+    return dataset_signature(folder) if folder is not None else (name,)
 
 
 def cached_by_files(kind: str, files: Signature, compute: Callable[[], T]) -> T:

@@ -74,7 +74,7 @@ def test_corrupt_checkpoint_is_reported(tmp_path: Path, capsys: pytest.CaptureFi
     bad = tmp_path / "ckpt.pt"
     bad.write_bytes(b"not a checkpoint at all")
     assert main(["sample", "--checkpoint", str(bad)]) == 1
-    assert "not a readable checkpoint" in capsys.readouterr().err
+    assert "a text file, not a PyTorch checkpoint" in capsys.readouterr().err
 
 
 def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:

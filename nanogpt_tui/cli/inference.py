@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import console
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
@@ -81,15 +81,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from core.dataset import load_dataset
+    from core.checkpoint import training_dataset
+    from core.dataset import DatasetError, load_dataset
     from core.evaluation import evaluate
 
     model, _, ckpt, device, path = load_for_inference(args)
-    dataset_name = args.dataset or ckpt.get("dataset", {}).get("name")
-    if not dataset_name:
-        err_console.print("[red]error:[/] this checkpoint does not name its dataset; pass --dataset")
-        return 1
-    info = load_dataset(dataset_name)
+    try:
+        info = load_dataset(args.dataset) if args.dataset else training_dataset(ckpt)
+    except DatasetError as error:
+        hint = "" if args.dataset else "; name one with --dataset NAME (or a dataset folder)"
+        raise DatasetError(f"{error}{hint}") from None
     losses = evaluate(model, info, device, batch_size=args.batch_size, eval_iters=args.eval_iters, seed=args.seed)
     console.print(f"{path} ({args.precision}) on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
     return 0

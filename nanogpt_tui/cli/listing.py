@@ -57,16 +57,21 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     for column in ("kind", "dataset", "tokenizer", "params", "iters", "best val", "size"):
         table.add_column(column)
     table.add_column("modified", no_wrap=True)
+    broken = []
     for s in summaries:
         size = human_size(s.size_bytes)
         if s.error:
-            table.add_row(s.name, s.kind, f"[red]{s.error}[/]", "", "", "", "", size, "")
+            # The reason goes below the table, whole: in a cell it would be squeezed into a tall column.
+            broken.append(f"[bold]{s.name}[/] ({s.kind}): {s.error.replace(str(s.path), s.path.name)}")
+            table.add_row(s.name, s.kind, "[red]unreadable[/]", "", "", "", "", size, "")
             continue
         table.add_row(
             s.name, s.kind, s.dataset, s.tokenizer, human_count(s.n_params), f"{s.iter_num:,}",
             f"{s.best_val_loss:.4f}", size, f"{s.modified:%Y-%m-%d %H:%M}" if s.modified else "",
         )
     print_whole(table)
+    for line in broken:
+        console.print(f"[red]unreadable[/] {line}", highlight=False)
     return 0
 
 

@@ -198,7 +198,7 @@ class DataScreen(AppScreen):
                           (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
         table = self.query_one("#data-table", DataTable)
-        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok")
+        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Problem")
         self._source_changed()
         self.refresh_datasets()
 
@@ -414,12 +414,14 @@ class DataScreen(AppScreen):
             if isinstance(item, DatasetInfo):
                 kind = tokenizer_name(item.tokenizer)
                 cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
-                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt)
+                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt, "")
                 name = item.name
             else:
-                folder, _ = item
+                folder, error = item
                 name = folder.name
-                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—")
+                # Last, so a long reason does not push the other columns aside; the whole one is in the details.
+                problem = Text(listings.short_reason(error, folder), "red")
+                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", problem)
             self.datasets[name] = item
             table.add_row(*cells, key=name)
         if not self.datasets:
