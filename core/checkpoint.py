@@ -25,6 +25,7 @@ import torch
 from core import paths
 from core.dataset import DatasetError, read_meta, tokenizer_from_meta
 from core.disk import is_disk_full, no_space_message
+from core.metrics import METRICS_FILE
 from core.model import GPT, GPTConfig
 from core.run_lock import holder, remove_leftovers
 from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer, tokenizer_name
@@ -234,8 +235,8 @@ def unsaved_run(run_dir: Path) -> CheckpointSummary:
 
 
 def list_checkpoints(runs_root: str | os.PathLike[str] | None = None) -> list[CheckpointSummary]:
-    """Every run's latest and best checkpoints (or that it has none), newest first; never raises for one
-    bad file. Temporary files that killed writers left in a run folder are removed on the way."""
+    """Every run's latest and best checkpoints (or that a started run has none), newest first; never
+    raises for one bad file. Temporary files that killed writers left in a run folder are removed on the way."""
     root = Path(runs_root) if runs_root is not None else paths.runs_dir()
     if not root.is_dir():
         return []
@@ -243,7 +244,9 @@ def list_checkpoints(runs_root: str | os.PathLike[str] | None = None) -> list[Ch
     for run in sorted(p for p in root.iterdir() if p.is_dir()):
         remove_leftovers(run)
         found = [(run / filename, kind) for filename, kind in ((LATEST, "latest"), (BEST, "best")) if (run / filename).is_file()]
-        summaries += [summarize(path, kind) for path, kind in found] if found else [unsaved_run(run)]
+        summaries += [summarize(path, kind) for path, kind in found]
+        if not found and (run / METRICS_FILE).is_file():  # a run that started but never saved
+            summaries.append(unsaved_run(run))
     return sorted(summaries, key=lambda s: s.modified or datetime.min, reverse=True)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
 from core import paths
 from core.dataset import DatasetError, DatasetInfo, load_dataset
+from core.metrics import METRICS_FILE
 from core.run_lock import LOCK_FILE, remove_leftovers
 from core.tokenizers import TokenizerError
 
@@ -93,7 +94,7 @@ def _summarize(path: Path, kind: str) -> CheckpointSummary:
 
 
 def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[Path, str]]:
-    """(file, kind) of every run's latest and best checkpoints (kind "none" for a run without one), then
+    """(file, kind) of every run's latest and best checkpoints (kind "none" for a started run without one), then
     of the `opened` files still there. Temporary files killed writers left in run folders are removed."""
     root = paths.runs_dir()
     files: list[tuple[Path, str]] = []
@@ -101,7 +102,9 @@ def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[P
         for run in sorted(p for p in root.iterdir() if p.is_dir()):
             remove_leftovers(run)
             found = [(run / name, kind) for name, kind in ((LATEST, "latest"), (BEST, "best")) if (run / name).is_file()]
-            files += found or [(run / LATEST, "none")]
+            if not found and (run / METRICS_FILE).is_file():  # a run that started but never saved
+                found = [(run / LATEST, "none")]
+            files += found
     files += [(path, "best" if path.name == BEST else "latest") for path in opened if path.is_file()]
     return files
 

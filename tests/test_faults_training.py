@@ -262,6 +262,20 @@ def test_force_trains_what_the_estimate_refuses(char_dataset: Any, monkeypatch: 
     assert isinstance(forced[-1], Finished), forced[-1]
 
 
+def test_a_block_size_that_cannot_fit_is_refused_up_front(
+    small_text: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 7's bug 12: block_size=100000 on a text whose splits are both longer (Tiny Shakespeare) hung."""
+    big = tmp_path / "big.txt"
+    big.write_text(small_text.read_text() * 60)  # 1.2 MB: 120,000 val tokens
+    assert main(["prepare", str(big), "--name", "big-char"]) == 0
+    monkeypatch.setattr("core.trainer.available_system_memory", lambda: 16 * 10**9)  # a 16 GB machine
+    assert main(["train", "--dataset", "big-char", "--device", "cpu", "--set", "block_size=100000"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "this run needs ~" in err and "16.0 GB available" in err
+    assert list(paths.runs_dir().iterdir()) == []  # no run folder with only metrics.jsonl
+
+
 @pytest.mark.parametrize("setting, message", [
     ("seed=1e30", "seed must be at most"),
     ("max_iters=1e30", "max_iters must be at most 1,000,000,000"),
