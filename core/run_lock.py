@@ -23,6 +23,7 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Iterator
 
 try:
     import fcntl
@@ -47,7 +48,7 @@ class RunInUse(Exception):
         )
 
 
-def _read_pid(file) -> int | None:
+def _read_pid(file: IO[str]) -> int | None:
     file.seek(0)
     text = file.read(32).strip()
     return int(text) if text.isdigit() else None
@@ -58,7 +59,7 @@ class RunLock:
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.run_dir = Path(run_dir)
-        self._file = None
+        self._file: IO[str] | None = None
 
     def acquire(self) -> None:
         """Take the lock and write our pid into it, or raise RunInUse naming the holder's pid."""
@@ -99,7 +100,7 @@ class RunLock:
 
 
 @contextlib.contextmanager
-def _peek(run_dir: Path):
+def _peek(run_dir: Path) -> Iterator[IO[str] | None]:
     """Yield None while holding a shared lock on the run for a moment (no writer there), else the
     open lock file so the caller can read the writer's pid."""
     path = Path(run_dir) / LOCK_FILE

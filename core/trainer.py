@@ -32,15 +32,15 @@ from core import metrics, paths
 from core.batches import BatchStream
 from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
-from core.disk import is_disk_full, no_space_message
 from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, resolve_device, use_all_cpu_cores
+from core.disk import is_disk_full, no_space_message
 from core.evaluation import estimate_loss
 from core.model import GPT, GPTConfig
 from core.optim import build_optimizer, group_lr
+from core.run_lock import LOCK_FILE, RunInUse, RunLock
 from core.sampler import SamplingConfig, generate
 from core.schedule import get_lr
 from core.tokenizers import Tokenizer
-from core.run_lock import LOCK_FILE, RunInUse, RunLock
 from core.train_config import MODEL_KEYS, ConfigError, TrainConfig
 from core.train_memory import available_system_memory, check_fits
 from core.train_events import (
