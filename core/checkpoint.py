@@ -26,7 +26,10 @@ import torch
 from core import paths
 from core.dataset import DatasetInfo, load_dataset
 from core.dataset_files import DatasetError, read_meta, tokenizer_from_meta
+from core.disk import is_disk_full, no_space_message
+from core.metrics import METRICS_FILE
 from core.model import GPT, GPTConfig, ModelError
+from core.run_lock import holder, remove_leftovers
 from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer, tokenizer_name
 from core.train_config import field_types
 
@@ -54,6 +57,8 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: dict[str, Any]) -> None:
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if is_disk_full(error):
+            raise CheckpointError(no_space_message(f"save checkpoint {path.name}", path.parent)) from error
         if isinstance(error, Exception):
             raise CheckpointError(f"could not save checkpoint {path}: {error}") from error
         raise
@@ -311,7 +316,7 @@ class CheckpointSummary:
     best_val_loss: float = float("inf")
     size_bytes: int = 0
     modified: datetime | None = None
-    kind: str = "latest"  # "latest", "best" or "nanogpt"
+    kind: str = "latest"  # "latest", "best", "nanogpt", or "none" for a run folder without a checkpoint
     error: str | None = None
 
 
@@ -351,17 +356,30 @@ def summarize(path: Path, kind: str) -> CheckpointSummary:
     return summary
 
 
+def unsaved_run(run_dir: Path) -> CheckpointSummary:
+    """The summary of a run folder without a checkpoint: training stopped (or is still) before its first save."""
+    pid = holder(run_dir)
+    why = (f"no checkpoint yet: process {pid} is training it" if pid else
+           f"no checkpoint: training stopped before its first save. Start it again with "
+           f"`nanogpt-tui train --name {run_dir.name}` (or from the Train screen), or delete the folder")
+    modified = datetime.fromtimestamp(run_dir.stat().st_mtime) if run_dir.exists() else None
+    return CheckpointSummary(name=run_dir.name, path=run_dir / LATEST, run_dir=run_dir, kind="none",
+                             modified=modified, error=why)
+
+
 def list_checkpoints(runs_root: str | os.PathLike[str] | None = None) -> list[CheckpointSummary]:
-    """Every run's latest and best checkpoints, newest first; never raises for one bad file."""
+    """Every run's latest and best checkpoints (or that a started run has none), newest first; never
+    raises for one bad file. Temporary files that killed writers left in a run folder are removed on the way."""
     root = Path(runs_root) if runs_root is not None else paths.runs_dir()
     if not root.is_dir():
         return []
-    summaries = [
-        summarize(run / filename, kind)
-        for run in sorted(p for p in root.iterdir() if p.is_dir())
-        for filename, kind in ((LATEST, "latest"), (BEST, "best"))
-        if (run / filename).is_file()
-    ]
+    summaries = []
+    for run in sorted(p for p in root.iterdir() if p.is_dir()):
+        remove_leftovers(run)
+        found = [(run / filename, kind) for filename, kind in ((LATEST, "latest"), (BEST, "best")) if (run / filename).is_file()]
+        summaries += [summarize(path, kind) for path, kind in found]
+        if not found and (run / METRICS_FILE).is_file():  # a run that started but never saved
+            summaries.append(unsaved_run(run))
     return sorted(summaries, key=lambda s: s.modified or datetime.min, reverse=True)
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,6 +32,8 @@ EVENT_TYPES: dict[str, type] = {
 }
 RECORD_TYPES = {cls: name for name, cls in EVENT_TYPES.items()}
 FIELD_KINDS: dict[str, Any] = {"int": int, "float": (int, float), "str": str, "Path": str}
+MAX_LINE = 2**16  # bytes: the longest line read as a record
+log = logging.getLogger(__name__)
 
 
 def write_record(file: TextIO, record: dict[str, Any]) -> None:
@@ -73,25 +78,44 @@ def event_from_record(record: dict[str, Any], run_dir: Path) -> Event | None:
     return cls(**values)
 
 
+def records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each record of a metrics file, read a line at a time with bounded
+    memory. What is not a record is skipped with a warning naming the file and line: a line longer
+    than MAX_LINE bytes (never ours: a record is a few hundred), bytes that are not UTF-8, a line that
+    is not JSON (cut short by a crash: not worth a warning)."""
+    with open(path, "rb") as file:
+        for number, line in enumerate(iter(lambda: file.readline(MAX_LINE + 1), b""), start=1):
+            if len(line) > MAX_LINE:
+                while line and not line.endswith(b"\n"):  # skip the rest of it, MAX_LINE bytes at a time
+                    line = file.readline(MAX_LINE)
+                log.warning("%s line %d: longer than %d bytes, not a record: skipped", path, number, MAX_LINE)
+                continue
+            try:
+                record = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                log.warning("%s line %d: not UTF-8 text (byte %d): skipped", path, number, error.start)
+                continue
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield number, record
+
+
 def trim(run_dir: Path, start_iter: int, last_eval: int | None) -> None:
     """Drop the records of iterations a resumed run is about to redo: those from `start_iter` on (a failed
-    session's, or a later checkpoint's), but for the eval at `last_eval`, the checkpoint's own."""
+    session's, or a later checkpoint's), but for the eval at `last_eval`, the checkpoint's own. The file
+    keeps its permissions; what is not a record (see `records`) is dropped too."""
     path = run_dir / METRICS_FILE
     if not path.is_file():
         return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a crash
-        it = record.get("iter") if isinstance(record, dict) else None
-        if isinstance(it, int) and (it < start_iter or (record.get("type") == "eval" and it == last_eval)):
-            kept.append(line + "\n")
     fd, tmp = tempfile.mkstemp(prefix=f".{METRICS_FILE}.", suffix=".tmp", dir=run_dir)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.writelines(kept)
+            for _, record in records(path):
+                it = record.get("iter")
+                if isinstance(it, int) and (it < start_iter or (record.get("type") == "eval" and it == last_eval)):
+                    file.write(json.dumps(record) + "\n")
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # mkstemp's file is private; keep the original's mode
         os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -102,7 +126,7 @@ def trim(run_dir: Path, start_iter: int, last_eval: int | None) -> None:
 def read_curves(run_dir: Path) -> dict[str, list[list[float]]] | None:
     """A run's curves from its metrics.jsonl, or None when it has none: `{"steps": [[iter, loss, tokens,
     seconds, lr], ...], "evals": [[iter, train_loss, val_loss], ...]}` (a checkpoint history's layout, plus
-    the lr). Lines cut short by a crash, and records missing a field, are skipped; null reads as NaN."""
+    the lr). What `records` skips, and records missing a field, are skipped; null reads as NaN."""
     path = run_dir / METRICS_FILE
     if not path.is_file():
         return None
@@ -112,14 +136,13 @@ def read_curves(run_dir: Path) -> dict[str, list[list[float]]] | None:
     def number(value: Any) -> float:
         return math.nan if value is None else float(value)
 
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for _, record in records(path):
         try:
-            record = json.loads(line)
             if record["type"] == "step":
                 steps.append([int(record["iter"]), number(record["loss"]), int(record["tokens_seen"]),
                               number(record["elapsed_s"]), number(record["lr"])])
             elif record["type"] == "eval":
                 evals.append([int(record["iter"]), number(record["train_loss"]), number(record["val_loss"])])
         except (ValueError, TypeError, KeyError):
-            continue  # a line cut short by a crash, or not a record of ours
+            continue  # a record missing a field, or not one of ours
     return {"steps": steps, "evals": evals}

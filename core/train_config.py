@@ -24,6 +24,18 @@ MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout",
 # Knobs whose checkpoints nanoGPT's model.py cannot load (with their value in nanoGPT's recipe).
 NANOGPT_INCOMPATIBLE = {"rope": False, "rmsnorm": False, "qk_norm": False, "relu2": False, "untie_head": False}
 FORM = "form"  # the problem key for what no single setting owns
+# The whole-number settings' ranges (inclusive). The upper bounds keep each value within what torch and
+# a checkpoint can hold (seed: torch's generators take 64 bits; the trainer adds iterations to it) and
+# catch a typo like max_iters=1e30; whether a model fits is the memory check's job (core.train_memory).
+MAX_ITERS = 10**9
+INT_RANGES = {
+    "n_layer": (1, 4096), "n_head": (1, 4096), "n_embd": (1, 2**20), "block_size": (1, 2**24),
+    "batch_size": (1, 2**24), "gradient_accumulation_steps": (1, 2**20),
+    "max_iters": (1, MAX_ITERS), "eval_interval": (1, MAX_ITERS), "eval_iters": (1, MAX_ITERS),
+    "log_interval": (1, MAX_ITERS), "sample_tokens": (1, 2**20),
+    "warmup_iters": (0, MAX_ITERS), "lr_decay_iters": (0, MAX_ITERS), "sample_interval": (0, MAX_ITERS),
+    "seed": (0, 2**62),
+}
 
 
 class ConfigError(ValueError):
@@ -100,6 +112,7 @@ class TrainConfig:
     muon_lr: float = 0.02
     wsd: bool = False  # warmup-stable-decay: hold learning_rate, then decay linearly at the end
     decay_fraction: float = 0.4  # with wsd: the share of the run spent decaying
+    force: bool = False  # start even when the memory estimate says the run will not fit
 
     @property
     def tokens_per_iter(self) -> int:
@@ -133,11 +146,14 @@ class TrainConfig:
                 paths.check_name(self.run_name, "run_name")
             except paths.BadName as error:
                 found.append(("run_name", str(error)))
-        for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
-                     "max_iters", "eval_interval", "eval_iters", "log_interval", "sample_tokens"):
-            if getattr(self, name) < 1:
-                found.append((name, f"{name} must be at least 1 (it is {getattr(self, name)})"))
-        for name in ("warmup_iters", "lr_decay_iters", "sample_interval", "weight_decay", "grad_clip", "min_lr"):
+        for name, (low, high) in INT_RANGES.items():
+            value = getattr(self, name)
+            if value < low:
+                found.append((name, f"{name} must be at least {low} (it is {value})" if low else
+                                    f"{name} must not be negative (it is {value})"))
+            elif value > high:
+                found.append((name, f"{name} must be at most {high:,} (it is {value:,})"))
+        for name in ("weight_decay", "grad_clip", "min_lr"):
             if getattr(self, name) < 0:
                 found.append((name, f"{name} must not be negative (it is {getattr(self, name)})"))
         if self.init_from and self.nanogpt_incompatible():

@@ -13,13 +13,15 @@ The pipes: the parent writes the pickled (config, resume) and then request names
 the child writes pickled events to its stdout. Whatever else the child prints goes to a log file,
 never to the terminal the app draws on. If the child dies without a Finished or Failed event (killed,
 crashed), `run()` reports a Failed event with its exit code and the log's last lines. If the parent
-dies, the child's stdin closes and it stops the Trainer, which saves the latest checkpoint. The child
-ignores SIGINT and SIGHUP: a Ctrl-C or a closed terminal reaches the whole process group, and must
-not kill it mid-save.
+dies, the child's stdin closes and it stops the Trainer, which saves the latest checkpoint. SIGTERM
+and SIGHUP (a closed terminal, a shutdown) stop it the same way, and once the checkpoint is saved it
+ends by that signal. It ignores SIGINT: a Ctrl-C reaches the whole process group, and the parent
+decides when training stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -35,14 +37,15 @@ from core.train_config import TrainConfig
 from core.train_events import Event, Failed, Finished, Paused, Resumed, Started, Step
 
 REQUESTS = ("pause", "resume", "stop", "save_now", "sample_now")
+STOP_SIGNALS = tuple(name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 LOG_TAIL_CHARS = 2000
 
 
 def _child() -> None:
     """The child process: read (config, resume) from stdin, run a Trainer, pickle its events to stdout,
     serve the requests that follow on stdin."""
-    # Ctrl-C (and a closed terminal) reach the whole process group: the parent decides when we stop,
-    # and if it dies, our stdin closes and we stop with a checkpoint saved.
+    # Ctrl-C reaches the whole process group: the parent decides when we stop, and if it dies, our
+    # stdin closes and we stop with a checkpoint saved. Until there is a trainer, a hangup has nothing to save.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -73,8 +76,21 @@ def _child() -> None:
             if request in REQUESTS:
                 getattr(trainer, request)()
 
+    received: list[int] = []
+
+    def on_stop_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        trainer.stop()  # (the trainer's lock is reentrant: safe even if this thread holds it now)
+
+    for name in STOP_SIGNALS:
+        signal.signal(getattr(signal, name), on_stop_signal)
     threading.Thread(target=serve_requests, name="requests", daemon=True).start()
     trainer.run()
+    if received:  # the checkpoint is saved: end as the signal asked, so whoever sent it sees it did
+        with contextlib.suppress(OSError):
+            events.close()
+        signal.signal(received[0], signal.SIG_DFL)
+        os.kill(os.getpid(), received[0])
 
 
 class TrainerProcess:

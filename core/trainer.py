@@ -17,6 +17,7 @@ takes its rows of every batch and its share of the micro-batches, and rank 0 alo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -38,15 +39,18 @@ from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, build_model,
 from core.control import RunControl
 from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
 from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, use_all_cpu_cores
+from core.disk import is_disk_full, no_space_message
 from core.distributed import Distributed
 from core.evaluation import estimate_loss
 from core.gpt2_weights import init_from
 from core.model import GPT, GPTConfig
 from core.optim import build_optimizer, group_lr
+from core.run_lock import LOCK_FILE, RunInUse, RunLock
 from core.sampler import SamplingConfig, generate
 from core.schedule import get_lr
 from core.tokenizers import Tokenizer
 from core.train_config import MODEL_KEYS, ConfigError, TrainConfig
+from core.train_memory import available_system_memory, check_fits
 from core.train_events import (
     CheckpointSaved, Compiling, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
 )
@@ -111,6 +115,8 @@ class Trainer:
         self.resume_from = resume
         self.cancel = cancel or threading.Event()
         self.state: RunState | None = None  # set up by run()
+        self._lock: RunLock | None = None  # the run folder's, held from setup to the end of run()
+        self._created = False  # whether this run created its folder
         self._cond = threading.Condition()
         self._paused = False
         self._stop_requested = False
@@ -176,12 +182,26 @@ class Trainer:
                     "(raise gradient_accumulation_steps to keep the batch), or train a smaller model",
                     "oom", error,
                 )
-            elif isinstance(error, (ConfigError, DatasetError, CheckpointError, DeviceError)):
+            elif isinstance(error, (ConfigError, DatasetError, CheckpointError, DeviceError, RunInUse)):
                 self._fail(str(error), "error")
+            elif is_disk_full(error):
+                self._fail(no_space_message("write the run's files", self.run_dir or paths.runs_dir()), "error")
             else:
                 self._fail(f"{type(error).__name__}: {error}", "error", error)
         finally:
+            self._release()
             distributed.cleanup()
+
+    def _release(self) -> None:
+        """Give the run folder's lock up; a folder this run created and never wrote to goes too."""
+        if self._lock is None:
+            return
+        self._lock.release()
+        if self.state is None and self._created:  # setup failed after making the folder
+            with contextlib.suppress(OSError):
+                (self._lock.run_dir / LOCK_FILE).unlink()
+                self._lock.run_dir.rmdir()  # only if now empty
+        self._lock = None
 
     def _fail(self, message: str, kind: str, error: BaseException | None = None) -> None:
         details = "".join(traceback.format_exception(error)) if error else ""
@@ -208,6 +228,17 @@ class Trainer:
         data = {split: open_split(info, split) for split in ("train", "val")}
         dist = distributed.from_env()
         device = self._check(cfg, len(data["train"]), len(data["val"]), dist)
+        if ckpt is not None and ckpt["tokenizer"] != info.tokenizer:
+            raise ConfigError(
+                f"the checkpoint's tokenizer ({ckpt['tokenizer'].get('kind')}) differs from dataset "
+                f"{info.name!r}'s: resume on the dataset it was trained on", "dataset"
+            )
+        self._check_memory(cfg, info.vocab_size, device)  # before allocating anything
+        self.config = cfg
+        saved_name = ckpt["config"].get("run_name") if ckpt is not None else None
+        # Rank 0 alone owns the folder (its lock, its files); the others only need its path.
+        run_dir = self._run_dir(info, resume_path, saved_name, take=dist.is_main)  # may drop a run_name
+        cfg = self.config
         if dist.enabled:
             distributed.init(dist, device)
         if device.type == "cpu":
@@ -217,11 +248,6 @@ class Trainer:
         torch.manual_seed(cfg.seed + dist.rank)
         batch_gen = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: each takes its own rows
         if ckpt is not None:
-            if ckpt["tokenizer"] != info.tokenizer:
-                raise ConfigError(
-                    f"the checkpoint's tokenizer ({ckpt['tokenizer'].get('kind')}) differs from dataset "
-                    f"{info.name!r}'s: resume on the dataset it was trained on", "dataset"
-                )
             model = build_model(ckpt).to(device)
         elif cfg.init_from:  # GPT-2's weights (a Hugging Face folder): the shape is the folder's
             model, cfg = init_from(cfg, info.tokenizer, info.vocab_size)
@@ -231,9 +257,6 @@ class Trainer:
             model = GPT(GPTConfig(**model_args)).to(device)
         optimizer = build_optimizer(model, cfg, device.type)  # AdamW, or Muon + AdamW with cfg.muon
         scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, cfg.dtype))
-        self.config = cfg
-        run_dir = self._run_dir(info, resume_path)  # may drop a run_name that came with the checkpoint
-        cfg = self.config
         forward_model = torch.compile(model) if cfg.compile else model
         state = RunState(
             config=cfg, info=info, data=data, device=device, tokenizer=tokenizer_of(info), model=model,
@@ -274,6 +297,19 @@ class Trainer:
         return device
 
     @staticmethod
+    def _check_memory(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
+        """ConfigError with figures when the run cannot fit in the device's free memory (unless forced)."""
+        if cfg.force:
+            return
+        if device.type == "cuda":
+            available: int | None = torch.cuda.mem_get_info(device)[0]
+        else:  # the CPU, and MPS's unified memory
+            available = available_system_memory()
+        problem = check_fits(cfg, vocab_size, available, str(device))
+        if problem:
+            raise ConfigError(problem, "force")
+
+    @staticmethod
     def _restore(state: RunState, ckpt: dict[str, Any]) -> None:
         """Continue where the checkpoint left off (the model already holds its weights)."""
         saved_muon = any(group.get("muon") for group in (ckpt.get("optimizer") or {}).get("param_groups", []))
@@ -300,16 +336,18 @@ class Trainer:
         state.best_val_loss = ckpt["best_val_loss"]
         state.history = {"steps": list(ckpt["history"]["steps"]), "evals": list(ckpt["history"]["evals"])}
 
-    def _run_dir(self, info: DatasetInfo, resume_path: Path | None) -> Path:
-        """The run's folder: a resume of a run's latest checkpoint continues in that run's folder;
-        anything else (a new run, a resume from best.pt or from elsewhere) gets a folder of its own."""
+    def _run_dir(self, info: DatasetInfo, resume_path: Path | None, saved_name: str | None, take: bool = True) -> Path:
+        """The run's folder, locked for this run when `take`: a resume of a run's latest checkpoint continues in
+        that run's folder (whatever it is called now); anything else (a new run, a resume from best.pt or from
+        elsewhere) gets a folder of its own. `saved_name` is the run_name in the checkpoint's settings."""
         runs = paths.runs_dir()
         own: Path | None = None
         if resume_path is not None and resume_path.resolve().parent.parent == runs.resolve():
             if resume_path.name == LATEST:
                 own = resume_path.resolve().parent
-            elif self.config.run_name == resume_path.parent.name:
-                # The name came with the checkpoint's settings; that run keeps its folder, this one gets its own.
+            # A name that came with the checkpoint's settings (the run may have been renamed since) is not
+            # a new name: a latest checkpoint continues in its folder, a best.pt gets a folder of its own.
+            if self.config.run_name in (saved_name, resume_path.parent.name):
                 self.config = dataclasses.replace(self.config, run_name=None)
         if self.config.run_name:
             run_dir = runs / self.config.run_name
@@ -318,8 +356,15 @@ class Trainer:
         else:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             run_dir = runs / f"{info.name}-{stamp}"
+        if not take:
+            return run_dir
+        lock = RunLock(run_dir)
+        self._created = not run_dir.exists()
+        lock.acquire()  # RunInUse if another process trains there; checked before "exists", which it may be creating
         if run_dir.resolve() != own and (run_dir / LATEST).exists():
+            lock.release()
             raise ConfigError(f"run {run_dir.name!r} already exists: choose another run_name or resume it", "run_name")
+        self._lock = lock
         return run_dir
 
     def _train(self, state: RunState) -> None:

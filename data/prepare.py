@@ -14,15 +14,19 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import shutil
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import paths
 from core.dataset import DatasetError, DatasetInfo, DatasetWriter, check_name
+from core.disk import is_disk_full, no_space_message
 from core.lazy import lazy
+from core.run_lock import LOCK_FILE, RunLock, abandoned
 from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
 from data.sources import (
     DEFAULT_EXTENSIONS,
@@ -34,6 +38,7 @@ from data.sources import (
     SourceCancelled,
     SourceError,
     Throttle,
+    remove_stale_spools,
     resolve_source,
 )
 
@@ -218,6 +223,8 @@ def prepare(
     if chunk_size < 1:
         raise PrepareError(f"chunk_size must be at least 1, not {chunk_size}")
     bpe = _tokenizer(tokenizer)
+    remove_stale_staging()
+    remove_stale_spools()
     try:
         with resolve_source(source, extensions, progress, cancel) as src:
             name = check_name(name or default_name(src, tokenizer))
@@ -230,6 +237,32 @@ def prepare(
         raise DownloadFailed(str(error), error.url) from None
     except (SourceError, DatasetError, TokenizerError) as error:
         raise PrepareError(str(error)) from None
+    except OSError as error:
+        if is_disk_full(error):
+            what = f"write dataset {name!r}" if name else "write the dataset"
+            raise PrepareError(no_space_message(what, paths.datasets_dir())) from None
+        raise
+
+
+def remove_stale_staging() -> list[Path]:
+    """Delete what killed preparations left in the datasets folder: staging folders (`.NAME.*.tmp`) no
+    live process holds, and a dataset moved aside for an overwrite (`.NAME.*.old`), put back if the
+    new one never took its place. Only folders older than a minute: a new one may not be locked yet."""
+    root = paths.datasets_dir()
+    try:
+        leftovers = [p for p in root.iterdir() if p.name.startswith(".") and p.suffix in (".tmp", ".old") and p.is_dir()]
+    except OSError:
+        return []
+    removed = []
+    for folder in leftovers:
+        if not abandoned(folder):
+            continue
+        target = root / folder.name[1:].rsplit(".", 2)[0]
+        if folder.suffix == ".old" and (folder / "data").is_dir() and not target.exists():
+            os.replace(folder / "data", target)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _prepare(
@@ -259,6 +292,7 @@ def _prepare(
     # Leaving the pool waits for at most MAX_IN_FLIGHT chunks per split; then the writer cleans up.
     with (
         DatasetWriter(name, tokenizer, overwrite=overwrite) as writer,
+        RunLock(writer.staging) as lock,  # other preparations leave our staging folder alone
         ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="prepare-encode") as pool,
     ):
         train = _SplitEncoder(tokenizer, writer, "train", chunk_size, pool)
@@ -278,4 +312,7 @@ def _prepare(
                     f"block_size={block_size}; use a longer text or a smaller block size"
                     + (", or a smaller val_fraction" if split == "train" else ", or a larger val_fraction")
                 )
-        return writer.commit(src.description, chars, val_fraction)
+        info = writer.commit(src.description, chars, val_fraction)
+        lock.release()
+        (info.path / LOCK_FILE).unlink(missing_ok=True)  # it moved in with the staging folder
+        return info

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from core import paths
+from core.run_lock import RunLock, abandoned
 
 SHAKESPEARE = "shakespeare"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -28,6 +30,7 @@ STDIN = "-"
 DEFAULT_EXTENSIONS = (".txt", ".md")
 DOWNLOAD_TIMEOUT_S = 15
 READ_CHUNK = 2**20
+SPOOL_PREFIX = "nanogpt-tui-stdin-"  # a folder in the system's temp dir, locked while its preparation runs
 
 
 class SourceError(ValueError):
@@ -90,7 +93,8 @@ class Source:
     description: str
     name: str  # basis of the default dataset name
     files: list[SourceFile]
-    _cleanup: list[Path] = field(default_factory=list, repr=False)
+    _cleanup: list[Path] = field(default_factory=list, repr=False)  # temporary folders
+    _locks: list[RunLock] = field(default_factory=list, repr=False)  # theirs, held until close
 
     @property
     def size(self) -> int:
@@ -106,10 +110,13 @@ class Source:
             raise SourceError(f"cannot read {file.label}: {error.strerror or error}") from None
 
     def close(self) -> None:
-        """Remove temporary files (a spooled stdin)."""
+        """Remove temporary folders (a spooled stdin)."""
         for path in self._cleanup:
-            path.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True)
         self._cleanup.clear()
+        for lock in self._locks:
+            lock.release()
+        self._locks.clear()
 
     def __enter__(self) -> Source:
         return self
@@ -192,18 +199,34 @@ def _folder_files(folder: Path, extensions: tuple[str, ...]) -> list[SourceFile]
     return [_source_file(p) for p in found]
 
 
-def _spool_stdin(cancel: threading.Event | None) -> Path:
-    """Copy stdin to a temporary file, so it can be read twice."""
-    fd, name = tempfile.mkstemp(prefix="nanogpt-tui-stdin-", suffix=".txt")
+def _spool_stdin(cancel: threading.Event | None) -> tuple[Path, RunLock]:
+    """Copy stdin to a file in a temporary folder, so it can be read twice; the folder's lock, held
+    until the source is closed, tells `remove_stale_spools` in other processes that it is ours."""
+    folder = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
+    lock = RunLock(folder)
     try:
-        with os.fdopen(fd, "wb") as out:
+        lock.acquire()
+        with open(folder / "stdin.txt", "wb") as out:
             while chunk := sys.stdin.buffer.read(READ_CHUNK):
                 _check_cancel(cancel)
                 out.write(chunk)
     except BaseException:
-        Path(name).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        lock.release()
         raise
-    return Path(name)
+    return folder, lock
+
+
+def remove_stale_spools() -> list[Path]:
+    """Delete the stdin spools of preparations that were killed (no live process holds their lock)."""
+    root = Path(tempfile.gettempdir())
+    try:
+        stale = [p for p in root.iterdir() if p.name.startswith(SPOOL_PREFIX) and p.is_dir() and abandoned(p)]
+    except OSError:
+        return []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def resolve_source(
@@ -217,8 +240,8 @@ def resolve_source(
         path = shakespeare_file(progress, cancel)
         return Source(f"shakespeare ({SHAKESPEARE_URL})", SHAKESPEARE, [_source_file(path)])
     if spec == STDIN:
-        path = _spool_stdin(cancel)
-        return Source("stdin", "stdin", [_source_file(path, "stdin")], [path])
+        folder, lock = _spool_stdin(cancel)
+        return Source("stdin", "stdin", [_source_file(folder / "stdin.txt", "stdin")], [folder], [lock])
     path = Path(spec).expanduser()
     if path.is_dir():
         extensions = _normalise_extensions(extensions)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
 from core import paths
 from core.dataset import DatasetError, DatasetInfo, load_dataset
+from core.metrics import METRICS_FILE
+from core.run_lock import LOCK_FILE, remove_leftovers
 from core.tokenizers import TokenizerError
 
 if TYPE_CHECKING:
@@ -93,18 +95,23 @@ def datasets() -> tuple[Signature, list[DatasetItem]]:
 
 
 def _summarize(path: Path, kind: str) -> CheckpointSummary:
-    from core.checkpoint import summarize
+    from core.checkpoint import summarize, unsaved_run
 
-    return summarize(path, kind)
+    return unsaved_run(path.parent) if kind == "none" else summarize(path, kind)
 
 
 def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[Path, str]]:
-    """(file, kind) of every run's latest and best checkpoints, then of the `opened` files still there."""
+    """(file, kind) of every run's latest and best checkpoints (kind "none" for a started run without one), then
+    of the `opened` files still there. Temporary files killed writers left in run folders are removed."""
     root = paths.runs_dir()
     files: list[tuple[Path, str]] = []
     if root.is_dir():
         for run in sorted(p for p in root.iterdir() if p.is_dir()):
-            files += [(run / name, kind) for name, kind in ((LATEST, "latest"), (BEST, "best")) if (run / name).is_file()]
+            remove_leftovers(run)
+            found = [(run / name, kind) for name, kind in ((LATEST, "latest"), (BEST, "best")) if (run / name).is_file()]
+            if not found and (run / METRICS_FILE).is_file():  # a run that started but never saved
+                found = [(run / LATEST, "none")]
+            files += found
     files += [(path, "best" if path.name == BEST else "latest") for path in opened if path.is_file()]
     return files
 
@@ -115,7 +122,8 @@ def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, 
     from datetime import datetime
 
     files = checkpoint_files(opened)
-    signatures = [(str(path), kind, file_signature(path)) for path, kind in files]
+    # A run without a checkpoint is read again when its lock file changes (a writer takes or leaves it).
+    signatures = [(str(path), kind, file_signature(path if kind != "none" else path.parent / LOCK_FILE)) for path, kind in files]
     summaries = [memo(("checkpoint", sig), lambda p=path, k=kind: _summarize(p, k)) for (path, kind), sig in zip(files, signatures, strict=True)]
     opened_set = {str(path) for path in opened}
     runs = [s for s in summaries if str(s.path) not in opened_set]

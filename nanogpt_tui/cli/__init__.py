@@ -19,8 +19,9 @@ COMMAND_MODULES = (prepare, train, inference, listing, inspect, export, bench)
 def run_app(args: argparse.Namespace) -> int:
     from nanogpt_tui.app import NanoGPTApp
 
-    NanoGPTApp().run()
-    return 0
+    app = NanoGPTApp()
+    app.run()
+    return app.return_code or 0  # non-zero when the app crashed (Textual printed why)
 
 
 def build_parser() -> argparse.ArgumentParser:

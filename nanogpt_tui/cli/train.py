@@ -1,4 +1,8 @@
-"""`nanogpt-tui train`: a run in this process, its figures on a progress bar; Ctrl-C saves and stops.
+"""`nanogpt-tui train`: a run in this process, its figures on a progress bar.
+
+Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all stop the run the same way: the trainer saves the
+latest checkpoint, then the process ends by that signal (exit status 130, 143 or 129 in a shell), as
+a program stopped by a signal should. More signals while it saves only wait for the save.
 
 Under torchrun every process runs this command: rank 0 shows the run, the others only their failures.
 `--nproc N` starts torchrun (torch.distributed.run) with N processes running the same command.
@@ -7,10 +11,13 @@ Under torchrun every process runs this command: rank 0 shows the run, the others
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import signal
+import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -19,29 +26,57 @@ from core.presets import PRESETS
 from nanogpt_tui.cli.common import console, err_console
 
 if TYPE_CHECKING:
+    from core.distributed import Distributed
     from core.train_config import TrainConfig
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
-def wait_for_event(event: threading.Event, on_interrupt: Callable[[], None] | None = None) -> None:
-    """Wait until `event` is set. Ctrl-C raises KeyboardInterrupt, unless `on_interrupt` is given: then
-    it is called and the wait goes on."""
-    while True:
-        try:
-            while not event.wait(0.2):
-                pass
-            return
-        except KeyboardInterrupt:
-            if on_interrupt is None:
-                raise
-            on_interrupt()
+
+class StopSignals:
+    """While installed (a context manager): Ctrl-C, SIGTERM and SIGHUP stop `trainer` once it is set,
+    and are recorded in `received`; before that there is nothing to save, and they raise KeyboardInterrupt.
+
+    The handler never raises while a trainer runs: an exception from a second quick Ctrl-C could land
+    anywhere in the main thread, even in the code that waits for the save, and end the process mid-save.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.trainer: Any = None
+        self._previous: dict[int, Any] = {}
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if self.trainer is None:
+            raise KeyboardInterrupt
+        self.trainer.stop()  # a flag under the trainer's lock, which the main thread never holds
+
+    def __enter__(self) -> StopSignals:
+        self._previous = {signum: signal.signal(signum, self.handle) for signum in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def end_by_signal(signum: int) -> int:
+    """End this process by `signum` with its default action (so a shell sees 128 + signum and a script
+    running us stops too); where that is impossible, the status a shell would show."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    return 128 + signum
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from core.distributed import from_env
     from core.presets import from_preset
     from core.train_config import apply_overrides, config_from_dict
-    from core.train_events import CheckpointSaved, Compiling, Eval, Failed, Finished, Paused, Resumed, Sample, Started, Step
-    from core.trainer import Trainer
+    from core.train_events import Failed, Finished
 
     if args.resume:
         # A resumed run keeps its own settings; flags and --set change what they name (e.g. max_iters).
@@ -68,6 +103,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         return launch_torchrun(args, config)
     place = from_env()  # this process's rank when torchrun started it
+    config.validate(world_size=place.world_size)  # every out-of-range setting as one `error:`, before torch loads
+
+    stops = StopSignals()
+    try:
+        with stops:
+            event = train_with_progress(config, args.resume, stops, place)
+    except KeyboardInterrupt:  # before the trainer started: nothing to save
+        return end_by_signal(stops.received[0] if stops.received else signal.SIGINT)
+    with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
+        if isinstance(event, Failed):
+            where = f" on rank {place.rank}" if place.enabled else ""
+            err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {event.message}")
+        elif isinstance(event, Finished) and place.is_main:
+            console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
+    if stops.received:  # stopped by a signal: the checkpoint is saved, now end as that signal would have
+        return end_by_signal(stops.received[0])
+    return 1 if isinstance(event, Failed) else 0
+
+
+def train_with_progress(config: TrainConfig, resume: str | None, stops: StopSignals, place: Distributed) -> Any:
+    """Train with figures on a progress bar (rank 0's) until the end or a stop signal (then the trainer
+    stops, which saves); the Finished or Failed event."""
+    from core.train_events import CheckpointSaved, Compiling, Eval, Failed, Finished, Paused, Resumed, Sample, Started, Step
+    from core.trainer import Trainer
 
     outcome: dict[str, Any] = {}
     with Progress(
@@ -121,9 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 verb = "[yellow]paused[/] (the app's Watch screen resumes it)" if isinstance(event, Paused) else "resumed"
                 bar.console.print(f"{verb} at iteration {event.iter}")
 
-        trainer = Trainer(config, on_event, resume=args.resume)
-        # The main thread waits on an Event, not Thread.join(timeout): a Ctrl-C that interrupts join()
-        # can leave it reporting the thread finished while it still runs (and is then killed mid-save).
+        trainer = Trainer(config, on_event, resume=resume)
         done = threading.Event()
 
         def run() -> None:
@@ -132,32 +189,30 @@ def cmd_train(args: argparse.Namespace) -> int:
             finally:
                 done.set()
 
+        stops.trainer = trainer
         threading.Thread(target=run, name="trainer", daemon=True).start()
-        try:
-            wait_for_event(done)
-        except KeyboardInterrupt:
-            if place.is_main:
-                bar.console.print("Stopping: saving the latest checkpoint…")
-            trainer.stop()
-            # The trainer thread is a daemon: leaving now would kill it mid-save, so more Ctrl-Cs only wait.
-            wait_for_event(done, lambda: bar.console.print("Still saving the checkpoint: one moment…"))
+        # The trainer thread is a daemon: leaving before it is done would kill it mid-save.
+        told = 0
+        while not done.wait(0.2):
+            if len(stops.received) > told:
+                if place.is_main:
+                    say(bar, "Still saving the checkpoint: one moment…" if told else "Stopping: saving the latest checkpoint…")
+                told = len(stops.received)
+    return outcome.get("event")
 
-    event = outcome.get("event")
-    if isinstance(event, Failed):
-        where = f" on rank {place.rank}" if place.enabled else ""
-        err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {event.message}")
-        return 1
-    if isinstance(event, Finished) and place.is_main:
-        console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
-    return 0
+
+def say(bar: Progress, text: str) -> None:
+    """Print above the bar, unless the terminal is gone (after a SIGHUP printing can fail)."""
+    with contextlib.suppress(OSError):
+        bar.console.print(text)
 
 
 def torchrun_args(args: argparse.Namespace) -> list[str]:
     """torchrun's arguments for `--nproc N`: N processes on this machine, each running this train command."""
     flags = []
-    for name in ("dataset", "preset", "device", "dtype", "name", "resume"):
+    for name in ("dataset", "preset", "device", "dtype", "name", "resume", "init_from"):
         if getattr(args, name) is not None:
-            flags += [f"--{name}", str(getattr(args, name))]
+            flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     for item in args.set or []:
         flags += ["--set", item]
     return ["--standalone", f"--nproc-per-node={args.nproc}", "--module", "nanogpt_tui.cli",
@@ -195,8 +250,8 @@ def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
         err_console.print(f"[red]error:[/] distributed training failed: rank {rank} (pid {failure.pid}) {how}, "
                           "so torchrun stopped the others; checkpoints already written are kept")
         return 1
-    except SignalException as signal:
-        err_console.print(f"Stopped by signal {signal.sigval.name}.")
+    except SignalException as received:
+        err_console.print(f"Stopped by signal {received.sigval.name}.")
         return 130
     return 0
 

@@ -217,7 +217,7 @@ class CheckpointsScreen(AppScreen):
             # Last, so a long message does not push the other columns aside; the path is the row's already.
             reason = summary.error.splitlines()[0].replace(str(summary.path), "").strip()
             problem = Text(reason if len(reason) <= ERROR_WIDTH else reason[: ERROR_WIDTH - 1] + "…", style="red")
-            corrupt = Text("corrupt", style="bold red")
+            corrupt = Text("no checkpoint" if summary.kind == "none" else "corrupt", style="bold red")
             return (summary.name, corrupt, "", "", date, "", "", "", human_size(summary.size_bytes), problem)
         best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
         return (
