@@ -52,5 +52,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("download-gpt2", help="download GPT-2's weights from Hugging Face (for train --init-from)")
-    p.add_argument("name", choices=GPT2_MODELS)
+    p.add_argument("name", choices=GPT2_MODELS, help="which GPT-2: " + ", ".join(GPT2_MODELS))
     p.set_defaults(func=cmd_download_gpt2)
