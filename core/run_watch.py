@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, run_lock
 from core.control import Ack, Session
 from core.metrics import METRICS_FILE, event_from_record
 from core.train_config import config_from_dict
@@ -156,13 +156,16 @@ def pid_alive(pid: int) -> bool | None:
 
 
 def run_activity(run_dir: Path, session: Session | None = None) -> Activity:
-    """Whether someone trains the run in `run_dir` now. The one place that decides: it can later ask the
-    run's lock first, where the file system supports one."""
+    """Whether someone trains the run in `run_dir` now. The one place that decides: the run's lock first
+    (held by a live writer on this machine), then the session's pid on this host, then the file's age (a
+    writer on another machine, whose lock a shared folder may not show)."""
     try:
         age: float | None = max(0.0, time.time() - os.stat(Path(run_dir) / METRICS_FILE).st_mtime)
     except OSError:
         age = None
     alive = pid_alive(session.pid) if session is not None and session.host == socket.gethostname() else None
+    if run_lock.in_use(run_dir):
+        return Activity(True, age, alive)
     if alive is not None:
         return Activity(alive, age, alive)
     return Activity(None if age is None else age < STALE_S, age, None)

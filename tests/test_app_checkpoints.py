@@ -169,6 +169,33 @@ async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:
         app.trainer = None
 
 
+async def test_a_run_another_process_trains_is_neither_renamed_nor_deleted(tiny_run: Path) -> None:
+    import subprocess
+    import sys
+
+    # A real other process holding the run's lock, as `nanogpt-tui train` in another terminal does.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from core.run_lock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); "
+         "print('locked', flush=True); time.sleep(600)", str(tiny_run)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        app = NanoGPTApp()
+        async with app.run_test(size=(140, 44)) as pilot:
+            screen = await open_checkpoints(app, pilot)
+            select(screen, tiny_run / "ckpt.pt")
+            for key in ("n", "d"):
+                await pilot.press(key)
+                await pilot.pause()
+                assert isinstance(app.screen, CheckpointsScreen) and tiny_run.is_dir()  # no dialog opened
+            told = [str(n.message) for n in app._notifications]
+            assert sum(f"being trained by process {holder.pid}" in message for message in told) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(tiny_run: Path) -> None:
     copy_run(tiny_run, paths.runs_dir() / "tiny-copy")
     app = NanoGPTApp()

@@ -191,3 +191,21 @@ def test_a_cli_run_is_steered_through_its_control_file(char_dataset: Any) -> Non
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_run_whose_lock_is_held_is_live_however_old_its_metrics(tmp_path: Path) -> None:
+    from core.run_lock import RunLock
+    from core.run_watch import run_activity
+    run = tmp_path / "quiet"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("")
+    hour_ago = time.time() - 3600
+    os.utime(run / "metrics.jsonl", (hour_ago, hour_ago))  # e.g. a long eval, or a slow first step
+    assert run_activity(run).live is False
+    lock = RunLock(run)
+    lock.acquire()
+    try:
+        assert run_activity(run).live is True
+    finally:
+        lock.release()
+    assert run_activity(run).live is False

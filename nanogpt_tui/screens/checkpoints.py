@@ -26,7 +26,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
-from core import metrics, paths
+from core import metrics, paths, run_lock
 from core.curves import with_recorded_lr
 from core.formatting import human_count, human_size
 from core.run_watch import WatchError, resolve_run
@@ -384,11 +384,17 @@ class CheckpointsScreen(AppScreen):
         return summary.run_dir.resolve().parent == paths.runs_dir().resolve()
 
     def in_training(self, summary: CheckpointSummary) -> bool:
-        """Whether the Train screen is writing to this run now (it cannot be renamed or deleted then)."""
+        """Whether a trainer writes to this run now, the Train screen's or another process's (it cannot be
+        renamed or deleted then); says so."""
         trainer = getattr(self.app, "trainer", None)
-        if trainer is None or trainer.run_dir is None or trainer.run_dir.resolve() != summary.run_dir.resolve():
+        if trainer is not None and trainer.run_dir is not None and trainer.run_dir.resolve() == summary.run_dir.resolve():
+            self.notify(f"Run {summary.name!r} is training now: stop it first (f3)", severity="warning")
+            return True
+        pid = run_lock.holder(summary.run_dir)
+        if pid is None:
             return False
-        self.notify(f"Run {summary.name!r} is training now: stop it first (f3)", severity="warning")
+        self.notify(f"Run {summary.name!r} is being trained by process {pid}: stop it first (w watches and "
+                    "stops it)", severity="warning")
         return True
 
     def action_rename(self) -> None:
@@ -401,8 +407,10 @@ class CheckpointsScreen(AppScreen):
         runs = paths.runs_dir()
 
         def check(name: str) -> str | None:
-            if not name or name in (".", "..") or "/" in name or "\\" in name:
-                return "A run name is a non-empty folder name, without / or \\"
+            try:
+                paths.check_name(name, "run name")
+            except paths.BadName as error:
+                return str(error)
             if (runs / name).exists():
                 return f"A run called {name!r} already exists"
             return None
