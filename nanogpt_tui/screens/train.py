@@ -380,7 +380,7 @@ class TrainScreen(AppScreen):
 
         choices = [Choice("replace", "r", "Replace", "error"), Choice("resume", "u", "Resume it", "primary"),
                    Choice("cancel", "c", "Cancel")]
-        self.app.push_screen(ChoiceModal(question, choices, focused="cancel"), answer)
+        self.app.push_screen(ChoiceModal(question, choices, first="cancel"), answer)
 
     def start(self, config: TrainConfig, resume: Path | None, replace: Path | None = None) -> None:
         self.monitor.begin(config.max_iters)

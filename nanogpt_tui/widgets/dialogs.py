@@ -61,11 +61,11 @@ class ChoiceModal(ModalScreen["str | None"]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="choice.cancel")]
 
-    def __init__(self, question: str, choices: list[Choice], focused: str) -> None:
+    def __init__(self, question: str, choices: list[Choice], first: str) -> None:
         super().__init__()
         self.question = question
         self.choices = choices
-        self.focused = focused  # the value whose button has the focus first (enter picks it)
+        self.first = first  # the value whose button has the focus first (enter picks it)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -75,7 +75,7 @@ class ChoiceModal(ModalScreen["str | None"]):
                     yield Button(f"{choice.label} ({choice.key})", variant=choice.variant, id=f"choice-{choice.value}")  # type: ignore[arg-type]
 
     def on_mount(self) -> None:
-        self.query_one(f"#choice-{self.focused}", Button).focus()
+        self.query_one(f"#choice-{self.first}", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss((event.button.id or "").removeprefix("choice-"))
