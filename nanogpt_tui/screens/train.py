@@ -4,15 +4,13 @@ The screen coordinates two widgets: TrainSettingsForm (the settings; posts Setti
 RunMonitor (draws a run's events). `load_devices` imports torch in a worker to find the devices and the
 dtypes each takes. Training runs in a child process (core.train_process.TrainerProcess) driven by the
 `run_training` worker, which relays its events as messages batched by `EventThrottle` (at most 4 a
-second): the trainer has a GIL of its own, so drawing the screen never stalls it. `phase` says what the
+second): the trainer has a GIL of its own, so drawing the screen never stalls it. `state` (a Phase) says what the
 screen is doing; the keys follow it (`check_action`).
 """
 
 from __future__ import annotations
 
-import enum
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, Header
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -32,7 +29,12 @@ from core.train_process import TrainerProcess
 from nanogpt_tui import listings
 from nanogpt_tui.formatting import human_size
 from nanogpt_tui.messages import DatasetsListed
+from nanogpt_tui.run_folders import FolderId, find_moved, folder_id
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.train_messages import (
+    TRAINING, UPDATE_INTERVAL, DevicesFailed, DevicesReady, FoldersMoved, Phase, ResumeFailed, ResumeLoaded,
+    TrainerEvents, TrainingStarted,
+)
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal
 from nanogpt_tui.widgets.footer import Footer
@@ -40,84 +42,7 @@ from nanogpt_tui.widgets.loss_plot import LossPlot
 from nanogpt_tui.widgets.run_monitor import RunMonitor
 from nanogpt_tui.widgets.settings_form import FORM, SettingsChanged, TrainSettingsForm
 
-# Seconds between UI updates from a stream of Step events. Every update costs CPU time on a core the
-# trainer's threads also use (`bench tui` shows how much): 4 a second reads as live and keeps it cheap.
-UPDATE_INTERVAL = 0.25
 LATEST = "ckpt.pt"  # a run folder's latest checkpoint (core.checkpoint's name)
-
-
-class Phase(enum.StrEnum):
-    """What the screen is doing."""
-
-    LOADING = "loading"  # looking for devices (torch is importing)
-    IDLE = "idle"
-    STARTING = "starting"
-    RUNNING = "running"
-    PAUSED = "paused"
-    FINISHED = "finished"
-    STOPPED = "stopped"  # the worker ended without a Finished event
-    FAILED = "failed"
-
-
-TRAINING = (Phase.STARTING, Phase.RUNNING, Phase.PAUSED)
-
-
-def folder_id(path: Path) -> tuple[int, int] | None:
-    """What identifies a folder across a rename (device and inode), or None if it is gone."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
-
-
-@dataclass
-class DevicesReady(Message):
-    """torch is imported: the devices (core.devices.DeviceInfo), the dtypes each takes, the default."""
-
-    devices: list[Any]
-    dtypes: dict[str, dict[str, str | None]]
-    default_device: str
-
-
-@dataclass
-class DevicesFailed(Message):
-    error: str
-
-
-@dataclass
-class ResumeLoaded(Message):
-    """The settings (TrainConfig as a dict) and iteration of the checkpoint to resume."""
-
-    path: Path
-    config: dict[str, Any]
-    iter_num: int
-    folder: tuple[int, int] | None  # the run folder's folder_id, to follow a rename
-
-
-@dataclass
-class ResumeFailed(Message):
-    path: Path
-    error: str
-
-
-@dataclass
-class TrainingStarted(Message):
-    trainer: TrainerProcess
-
-
-@dataclass
-class TrainerEvents(Message):
-    """A batch of trainer events, in order (Steps at most every UPDATE_INTERVAL, others at once)."""
-
-    events: list[Event]
-
-
-@dataclass
-class FoldersMoved(Message):
-    """Run folders the screen shows that were renamed (old -> new) or deleted (old -> None)."""
-
-    moved: dict[Path, Path | None]
 
 
 class TrainScreen(AppScreen):
@@ -136,7 +61,7 @@ class TrainScreen(AppScreen):
         Binding("ctrl+g", "x_axis", "X axis", id="train.x_axis"),
     ]
 
-    phase: reactive[Phase] = reactive(Phase.LOADING, bindings=True)
+    state: reactive[Phase] = reactive(Phase.LOADING, bindings=True)
     # The form's latest config and problems (SettingsChanged): Start is offered once a dataset is chosen.
     settings: reactive[SettingsChanged | None] = reactive(None, bindings=True)
     # The running trainer (in its child process), None between runs.
@@ -147,8 +72,8 @@ class TrainScreen(AppScreen):
         self.training_worker: Worker[None] | None = None  # the worker running `trainer`
         self._datasets_signature: tuple[Any, ...] | None = None  # of the listing the form shows
         self.run_dir: Path | None = None  # the folder of the run shown (renames followed)
-        self.run_folder: tuple[int, int] | None = None  # its folder_id
-        self.resume_folder: tuple[int, int] | None = None  # the folder_id of the run to resume
+        self.run_folder: FolderId | None = None  # its folder_id
+        self.resume_folder: FolderId | None = None  # the folder_id of the run to resume
         self.ended: Finished | None = None  # how the last run ended, for the status line
 
     def compose(self) -> ComposeResult:
@@ -194,10 +119,6 @@ class TrainScreen(AppScreen):
     def resume_config(self) -> dict[str, Any] | None:
         return self.form.resume.config if self.form.resume else None
 
-    @property
-    def state(self) -> Phase:
-        return self.phase
-
     def read_form(self) -> tuple[TrainConfig, dict[str, str]]:
         return self.form.read()
 
@@ -238,13 +159,13 @@ class TrainScreen(AppScreen):
         self.post_message(DevicesReady(found, dtypes, default))
 
     def on_devices_failed(self, message: DevicesFailed) -> None:
-        self.set_phase(Phase.FAILED, f"torch could not load, so no device can train: {message.error}")
+        self.set_state(Phase.FAILED, f"torch could not load, so no device can train: {message.error}")
         self.notify(message.error, title="Training engine", severity="error")
 
     async def on_devices_ready(self, message: DevicesReady) -> None:
         await self.form.show_devices(message.devices, message.dtypes, message.default_device)
-        if self.phase == Phase.LOADING:
-            self.set_phase(Phase.IDLE, "Ready: pick a dataset and settings, then Start (ctrl+r).")
+        if self.state == Phase.LOADING:
+            self.set_state(Phase.IDLE, "Ready: pick a dataset and settings, then Start (ctrl+r).")
 
     def on_settings_changed(self, message: SettingsChanged) -> None:
         self.settings = message
@@ -288,7 +209,7 @@ class TrainScreen(AppScreen):
 
     # -- renamed or deleted run folders -------------------------------------------------------------
 
-    def shown_folders(self) -> list[tuple[Path, tuple[int, int] | None]]:
+    def shown_folders(self) -> list[tuple[Path, FolderId | None]]:
         """The run folders the screen names: the last run's and the one to resume."""
         shown = [(self.run_dir, self.run_folder)] if self.run_dir else []
         if self.resume_path is not None:
@@ -296,20 +217,14 @@ class TrainScreen(AppScreen):
         return shown
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-folders")
-    def find_moved_folders(self, known: dict[Path, tuple[int, int]]) -> None:
-        """Look for folders that are gone under the same id beside where they were (a rename keeps it)."""
-        moved: dict[Path, Path | None] = {}
-        for old, folder in known.items():
-            if folder_id(old) == folder:
-                continue
-            siblings = old.parent.iterdir() if old.parent.is_dir() else iter(())
-            moved[old] = next((p for p in siblings if folder_id(p) == folder), None)
+    def find_moved_folders(self, known: dict[Path, FolderId]) -> None:
+        moved = find_moved(known)
         if moved:
             self.post_message(FoldersMoved(moved))
 
     def on_folders_moved(self, message: FoldersMoved) -> None:
         for old, new in message.moved.items():
-            if old == self.run_dir and self.phase not in TRAINING:
+            if old == self.run_dir and self.state not in TRAINING:
                 self.run_dir = new
                 self.monitor.write_log(f"run folder {old.name} " + (f"renamed to {new.name}" if new else "deleted"))
                 if self.ended is not None:
@@ -327,25 +242,25 @@ class TrainScreen(AppScreen):
         """Keys that do nothing now show disabled in the footer (Pause and Resume share ctrl+t)."""
         if action == "start":
             ready = self.settings is not None and self.settings.config.dataset
-            return None if self.phase in TRAINING or not ready else True
+            return None if self.state in TRAINING or not ready else True
         if action == "pause":
-            return self.phase != Phase.PAUSED if self.trainer is not None else None
+            return self.state != Phase.PAUSED if self.trainer is not None else None
         if action == "resume_run":
-            return self.trainer is not None and self.phase == Phase.PAUSED
+            return self.trainer is not None and self.state == Phase.PAUSED
         if action in ("stop", "save_now", "sample_now"):
             return True if self.trainer is not None else None
         return True
 
-    def watch_phase(self, phase: Phase) -> None:
-        self.form.training = phase in TRAINING
+    def watch_state(self, state: Phase) -> None:
+        self.form.training = state in TRAINING
 
-    def set_phase(self, phase: Phase, status: str) -> None:
-        self.phase = phase
-        self.monitor.set_status(status, phase)
+    def set_state(self, state: Phase, status: str) -> None:
+        self.state = state
+        self.monitor.set_status(status, state)
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
-        if self.phase in TRAINING:
+        if self.state in TRAINING:
             return
         config, problems = self.form.read()
         if problems:
@@ -385,7 +300,7 @@ class TrainScreen(AppScreen):
     def start(self, config: TrainConfig, resume: Path | None, replace: Path | None = None) -> None:
         self.monitor.begin(config.max_iters)
         self.ended = None
-        self.set_phase(Phase.STARTING, f"Starting on {config.device}…")
+        self.set_state(Phase.STARTING, f"Starting on {config.device}…")
         self.training_worker = self.run_training(config, resume, replace)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")
@@ -411,8 +326,8 @@ class TrainScreen(AppScreen):
         if event.state == WorkerState.ERROR:  # TrainerProcess.run never raises: this is the worker itself failing
             self.show_failure(f"{type(event.worker.error).__name__}: {event.worker.error}")
             self.monitor.write_log(f"[red]failed:[/] {event.worker.error}")
-        elif self.phase in TRAINING:
-            self.set_phase(Phase.STOPPED, "Training ended.")
+        elif self.state in TRAINING:
+            self.set_state(Phase.STOPPED, "Training ended.")
 
     def on_trainer_events(self, message: TrainerEvents) -> None:
         steps: list[Step] = []
@@ -433,13 +348,13 @@ class TrainScreen(AppScreen):
         if isinstance(event, Started):
             self.run_dir = event.run_dir
             self.run_folder = folder_id(event.run_dir)  # one stat, to follow a rename once the run ends
-            self.set_phase(Phase.RUNNING, f"Training {event.run_dir.name} on {event.device}.")
+            self.set_state(Phase.RUNNING, f"Training {event.run_dir.name} on {event.device}.")
         elif isinstance(event, Compiling):
-            self.set_phase(Phase.RUNNING, "Compiling the model (torch.compile): the first steps wait for it…")
+            self.set_state(Phase.RUNNING, "Compiling the model (torch.compile): the first steps wait for it…")
         elif isinstance(event, Paused):
-            self.set_phase(Phase.PAUSED, f"Paused at iteration {event.iter}: ctrl+t resumes.")
+            self.set_state(Phase.PAUSED, f"Paused at iteration {event.iter}: ctrl+t resumes.")
         elif isinstance(event, Resumed):
-            self.set_phase(Phase.RUNNING, f"Training {self.run_dir.name if self.run_dir else ''}.")
+            self.set_state(Phase.RUNNING, f"Training {self.run_dir.name if self.run_dir else ''}.")
         elif isinstance(event, Finished):
             self.ended = event
             self.show_ended()
@@ -450,10 +365,10 @@ class TrainScreen(AppScreen):
     def show_ended(self) -> None:
         assert self.ended is not None
         where = self.run_dir or "a run folder since deleted"
-        self.set_phase(Phase.FINISHED, f"Finished ({self.ended.reason}) at iteration {self.ended.iter}; checkpoint in {where}.")
+        self.set_state(Phase.FINISHED, f"Finished ({self.ended.reason}) at iteration {self.ended.iter}; checkpoint in {where}.")
 
     def show_failure(self, error: str) -> None:
-        self.set_phase(Phase.FAILED, f"Training failed: {error}")
+        self.set_state(Phase.FAILED, f"Training failed: {error}")
         self.notify(error, title="Training failed", severity="error", timeout=15)
 
     # -- keys ---------------------------------------------------------------------------------------
