@@ -111,6 +111,7 @@ async def test_tab_reaches_every_control_in_order(tiny_run: Path) -> None:
         await pilot.pause()
         await pilot.press("enter")
         assert screen.resume_path is None and not screen.query_one("#cfg-n_layer").disabled
+        assert app.focused is screen.query_one("#device")  # the next control, not wherever a hidden one's goes
 
 
 async def test_start_on_a_finished_run_asks_for_more_iterations(tiny_run: Path) -> None:
@@ -131,6 +132,8 @@ async def test_start_on_a_finished_run_asks_for_more_iterations(tiny_run: Path) 
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: screen.state == "finished")
         assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained + 2
+        # Start again would resume a finished run once more: the form says so first.
+        await wait_for(pilot, lambda: f"above {trained + 2}" in flat(shown(screen.query_one("#error-max_iters", Static))))
 
 
 async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, char_dataset) -> None:

@@ -188,13 +188,13 @@ class TrainScreen(AppScreen):
             self.post_message(ResumeFailed(path, str(error)))
             return
         config = {**ckpt.get("config", {}), **ckpt.get("model_args", {})}
-        self.post_message(ResumeLoaded(path, config, int(ckpt.get("iter_num", 0)), folder_id(resolved.parent)))
+        self.post_message(ResumeLoaded(path, resolved, config, int(ckpt.get("iter_num", 0)), folder_id(resolved.parent)))
 
     def on_resume_loaded(self, message: ResumeLoaded) -> None:
         if message.path != self.resume_path:
             return
         self.resume_folder = message.folder
-        self.form.resume_loaded(message.path, message.config, message.iter_num)
+        self.form.resume_loaded(message.path, message.checkpoint, message.config, message.iter_num)
         if "max_iters" in self.form.problems:  # a finished run: it needs more iterations first
             self.form.focus_problem()
             self.notify(self.form.problems["max_iters"], title=f"Resume {message.path}", severity="warning")
@@ -358,6 +358,8 @@ class TrainScreen(AppScreen):
         elif isinstance(event, Finished):
             self.ended = event
             self.show_ended()
+            if self.resume_path is not None and self.resume_path.parent == self.run_dir:
+                self.form.resume_trained_to(event.iter)  # Start again resumes from here
             self.notify(f"{event.reason} at iteration {event.iter}; checkpoint in {self.run_dir}", title="Training finished")
         elif isinstance(event, Failed):
             self.show_failure(event.message)

@@ -52,7 +52,8 @@ class DevicesFailed(Message):
 class ResumeLoaded(Message):
     """The settings (TrainConfig as a dict) and iteration of the checkpoint to resume."""
 
-    path: Path
+    path: Path  # as asked for: a run folder or a checkpoint file
+    checkpoint: Path  # the file it resolved to
     config: dict[str, Any]
     iter_num: int
     folder: FolderId | None  # the run folder's folder_id, to follow a rename

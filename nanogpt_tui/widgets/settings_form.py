@@ -158,10 +158,12 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         self.query_one("#resume-row").display = True
         self.validate()
 
-    def resume_loaded(self, path: Path, config: dict[str, Any], iter_num: int) -> None:
+    def resume_loaded(self, path: Path, checkpoint: Path, config: dict[str, Any], iter_num: int) -> None:
+        """The checkpoint asked for as `path` (a run folder, say) is `checkpoint`: show its settings."""
         if self.resume is None or self.resume.path != path:
             return  # another resume (or none) was asked for meanwhile
-        self.resume.config, self.resume.iter_num = config, iter_num
+        self.resume.path, self.resume.config, self.resume.iter_num = checkpoint, config, iter_num
+        self.show_resume_line()
         self.fill(config_from_dict(config))
         dataset = Path(str(config.get("dataset", ""))).name
         if dataset in self.datasets:
@@ -170,6 +172,12 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         # The architecture is the checkpoint's: the trainer ignores edits to it.
         for name in MODEL_KEYS:
             self.query_one(f"#cfg-{name}").disabled = True
+
+    def resume_trained_to(self, iter_num: int) -> None:
+        """The resumed run trained on to `iter_num`: the next Start continues from there."""
+        if self.resume is not None and self.resume.config is not None:
+            self.resume.iter_num = iter_num
+            self.validate()
 
     def move_resume(self, path: Path) -> None:
         """The resumed run's folder was renamed: follow it."""
@@ -186,6 +194,8 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
     @on(Button.Pressed, "#clear-resume")
     def clear_resume(self) -> None:
         self.resume = None
+        if self.query_one("#clear-resume").has_focus:
+            self.screen.focus_next()  # on to the device, rather than to wherever a hidden button's focus goes
         self.query_one("#resume-row").display = False
         for name in MODEL_KEYS:
             self.query_one(f"#cfg-{name}").disabled = False
