@@ -133,7 +133,7 @@ async def test_start_on_a_finished_run_asks_for_more_iterations(tiny_run: Path) 
         await wait_for(pilot, lambda: screen.state == "finished")
         assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained + 2
         # Start again would resume a finished run once more: the form says so first.
-        await wait_for(pilot, lambda: f"above {trained + 2}" in flat(shown(screen.query_one("#error-max_iters", Static))))
+        await wait_for(pilot, lambda: f"above{trained + 2}" in flat(shown(screen.query_one("#error-max_iters", Static))))
 
 
 async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, char_dataset) -> None:
