@@ -309,7 +309,7 @@ class DataScreen(AppScreen):
         question = (
             f"A dataset called {name!r} exists already ({what}).\n"
             f"Replace it? Its files are replaced once the new ones are written; runs trained on it keep "
-            f"their checkpoints. No keeps it: choose another name."
+            f"their checkpoints (resumed, they train on the new data). No keeps it: choose another name."
         )
 
         def replace(yes: bool | None) -> None:
