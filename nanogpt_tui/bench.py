@@ -63,9 +63,9 @@ asyncio.run(main())
 
 
 def run_settings(iters: int) -> dict[str, Any]:
-    """The settings both kinds of run override in the preset: `iters` steps, no eval until the end,
-    and every step logged (the timing needs each step, whatever the preset's log_interval)."""
-    return dict(max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1)
+    """The settings both kinds of run override in the preset: `iters` steps, no eval nor sample until the
+    end, and every step logged (the timing needs each step, whatever the preset's log_interval)."""
+    return dict(max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0)
 
 
 def throughput(rows: Sequence[tuple[int, int, float]]) -> float:

@@ -208,7 +208,7 @@ def test_loss_plot_buffer_is_bounded_and_spans_the_run() -> None:
     iters = [p.iter for p in plot.steps.points]
     assert len(iters) < MAX_POINTS
     assert iters[0] == 0 and iters[-1] > n - 2 * plot.steps.stride
-    assert len(set(b - a for a, b in zip(iters, iters[1:]))) == 1  # evenly spread
+    assert len(set(b - a for a, b in zip(iters, iters[1:], strict=False))) == 1  # evenly spread
 
 
 def test_loss_plot_skips_non_finite_losses() -> None:

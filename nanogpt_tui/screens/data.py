@@ -7,6 +7,7 @@ chunk and leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class PrepareRequest:
     name: str | None
     val_fraction: float
     extensions: tuple[str, ...]
+    overwrite: bool = False  # the user chose to replace the dataset of that name
 
 
 class PrepareProgress(Message):
@@ -265,6 +267,10 @@ class DataScreen(AppScreen):
 
     def _update_name_placeholder(self) -> None:
         """Show the name prepare() will use when the name field is left empty."""
+        self.query_one("#data-name", Input).placeholder = f"{self._default_name()} (default)"
+
+    def _default_name(self) -> str:
+        """The name prepare() gives the dataset when the name field is left empty."""
         if self.source_kind == "shakespeare":
             stem = SHAKESPEARE
         else:
@@ -274,8 +280,7 @@ class DataScreen(AppScreen):
                 stem = ""  # nothing typed yet: prepare's generic name
             else:
                 stem = path.stem if self.source_kind == "file" else path.resolve().name
-        placeholder = default_name(Source(description="", name=stem, files=[]), self.tokenizer)
-        self.query_one("#data-name", Input).placeholder = f"{placeholder} (default)"
+        return default_name(Source(description="", name=stem, files=[]), self.tokenizer)
 
     def _read_form(self) -> PrepareRequest:
         """The form as a request; ValueError with a message for the user when a field is wrong."""
@@ -306,6 +311,28 @@ class DataScreen(AppScreen):
             self._status(str(error), error=True)
             self.notify(str(error), title="Cannot prepare", severity="error")
             return
+        name = request.name or self._default_name()
+        existing = self.datasets.get(name)
+        if existing is None:
+            self._start_prepare(request)
+            return
+        what = (f"{tokenizer_name(existing.tokenizer)}, {existing.train_tokens:,} train + {existing.val_tokens:,} val tokens"
+                if isinstance(existing, DatasetInfo) else "broken")
+        question = (
+            f"A dataset called {name!r} exists already ({what}).\n"
+            f"Replace it? Its files are replaced once the new ones are written; runs trained on it keep "
+            f"their checkpoints (resumed, they train on the new data). No keeps it: choose another name."
+        )
+
+        def replace(yes: bool | None) -> None:
+            if yes:
+                self._start_prepare(dataclasses.replace(request, overwrite=True))
+            else:
+                self.query_one("#data-name", Input).focus()
+
+        self.app.push_screen(ConfirmModal(question), replace)
+
+    def _start_prepare(self, request: PrepareRequest) -> None:
         bar = self.query_one("#data-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.display = True
@@ -327,6 +354,7 @@ class DataScreen(AppScreen):
                 name=request.name,
                 val_fraction=request.val_fraction,
                 extensions=request.extensions,
+                overwrite=request.overwrite,
                 progress=lambda progress: self.post_message(PrepareProgress(progress)),
                 cancel=worker.cancelled_event,
             )

@@ -1,10 +1,11 @@
-"""Modal dialogs shared by the screens: a yes/no question and a one-line text prompt."""
+"""Modal dialogs shared by the screens: a yes/no question, a choice of a few answers and a one-line text prompt."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -42,6 +43,51 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+@dataclass
+class Choice:
+    """One answer of a ChoiceModal: what it returns, the key that picks it, its button."""
+
+    value: str
+    key: str
+    label: str
+    variant: str = "default"  # a Button variant: "error" for one that deletes something
+
+
+class ChoiceModal(ModalScreen["str | None"]):
+    """Asks to pick one of a few answers: its key or its button picks it; escape cancels (None)."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="choice.cancel")]
+
+    def __init__(self, question: str, choices: list[Choice], first: str) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = choices
+        self.first = first  # the value whose button has the focus first (enter picks it)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                for choice in self.choices:
+                    yield Button(f"{choice.label} ({choice.key})", variant=choice.variant, id=f"choice-{choice.value}")  # type: ignore[arg-type]
+
+    def on_mount(self) -> None:
+        self.query_one(f"#choice-{self.first}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss((event.button.id or "").removeprefix("choice-"))
+
+    def on_key(self, event: events.Key) -> None:
+        for choice in self.choices:
+            if event.key == choice.key:
+                event.stop()
+                self.dismiss(choice.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 @dataclass

@@ -1,0 +1,282 @@
+"""The Train screen's form and keys driven as a user would: dropdowns, Tab order, a finished run, an existing
+run name, a renamed run, a small terminal; the help page; replacing a dataset on the Data screen."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Button, Input, Select, Static
+from textual.widgets._select import SelectOverlay
+
+from core import paths
+from core.checkpoint import load_checkpoint
+from core.dataset import load_dataset
+from core.presets import PRESETS, from_preset
+from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.screens.checkpoints import CheckpointsScreen
+from nanogpt_tui.screens.data import DataScreen
+from nanogpt_tui.screens.help import HelpScreen
+from nanogpt_tui.screens.train import TrainScreen
+from nanogpt_tui.widgets.dialogs import ChoiceModal, ConfirmModal, TextModal
+from nanogpt_tui.widgets.path_input import PathInput
+from nanogpt_tui.widgets.run_monitor import FIGURES
+from nanogpt_tui.widgets.settings_form import FORM_FIELDS
+from pilot_helpers import wait_for
+
+
+def shown(widget: Widget) -> str:
+    """The text a widget shows on screen now."""
+    return "\n".join(widget.render_line(y).text for y in range(widget.size.height))
+
+
+def flat(text: str) -> str:
+    """Text without its whitespace: a long path wraps at any character."""
+    return "".join(text.split())
+
+
+def options(select: Select) -> list[str]:
+    overlay = select.query_one(SelectOverlay)
+    return [str(overlay.get_option_at_index(i).prompt) for i in range(overlay.option_count)]
+
+
+async def open_train(app: NanoGPTApp, pilot: Pilot) -> TrainScreen:
+    await pilot.press("f3")
+    await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.state == "idle")
+    await wait_for(pilot, lambda: app.screen.query("#device"))
+    return app.screen
+
+
+async def resume(app: NanoGPTApp, pilot: Pilot, run: Path) -> TrainScreen:
+    await app.resume_training(run / "ckpt.pt")
+    screen = app.screen
+    assert isinstance(screen, TrainScreen)
+    await wait_for(pilot, lambda: screen.state == "idle" and screen.resume_config is not None)
+    await pilot.pause()
+    return screen
+
+
+async def type_into(pilot: Pilot, screen: TrainScreen, settings: dict[str, str]) -> None:
+    for name, text in settings.items():
+        screen.query_one(f"#{name}" if name == "run_name" else f"#cfg-{name}", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k", *text)
+    await pilot.pause()
+
+
+def warnings(app: NanoGPTApp) -> list[str]:
+    return [n.message for n in app._notifications if n.severity in ("warning", "error")]
+
+
+async def test_dropdowns_offer_only_real_choices(char_dataset) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        dataset = screen.query_one("#dataset", Select)
+        assert dataset.value == char_dataset.name
+        assert options(dataset) == [f"{char_dataset.name} ({char_dataset.train_tokens:,} tokens)"]
+        assert options(screen.query_one("#preset", Select)) == list(PRESETS)
+
+
+async def test_no_dataset_says_where_to_make_one() -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        assert options(screen.query_one("#dataset", Select)) == ["none: prepare one on the Data screen (f2)"]
+        assert "Data screen" in shown(screen.query_one("#error-form", Static))
+        assert screen.query_one("#start", Button).disabled
+
+
+async def test_tab_reaches_every_control_in_order(tiny_run: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await resume(app, pilot, tiny_run)
+        await type_into(pilot, screen, {"max_iters": "100"})  # so Start is enabled
+        screen.query_one("#dataset").focus()
+        await pilot.pause()
+        order = []
+        while app.focused is not None and app.focused.id not in order:
+            order.append(app.focused.id)
+            await pilot.press("tab")
+        editable = [f"cfg-{name}" for name in FORM_FIELDS if not screen.query_one(f"#cfg-{name}").disabled]
+        form = ["dataset", "preset", "clear-resume", "device", "dtype", "run_name", *editable, "start"]
+        assert [name for name in order if name in form] == form
+        assert order[: len(form)] == form  # the form first, then the run's panels
+        await pilot.press("shift+tab")
+        assert app.focused is not None and app.focused.id == order[-1]
+
+        # "Don't resume" by keyboard: the resume is dropped and the model's shape can be edited again.
+        screen.query_one("#clear-resume").focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        assert screen.resume_path is None and not screen.query_one("#cfg-n_layer").disabled
+        assert app.focused is screen.query_one("#device")  # the next control, not wherever a hidden one's goes
+
+
+async def test_start_on_a_finished_run_asks_for_more_iterations(tiny_run: Path) -> None:
+    trained = load_checkpoint(tiny_run / "ckpt.pt")["iter_num"]
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await resume(app, pilot, tiny_run)
+        assert screen.query_one("#cfg-max_iters", Input).value == str(trained)
+        screen.query_one("#dataset").focus()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert all(worker.group != "train" for worker in app.workers) and screen.state == "idle"
+        error = shown(screen.query_one("#error-max_iters", Static))
+        assert f"raise max_iters above {trained}" in " ".join(error.split())
+        assert app.focused is screen.query_one("#cfg-max_iters")
+        assert any("raise max_iters" in message for message in warnings(app))
+        await pilot.press("ctrl+a", "ctrl+k", *str(trained + 2))
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state == "finished")
+        assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained + 2
+        # Start again would resume a finished run once more: the form says so first.
+        await wait_for(pilot, lambda: f"above{trained + 2}" in flat(shown(screen.query_one("#error-max_iters", Static))))
+
+
+async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, char_dataset) -> None:
+    before = (tiny_run / "ckpt.pt").read_bytes()
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        small = {"n_layer": "1", "n_embd": "16", "n_head": "2", "block_size": "16", "batch_size": "4",
+                 "max_iters": "4", "eval_interval": "2", "eval_iters": "1", "sample_interval": "2", "sample_tokens": "8"}
+        await type_into(pilot, screen, {**small, "run_name": tiny_run.name})
+        assert screen.errors == {}
+
+        # Cancel keeps the run as it was and nothing starts.
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
+        assert tiny_run.name in shown(app.screen.query_one(".question", Static))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert screen.state == "idle" and (tiny_run / "ckpt.pt").read_bytes() == before
+
+        # Resume sets up that run.
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: screen.resume_config is not None)
+        assert screen.resume_path == tiny_run / "ckpt.pt"
+        assert (tiny_run / "ckpt.pt").read_bytes() == before
+        screen.query_one("#clear-resume", Button).press()
+        await pilot.pause()
+
+        # Replace deletes it and trains a new run in its place, samples included.
+        await type_into(pilot, screen, {**small, "run_name": tiny_run.name})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.state in ("finished", "failed"))
+        assert screen.state == "finished", shown(screen.query_one("#status", Static))
+        ckpt = load_checkpoint(tiny_run / "ckpt.pt")
+        assert ckpt["iter_num"] == 4 and ckpt["model_args"]["n_layer"] == 1
+        assert not (tiny_run / "best.pt").exists() or load_checkpoint(tiny_run / "best.pt")["iter_num"] <= 4
+        assert "── iteration 2 ──" in shown(screen.query_one("#samples"))
+
+
+async def test_the_status_follows_a_run_renamed_on_the_checkpoints_screen(tiny_run: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await resume(app, pilot, tiny_run)
+        await type_into(pilot, screen, {"max_iters": "14"})
+        await pilot.press("ctrl+r")
+        status = screen.query_one("#status", Static)
+        await wait_for(pilot, lambda: screen.state == "finished" and str(tiny_run) in flat(shown(status)))
+        await app.workers.wait_for_complete()
+        assert app.trainer is None
+
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and app.screen.summaries)
+        await pilot.pause()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextModal))
+        await pilot.press("ctrl+u", *"renamed", "enter")
+        renamed = tiny_run.parent / "renamed"
+        await wait_for(pilot, renamed.is_dir)
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: str(renamed) in flat(shown(status)))
+        assert screen.resume_path == renamed / "ckpt.pt"
+        assert "renamed" in shown(screen.query_one("#resume-line", Static))
+
+
+async def test_a_small_terminal_shows_every_figure_and_hint_in_full(char_dataset) -> None:
+    from core.devices import list_devices
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_train(app, pilot)
+        figures = screen.query_one("#figures", Static)
+        await wait_for(pilot, lambda: all(f"{name} –" in shown(figures) for name in FIGURES))
+        for selector in ("#loss-plot", "#figures", "#samples", "#log", "#status"):
+            widget = screen.query_one(selector)
+            assert widget.size.height > 0 and screen.region.contains_region(widget.region)
+        # Why a device or precision cannot be used is readable in full, wrapped under the choices.
+        note = " ".join(shown(screen.query_one("#device-note", Static)).split())
+        for device in list_devices():
+            reason = device.detail if device.available else device.reason
+            assert f"{device.name}: {' '.join(reason.split())}" in note
+        # Each setting's label is whole, and Tab brings the last ones (and Start) into view.
+        checks = [name for name, kind in FORM_FIELDS.items() if kind is bool]
+        assert all(name in shown(screen.query_one(f"#cfg-{name}")) for name in checks)
+        labels = [shown(label).strip() for label in screen.query(".cfg-label")]
+        assert labels == [name for name, kind in FORM_FIELDS.items() if kind is not bool]
+        start, form = screen.query_one("#start"), screen.query_one("#train-settings")
+        start.focus()
+        await wait_for(pilot, lambda: form.region.contains_region(start.region))
+
+
+async def test_help_shows_the_screens_keys_and_how_to_close(char_dataset) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        for key, binding_key, description in (("f3", "ctrl+r", "Sample now"), ("f2", "ctrl+r", "Prepare")):
+            await pilot.press(key)
+            await pilot.press("f1")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await pilot.pause()
+            keys = shown(app.screen.query_one("#help-screen-keys", Static))
+            assert description in keys and binding_key in keys
+            assert "escape" in shown(app.screen.query_one("#help-close", Static))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+
+def test_every_preset_samples_at_each_eval_within_a_block() -> None:
+    for name in PRESETS:
+        config = from_preset(name)
+        assert config.sample_interval == config.eval_interval
+        assert 0 < config.sample_tokens <= config.block_size
+
+
+async def test_an_existing_dataset_name_offers_to_replace_it(small_text: Path, char_dataset) -> None:
+    old = load_dataset(char_dataset.name)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DataScreen)
+        await wait_for(pilot, lambda: char_dataset.name in screen.datasets)
+        await pilot.click("#source-file")
+        field = screen.query_one("#data-path", PathInput)
+        field.value = f"{small_text.parent}{os.sep}"
+        field.focus()
+        await pilot.press("end", *small_text.name)
+        screen.query_one("#data-val", Input).value = "0.2"
+        screen.query_one("#data-name", Input).focus()
+        await pilot.press(*char_dataset.name)
+
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "Replace" in shown(app.screen.query_one(".question"))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert screen.preparing is None and load_dataset(char_dataset.name).val_fraction == old.val_fraction
+
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.screen is screen and screen.preparing is None)
+        await app.workers.wait_for_complete()
+        assert load_dataset(char_dataset.name).val_fraction == 0.2
+        assert sorted(p.name for p in paths.datasets_dir().iterdir()) == [char_dataset.name]
