@@ -62,6 +62,7 @@ def shown(value: Any, none: str) -> str:
 def shown_stops(value: Any) -> str:
     if not isinstance(value, list) or not all(isinstance(stop, str) for stop in value):
         raise ValueError(f"{value!r} is not a list of strings")
+    SamplingConfig(stop=value).validate()  # an empty one would read back as none at all
     return format_stop_strings(value)
 
 
