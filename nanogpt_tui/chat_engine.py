@@ -16,7 +16,7 @@ from nanogpt_tui.formatting import human_count
 from nanogpt_tui.listings import file_signature
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # two engines are the same only if they are one object
 class Engine:
     """A loaded model and what the info line says about it."""
 

@@ -125,7 +125,7 @@ def save_session(session: Session) -> Path:
     turns = [{"prompt": prompt, "reply": [list(piece) for piece in reply]} for prompt, reply in session.turns]
     data = {
         "version": SESSION_VERSION, "id": session.id, "checkpoint": session.checkpoint,
-        "created": session.created, "updated": datetime.now().isoformat(timespec="seconds"), "turns": turns,
+        "created": session.created, "updated": datetime.now().isoformat(), "turns": turns,
     }
     write_json(session.path, data)
     return session.path
