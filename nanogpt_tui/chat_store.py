@@ -13,6 +13,7 @@ these from thread workers.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -62,7 +63,13 @@ def read_json_object(path: Path) -> dict[str, Any]:
 # -- settings --------------------------------------------------------------------------------------------
 
 _settings_lock = threading.Lock()
+_settings_versions = itertools.count(1)  # for the whole process: every panel's writes in one order
 _settings_written = 0  # the newest version written, so a late writer of older settings gives way
+
+
+def settings_version() -> int:
+    """A number for settings about to be written (on the UI thread), newer than any before it."""
+    return next(_settings_versions)
 
 
 def settings_path() -> Path:
@@ -78,7 +85,8 @@ def read_settings() -> dict[str, Any]:
 
 
 def write_settings(values: dict[str, Any], version: int) -> None:
-    """Save the settings; `version` (increasing) orders writes from several threads: older ones are dropped."""
+    """Save the settings; `version` (from settings_version) orders writes from several threads: older ones
+    are dropped."""
     global _settings_written
     with _settings_lock:
         if version <= _settings_written:

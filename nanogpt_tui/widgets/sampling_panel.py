@@ -121,7 +121,6 @@ class SamplingPanel(VerticalScroll):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._saved: dict[str, Any] | None = None  # as last read or written; None until read
-        self._version = 0  # numbers the writes, so the newest one wins
 
     def compose(self) -> ComposeResult:
         yield Label("Sampling", classes="heading")
@@ -187,8 +186,7 @@ class SamplingPanel(VerticalScroll):
         values = self.stored()
         if self._saved is not None and not problems and values != self._saved:
             self._saved = values
-            self._version += 1
-            self.write_saved(values, self._version)
+            self.write_saved(values, chat_store.settings_version())
 
     def stored(self) -> dict[str, Any]:
         """Everything the panel remembers, as saved."""
