@@ -296,6 +296,7 @@ class ChatScreen(AppScreen):
             self._replaced = None
         else:
             prompt.value = self.turns[-1].prompt  # back in the field, to be fixed
+            prompt.cursor_position = len(prompt.value)
             self.transcript.remove_last()
             self.turn_count = len(self.turns)
         prompt.focus()
