@@ -104,8 +104,7 @@ class ChatScreen(AppScreen):
             yield SamplingPanel(id="chat-controls")
         yield Footer()
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_mount(self) -> None:  # AppScreen's on_mount runs too (Textual calls each class's handler)
         self.query_one("#chat-prompt", Input).focus()
 
     # -- what the rest of the app and the tests read ------------------------------------------------
