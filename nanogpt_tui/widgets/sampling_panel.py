@@ -23,6 +23,7 @@ from core.sampling import (
     DEFAULT_PRECISION, PRECISIONS, STOP_HELP, SamplingConfig, format_stop_strings, parse_stop_strings,
 )
 from nanogpt_tui import chat_store
+from nanogpt_tui.messages import WorkFailed
 
 
 def number(text: str) -> float:
@@ -181,16 +182,16 @@ class SamplingPanel(VerticalScroll):
     @on(Select.Changed)
     @on(Switch.Changed)
     def on_setting_changed(self) -> None:
-        problems = self.read()[1]
+        values, problems = self.read()
         self.query_one("#chat-settings-error", Static).update("\n".join(problems))
-        values = self.stored()
-        if self._saved is not None and not problems and values != self._saved:
-            self._saved = values
-            self.write_saved(values, chat_store.settings_version())
+        stored = self.stored(values)
+        if self._saved is not None and not problems and stored != self._saved:
+            self._saved = stored
+            self.write_saved(stored, chat_store.settings_version())
 
-    def stored(self) -> dict[str, Any]:
-        """Everything the panel remembers, as saved."""
-        return {**self.read()[0], "precision": self.precision, "colours": self.colours}
+    def stored(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Everything the panel remembers, as saved: the sampling `values`, the precision and the colouring."""
+        return {**values, "precision": self.precision, "colours": self.colours}
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat-settings-read")
     def read_saved(self) -> None:
@@ -204,7 +205,7 @@ class SamplingPanel(VerticalScroll):
         try:
             chat_store.write_settings(values, version)
         except OSError as error:
-            self.notify(str(error), title="Chat settings not saved", severity="error")
+            self.post_message(WorkFailed("Chat settings not saved", str(error)))  # the screen tells the user
 
     def on_sampling_panel_settings_read(self, message: SettingsRead) -> None:
         """Show the saved values; those that are not valid keep their defaults, and the user is told."""
@@ -218,7 +219,7 @@ class SamplingPanel(VerticalScroll):
             self.notify(
                 "\n".join(problems) + "\nThose settings keep their defaults.", title="Chat settings", severity="warning"
             )
-        self._saved = self.stored()  # from now on a change is saved
+        self._saved = self.stored(self.read()[0])  # from now on a change is saved
 
     def _restore(self, key: str, value: Any) -> str | None:
         """Set one saved value; a message when it is not a valid one."""
