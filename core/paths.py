@@ -1,4 +1,4 @@
-"""Where user data lives: datasets, runs (checkpoints) and downloads.
+"""Where user data lives: datasets, runs (checkpoints), chat sessions, downloads, and the app's settings.
 
 `$NANOGPT_TUI_HOME` overrides the platform's user data dir; the CLI's `--home DIR` sets it.
 """
@@ -84,6 +84,24 @@ def dataset_dir(name: str) -> Path:
 def run_dir(name: str) -> Path:
     """The folder of run `name` (checked: always directly inside runs/)."""
     return runs_dir() / check_name(name, "run name")
+
+
+def sessions_dir() -> Path:
+    """The Chat screen's saved conversations, one JSON file each."""
+    return _sub("sessions")
+
+
+def config_dir() -> Path:
+    """The app's settings (e.g. Chat's sampling settings), created on first use.
+
+    The platform's user config dir, unless a data dir was chosen (`--home`, `$NANOGPT_TUI_HOME`): then
+    `HOME/config`, so a chosen home (a test's, a benchmark's) keeps everything in one place.
+    """
+    if os.environ.get(HOME_ENV):
+        return _sub("config")
+    root = Path(platformdirs.user_config_dir("nanogpt-tui"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @contextmanager

@@ -31,6 +31,54 @@ def check_precision(name: str) -> str:
     return name
 
 
+# How stop strings are typed on one line (the Chat screen's field): separated by commas, spaces around
+# each one trimmed, and these escapes for what one line cannot hold or what a comma or the trim would eat.
+STOP_ESCAPES = {"n": "\n", "t": "\t", "s": " ", ",": ",", "\\": "\\"}
+STOP_HELP = r"comma-separated; \n newline, \t tab, \s space, \, comma, \\ backslash"
+
+
+def parse_stop_strings(text: str) -> list[str]:
+    """The stop strings typed in `text` (see STOP_ESCAPES); SamplerError for an empty one or a bad escape."""
+    if not text.strip():
+        return []
+    items: list[list[tuple[str, bool]]] = [[]]  # per stop string: (character, escaped)
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            code = next(chars, "")
+            if code not in STOP_ESCAPES:
+                raise SamplerError(f"stop strings: unknown escape \\{code} ({STOP_HELP})")
+            items[-1].append((STOP_ESCAPES[code], True))
+        elif char == ",":
+            items.append([])
+        else:
+            items[-1].append((char, False))
+    stops = []
+    for item in items:
+        while item and item[0] == (" ", False):
+            item.pop(0)
+        while item and item[-1] == (" ", False):
+            item.pop()
+        stops.append("".join(char for char, _ in item))
+    if not all(stops):
+        raise SamplerError(f"stop strings must not be empty ({STOP_HELP})")
+    return stops
+
+
+def format_stop_strings(stops: list[str]) -> str:
+    """`stops` as typed: parse_stop_strings reads it back."""
+    escape = {value: "\\" + code for code, value in STOP_ESCAPES.items() if value != " "}
+
+    def typed(stop: str) -> str:
+        inner = stop.strip(" ")
+        ends = len(stop) - len(stop.lstrip(" ")), len(stop) - len(stop.rstrip(" "))
+        if not inner:  # spaces only
+            return "\\s" * len(stop)
+        return "\\s" * ends[0] + "".join(escape.get(char, char) for char in inner) + "\\s" * ends[1]
+
+    return ", ".join(typed(stop) for stop in stops)
+
+
 @dataclass
 class SamplingConfig:
     """How to sample. The defaults filter nothing; temperature 0.8 as in nanoGPT's sample.py."""

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from nanogpt_tui.widgets.path_input import PathInput
+from nanogpt_tui.widgets.path_input import PathInput, PathKind
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -98,6 +98,7 @@ class TextPrompt:
     value: str = ""
     check: Callable[[str], str | None] | None = None
     paths: bool = False  # a PathInput (completes and checks paths) instead of a plain Input
+    kind: PathKind = "any"  # what the PathInput expects
 
 
 class TextModal(ModalScreen["str | None"]):
@@ -113,8 +114,10 @@ class TextModal(ModalScreen["str | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.prompt.question, classes="question")
-            field = PathInput if self.prompt.paths else Input
-            yield field(self.prompt.value, id="answer")
+            if self.prompt.paths:
+                yield PathInput(self.prompt.value, kind=self.prompt.kind, id="answer")
+            else:
+                yield Input(self.prompt.value, id="answer")
             yield Static("", classes="error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -11,7 +11,7 @@ from textual.suggester import Suggester
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input
 
-PathKind = Literal["file", "dir", "any"]
+PathKind = Literal["file", "dir", "any", "new"]  # "new": a file to write (need not exist yet)
 
 
 def expand(value: str) -> Path:
@@ -46,7 +46,8 @@ class PathSuggester(Suggester):
 
 
 class PathExists(Validator):
-    """Valid when the path exists and is of the input's kind (file, folder, or either)."""
+    """Valid when the path exists and is of the input's kind (file, folder, or either); for "new", when it
+    is not a folder (a file to write: whether to overwrite one is the caller's question)."""
 
     def __init__(self, input: PathInput) -> None:
         super().__init__()
@@ -57,6 +58,8 @@ class PathExists(Validator):
             return self.failure("Type a path")
         path = expand(value)
         kind = self.input.kind
+        if kind == "new":
+            return self.failure(f"{path} is a folder") if path.is_dir() else self.success()
         if not path.exists():
             return self.failure(f"{path} does not exist")
         if kind == "file" and not path.is_file():

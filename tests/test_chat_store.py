@@ -1,0 +1,70 @@
+"""Chat's files (settings, sessions) and the stop strings' typed form, without the app."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from core import paths
+from core.sampling import SamplerError, format_stop_strings, parse_stop_strings
+from nanogpt_tui import chat_store
+
+
+@pytest.mark.parametrize(
+    "typed, stops",
+    [
+        ("", []),
+        ("   ", []),
+        ("ROMEO:, JULIET:", ["ROMEO:", "JULIET:"]),
+        (r"\n\n", ["\n\n"]),
+        (r"a\,b , \sx\s", ["a,b", " x "]),
+        (r"tab\there", ["tab\there"]),
+        (r"back\\slash", ["back\\slash"]),
+    ],
+)
+def test_stop_strings_are_typed_on_one_line(typed: str, stops: list[str]) -> None:
+    assert parse_stop_strings(typed) == stops
+    assert parse_stop_strings(format_stop_strings(stops)) == stops
+
+
+@pytest.mark.parametrize("typed, error", [("a,,b", "must not be empty"), ("a,", "must not be empty"),
+                                          (r"\q", r"unknown escape \q"), ("end\\", "unknown escape")])
+def test_bad_stop_strings_are_refused(typed: str, error: str) -> None:
+    with pytest.raises(SamplerError, match=error.replace("\\", "\\\\")):
+        parse_stop_strings(typed)
+
+
+def test_the_config_dir_follows_a_chosen_home(nanogpt_home) -> None:
+    assert paths.config_dir() == nanogpt_home / "config" and paths.config_dir().is_dir()
+
+
+def test_settings_round_trip_and_the_newest_write_wins() -> None:
+    assert chat_store.read_settings() == {}
+    older, newer = chat_store.settings_version(), chat_store.settings_version()
+    chat_store.write_settings({"temperature": 0.5}, newer)
+    chat_store.write_settings({"temperature": 0.9}, older)  # arriving late
+    assert chat_store.read_settings() == {"temperature": 0.5}
+    assert stat.S_IMODE(os.stat(chat_store.settings_path()).st_mode) == 0o644
+    assert not [p for p in paths.config_dir().iterdir() if p.name != "chat.json"]  # no temp file left behind
+    chat_store.settings_path().write_text("[1, 2]")
+    with pytest.raises(chat_store.StoreError, match="not a JSON object"):
+        chat_store.read_settings()
+
+
+def test_sessions_round_trip_and_a_broken_file_is_listed_with_its_error() -> None:
+    session = chat_store.Session(chat_store.new_session_id(), "/runs/x/ckpt.pt", "2026-11-26T21:00:00",
+                                 [("ROMEO:", [(5, " O", 0.25), (7, "h", 0.5)]), ("", [(1, "!", 1.0)])])
+    path = chat_store.save_session(session)
+    assert chat_store.load_session(path) == session
+    data = json.loads(path.read_text())
+    data["turns"][0]["reply"][0] = ["five", " O", 0.25]
+    (paths.sessions_dir() / "bad.json").write_text(json.dumps(data))
+    (paths.sessions_dir() / "torn.json").write_text('{"id": ')
+    listed = chat_store.list_sessions()
+    assert [s.title for s in listed if not s.error] == ["ROMEO:"] and listed[0].turns == 2
+    assert sorted(s.path.name for s in listed if s.error) == ["bad.json", "torn.json"]
+    with pytest.raises(chat_store.StoreError, match="bad.json: not a chat session"):
+        chat_store.load_session(paths.sessions_dir() / "bad.json")
