@@ -23,17 +23,34 @@ from textual.widgets import Button, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core import paths
+from core.formatting import human_size
 from core.train_config import TrainConfig
-from core.train_events import Compiling, Event, Failed, Finished, Paused, Resumed, Started, Step
+from core.train_events import (
+    Compiling,
+    Event,
+    Failed,
+    Finished,
+    Paused,
+    Resumed,
+    Started,
+    Step,
+)
 from core.train_process import TrainerProcess
 from nanogpt_tui import listings
-from nanogpt_tui.formatting import human_size
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.run_folders import FolderId, find_moved, folder_id
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.train_messages import (
-    TRAINING, UPDATE_INTERVAL, DevicesFailed, DevicesReady, FoldersMoved, Phase, ResumeFailed, ResumeLoaded,
-    TrainerEvents, TrainingStarted,
+    TRAINING,
+    UPDATE_INTERVAL,
+    DevicesFailed,
+    DevicesReady,
+    FoldersMoved,
+    Phase,
+    ResumeFailed,
+    ResumeLoaded,
+    TrainerEvents,
+    TrainingStarted,
 )
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal
