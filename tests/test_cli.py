@@ -38,6 +38,13 @@ def test_prepare_train_sample_eval(small_text: Path, nanogpt_home: Path, capsys:
     out = capsys.readouterr().out
     assert out.startswith("The") and len(out.rstrip("\n")) > len("The")
     assert set(out) <= set(chars) | {"\n"}
+    # --stop takes Chat's escapes (\s a space, \n a newline): the same reply, cut before the first of them.
+    reply = out[len("The"):-1]
+    cut = min([i for i in (reply.find(" "), reply.find("\n")) if i >= 0], default=len(reply))
+    assert cut < len(reply)  # the text has spaces: so will 30 characters of a model trained on it
+    args = ["sample", "--checkpoint", "r1", "--prompt", "The", "--max-new-tokens", "30", "--seed", "3"]
+    assert main([*args, "--stop", "\\s", "--stop", "\\n"]) == 0
+    assert capsys.readouterr().out == "The" + reply[:cut] + "\n"
 
     assert main(["eval", "--checkpoint", str(run / "ckpt.pt"), "--eval-iters", "2", "--batch-size", "4"]) == 0
     out = capsys.readouterr().out

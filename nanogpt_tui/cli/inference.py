@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision
+from core.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision, parse_stop_strings
 from nanogpt_tui.cli.common import console
 
 
@@ -24,7 +24,9 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
                         "text less likely (default %(default)s: off)")
     parser.add_argument("--seed", type=int, default=None, help="the same seed gives the same text (default: "
                         "different every run)")
-    parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                        help="stop generating at this text (repeatable; as in Chat's settings: \\n is a newline, "
+                             "commas separate several, \\, is a comma)")
 
 
 def add_precision_flag(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +68,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         min_p=args.min_p,
         repetition_penalty=args.repetition_penalty,
         seed=args.seed,
-        stop=args.stop,
+        stop=[stop for text in args.stop for stop in parse_stop_strings(text)],
     )
     out = sys.stdout
     out.write(args.prompt)

@@ -18,7 +18,7 @@ from nanogpt_tui.run_folders import FolderId
 UPDATE_INTERVAL = 0.25
 
 
-class Phase(enum.StrEnum):
+class Phase(str, enum.Enum):  # (enum.StrEnum is Python 3.11+; the project supports 3.10)
     """What the screen is doing."""
 
     LOADING = "loading"  # looking for devices (torch is importing)
