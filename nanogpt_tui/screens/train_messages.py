@@ -19,7 +19,7 @@ UPDATE_INTERVAL = 0.25
 
 
 class Phase(str, enum.Enum):  # (enum.StrEnum is Python 3.11+; the project supports 3.10)
-    """What the screen is doing."""
+    """What the screen is doing; formats as its value ("idle"), as a StrEnum would."""
 
     LOADING = "loading"  # looking for devices (torch is importing)
     IDLE = "idle"
@@ -29,6 +29,9 @@ class Phase(str, enum.Enum):  # (enum.StrEnum is Python 3.11+; the project suppo
     FINISHED = "finished"
     STOPPED = "stopped"  # the worker ended without a Finished event
     FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 TRAINING = (Phase.STARTING, Phase.RUNNING, Phase.PAUSED)
