@@ -85,8 +85,9 @@ class Finished:
 class Failed:
     iter: int
     message: str
-    kind: str  # "nan", "oom" or "error"
+    kind: str  # "nan", "oom", "in_use" (another process trains the run folder: `path`) or "error"
     details: str = field(default="", repr=False)  # the traceback, for a log
+    path: str = ""  # in_use: the run folder another process is training
 
 
 Event = Started | Compiling | Step | Eval | Sample | CheckpointSaved | Paused | Resumed | Finished | Failed

@@ -34,6 +34,7 @@ DATASET_FILES = ("dataset.json", "train.bin", "val.bin", "meta.pkl", "token_coun
 
 _lock = threading.Lock()
 _cache: dict[Hashable, Any] = {}
+_computing: dict[Hashable, threading.Lock] = {}  # a lock per key being computed
 MAX_ENTRIES = 512  # a safety net: signatures of files long gone are dropped past this many
 
 
@@ -51,15 +52,22 @@ def dataset_signature(folder: Path) -> Signature:
 
 
 def memo(key: Hashable, compute: Callable[[], T]) -> T:
-    """`compute()`, computed once per `key` (computed outside the lock: two workers may both compute it)."""
+    """`compute()`, computed once per `key`: a worker asking while another computes it waits for that
+    result (screens list at the same time when the app starts), and other keys are not held up."""
     with _lock:
         if key in _cache:
             return _cache[key]
-    value = compute()
-    with _lock:
-        if len(_cache) >= MAX_ENTRIES:
-            _cache.clear()
-        _cache[key] = value
+        key_lock = _computing.setdefault(key, threading.Lock())
+    with key_lock:
+        with _lock:
+            if key in _cache:
+                return _cache[key]
+        value = compute()
+        with _lock:
+            if len(_cache) >= MAX_ENTRIES:
+                _cache.clear()
+            _cache[key] = value
+            _computing.pop(key, None)
     return value
 
 

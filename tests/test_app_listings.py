@@ -6,13 +6,16 @@ a user's screen switches cause, and check that a change on disk is listed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_helpers import wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, SelectionList
+from textual.worker import WorkerCancelled
 
 from core import checkpoint, dataset
 from data.prepare import prepare
@@ -22,7 +25,6 @@ from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.data import DataScreen
 from nanogpt_tui.screens.tokens import TokensScreen
 from nanogpt_tui.screens.train import TrainScreen
-from pilot_helpers import wait_for
 
 
 def count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[Any]:
@@ -39,8 +41,10 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[
 
 
 async def settle(pilot: Pilot) -> None:
-    """Let the screen's workers finish and their messages land."""
-    await pilot.app.workers.wait_for_complete()
+    """Let the screen's workers finish and their messages land (a worker a newer one replaced is done too)."""
+    for worker in list(pilot.app.workers):
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
     await pilot.pause()
 
 

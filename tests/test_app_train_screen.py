@@ -280,3 +280,34 @@ async def test_an_existing_dataset_name_offers_to_replace_it(small_text: Path, c
         await app.workers.wait_for_complete()
         assert load_dataset(char_dataset.name).val_fraction == 0.2
         assert sorted(p.name for p in paths.datasets_dir().iterdir()) == [char_dataset.name]
+
+
+async def test_resuming_a_run_another_process_trains_offers_to_watch_it(tiny_run: Path) -> None:
+    import subprocess
+    import sys
+
+    from nanogpt_tui.screens.watch import WatchScreen
+
+    trained = load_checkpoint(tiny_run / "ckpt.pt")["iter_num"]
+    # A real other process holding the run's lock, as `nanogpt-tui train --resume` in another terminal does.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from core.run_lock import RunLock; lock = RunLock(sys.argv[1]); "
+         "lock.acquire(); print('locked', flush=True); time.sleep(600)", str(tiny_run)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        app = NanoGPTApp()
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await resume(app, pilot, tiny_run)
+            await type_into(pilot, screen, {"max_iters": str(trained + 5)})
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            assert f"process {holder.pid}" in " ".join(shown(screen.monitor.query_one("#status", Static)).split())
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
+            assert app.screen.run_dir == tiny_run
+        assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained  # nothing written to the held run
+    finally:
+        holder.kill()
+        holder.wait()

@@ -96,6 +96,7 @@ def test_refusals(tiny_run: Path, tmp_path: Path) -> None:
     # A recipe knob nanoGPT and GPT-2 lack: refused, naming it.
     ckpt = load_checkpoint(tiny_run / "ckpt.pt")
     ckpt["model_args"]["rope"] = True
+    del ckpt["model"]["transformer.wpe.weight"]  # rotary positions: no position table
     save_checkpoint(tmp_path / "rope.pt", ckpt)
     for fmt in ("nanogpt", "hf"):
         with pytest.raises(CheckpointError, match="it uses rope"):

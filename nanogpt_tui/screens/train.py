@@ -53,7 +53,7 @@ from nanogpt_tui.screens.train_messages import (
     TrainingStarted,
 )
 from nanogpt_tui.throttle import EventThrottle
-from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal
+from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal, ConfirmModal
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 from nanogpt_tui.widgets.run_monitor import RunMonitor
@@ -380,6 +380,18 @@ class TrainScreen(AppScreen):
             self.notify(f"{event.reason} at iteration {event.iter}; checkpoint in {self.run_dir}", title="Training finished")
         elif isinstance(event, Failed):
             self.show_failure(event.message)
+            if event.kind == "in_use" and event.path:
+                self.offer_to_watch(Path(event.path))
+
+    def offer_to_watch(self, run_dir: Path) -> None:
+        """Another process trains that run: watch it (and steer it) instead of fighting over its folder."""
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.watch_run(run_dir)  # type: ignore[attr-defined]
+
+        question = f"Run {run_dir.name!r} is being trained by another process. Watch it here instead?"
+        self.app.push_screen(ConfirmModal(question), answer)
 
     def show_ended(self) -> None:
         assert self.ended is not None
