@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from core.formatting import human_size
+
 FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -27,15 +29,12 @@ def is_disk_full(error: BaseException | None) -> bool:
 
 
 def free_space(folder: str | os.PathLike[str]) -> str:
-    """The free space of the filesystem holding `folder`, e.g. "12.3 MB free" (or "free space unknown")."""
+    """The free space of the filesystem holding `folder`, e.g. "12.3 MiB free" (or "free space unknown")."""
     try:
         free = shutil.disk_usage(folder).free
     except OSError:
         return "free space unknown"
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if free >= size:
-            return f"{free / size:.1f} {unit} free"
-    return f"{free} bytes free"
+    return f"{human_size(free)} free"
 
 
 def no_space_message(what: str, folder: str | os.PathLike[str]) -> str:

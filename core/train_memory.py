@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.anatomy import memory_table
+from core.formatting import human_size
 from core.train_config import TrainConfig
 
 # (B, T, C) tensors a block keeps for its backward pass: with this, the estimate of the cpu preset at
 # block_size 2048 was 1.0 GB, and a real forward, backward and AdamW step on the CPU grew the peak RSS by 1.0 GB.
 ACTIVATIONS_PER_LAYER = 20
 COMPUTE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-GB = 1e9
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,7 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         parts = ("weights", "gradients", "optimizer", "activations")
-        return ", ".join(f"{name} {gigabytes(getattr(self, name))}" for name in parts)
-
-
-def gigabytes(n: int | float) -> str:
-    return f"{n / GB:.1f} GB" if n >= 0.1 * GB else f"{n / 1e6:.0f} MB"
+        return ", ".join(f"{name} {human_size(getattr(self, name))}" for name in parts)
 
 
 def parameter_count(cfg: TrainConfig, vocab_size: int) -> int:
@@ -97,7 +93,7 @@ def check_fits(cfg: TrainConfig, vocab_size: int, available: int | None, device:
     if available is None or needed.total <= available:
         return None
     return (
-        f"this run needs ~{gigabytes(needed.total)} on {device} ({needed.describe()}), "
-        f"{gigabytes(max(available, 0))} available: lower batch_size or block_size, train a smaller model, "
+        f"this run needs ~{human_size(needed.total)} on {device} ({needed.describe()}), "
+        f"{human_size(max(available, 0))} available: lower batch_size or block_size, train a smaller model, "
         "or set force=true to try anyway"
     )

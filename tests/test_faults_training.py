@@ -20,6 +20,7 @@ import pytest
 
 from core import paths, run_lock, train_memory
 from core.checkpoint import list_checkpoints, load_checkpoint
+from core.formatting import human_size
 from core.presets import from_preset
 from core.train_events import Event, Failed, Finished
 from core.train_process import TrainerProcess
@@ -245,9 +246,9 @@ def test_a_run_too_big_for_memory_is_refused_before_allocating(char_dataset: Any
     events: list[Event] = []
     Trainer(config, events.append).run()
     assert isinstance(events[-1], Failed), events[-1]
-    needed = train_memory.gigabytes(train_memory.estimate(config, char_dataset.vocab_size).total)
+    needed = human_size(train_memory.estimate(config, char_dataset.vocab_size).total)
     assert events[-1].message.startswith(f"this run needs ~{needed} on cpu (weights ")
-    assert re.search(r"\), [0-9.]+ [GM]B available: .* or set force=true to try anyway$", events[-1].message)
+    assert re.search(r"\), [0-9.]+ [GMK]iB available: .* or set force=true to try anyway$", events[-1].message)
     assert not (paths.runs_dir() / "huge").exists()
 
 
@@ -256,7 +257,7 @@ def test_force_trains_what_the_estimate_refuses(char_dataset: Any, monkeypatch: 
     config = from_preset("tiny", dataset=char_dataset.name, device="cpu", max_iters=2, eval_interval=2, eval_iters=1)
     refused: list[Event] = []
     Trainer(config, refused.append).run()
-    assert isinstance(refused[-1], Failed) and "0 MB available" in refused[-1].message
+    assert isinstance(refused[-1], Failed) and f"{human_size(1000)} available" in refused[-1].message
     forced: list[Event] = []
     Trainer(dataclasses.replace(config, force=True), forced.append).run()
     assert isinstance(forced[-1], Finished), forced[-1]
@@ -272,7 +273,7 @@ def test_a_block_size_that_cannot_fit_is_refused_up_front(
     monkeypatch.setattr("core.trainer.available_system_memory", lambda: 16 * 10**9)  # a 16 GB machine
     assert main(["train", "--dataset", "big-char", "--device", "cpu", "--set", "block_size=100000"]) == 1
     err = " ".join(capsys.readouterr().err.split())
-    assert "this run needs ~" in err and "16.0 GB available" in err
+    assert "this run needs ~" in err and f"{human_size(16 * 10**9)} available" in err
     assert list(paths.runs_dir().iterdir()) == []  # no run folder with only metrics.jsonl
 
 
