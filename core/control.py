@@ -39,7 +39,8 @@ from core import metrics
 from core.train_process import REQUESTS
 
 if TYPE_CHECKING:
-    from core.trainer import RunState, Trainer
+    from core.run_setup import RunState
+    from core.trainer import Trainer
 
 CONTROL_FILE = "control.json"
 KEPT_REQUESTS = 16  # the file keeps this many latest requests (the trainer tells them apart by id)

@@ -5,6 +5,7 @@ between steps, from its own process's threads or, through `control.json` in the 
 from anywhere that folder is seen. Its run folder holds `ckpt.pt` (latest), `best.pt` (lowest val loss) and
 `metrics.jsonl` (every event it reports but Started and Compiling, so another process can watch the run).
 Settings are core.train_config's TrainConfig, the schedule core.schedule's, batches core.batches'.
+The run's setup (its folder and lock, the checks, the model and optimizer: a RunState) is core.run_setup's.
 
 Reproducibility: training batches come from a dedicated torch.Generator seeded from `seed`; eval batches
 from a generator re-seeded at every eval (each eval measures the same batches, and evals never shift
@@ -17,7 +18,6 @@ takes its rows of every batch and its share of the micro-batches, and rank 0 alo
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -25,35 +25,27 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, ContextManager, TextIO
 
-import numpy as np
 import torch
 
 from core import distributed, metrics, paths
-from core.batches import BatchStream
-from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
+from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, save_checkpoint
 from core.control import RunControl
-from core.dataset import DatasetError, DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
-from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, use_all_cpu_cores
+from core.dataset import DatasetError
+from core.devices import DeviceError
 from core.disk import is_disk_full, no_space_message
-from core.distributed import Distributed
 from core.evaluation import estimate_loss
-from core.gpt2_weights import init_from
-from core.model import GPT, GPTConfig
-from core.optim import build_optimizer, group_lr
-from core.run_lock import LOCK_FILE, RunInUse, RunLock
+from core.optim import group_lr
+from core.run_lock import RunInUse
+from core.run_setup import RunFolder, RunState, setup_run
 from core.sampler import SamplingConfig, generate
 from core.schedule import get_lr
-from core.tokenizers import Tokenizer
-from core.train_config import MODEL_KEYS, ConfigError, TrainConfig
-from core.train_memory import available_system_memory, check_fits
+from core.train_config import ConfigError, TrainConfig
 from core.train_events import (
     CheckpointSaved, Compiling, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
 )
+
 
 class _NonFinite(Exception):
     """The loss, gradients or weights became NaN or infinite."""
@@ -63,41 +55,6 @@ def _is_oom(error: BaseException) -> bool:
     return isinstance(error, torch.cuda.OutOfMemoryError) or (
         isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
     )
-
-
-@dataclass
-class RunState:
-    """One run: what `Trainer._setup` builds, and how far training has got."""
-
-    config: TrainConfig
-    info: DatasetInfo
-    data: dict[str, np.ndarray]  # "train" and "val" token arrays (memory-mapped)
-    device: torch.device
-    tokenizer: Tokenizer
-    model: GPT
-    forward_model: torch.nn.Module  # the model, or its torch.compile'd wrapper
-    train_model: torch.nn.Module  # forward_model, in DDP when distributed
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    autocast: ContextManager[object]
-    batches: BatchStream
-    run_dir: Path
-    dist: Distributed = Distributed()  # this process's rank in a torchrun job (a single process by default)
-    metrics: TextIO | None = None  # metrics.jsonl, open while training (on rank 0)
-    control: RunControl | None = None  # control.json's requests, served while training (by rank 0)
-    start_iter: int = 0
-    iter_num: int = 0
-    best_val_loss: float = math.inf
-    history: dict[str, list[list[float]]] = dataclasses.field(default_factory=lambda: {"steps": [], "evals": []})
-    last_eval: int | None = None  # the iteration of the latest eval
-    saved_iter: int | None = None  # the iteration of the latest ckpt.pt this session wrote
-    elapsed_before: float = 0.0  # training seconds of earlier sessions of this run
-    train_time: float = 0.0  # training seconds of this session
-    unlogged_time: float = 0.0  # seconds and steps since the last logged step
-    unlogged_steps: int = 0
-    # Set when a loss, gradient norm or weight was NaN or inf; read only when logging or saving,
-    # so detecting it never costs a GPU sync per step.
-    nonfinite: torch.Tensor = dataclasses.field(default_factory=lambda: torch.zeros((), dtype=torch.bool))
 
 
 class Trainer:
@@ -115,8 +72,7 @@ class Trainer:
         self.resume_from = resume
         self.cancel = cancel or threading.Event()
         self.state: RunState | None = None  # set up by run()
-        self._lock: RunLock | None = None  # the run folder's, held from setup to the end of run()
-        self._created = False  # whether this run created its folder
+        self._folder = RunFolder()  # the run folder's lock, held from setup to the end of run()
         self._cond = threading.Condition()
         self._paused = False
         self._stop_requested = False
@@ -189,19 +145,8 @@ class Trainer:
             else:
                 self._fail(f"{type(error).__name__}: {error}", "error", error)
         finally:
-            self._release()
+            self._folder.release(set_up=self.state is not None)
             distributed.cleanup()
-
-    def _release(self) -> None:
-        """Give the run folder's lock up; a folder this run created and never wrote to goes too."""
-        if self._lock is None:
-            return
-        self._lock.release()
-        if self.state is None and self._created:  # setup failed after making the folder
-            with contextlib.suppress(OSError):
-                (self._lock.run_dir / LOCK_FILE).unlink()
-                self._lock.run_dir.rmdir()  # only if now empty
-        self._lock = None
 
     def _fail(self, message: str, kind: str, error: BaseException | None = None) -> None:
         details = "".join(traceback.format_exception(error)) if error else ""
@@ -211,161 +156,14 @@ class Trainer:
             pass  # the callback itself broke; there is no one left to tell
 
     def _setup(self) -> RunState:
-        cfg = self.config
-        resume_path, ckpt = None, None
-        if self.resume_from is not None:
-            resume_path = resolve_checkpoint(self.resume_from)
-            ckpt = load_checkpoint(resume_path)
-            # The architecture is the checkpoint's; the dataset too unless another one is named.
-            model_args = ckpt["model_args"]
-            cfg = dataclasses.replace(cfg, **{k: model_args[k] for k in MODEL_KEYS if k in model_args})
-            if not cfg.dataset:
-                cfg = dataclasses.replace(cfg, dataset=str(ckpt["config"].get("dataset", "")))
-        if not cfg.dataset:
-            raise ConfigError("dataset is not set", "dataset")
-        info = load_dataset(cfg.dataset)
-        check_token_ids(info)  # an id past the vocabulary would crash the embedding lookup
-        data = {split: open_split(info, split) for split in ("train", "val")}
-        dist = distributed.from_env()
-        device = self._check(cfg, len(data["train"]), len(data["val"]), dist)
-        if ckpt is not None and ckpt["tokenizer"] != info.tokenizer:
-            raise ConfigError(
-                f"the checkpoint's tokenizer ({ckpt['tokenizer'].get('kind')}) differs from dataset "
-                f"{info.name!r}'s: resume on the dataset it was trained on", "dataset"
-            )
-        self._check_memory(cfg, info.vocab_size, device)  # before allocating anything
-        self.config = cfg
-        saved_name = ckpt["config"].get("run_name") if ckpt is not None else None
-        # Rank 0 alone owns the folder (its lock, its files); the others only need its path.
-        run_dir = self._run_dir(info, resume_path, saved_name, take=dist.is_main)  # may drop a run_name
-        cfg = self.config
-        if dist.enabled:
-            distributed.init(dist, device)
-        if device.type == "cpu":
-            use_all_cpu_cores(share=dist.local_world_size)  # torchrun's processes on a machine split its cores
-
-        # Weights' initialisation and dropout; each rank its own dropout (DDP copies rank 0's initial weights).
-        torch.manual_seed(cfg.seed + dist.rank)
-        batch_gen = torch.Generator().manual_seed(cfg.seed)  # the same on every rank: each takes its own rows
-        if ckpt is not None:
-            model = build_model(ckpt).to(device)
-        elif cfg.init_from:  # GPT-2's weights (a Hugging Face folder): the shape is the folder's
-            model, cfg = init_from(cfg, info.tokenizer, info.vocab_size)
-            model = model.to(device)
-        else:
-            model_args = {k: getattr(cfg, k) for k in MODEL_KEYS} | {"vocab_size": info.vocab_size}
-            model = GPT(GPTConfig(**model_args)).to(device)
-        optimizer = build_optimizer(model, cfg, device.type)  # AdamW, or Muon + AdamW with cfg.muon
-        scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, cfg.dtype))
-        forward_model = torch.compile(model) if cfg.compile else model
-        state = RunState(
-            config=cfg, info=info, data=data, device=device, tokenizer=tokenizer_of(info), model=model,
-            forward_model=forward_model,
-            train_model=distributed.wrap(forward_model, device) if dist.enabled else forward_model,
-            optimizer=optimizer, scaler=scaler, autocast=autocast_context(device, cfg.dtype),
-            batches=BatchStream(data["train"], cfg.block_size, cfg.batch_size, batch_gen, device,
-                                dist.rank, dist.world_size),
-            run_dir=run_dir, dist=dist,
-            nonfinite=torch.zeros((), dtype=torch.bool, device=device),
-        )
-        if ckpt is not None:
-            self._restore(state, ckpt)
-        if dist.is_main:
-            state.run_dir.mkdir(parents=True, exist_ok=True)
+        state = setup_run(self.config, self.resume_from, self._folder)
+        self.config = state.config
         self.on_event(Started(
-            state.run_dir, model.get_num_params(), str(device), cfg.dtype, cfg, state.start_iter, cfg.max_iters,
-            ckpt is not None, state.best_val_loss,
+            state.run_dir, state.model.get_num_params(), str(state.device), state.config.dtype, state.config,
+            state.start_iter, state.config.max_iters, self.resume_from is not None, state.best_val_loss,
             {"steps": list(state.history["steps"]), "evals": list(state.history["evals"])},
         ))
         return state
-
-    @staticmethod
-    def _check(cfg: TrainConfig, train_tokens: int, val_tokens: int, dist: Distributed) -> torch.device:
-        """Every problem of the settings, device and dtype included, as one ConfigError; else the device."""
-        problems = cfg.problems(train_tokens, val_tokens, dist.world_size)
-        device = torch.device("cpu")
-        try:
-            device = distributed.device_for(dist, cfg.device)
-        except DeviceError as error:
-            problems.append(("device", str(error)))
-        try:
-            check_dtype(device, cfg.dtype)
-        except DeviceError as error:
-            problems.append(("dtype", str(error)))
-        if problems:
-            raise ConfigError(problems)
-        return device
-
-    @staticmethod
-    def _check_memory(cfg: TrainConfig, vocab_size: int, device: torch.device) -> None:
-        """ConfigError with figures when the run cannot fit in the device's free memory (unless forced)."""
-        if cfg.force:
-            return
-        if device.type == "cuda":
-            available: int | None = torch.cuda.mem_get_info(device)[0]
-        else:  # the CPU, and MPS's unified memory
-            available = available_system_memory()
-        problem = check_fits(cfg, vocab_size, available, str(device))
-        if problem:
-            raise ConfigError(problem, "force")
-
-    @staticmethod
-    def _restore(state: RunState, ckpt: dict[str, Any]) -> None:
-        """Continue where the checkpoint left off (the model already holds its weights)."""
-        saved_muon = any(group.get("muon") for group in (ckpt.get("optimizer") or {}).get("param_groups", []))
-        if saved_muon != state.config.muon:
-            raise ConfigError(f"the checkpoint was trained with muon={saved_muon}: resume it with that setting", "muon")
-        try:
-            state.optimizer.load_state_dict(ckpt["optimizer"])
-        except (KeyError, ValueError) as error:
-            raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {error}") from None
-        if ckpt["scaler"] and state.scaler.is_enabled():
-            state.scaler.load_state_dict(ckpt["scaler"])
-        rng = ckpt["rng"] or {}
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-        if "batch" in rng:
-            state.batches.generator.set_state(rng["batch"])
-        if "cuda" in rng and state.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], state.device)
-        if "mps" in rng and state.device.type == "mps":
-            torch.mps.set_rng_state(rng["mps"])
-        if state.dist.rank:  # the checkpoint holds rank 0's dropout states: the others get a seed of their own
-            torch.manual_seed(state.config.seed + state.dist.rank + state.dist.world_size * ckpt["iter_num"])
-        state.iter_num = state.start_iter = ckpt["iter_num"]
-        state.best_val_loss = ckpt["best_val_loss"]
-        state.history = {"steps": list(ckpt["history"]["steps"]), "evals": list(ckpt["history"]["evals"])}
-
-    def _run_dir(self, info: DatasetInfo, resume_path: Path | None, saved_name: str | None, take: bool = True) -> Path:
-        """The run's folder, locked for this run when `take`: a resume of a run's latest checkpoint continues in
-        that run's folder (whatever it is called now); anything else (a new run, a resume from best.pt or from
-        elsewhere) gets a folder of its own. `saved_name` is the run_name in the checkpoint's settings."""
-        runs = paths.runs_dir()
-        own: Path | None = None
-        if resume_path is not None and resume_path.resolve().parent.parent == runs.resolve():
-            if resume_path.name == LATEST:
-                own = resume_path.resolve().parent
-            # A name that came with the checkpoint's settings (the run may have been renamed since) is not
-            # a new name: a latest checkpoint continues in its folder, a best.pt gets a folder of its own.
-            if self.config.run_name in (saved_name, resume_path.parent.name):
-                self.config = dataclasses.replace(self.config, run_name=None)
-        if self.config.run_name:
-            run_dir = runs / self.config.run_name
-        elif own is not None:
-            run_dir = own
-        else:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            run_dir = runs / f"{info.name}-{stamp}"
-        if not take:
-            return run_dir
-        lock = RunLock(run_dir)
-        self._created = not run_dir.exists()
-        lock.acquire()  # RunInUse if another process trains there; checked before "exists", which it may be creating
-        if run_dir.resolve() != own and (run_dir / LATEST).exists():
-            lock.release()
-            raise ConfigError(f"run {run_dir.name!r} already exists: choose another run_name or resume it", "run_name")
-        self._lock = lock
-        return run_dir
 
     def _train(self, state: RunState) -> None:
         cfg = state.config

@@ -14,6 +14,7 @@ from core import paths
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen
 from nanogpt_tui.screens.checkpoints import COLUMNS, CheckpointsScreen, ConfirmModal, TextModal
+from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
 from nanogpt_tui.widgets.loss_plot import LossPlot
 from pilot_helpers import wait_for
 
@@ -205,23 +206,24 @@ async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(tiny
         table.focus()
         await wait_for(pilot, lambda: "sample (seed" in str(screen.query_one("#ckpt-sample", Static).visual))
         started: list[Path] = []
-        load = screen.load_details
+        details = screen.query_one(CheckpointDetails)
+        load = details.load_details
 
         def spy(path: Path):
             started.append(path)
             return load(path)
 
-        screen.load_details = spy  # type: ignore[method-assign]
+        details.load_details = spy  # type: ignore[method-assign]
         await pilot.press("down", "down", "down", "up")
         keys = list(screen.summaries)
         await wait_for(pilot, lambda: started)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert started == [Path(keys[2])] and screen.showing(Path(keys[2]))
+        assert started == [Path(keys[2])] and details.showing(Path(keys[2]))
 
 
 def test_details_show_the_recipe_knobs_and_whether_nanogpt_can_load_it() -> None:
-    from nanogpt_tui.screens.checkpoints import describe_config
+    from nanogpt_tui.widgets.checkpoint_details import describe_config
 
     plain = {"model_args": {"n_layer": 4, "bias": False}, "config": {"dataset": "d"}, "dataset": {"name": "d"}}
     assert "nanoGPT: can load" in describe_config(plain)  # an old checkpoint without the knobs

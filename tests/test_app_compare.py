@@ -10,8 +10,9 @@ from textual.widgets import DataTable, Static
 
 from core import metrics, paths
 from nanogpt_tui.app import NanoGPTApp
-from nanogpt_tui.screens.checkpoints import SAMPLE_TOKENS, CheckpointsScreen
+from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.compare import CompareScreen
+from nanogpt_tui.widgets.checkpoint_details import SAMPLE_TOKENS
 from nanogpt_tui.widgets.loss_plot import LossPlot
 from pilot_helpers import wait_for
 

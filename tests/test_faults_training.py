@@ -241,7 +241,7 @@ def test_a_run_too_big_for_memory_is_refused_before_allocating(char_dataset: Any
     def no_model(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the model was built")
 
-    monkeypatch.setattr("core.trainer.GPT", no_model)
+    monkeypatch.setattr("core.run_setup.GPT", no_model)
     config = from_preset("cpu", dataset=char_dataset.name, device="cpu", n_embd=8192, n_layer=48, run_name="huge")
     events: list[Event] = []
     Trainer(config, events.append).run()
@@ -253,7 +253,7 @@ def test_a_run_too_big_for_memory_is_refused_before_allocating(char_dataset: Any
 
 
 def test_force_trains_what_the_estimate_refuses(char_dataset: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("core.trainer.available_system_memory", lambda: 1000)  # a machine with 1 kB free
+    monkeypatch.setattr("core.run_setup.available_system_memory", lambda: 1000)  # a machine with 1 kB free
     config = from_preset("tiny", dataset=char_dataset.name, device="cpu", max_iters=2, eval_interval=2, eval_iters=1)
     refused: list[Event] = []
     Trainer(config, refused.append).run()
@@ -270,7 +270,7 @@ def test_a_block_size_that_cannot_fit_is_refused_up_front(
     big = tmp_path / "big.txt"
     big.write_text(small_text.read_text() * 60)  # 1.2 MB: 120,000 val tokens
     assert main(["prepare", str(big), "--name", "big-char"]) == 0
-    monkeypatch.setattr("core.trainer.available_system_memory", lambda: 16 * 10**9)  # a 16 GB machine
+    monkeypatch.setattr("core.run_setup.available_system_memory", lambda: 16 * 10**9)  # a 16 GB machine
     assert main(["train", "--dataset", "big-char", "--device", "cpu", "--set", "block_size=100000"]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "this run needs ~" in err and f"{human_size(16 * 10**9)} available" in err

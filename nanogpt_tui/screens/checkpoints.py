@@ -1,9 +1,9 @@
 """The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
 
-The selected checkpoint shows its settings, its loss curve and a sample. Keys chat with it,
-resume its training, watch its run live (screens/watch.py), rename or delete its run folder, export
-it (nanoGPT or Hugging Face), open a nanoGPT checkpoint, or refresh the table; space marks runs and C
-compares the marked ones (nanogpt_tui.screens.compare).
+The selected checkpoint shows its settings, its loss curve and a sample (widgets/checkpoint_details.py).
+Keys chat with it, resume its training, watch its run live (screens/watch.py), rename or delete its run
+folder, export it (nanoGPT or Hugging Face), open a nanoGPT checkpoint, or refresh the table; space marks
+runs and C compares the marked ones (nanogpt_tui.screens.compare).
 Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import shutil
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,26 +18,24 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Header
 from textual.worker import get_current_worker
 
-from core import metrics, paths, run_lock
-from core.curves import with_recorded_lr
+from core import paths, run_lock
 from core.formatting import human_count, human_size
 from core.run_watch import WatchError, resolve_run
-from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui import listings
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.compare import CompareScreen
+from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.export_dialog import ExportChoice, ExportModal
 from nanogpt_tui.widgets.footer import Footer
-from nanogpt_tui.widgets.loss_plot import LossPlot
 from nanogpt_tui.widgets.tables import current_row_key
 
 if TYPE_CHECKING:
@@ -46,28 +43,8 @@ if TYPE_CHECKING:
 
 # What tells runs apart comes first, so a narrow terminal shows it without scrolling sideways.
 COLUMNS = ("name", "kind", "iters", "best val", "date", "dataset", "tokenizer", "params", "size", "problem")
-SAMPLE_TOKENS = 200  # enough to judge a model: several lines of a char model, a paragraph of BPE
-SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
 DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
 ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
-
-
-def describe_config(ckpt: dict[str, Any]) -> str:
-    """The model's shape and the training settings of a loaded checkpoint, one `key=value` list each."""
-    model = "  ".join(f"{k}={v}" for k, v in ckpt.get("model_args", {}).items())
-    train = "  ".join(f"{k}={v}" for k, v in ckpt.get("config", {}).items())
-    dataset = ckpt.get("dataset", {})
-    # The recipe knobs are model_args (the architecture); an older checkpoint lacks them: nanoGPT's values.
-    model_args = ckpt.get("model_args", {})
-    knobs = [name for name, plain in NANOGPT_INCOMPATIBLE.items() if model_args.get(name, plain) != plain]
-    lines = [
-        f"model: {model}",
-        f"dataset: {dataset.get('name', '?')}  ({dataset.get('train_tokens', '?')} train tokens)",
-        f"training: {train or '(not recorded)'}",
-        f"nanoGPT: cannot load this checkpoint (it uses {', '.join(knobs)})" if knobs
-        else "nanoGPT: can load this checkpoint (its model.py, same weight names)",
-    ]
-    return "\n".join(lines)
 
 
 class Listed(Message):
@@ -85,27 +62,6 @@ class Opened(Message):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
-
-
-class DetailLoaded(Message):
-    """A checkpoint's settings and saved loss history."""
-
-    def __init__(self, path: Path, config: str, history: dict[str, Any]) -> None:
-        super().__init__()
-        self.path = path
-        self.config = config
-        self.history = history
-
-
-class SampleReady(Message):
-    """A short sample from a checkpoint, or the reason there is none."""
-
-    def __init__(self, path: Path, text: str, error: str | None = None) -> None:
-        super().__init__()
-        self.path = path
-        self.text = text
-        self.error = error
-
 
 class ExportDone(Message):
     """An export wrote these files; `note` tells about the vocabulary."""
@@ -137,8 +93,6 @@ class CheckpointsScreen(AppScreen):
         super().__init__()
         self.summaries: dict[str, CheckpointSummary] = {}  # row key (the file's path) -> summary
         self.opened: list[Path] = []  # checkpoint files opened from outside the data folder
-        # The row whose details are on screen, and its file's time (a newer file is shown afresh).
-        self._shown: tuple[str, datetime | None] | None = None
         self._select_after_refresh: str | None = None
         self._details_timer: Timer | None = None
         self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
@@ -150,10 +104,7 @@ class CheckpointsScreen(AppScreen):
             table: DataTable[Any] = DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
             table.add_columns(*COLUMNS)
             yield table
-            with VerticalScroll(id="ckpt-detail"):
-                yield Static("Loading checkpoints…", id="ckpt-info")
-                yield LossPlot(title="loss", id="ckpt-plot")
-                yield Static("", id="ckpt-sample")
+            yield CheckpointDetails(id="ckpt-detail")
         yield Footer()
 
     # -- listing ---------------------------------------------------------------------------------
@@ -198,12 +149,7 @@ class CheckpointsScreen(AppScreen):
         for key in self.marked:
             self.show_mark(key)
         if not self.summaries:
-            self._shown = None
-            self.query_one("#ckpt-info", Static).update(
-                "No checkpoints yet. Train a model (f3), or press o to open a nanoGPT out_dir."
-            )
-            self.query_one("#ckpt-plot", LossPlot).display = False
-            self.query_one("#ckpt-sample", Static).update("")
+            self.query_one(CheckpointDetails).show_none()
             return
         if keep in self.summaries:
             table.move_cursor(row=table.get_row_index(keep))
@@ -256,70 +202,8 @@ class CheckpointsScreen(AppScreen):
 
     def show_details(self, key: str | None) -> None:
         summary = self.summaries.get(key or "")
-        if summary is None or (key, summary.modified) == self._shown:
-            return
-        self._shown = (str(key), summary.modified)
-        info = self.query_one("#ckpt-info", Static)
-        plot = self.query_one("#ckpt-plot", LossPlot)
-        plot.clear()
-        plot.display = not summary.error
-        sample = self.query_one("#ckpt-sample", Static)
-        if summary.error:
-            info.update(Text.assemble((f"{paths.shown(summary.path)}\n\n", "bold"), (summary.error, "red")))
-            sample.update("")
-            return
-        info.update(Text(f"{paths.shown(summary.path)}\n\nreading…"))
-        sample.update(Text("generating a sample…", style="dim"))
-        self.load_details(summary.path)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-detail")
-    def load_details(self, path: Path) -> None:
-        """Settings and history first (cheap), then a short sample from the model."""
-        from core.checkpoint import build_model, load_checkpoint
-        from core.sampler import SamplingConfig, generate
-        from core.tokenizers import load_tokenizer
-
-        worker = get_current_worker()
-        try:
-            ckpt = load_checkpoint(path, mmap=True)  # only what the details and the sample touch is read
-        except Exception as error:
-            self.post_message(SampleReady(path, "", str(error)))
-            return
-        if worker.is_cancelled:
-            return
-        history = with_recorded_lr(ckpt["history"], metrics.read_curves(path.parent))  # for the plot's lr curve
-        self.post_message(DetailLoaded(path, describe_config(ckpt), history))
-        if worker.is_cancelled:
-            return  # another row is selected: its sample is wanted, not this one
-        try:
-            model, tokenizer = build_model(ckpt), load_tokenizer(ckpt["tokenizer"])
-            config = SamplingConfig(max_new_tokens=SAMPLE_TOKENS, temperature=0.8, seed=SAMPLE_SEED)
-            pieces = generate(model, tokenizer, "", config, cancel=worker.cancelled_event)
-            text = "".join(piece.text for piece in pieces)
-        except Exception as error:
-            self.post_message(SampleReady(path, "", str(error)))
-            return
-        if not worker.is_cancelled:
-            self.post_message(SampleReady(path, text))
-
-    def showing(self, path: Path) -> bool:
-        """Whether `path` is the checkpoint whose details are on screen (a worker's answer may be late)."""
-        return self._shown is not None and self._shown[0] == str(path)
-
-    def on_detail_loaded(self, message: DetailLoaded) -> None:
-        if not self.showing(message.path):
-            return
-        self.query_one("#ckpt-info", Static).update(Text.assemble((f"{paths.shown(message.path)}\n\n", "bold"), message.config))
-        self.query_one("#ckpt-plot", LossPlot).load_history(message.history)
-
-    def on_sample_ready(self, message: SampleReady) -> None:
-        if not self.showing(message.path):
-            return
-        sample = self.query_one("#ckpt-sample", Static)
-        if message.error:
-            sample.update(Text(f"no sample: {message.error}", style="red"))
-        else:
-            sample.update(Text.assemble(("sample (seed %d):\n" % SAMPLE_SEED, "bold"), message.text))
+        if summary is not None:
+            self.query_one(CheckpointDetails).show(summary)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         self.notify(message.error, title=message.what, severity="error")

@@ -1,14 +1,13 @@
 """The Data screen: prepare a dataset from Tiny Shakespeare, a file or a folder, and browse prepared ones.
 
-`data.prepare.prepare` runs in a thread worker; its progress callback posts messages, and the
-handlers here own every widget. Cancelling sets the worker's cancel event: prepare stops at its next
-chunk and leaves nothing behind.
+Its fields are nanogpt_tui.widgets.prepare_form's PrepareForm. `data.prepare.prepare` runs in a thread
+worker; its progress callback posts messages, and the handlers here own every widget. Cancelling sets the
+worker's cancel event: prepare stops at its next chunk and leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -18,64 +17,24 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import (
-    Button,
-    DataTable,
-    Header,
-    Input,
-    Label,
-    ProgressBar,
-    RadioButton,
-    RadioSet,
-    Static,
-)
+from textual.widgets import Button, DataTable, Header, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core import paths
-from core.dataset import (
-    DatasetError,
-    DatasetInfo,
-    DatasetStats,
-    check_name,
-    dataset_stats,
-    delete_dataset,
-    open_split,
-    tokenizer_of,
-)
+from core.dataset import DatasetError, DatasetInfo, DatasetStats, dataset_stats, delete_dataset, open_split, tokenizer_of
 from core.formatting import human_size
-from core.tokenizers import TokenizerError, available_tokenizers, tokenizer_name
-from data.prepare import (
-    DownloadFailed,
-    PrepareCancelled,
-    PrepareError,
-    Progress,
-    default_name,
-    prepare,
-)
-from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
+from core.tokenizers import TokenizerError, tokenizer_name
+from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal
 from nanogpt_tui.widgets.footer import Footer
-from nanogpt_tui.widgets.path_input import PathInput
+from nanogpt_tui.widgets.prepare_form import PrepareForm, PrepareRequest
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
 STAGES = {"download": "Downloading Tiny Shakespeare", "read": "Reading and checking", "encode": "Encoding"}
-SOURCE_KINDS = {"source-shakespeare": "shakespeare", "source-file": "file", "source-folder": "dir"}
-
-
-@dataclass
-class PrepareRequest:
-    """What the form asks prepare() for."""
-
-    source: str
-    tokenizer: str
-    name: str | None
-    val_fraction: float
-    extensions: tuple[str, ...]
-    overwrite: bool = False  # the user chose to replace the dataset of that name
 
 
 class PrepareProgress(Message):
@@ -149,36 +108,7 @@ class DataScreen(AppScreen):
         yield Header()
         with Horizontal(id="data-main"):
             with VerticalScroll(id="data-form"):
-                yield Label("Source", classes="field-label")
-                with RadioSet(id="data-source"):
-                    yield RadioButton("Tiny Shakespeare (downloaded once)", id="source-shakespeare", value=True)
-                    yield RadioButton("A text file", id="source-file")
-                    yield RadioButton("A folder of text files", id="source-folder")
-                yield PathInput(
-                    kind="file", id="data-path", placeholder="path (→ or Tab completes)", disabled=True
-                )
-                yield Static("", id="data-path-note", classes="note")
-                yield Input(", ".join(DEFAULT_EXTENSIONS), id="data-extensions", classes="hidden")
-                yield Label("Tokenizer", classes="field-label")
-                reasons = available_tokenizers()
-                with RadioSet(id="data-tokenizer"):
-                    for name, reason in reasons.items():
-                        yield RadioButton(
-                            name if reason is None else f"{name} (unavailable)",
-                            id=f"tok-{name}",
-                            value=name == "char",
-                            disabled=reason is not None,
-                            tooltip=reason,
-                        )
-                yield Static(
-                    "\n".join(f"{name}: {reason}" for name, reason in reasons.items() if reason),
-                    id="data-tokenizer-note",
-                    classes="note",
-                )
-                yield Label("Validation share (0–1)", classes="field-label")
-                yield Input("0.1", id="data-val", type="number")
-                yield Label("Dataset name", classes="field-label")
-                yield Input(id="data-name")
+                yield PrepareForm()
                 yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
                 # Shown only while preparing and after: an idle indeterminate bar animates (and costs CPU) forever.
                 bar = ProgressBar(id="data-progress", show_eta=False)
@@ -201,7 +131,6 @@ class DataScreen(AppScreen):
         )  # fmt: skip
         table = self.query_one("#data-table", DataTable)
         table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Problem")
-        self._source_changed()
         self.refresh_datasets()
 
     def on_screen_resume(self) -> None:
@@ -214,91 +143,6 @@ class DataScreen(AppScreen):
             return self.preparing is not None
         return True
 
-    # The form
-
-    @property
-    def source_kind(self) -> str:
-        button = self.query_one("#data-source", RadioSet).pressed_button
-        return SOURCE_KINDS[button.id if button and button.id else "source-shakespeare"]
-
-    @property
-    def tokenizer(self) -> str:
-        button = self.query_one("#data-tokenizer", RadioSet).pressed_button
-        return button.id.removeprefix("tok-") if button and button.id else "char"
-
-    @on(RadioSet.Changed, "#data-source")
-    def _source_changed(self) -> None:
-        kind = self.source_kind
-        path_input = self.query_one("#data-path", PathInput)
-        path_input.disabled = kind == "shakespeare"
-        self.query_one("#data-extensions").set_class(kind != "dir", "hidden")
-        if kind == "shakespeare":
-            cached = paths.cache_dir() / "tinyshakespeare.txt"
-            self._path_note("cached, no download needed" if cached.is_file() else "downloaded on first use (needs network)")
-        else:
-            path_input.set_kind("file" if kind == "file" else "dir")
-            self._check_path()
-        self._update_name_placeholder()
-
-    @on(RadioSet.Changed, "#data-tokenizer")
-    def _tokenizer_changed(self) -> None:
-        self._update_name_placeholder()
-
-    @on(Input.Changed, "#data-path")
-    def _path_changed(self) -> None:
-        self._check_path()
-        self._update_name_placeholder()
-
-    def _check_path(self) -> str | None:
-        """Show whether the typed path is usable; the problem, or None when it is."""
-        path_input = self.query_one("#data-path", PathInput)
-        result = path_input.validate(path_input.value)
-        problem = None if result is None or result.is_valid else result.failure_descriptions[0]
-        self._path_note(problem or "", error=problem is not None)
-        return problem
-
-    def _path_note(self, text: str, error: bool = False) -> None:
-        note = self.query_one("#data-path-note", Static)
-        note.update(text)
-        note.set_class(error, "error")
-
-    def _source_spec(self) -> str:
-        return SHAKESPEARE if self.source_kind == "shakespeare" else self.query_one("#data-path", PathInput).value.strip()
-
-    def _update_name_placeholder(self) -> None:
-        """Show the name prepare() will use when the name field is left empty."""
-        self.query_one("#data-name", Input).placeholder = f"{self._default_name()} (default)"
-
-    def _default_name(self) -> str:
-        """The name prepare() gives the dataset when the name field is left empty."""
-        if self.source_kind == "shakespeare":
-            stem = SHAKESPEARE
-        else:
-            path_input = self.query_one("#data-path", PathInput)
-            path = path_input.path
-            if not path_input.value.strip():
-                stem = ""  # nothing typed yet: prepare's generic name
-            else:
-                stem = path.stem if self.source_kind == "file" else path.resolve().name
-        return default_name(Source(description="", name=stem, files=[]), self.tokenizer)
-
-    def _read_form(self) -> PrepareRequest:
-        """The form as a request; ValueError with a message for the user when a field is wrong."""
-        problem = None if self.source_kind == "shakespeare" else self._check_path()
-        if problem:
-            raise ValueError(problem)
-        try:
-            val_fraction = float(self.query_one("#data-val", Input).value)
-        except ValueError:
-            val_fraction = -1.0
-        if not 0 < val_fraction < 1:
-            raise ValueError("Validation share must be a number between 0 and 1, such as 0.1")
-        name = self.query_one("#data-name", Input).value.strip() or None
-        if name is not None:
-            check_name(name)  # DatasetError is a ValueError with a message for the user
-        extensions = tuple(e.strip() for e in self.query_one("#data-extensions", Input).value.split(",") if e.strip())
-        return PrepareRequest(self._source_spec(), self.tokenizer, name, val_fraction, extensions or DEFAULT_EXTENSIONS)
-
     # Preparing
 
     def action_prepare(self) -> None:
@@ -306,12 +150,12 @@ class DataScreen(AppScreen):
             self.notify("A dataset is being prepared already; escape cancels it", severity="warning")
             return
         try:
-            request = self._read_form()
+            request = self.query_one(PrepareForm).read_form()
         except ValueError as error:
             self._status(str(error), error=True)
             self.notify(str(error), title="Cannot prepare", severity="error")
             return
-        name = request.name or self._default_name()
+        name = request.name or self.query_one(PrepareForm).default_name()
         existing = self.datasets.get(name)
         if existing is None:
             self._start_prepare(request)

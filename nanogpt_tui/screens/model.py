@@ -6,18 +6,17 @@ shapes), its loss at initialisation beside ln(vocab_size), the attention weights
 on a text, what each layer would predict next (the logit lens), and a token's nearest neighbours in
 the embedding.
 
-Every computation runs in a thread worker (core.inspect_model); the workers post typed messages and
-the handlers own the widgets. Keys: ↑/↓ move along the text's tokens (the query row, the lens
-position, the embedding's token), [ and ] (or page up/down) change the layer, , and . (or alt+←/→)
-the head, ctrl+t toggles all heads of the layer. The Chat screen's last prompt, when there is a new
-one, becomes the text.
+Every computation runs in a thread worker (core.inspect_model); the workers post typed messages
+(screens/model_work.py) and the handlers own the widgets (the Anatomy and Attention tabs are
+widgets/model_tabs.py's). Keys: ↑/↓ move along the text's tokens (the query row, the lens position, the
+embedding's token), [ and ] (or page up/down) change the layer, , and . (or alt+←/→) the head, ctrl+t
+toggles all heads of the layer. The Chat screen's last prompt, when there is a new one, becomes the text.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,71 +24,22 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
-from textual.message import Message
+from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import (
-    Header,
-    Input,
-    Select,
-    Static,
-    TabbedContent,
-    TabPane,
-    Tabs,
-    Tree,
-)
-from textual.widgets.tree import TreeNode
+from textual.widgets import Header, Input, Select, Static, TabbedContent, TabPane, Tabs
 
-from core.formatting import human_count
 from nanogpt_tui import listings
 from nanogpt_tui import model_views as views
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.model_work import (
+    Analysed, LossMeasured, ModelReady, Probed, SourcesListed, build_untrained, load_checkpoint,
+)
 from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.model_tabs import AnatomyTab, AttentionTab
 
 SETTINGS = "settings"  # the source value for an untrained model with the Train screen's settings
 SAMPLE_TEXT = "ROMEO: But soft, what light through yonder window breaks?"
-WINDOW = 64  # tokens the single-head heatmap shows at once (a window that follows the cursor)
-HEADS_WINDOW = 48  # tokens each small multiple shows
-
-
-@dataclass
-class SourcesListed(Message):
-    checkpoints: list[Any]  # CheckpointSummary
-    datasets: list[Any]  # DatasetInfo
-
-
-@dataclass
-class ModelReady(Message):
-    source: str
-    model: Any
-    tokenizer: Any
-    anatomy: Any
-    description: str
-    trained: bool
-    dataset: str | None  # the dataset to measure the loss on, if the screen has none chosen
-
-
-@dataclass
-class Analysed(Message):
-    generation: int
-    tokens: Any  # core.inspect_model.Tokens
-    attention: Any  # numpy (n_layer, n_head, T, T)
-
-
-@dataclass
-class Probed(Message):
-    generation: int
-    position: int
-    lens: list[Any]  # LensRow
-    nearest: list[tuple[str, int, float]]
-
-
-@dataclass
-class LossMeasured(Message):
-    source: str
-    dataset: str
-    loss: float
 
 
 class ModelScreen(AppScreen):
@@ -133,18 +83,10 @@ class ModelScreen(AppScreen):
             yield Static("No model loaded", id="model-status")
         yield Input(SAMPLE_TEXT, placeholder="A text to look at; enter analyses it", id="model-text", compact=True)
         with TabbedContent(id="model-tabs"):
-            with TabPane("Anatomy", id="tab-anatomy"), Horizontal():
-                yield Tree("GPT", id="model-tree")
-                with VerticalScroll(id="model-figures"):
-                    yield Static("", id="model-counts")
-                    yield Static("", id="model-shapes")
+            yield AnatomyTab("Anatomy", id="tab-anatomy")
             with TabPane("Loss at init", id="tab-loss"):
                 yield Static("", id="model-loss")
-            with TabPane("Attention", id="tab-attention"):
-                yield Static("", id="model-att-info")
-                with ScrollableContainer(id="model-heatmap-box", can_focus=False):
-                    yield Static("", id="model-heatmap")
-                yield Static("", id="model-attends")
+            yield AttentionTab("Attention", id="tab-attention")
             with TabPane("Logit lens", id="tab-lens"):
                 with VerticalScroll(can_focus=False):
                     yield Static("", id="model-lens")
@@ -154,7 +96,6 @@ class ModelScreen(AppScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#model-tree", Tree).show_root = True
         self.query_one(Tabs).focus()  # the view keys ([ ] , . ↑ ↓) work at once; click the text to edit it
 
     def on_screen_resume(self) -> None:
@@ -254,9 +195,9 @@ class ModelScreen(AppScreen):
 
         try:
             if settings is None:
-                model, tokenizer, description, trained, default = self._load_checkpoint(Path(source))
+                model, tokenizer, description, trained, default = load_checkpoint(Path(source))
             else:
-                model, tokenizer, description, default = self._build_untrained(settings, dataset)
+                model, tokenizer, description, default = build_untrained(settings, dataset)
                 trained = False
             anatomy = build_anatomy(param_infos(model), model_config(model))
         except Exception as error:  # a bad checkpoint, a form the model cannot take: the user's to fix
@@ -264,44 +205,12 @@ class ModelScreen(AppScreen):
             return
         self.post_message(ModelReady(source, model, tokenizer, anatomy, description, trained, default))
 
-    @staticmethod
-    def _load_checkpoint(path: Path) -> tuple[Any, Any, str, bool, str | None]:
-        from core.checkpoint import load_model
-        from core.devices import resolve_device
-        from core.tokenizers import tokenizer_name
-
-        device = resolve_device("auto")
-        model, tokenizer, ckpt = load_model(path, device)
-        description = (
-            f"{path.parent.name}: {human_count(model.get_num_params())} params, {tokenizer_name(ckpt['tokenizer'])}, "
-            f"{ckpt['iter_num']:,} iters, on {device}"
-        )
-        return model, tokenizer, description, ckpt["iter_num"] > 0, ckpt["dataset"].get("name")
-
-    @staticmethod
-    def _build_untrained(settings: tuple[dict[str, Any], str | None, str], dataset: str | None) -> tuple[Any, Any, str, str | None]:
-        from core.dataset import load_dataset, tokenizer_of
-        from core.inspect_model import untrained_model
-        from core.tokenizers import get_tokenizer
-
-        values, form_dataset, origin = settings
-        name = dataset or form_dataset
-        if name:
-            info = load_dataset(name)
-            tokenizer, vocab, what = tokenizer_of(info), info.vocab_size, f"{info.name}'s vocabulary"
-        else:
-            tokenizer = get_tokenizer("gpt2")
-            vocab, what = tokenizer.vocab_size, "GPT-2's vocabulary (no dataset)"
-        model = untrained_model(values, vocab)
-        description = f"untrained, {human_count(model.get_num_params())} params: {origin}, {what} ({vocab:,})"
-        return model, tokenizer, description, name
-
     def on_model_ready(self, message: ModelReady) -> None:
         if message.source != self.source:
             return  # another model was chosen meanwhile
         self.model, self.tokenizer, self.trained = message.model, message.tokenizer, message.trained
         self._status(message.description)
-        self.show_anatomy(message.anatomy)
+        self.query_one(AnatomyTab).show(message.anatomy)
         dataset = self.query_one("#model-dataset", Select)
         if not isinstance(dataset.value, str) and message.dataset and any(d.name == message.dataset for d in self._datasets):
             with self.prevent(Select.Changed):
@@ -324,30 +233,6 @@ class ModelScreen(AppScreen):
             self.choose(self.source)
 
     # -- anatomy -----------------------------------------------------------------------------------
-
-    def show_anatomy(self, anatomy: Any) -> None:
-        tree = self.query_one("#model-tree", Tree)
-        tree.clear()
-        tree.root.set_label(views.node_label(anatomy.root, anatomy))
-
-        def add(parent: TreeNode, node: Any) -> None:
-            label = views.node_label(node, anatomy)
-            if not node.children:
-                parent.add_leaf(label)
-                return
-            branch = parent.add(label)
-            for child in node.children.values():
-                add(branch, child)
-            # Open the way down to the first block; other blocks stay folded (they look the same).
-            if node.name in ("transformer", "transformer.h", "transformer.h.0") or node.name.startswith("transformer.h.0."):
-                branch.expand()
-
-        for child in anatomy.root.children.values():
-            add(tree.root, child)
-        tree.root.expand()
-        self.query_one("#model-counts", Static).update(views.counts_table(anatomy))
-        self.query_one("#model-shapes", Static).update(views.shapes_table(anatomy.config))
-
     # -- loss at initialisation ---------------------------------------------------------------------
 
     def measure(self) -> None:
@@ -392,7 +277,7 @@ class ModelScreen(AppScreen):
         if self.model is None:
             return
         self._generation += 1
-        self.query_one("#model-att-info", Static).update("Computing attention…")
+        self.query_one(AttentionTab).computing()
         text = self.query_one("#model-text", Input).value
         self.run_analysis(self._generation, self.model, self.tokenizer, text)
 
@@ -444,46 +329,9 @@ class ModelScreen(AppScreen):
     def render_attention(self) -> None:
         if self.tokens is None or self.attention is None or not self.is_mounted:
             return
-        T = len(self.tokens.ids)
-        position = min(self.position, T - 1)
-        config = self.model.config if self.model is not None else None
-        n_layer, n_head = self.attention.shape[:2]
-        layer, head = min(self.layer, n_layer - 1), min(self.head, n_head - 1)
-        box = self.query_one("#model-heatmap-box", ScrollableContainer)
-        size = HEADS_WINDOW if self.all_heads else WINDOW
-        if not self.all_heads and box.size.height:
-            # As many tokens as rows fit under the column labels: the whole heatmap in view, labels included.
-            size = max(8, min(size, box.size.height - views.header_rows(self.tokens.texts)))
-        hi = max(position + 1, min(T, size))
-        lo = max(0, hi - size)
-        texts = self.tokens.texts[lo:hi]
-        cursor = position - lo
-        info = Text.assemble(
-            ("layer ", "dim"), (f"{layer}", "bold"), (f"/{n_layer - 1}  ", "dim"),
-            ("head ", "dim"), ("all" if self.all_heads else f"{head}", "bold"), (f"/{n_head - 1}  ", "dim"),
-            ("token ", "dim"), (f"#{position}", "bold"), (f" of {T}", "dim"),
+        self.query_one(AttentionTab).show(
+            self.tokens, self.attention, self.position, self.layer, self.head, self.all_heads, self.model is not None
         )
-        if lo or hi < T:
-            info.append(f"  showing tokens {lo}..{hi - 1}", "yellow")
-        if self.tokens.cut:
-            info.append(f"  the text has {self.tokens.total} tokens: cut to the block's {len(self.tokens.ids)}", "yellow")
-        if self.tokens.dropped:
-            info.append(f"  left out (not in the vocabulary): {self.tokens.dropped!r}", "yellow")
-        if config is not None:
-            info.append("\nrows: query tokens · columns: the tokens each looks at · the future (upper right) is masked", "dim")
-        self.query_one("#model-att-info", Static).update(info)
-        if self.all_heads:
-            heads = self.attention[layer, :, lo:hi, lo:hi]
-            width = self.query_one("#model-heatmap-box").size.width or 100
-            self.query_one("#model-heatmap", Static).update(views.render_heads(texts, heads, width, cursor))
-        else:
-            weights = self.attention[layer, head, lo:hi, lo:hi]
-            self.query_one("#model-heatmap", Static).update(views.render_heatmap(texts, weights, cursor))
-        row = self.attention[layer, head, position]
-        attends = views.render_attends(self.tokens.texts, row, position)
-        if self.all_heads:
-            attends = Text.assemble(f"head {head}: ", attends)
-        self.query_one("#model-attends", Static).update(attends)
 
     def probe(self) -> None:
         if self.tokens is None or self.model is None:
