@@ -138,7 +138,9 @@ class Trainer:
                     "(raise gradient_accumulation_steps to keep the batch), or train a smaller model",
                     "oom", error,
                 )
-            elif isinstance(error, (ConfigError, DatasetError, CheckpointError, DeviceError, RunInUse)):
+            elif isinstance(error, RunInUse):  # the app offers to watch that run instead
+                self._fail(str(error), "in_use", path=str(error.run_dir))
+            elif isinstance(error, (ConfigError, DatasetError, CheckpointError, DeviceError)):
                 self._fail(str(error), "error")
             elif is_disk_full(error):
                 self._fail(no_space_message("write the run's files", self.run_dir or paths.runs_dir()), "error")
@@ -148,10 +150,10 @@ class Trainer:
             self._folder.release(set_up=self.state is not None)
             distributed.cleanup()
 
-    def _fail(self, message: str, kind: str, error: BaseException | None = None) -> None:
+    def _fail(self, message: str, kind: str, error: BaseException | None = None, path: str = "") -> None:
         details = "".join(traceback.format_exception(error)) if error else ""
         try:
-            self._emit(Failed(self.iter_num, message, kind, details))
+            self._emit(Failed(self.iter_num, message, kind, details, path))
         except Exception:
             pass  # the callback itself broke; there is no one left to tell
 

@@ -185,6 +185,8 @@ async def test_a_run_another_process_trains_is_neither_renamed_nor_deleted(tiny_
         app = NanoGPTApp()
         async with app.run_test(size=(140, 44)) as pilot:
             screen = await open_checkpoints(app, pilot)
+            kind = COLUMNS.index("kind")
+            assert table_rows(app)[str(tiny_run / "ckpt.pt")][kind] == "latest · training"  # the table says so
             select(screen, tiny_run / "ckpt.pt")
             for key in ("n", "d"):
                 await pilot.press(key)
@@ -192,6 +194,10 @@ async def test_a_run_another_process_trains_is_neither_renamed_nor_deleted(tiny_
                 assert isinstance(app.screen, CheckpointsScreen) and tiny_run.is_dir()  # no dialog opened
             told = [str(n.message) for n in app._notifications]
             assert sum(f"being trained by process {holder.pid}" in message for message in told) == 2
+            holder.kill()
+            holder.wait()
+            await pilot.press("r")  # refresh: the lock died with its process
+            await wait_for(pilot, lambda: table_rows(app)[str(tiny_run / "ckpt.pt")][kind] == "latest")
     finally:
         holder.kill()
         holder.wait()

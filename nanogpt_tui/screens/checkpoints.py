@@ -48,12 +48,17 @@ ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
 
 
 class Listed(Message):
-    """The checkpoints found: every run's plus the opened ones, and the listing's signature."""
+    """The checkpoints found: every run's plus the opened ones, the listing's signature, and the run
+    folders a process trains now (their locks are held)."""
 
-    def __init__(self, summaries: list[CheckpointSummary], signature: tuple[Any, ...] | None = None) -> None:
+    def __init__(
+        self, summaries: list[CheckpointSummary], signature: tuple[Any, ...] | None = None,
+        training: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__()
         self.summaries = summaries
-        self.signature = signature
+        self.signature = None if signature is None else (*signature, tuple(sorted(training)))
+        self.training = training
 
 
 class Opened(Message):
@@ -125,8 +130,10 @@ class CheckpointsScreen(AppScreen):
         except Exception as error:  # an unreadable runs folder, say; the screen reports it
             self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
             return
+        # Not cached with the listing: a lock comes and goes without a checkpoint changing.
+        training = frozenset(str(folder) for folder in {s.run_dir for s in summaries} if run_lock.in_use(folder))
         if not get_current_worker().is_cancelled:
-            self.post_message(Listed(summaries, signature))
+            self.post_message(Listed(summaries, signature, training))
 
     def on_listed(self, message: Listed) -> None:
         if (
@@ -144,7 +151,7 @@ class CheckpointsScreen(AppScreen):
         if self._select_after_refresh in self.summaries:
             keep, self._select_after_refresh = self._select_after_refresh, None
         for key, summary in self.summaries.items():
-            table.add_row(*self.row(summary), key=key)
+            table.add_row(*self.row(summary, str(summary.run_dir) in message.training), key=key)
         self.marked &= self.summaries.keys()  # a deleted or renamed run is no longer marked
         for key in self.marked:
             self.show_mark(key)
@@ -156,8 +163,9 @@ class CheckpointsScreen(AppScreen):
         self.show_details(self.current_key())
 
     @staticmethod
-    def row(summary: CheckpointSummary) -> tuple[Any, ...]:
-        """A table row; a checkpoint that cannot be read says so, with its error."""
+    def row(summary: CheckpointSummary, training: bool = False) -> tuple[Any, ...]:
+        """A table row; a checkpoint that cannot be read says so, with its error; a run that a process
+        trains now says so in its kind."""
         date = summary.modified.strftime("%Y-%m-%d %H:%M") if summary.modified else ""
         if summary.error:
             # Last, so a long message does not push the other columns aside; the path is the row's already.
@@ -166,8 +174,9 @@ class CheckpointsScreen(AppScreen):
             corrupt = Text("no checkpoint" if summary.kind == "none" else "corrupt", style="bold red")
             return (summary.name, corrupt, "", "", date, "", "", "", human_size(summary.size_bytes), problem)
         best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
+        kind = Text.assemble(summary.kind, (" · training", "bold yellow")) if training else summary.kind
         return (
-            summary.name, summary.kind, f"{summary.iter_num:,}", best, date, summary.dataset, summary.tokenizer,
+            summary.name, kind, f"{summary.iter_num:,}", best, date, summary.dataset, summary.tokenizer,
             human_count(summary.n_params), human_size(summary.size_bytes), "",
         )
 
