@@ -377,7 +377,7 @@ class TrainScreen(AppScreen):
             self.show_ended()
             if self.resume_path is not None and self.resume_path.parent == self.run_dir:
                 self.form.resume_trained_to(event.iter)  # Start again resumes from here
-            self.notify(f"{event.reason} at iteration {event.iter}; checkpoint in {self.run_dir}", title="Training finished")
+            self.notify(f"{event.reason} at iteration {event.iter}; checkpoint in {paths.shown(self.run_dir)}", title="Training finished")
         elif isinstance(event, Failed):
             self.show_failure(event.message)
             if event.kind == "in_use" and event.path:
@@ -395,7 +395,7 @@ class TrainScreen(AppScreen):
 
     def show_ended(self) -> None:
         assert self.ended is not None
-        where = self.run_dir or "a run folder since deleted"
+        where = paths.shown(self.run_dir) if self.run_dir else "a run folder since deleted"
         self.set_state(Phase.FINISHED, f"Finished ({self.ended.reason}) at iteration {self.ended.iter}; checkpoint in {where}.")
 
     def show_failure(self, error: str) -> None:

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import RichLog, Static
 
+from core import paths
 from core.train_events import (
     CheckpointSaved, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
 )
@@ -131,7 +132,7 @@ class RunMonitor(Vertical):
                     "val loss": format_number(evals[-1][2]) if evals else "–",
                 })
             verb = f"resumed at iteration {event.start_iter}" if event.resumed else "started"
-            self.write_log(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {event.run_dir}")
+            self.write_log(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {paths.shown(event.run_dir)}")
             incompatible = event.config.nanogpt_incompatible()
             if incompatible:
                 self.write_log(f"[dim]uses {', '.join(incompatible)}: nanoGPT's model.py cannot load this run's checkpoints[/]")
