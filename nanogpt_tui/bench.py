@@ -261,21 +261,27 @@ async def _timed_switches(rounds: int, size: tuple[int, int], settle_s: float) -
         painted = asyncio.Event()
         target: list[Any] = [None]  # the screen whose paint ends the timing
         painted_at = 0.0
+        first_paint: dict[int, float] = {}  # id(screen) -> its first paint since the last key press
         display = app._display
 
         def timed_display(screen: Any, renderable: Any) -> None:
             nonlocal painted_at
             display(screen, renderable)
-            if renderable is not None and screen is target[0] and not painted.is_set():
-                painted_at = time.perf_counter()
+            if renderable is None:
+                return
+            first_paint.setdefault(id(screen), time.perf_counter())
+            if screen is target[0] and not painted.is_set():
+                painted_at = first_paint[id(screen)]
                 painted.set()
 
         app._display = timed_display  # type: ignore[method-assign]
 
         async def switch(mode: str) -> float:
+            nonlocal painted_at
             before = app.screen
             painted.clear()
             target[0] = None
+            first_paint.clear()
             pressed = time.perf_counter()
             # As the terminal driver delivers a key (Pilot.press would also wait for the app to go idle).
             app.post_message(events.Key(keys[mode], None))
@@ -285,7 +291,9 @@ async def _timed_switches(rounds: int, size: tuple[int, int], settle_s: float) -
                     raise RuntimeError(f"{keys[mode]} did not switch to {mode} within 30 s")
                 await asyncio.sleep(0.001)
             target[0] = app.screen
-            app.screen.refresh()  # a paint of this screen, should the first one have gone out meanwhile
+            if id(app.screen) in first_paint:  # painted already, before this loop saw the switch
+                painted_at = first_paint[id(app.screen)]
+                painted.set()
             await asyncio.wait_for(painted.wait(), timeout=30)
             seconds = painted_at - pressed
             if mode == "help":
