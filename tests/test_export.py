@@ -133,7 +133,8 @@ async def test_checkpoints_screen_exports(tiny_run: Path, tmp_path: Path) -> Non
         await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and app.screen.summaries)
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportModal))
-        await pilot.press("down", "enter")  # the second format: Hugging Face
+        assert app.screen.focused is app.screen.query_one("#export-folder", Input)  # Enter would export now
+        await pilot.press("shift+tab", "down", "enter")  # the second format: Hugging Face
         await pilot.press("tab")
         assert app.screen.focused is app.screen.query_one("#export-folder", Input)
         await pilot.press(*str(tmp_path / "from-app"))
@@ -146,7 +147,14 @@ async def test_checkpoints_screen_exports(tiny_run: Path, tmp_path: Path) -> Non
         # Again into the same folder: refused with what to do, the files are left alone.
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportModal))
-        await pilot.press("down", "enter", "tab", *str(tmp_path / "from-app"), "enter")
+        await pilot.press("shift+tab", "down", "enter", "tab", *str(tmp_path / "from-app"), "enter")
         await wait_for(pilot, lambda: any(n.title == "Export refused" for n in app._notifications))
         refused = next(n for n in app._notifications if n.title == "Export refused")
         assert "already holds" in refused.message and "Overwrite" in refused.message
+
+        # Opened and Enter at once: the first format into the default folder, as the dialog shows it.
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportModal))
+        default = Path(app.screen.query_one("#export-folder", Input).value)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (default / "ckpt.pt").is_file())

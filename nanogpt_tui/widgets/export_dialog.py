@@ -39,7 +39,8 @@ class FolderToWrite(Validator):
 
 
 class ExportModal(ModalScreen["ExportChoice | None"]):
-    """Choose the format (↑/↓), the folder (Tab completes a path) and Overwrite; Enter exports, Escape cancels."""
+    """Choose the format (shift+tab, ↑/↓), the folder (focused first; Tab completes a path) and Overwrite;
+    Enter in the folder exports, Escape cancels."""
 
     CSS_PATH = "export_dialog.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export_modal.cancel")]
@@ -68,6 +69,11 @@ class ExportModal(ModalScreen["ExportChoice | None"]):
             with Horizontal(classes="buttons"):
                 yield Button("Export (enter)", variant="primary", id="export")
                 yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        # The folder first: Enter exports at once (to the default folder, in the first format); shift+tab
+        # goes to the formats (↑/↓ and Enter choose one).
+        self.query_one("#export-folder", PathInput).focus()
 
     def selected_format(self) -> str:
         pressed = self.query_one("#export-format", RadioSet).pressed_button
