@@ -52,3 +52,25 @@ async def test_the_checkpoints_table_shows_its_key_columns(tiny_run: Path) -> No
         shown = sum(widths[: COLUMNS.index(KEY_COLUMNS[-1]) + 1])
         assert COLUMNS[: len(KEY_COLUMNS)] == KEY_COLUMNS
         assert shown <= table.scrollable_content_region.width
+
+
+async def test_tokens_and_model_screens_fit(small_text: Path) -> None:
+    from textual.widgets import Input, Tabs, TextArea
+
+    from data.prepare import prepare
+    from nanogpt_tui.screens.tokens import TokenPanel
+
+    prepare(str(small_text), name="chars")
+    app = NanoGPTApp()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: len(app.screen.query(TokenPanel)) == 2)
+        await pilot.pause()
+        assert on_screen(pilot, app.screen.query_one("#tokens-text", TextArea))
+        for panel in app.screen.query(TokenPanel):
+            assert on_screen(pilot, panel)  # both tokenizers side by side, whole
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: bool(app.screen.query("#model-text")))
+        await pilot.pause()
+        for widget in (app.screen.query_one("#model-text", Input), app.screen.query_one(Tabs)):
+            assert on_screen(pilot, widget)
