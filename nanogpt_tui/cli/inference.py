@@ -29,6 +29,13 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
                              "commas separate several, \\, is a comma)")
 
 
+def add_checkpoint_flags(parser: argparse.ArgumentParser, device: str = "auto") -> None:
+    """--checkpoint, --meta and --device: which model to load, and where (sample, eval, inspect)."""
+    parser.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
+    parser.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
+    parser.add_argument("--device", default=device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+
+
 def add_precision_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision", default=DEFAULT_PRECISION, type=precision_name, metavar="|".join(PRECISIONS),
@@ -100,21 +107,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="generate text from a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
-    p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
+    add_checkpoint_flags(p)
     p.add_argument("--prompt", default="", help="text to continue")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     add_precision_flag(p)
     add_sampling_flags(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="train and val loss of a checkpoint on a dataset")
-    p.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
-    p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
+    add_checkpoint_flags(p)
     p.add_argument("--dataset", help="default: the checkpoint's own dataset")
     p.add_argument("--eval-iters", type=int, default=50, help="batches measured per split (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="windows of the block size per batch (default %(default)s)")
     p.add_argument("--seed", type=int, default=1337, help="picks the windows: the same seed, the same ones")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     add_precision_flag(p)
     p.set_defaults(func=cmd_eval)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nanogpt_tui.cli.common import console
+from nanogpt_tui.cli.inference import add_checkpoint_flags
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -64,8 +65,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="look inside a model: parameters, attention, per-layer predictions")
-    p.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
-    p.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
+    add_checkpoint_flags(p, device="cpu")
     p.add_argument("--attention", metavar="TEXT", help="show the attention weights of one head on this text")
     p.add_argument("--layer", type=int, default=0, help="--attention: the layer (from 0)")
     p.add_argument("--head", type=int, default=0, help="--attention: the head (from 0)")
@@ -73,5 +73,4 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--position", type=int, default=-1, help="--lens: the token position (default: the last)")
     p.add_argument("--nearest", metavar="TOKEN", help="the tokens nearest this one in the token embedding")
     p.add_argument("-k", type=int, default=10, help="--nearest: how many")
-    p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     p.set_defaults(func=cmd_inspect)
