@@ -16,7 +16,7 @@ from nanogpt_tui.screens.chat import ChatScreen
 from nanogpt_tui.screens.checkpoints import COLUMNS, CheckpointsScreen, ConfirmModal, TextModal
 from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
 from nanogpt_tui.widgets.loss_plot import LossPlot
-from pilot_helpers import wait_for
+from pilot_helpers import another_writer, wait_for
 
 
 def copy_run(run: Path, to: Path) -> Path:
@@ -171,17 +171,7 @@ async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:
 
 
 async def test_a_run_another_process_trains_is_neither_renamed_nor_deleted(tiny_run: Path) -> None:
-    import subprocess
-    import sys
-
-    # A real other process holding the run's lock, as `nanogpt-tui train` in another terminal does.
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from core.run_lock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); "
-         "print('locked', flush=True); time.sleep(600)", str(tiny_run)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with another_writer(tiny_run) as holder:
         app = NanoGPTApp()
         async with app.run_test(size=(140, 44)) as pilot:
             screen = await open_checkpoints(app, pilot)
@@ -198,9 +188,6 @@ async def test_a_run_another_process_trains_is_neither_renamed_nor_deleted(tiny_
             holder.wait()
             await pilot.press("r")  # refresh: the lock died with its process
             await wait_for(pilot, lambda: table_rows(app)[str(tiny_run / "ckpt.pt")][kind] == "latest")
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(tiny_run: Path) -> None:

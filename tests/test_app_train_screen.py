@@ -24,7 +24,7 @@ from nanogpt_tui.widgets.dialogs import ChoiceModal, ConfirmModal, TextModal
 from nanogpt_tui.widgets.path_input import PathInput
 from nanogpt_tui.widgets.run_monitor import FIGURES
 from nanogpt_tui.widgets.settings_form import FORM_FIELDS
-from pilot_helpers import wait_for
+from pilot_helpers import another_writer, wait_for
 
 
 def shown(widget: Widget) -> str:
@@ -283,20 +283,10 @@ async def test_an_existing_dataset_name_offers_to_replace_it(small_text: Path, c
 
 
 async def test_resuming_a_run_another_process_trains_offers_to_watch_it(tiny_run: Path) -> None:
-    import subprocess
-    import sys
-
     from nanogpt_tui.screens.watch import WatchScreen
 
     trained = load_checkpoint(tiny_run / "ckpt.pt")["iter_num"]
-    # A real other process holding the run's lock, as `nanogpt-tui train --resume` in another terminal does.
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from core.run_lock import RunLock; lock = RunLock(sys.argv[1]); "
-         "lock.acquire(); print('locked', flush=True); time.sleep(600)", str(tiny_run)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with another_writer(tiny_run) as holder:
         app = NanoGPTApp()
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await resume(app, pilot, tiny_run)
@@ -308,6 +298,3 @@ async def test_resuming_a_run_another_process_trains_offers_to_watch_it(tiny_run
             await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
             assert app.screen.run_dir == tiny_run
         assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained  # nothing written to the held run
-    finally:
-        holder.kill()
-        holder.wait()
