@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import metrics
-from core.train_process import REQUESTS
+from core.train_events import REQUESTS
 
 if TYPE_CHECKING:
     from core.run_setup import RunState

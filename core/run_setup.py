@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ContextManager, TextIO
+from typing import TYPE_CHECKING, Any, ContextManager, TextIO
 
 import numpy as np
 import torch
@@ -23,7 +23,6 @@ import torch
 from core import distributed, paths
 from core.batches import BatchStream
 from core.checkpoint import LATEST, CheckpointError, build_model, load_checkpoint, resolve_checkpoint
-from core.control import RunControl
 from core.dataset import DatasetInfo, check_token_ids, load_dataset, open_split, tokenizer_of
 from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, use_all_cpu_cores
 from core.distributed import Distributed
@@ -34,6 +33,9 @@ from core.run_lock import LOCK_FILE, RunLock
 from core.tokenizers import Tokenizer
 from core.train_config import MODEL_KEYS, ConfigError, TrainConfig
 from core.train_memory import available_system_memory, check_fits
+
+if TYPE_CHECKING:
+    from core.control import RunControl
 
 
 @dataclass

@@ -25,12 +25,11 @@ from typing import Any
 
 from core import paths, run_lock
 from core.control import Ack, Session
-from core.metrics import METRICS_FILE, event_from_record
+from core.metrics import MAX_LINE, METRICS_FILE, event_from_record
 from core.train_config import config_from_dict
 from core.train_events import Event, Started
 
 CHUNK = 1 << 20  # bytes read per poll at most
-MAX_LINE = 1 << 20  # a "line" longer than this without a newline is not a record: dropped
 STALE_S = 60.0  # no change to metrics.jsonl for this long: nobody seems to be training the run
 
 
@@ -79,6 +78,8 @@ class MetricsTail:
             self.partial = b""
         records = []
         for line in lines:
+            if len(line) > MAX_LINE:  # not a record of ours (metrics.records skips it too)
+                continue
             try:
                 record = json.loads(line)
             except ValueError:  # a line cut short by a crash, or not ours

@@ -90,4 +90,7 @@ class Failed:
     path: str = ""  # in_use: the run folder another process is training
 
 
+# What a trainer can be asked between steps: its methods of the same names (app, control.json, the child).
+REQUESTS = ("pause", "resume", "stop", "save_now", "sample_now")
+
 Event = Started | Compiling | Step | Eval | Sample | CheckpointSaved | Paused | Resumed | Finished | Failed

@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.train_config import TrainConfig
-from core.train_events import Event, Failed, Finished, Paused, Resumed, Started, Step
+from core.train_events import REQUESTS, Event, Failed, Finished, Paused, Resumed, Started, Step
 
-REQUESTS = ("pause", "resume", "stop", "save_now", "sample_now")
 STOP_SIGNALS = tuple(name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 LOG_TAIL_CHARS = 2000
 

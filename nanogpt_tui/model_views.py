@@ -20,6 +20,7 @@ from core.anatomy import (
     Node,
     flops_per_token,
     forward_shapes,
+    init_loss_expected,
     memory_table,
 )
 from core.formatting import human_count, human_size
@@ -224,9 +225,7 @@ def shapes_table(config: dict[str, Any], T: int | None = None) -> Table:
 
 
 def init_loss_text(measured: float | None, vocab_size: int, trained: bool, dataset: str) -> Text:
-    import math
-
-    expected = math.log(vocab_size)
+    expected = init_loss_expected(vocab_size)
     text = Text.assemble(("ln(vocab_size) ", "bold"), f"= ln({vocab_size:,}) = {expected:.2f}\n")
     if measured is None:
         text.append("measuring on val batches…", "dim")

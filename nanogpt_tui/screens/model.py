@@ -16,7 +16,6 @@ toggles all heads of the layer. The Chat screen's last prompt, when there is a n
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,19 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Header, Input, Select, Static, TabbedContent, TabPane, Tabs
 
+from core.anatomy import init_loss_expected
 from nanogpt_tui import listings
 from nanogpt_tui import model_views as views
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.model_work import (
-    Analysed, LossMeasured, ModelReady, Probed, SourcesListed, build_untrained, load_checkpoint,
+    Analysed,
+    LossMeasured,
+    ModelReady,
+    Probed,
+    SourcesListed,
+    build_untrained,
+    load_checkpoint,
 )
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.model_tabs import AnatomyTab, AttentionTab
@@ -71,7 +77,6 @@ class ModelScreen(AppScreen):
         self.tokens: Any = None  # the analysed text's Tokens
         self.attention: Any = None  # numpy (n_layer, n_head, T, T)
         self._generation = 0  # numbers analyses, so results for an older text or model are ignored
-        self._checkpoints: list[Any] = []
         self._datasets: list[Any] = []
         self._chat_prompt = ""  # the Chat prompt last taken as the text
 
@@ -129,7 +134,7 @@ class ModelScreen(AppScreen):
         self.post_message(SourcesListed(checkpoints, datasets))
 
     def on_sources_listed(self, message: SourcesListed) -> None:
-        self._checkpoints, self._datasets = message.checkpoints, message.datasets
+        self._datasets = message.datasets
         options = [("from Train settings (untrained)", SETTINGS)]
         options += [(f"{s.name} ({s.kind}, {s.iter_num:,} iters)", str(s.path)) for s in message.checkpoints]
         if self.source is not None and all(value != self.source for _, value in options):
@@ -242,7 +247,7 @@ class ModelScreen(AppScreen):
             return
         vocab = self.tokenizer.vocab_size
         if not isinstance(dataset, str):
-            loss.update(Text(f"ln(vocab_size) = ln({vocab:,}) = {math.log(vocab):.2f}\n"
+            loss.update(Text(f"ln(vocab_size) = ln({vocab:,}) = {init_loss_expected(vocab):.2f}\n"
                              "Pick a dataset above to measure the loss on its val split."))
             return
         loss.update(views.init_loss_text(None, vocab, self.trained, dataset))

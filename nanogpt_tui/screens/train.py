@@ -59,7 +59,6 @@ from nanogpt_tui.widgets.loss_plot import LossPlot
 from nanogpt_tui.widgets.run_monitor import RunMonitor
 from nanogpt_tui.widgets.settings_form import FORM, SettingsChanged, TrainSettingsForm
 
-LATEST = "ckpt.pt"  # a run folder's latest checkpoint (core.checkpoint's name)
 
 
 class TrainScreen(AppScreen):
@@ -288,7 +287,7 @@ class TrainScreen(AppScreen):
             return
         existing = paths.runs_dir() / config.run_name if config.run_name else None
         # One stat: a new run by the name of a trained one would otherwise fail in the trainer.
-        if existing is not None and (existing / LATEST).is_file() and self.resume_path is None:
+        if existing is not None and (existing / listings.LATEST).is_file() and self.resume_path is None:
             self.ask_about_existing_run(config, existing)
             return
         self.start(config, self.resume_path)
@@ -306,7 +305,7 @@ class TrainScreen(AppScreen):
             if choice == "replace":
                 self.start(config, None, replace=run)
             elif choice == "resume":
-                self.set_resume(run / LATEST)
+                self.set_resume(run / listings.LATEST)
             else:
                 self.form.query_one("#run_name").focus()
 
