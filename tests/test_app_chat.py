@@ -4,7 +4,6 @@ colours and alternatives, keyboard focus, a small terminal, quitting mid-reply."
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from textual.color import Color
@@ -320,9 +319,7 @@ async def test_quitting_mid_reply_ends_the_generation(tiny_run: Path, monkeypatc
         screen.query_one("#chat-prompt", Input).focus()
         await pilot.press(*"The fox", "enter")
         await wait_for(pilot, lambda: screen.turns and len(screen.turns[-1].pieces) > 5)
-        quit_at = time.monotonic()
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running, timeout=10)
     # The worker thread stopped generating (otherwise the process would wait for a million tokens).
     assert ended.wait(timeout=10)
-    assert time.monotonic() - quit_at < 10

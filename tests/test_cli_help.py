@@ -1,15 +1,12 @@
-"""The CLI's help: every option explained, the bare command's meaning, and offline advice that fits README."""
+"""The CLI's help: every option explained, and what the bare command does (offline advice: test_cli.py)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pytest
 
 from nanogpt_tui.cli import build_parser, main
-
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def options(parser: argparse.ArgumentParser, command: str = "nanogpt-tui"):

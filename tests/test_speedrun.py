@@ -51,5 +51,19 @@ def test_cli_speedrun_without_the_text_says_what_to_do(monkeypatch: pytest.Monke
     cached = paths.cache_dir() / "tinyshakespeare.txt"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text("x")
-    found = shakespeare_text(None)
-    assert found is not None and found.name == "tinyshakespeare.txt"
+    monkeypatch.setattr(cli.bench, "SHARED_DATA", cached.parent / "no-shared-copy")  # as on a user's machine
+    assert shakespeare_text(None) == cached
+
+
+@pytest.mark.parametrize("preset", ["cpu", "fast"])
+def test_readme_gives_each_presets_parameter_count(preset: str) -> None:
+    """README's sizes of the presets' models (on Tiny Shakespeare's 65 characters) are what core.model builds."""
+    from core.bench import SHAKESPEARE_CHARS
+    from core.model import GPT, GPTConfig
+    from core.presets import from_preset
+    from core.train_config import MODEL_KEYS
+
+    config = from_preset(preset)
+    model = GPT(GPTConfig(**{key: getattr(config, key) for key in MODEL_KEYS}, vocab_size=len(SHAKESPEARE_CHARS)))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{model.get_num_params() / 1e6:.2f}M parameters" in readme

@@ -9,14 +9,16 @@ from core import paths
 from nanogpt_tui.cli.common import console, err_console
 
 
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the repository, where there is one
+
+
 def shakespeare_text(given: str | None = None) -> Path | None:
     """Tiny Shakespeare for the benches: --text, the shared copy beside the repo, or the cached download."""
     from data.sources import SHAKESPEARE_FILE
 
     if given:
         return Path(given).expanduser()
-    candidates = [Path(__file__).resolve().parents[3] / "shared" / "data" / SHAKESPEARE_FILE,
-                  paths.cache_dir() / SHAKESPEARE_FILE]
+    candidates = [SHARED_DATA / SHAKESPEARE_FILE, paths.cache_dir() / SHAKESPEARE_FILE]
     return next((c for c in candidates if c.is_file()), None)
 
 
