@@ -147,6 +147,8 @@ class Trainer:
             else:
                 self._fail(f"{type(error).__name__}: {error}", "error", error)
         finally:
+            if self.state is not None and self.state.metrics is not None:
+                self.state.metrics.close()  # after a failure's record, which goes in it too
             self._folder.release(set_up=self.state is not None)
             distributed.cleanup()
 
@@ -175,41 +177,32 @@ class Trainer:
         if state.dist.is_main:
             metrics.trim(state.run_dir, state.start_iter, state.last_eval)
             state.metrics = open(state.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8")
-        try:
-            # Rank 0 serves control.json; the other ranks follow its requests through distributed.agree().
-            state.control = RunControl(self, state) if state.dist.is_main else None
-            reason = "completed"
-            if cfg.compile:
-                self.on_event(Compiling(state.iter_num))
-            while True:
-                it = state.iter_num
-                if self._handle_requests(state):
-                    reason = "stopped"
-                    break
-                if (it % cfg.eval_interval == 0 or it == cfg.max_iters) and it != state.last_eval:
-                    self._evaluate(state)
-                if cfg.sample_interval and it > state.start_iter and it % cfg.sample_interval == 0:
-                    self._emit_sample(state)
-                if it >= cfg.max_iters:
-                    break
-                self._step(state, it)
-                state.iter_num = it + 1
-            if state.saved_iter != state.iter_num:
-                self._save(state, LATEST)
-            self._emit(Finished(state.iter_num, reason))
-        finally:
-            if state.metrics is not None:
-                state.metrics.close()
+        # Rank 0 serves control.json; the other ranks follow its requests through distributed.agree().
+        state.control = RunControl(self, state) if state.dist.is_main else None
+        reason = "completed"
+        if cfg.compile:
+            self.on_event(Compiling(state.iter_num))
+        while True:
+            it = state.iter_num
+            if self._handle_requests(state):
+                reason = "stopped"
+                break
+            if (it % cfg.eval_interval == 0 or it == cfg.max_iters) and it != state.last_eval:
+                self._evaluate(state)
+            if cfg.sample_interval and it > state.start_iter and it % cfg.sample_interval == 0:
+                self._emit_sample(state)
+            if it >= cfg.max_iters:
+                break
+            self._step(state, it)
+            state.iter_num = it + 1
+        if state.saved_iter != state.iter_num:
+            self._save(state, LATEST)
+        self._emit(Finished(state.iter_num, reason))
 
     def _emit(self, event: Event) -> None:
         """Record the event in metrics.jsonl, so a watcher in another process sees it too, then report it."""
-        state = self.state
-        if state is not None and state.metrics is not None:
-            if state.metrics.closed:  # a failure, after training ended
-                with open(state.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8") as file:
-                    metrics.record_event(file, event)
-            else:
-                metrics.record_event(state.metrics, event)
+        if self.state is not None and self.state.metrics is not None:  # open from training's start to run()'s end
+            metrics.record_event(self.state.metrics, event)
         self.on_event(event)
 
     def _handle_requests(self, state: RunState) -> bool:
