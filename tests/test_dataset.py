@@ -242,3 +242,22 @@ def test_missing_and_delete() -> None:
     assert datasets_entries() == []
     with pytest.raises(DatasetError):
         delete_dataset("demo")
+
+
+def test_a_split_found_good_is_not_scanned_again_until_it_changes(
+    char_dataset: DatasetInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.dataset
+
+    check_token_ids(char_dataset)  # scanned: good
+    opened: list[str] = []
+    real_open_split = core.dataset.open_split
+    monkeypatch.setattr(core.dataset, "open_split", lambda info, split: opened.append(split) or real_open_split(info, split))
+    check_token_ids(char_dataset)
+    assert opened == []  # a multi-GB dataset is not read again at every start
+    ids = np.fromfile(char_dataset.path / "val.bin", dtype=np.uint16)
+    ids[0] = char_dataset.vocab_size
+    ids.tofile(char_dataset.path / "val.bin")  # damaged since: same size, new times
+    with pytest.raises(DatasetError, match="val.bin holds token id"):
+        check_token_ids(char_dataset)
+    assert opened == ["val"]
