@@ -42,7 +42,7 @@ def training(char_dataset: Any) -> Iterator[tuple[subprocess.Popen[bytes], Path]
 
 
 def status(app: NanoGPTApp) -> str:
-    return str(app.screen.query_one("#watch-status", Static).render())
+    return str(app.screen.query_one("#status", Static).render())
 
 
 def iteration(app: NanoGPTApp) -> int:
@@ -73,8 +73,9 @@ async def test_watch_a_run_trained_elsewhere_then_pause_and_stop_it(training: An
         await pilot.press("p")
         await wait_for(pilot, lambda: status(app).startswith("Paused at iteration"), WAIT)
         paused_at = iteration(app)
-        events = screen.query_one("#watch-log", RichLog)
+        events = screen.query_one("#log", RichLog)
         assert any("the trainer took pause" in line.text for line in events.lines)
+        assert any(f"started by pid {process.pid} on " in line.text for line in events.lines)  # who trains it
         assert screen.check_action("send", ("resume",)) and not screen.check_action("send", ("pause",))
 
         await pilot.press("s")

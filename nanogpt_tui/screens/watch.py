@@ -5,7 +5,7 @@ Reached from the Checkpoints screen (w) or the command palette ("Watch a run"); 
 worker reads the run's metrics.jsonl as it grows (core.run_watch) and posts what it found as one message
 per poll (every POLL_S; a long file is caught up a chunk at a time), one message in flight at a time, so
 the UI never falls behind with a queue of batches. The events are the Trainer's own (core.train_events),
-drawn on the same LossPlot as the Train screen's. Keys send pause, resume, stop, save-now and sample-now
+drawn by the Train screen's RunMonitor; this screen words the status (the session, the file's freshness). Keys send pause, resume, stop, save-now and sample-now
 through the run's control.json (core.control); each request is answered by the trainer's acknowledgment
 or, after core.control.ACK_TIMEOUT_S, by "no answer". Leaving the screen or quitting the app never stops
 the run: only `s` does.
@@ -13,39 +13,32 @@ the run: only `s` does.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Header, RichLog, Static
+from textual.widgets import Header
 from textual.worker import get_current_worker
 
 from core import control
 from core.control import Ack, Session
 from core.run_watch import STALE_S, Activity, Reset, RunWatcher, WatchError, latest_run, resolve_run, run_activity
-from core.train_events import CheckpointSaved, Eval, Failed, Finished, Paused, Resumed, Sample, Started, Step
+from core.train_events import Failed, Finished, Paused, Resumed, Started, Step
 from nanogpt_tui.widgets.dialogs import TextModal, TextPrompt
 from nanogpt_tui.widgets.footer import Footer
-from nanogpt_tui.widgets.loss_plot import LossPlot
+from nanogpt_tui.widgets.run_monitor import RunMonitor
 
 POLL_S = 0.5  # how often the worker looks for new records
 ACTIVITY_S = 1.0  # how often it asks whether the trainer is still there (the status line's clock)
-PLOT_INTERVAL = 1.0  # the plot is redrawn at most this often while steps stream in
-FIGURES = ("iteration", "tokens/sec", "iter ms", "lr", "train loss", "val loss", "best val", "elapsed", "ETA")
-FIGURE_COLUMNS = 3
-LOG_LINES = 500
 REQUEST_WORDS = {"pause": "pause", "resume": "resume", "stop": "stop", "save_now": "save now", "sample_now": "sample now"}
 
 
@@ -57,10 +50,6 @@ def ago(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min"
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-
-
-def clock(seconds: float) -> str:
-    return str(timedelta(seconds=int(seconds))) if math.isfinite(seconds) else "–"
 
 
 def watch_prompt() -> TextModal:
@@ -107,7 +96,6 @@ class RequestFailed(Message):
 class WatchScreen(Screen[None]):
     """A live view of a run trained elsewhere, and the keys to steer it."""
 
-    CSS_PATH = "watch.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="watch.back"),
         Binding("p", "send('pause')", "Pause", id="watch.pause"),
@@ -128,32 +116,25 @@ class WatchScreen(Screen[None]):
         self.run_dir = Path(run_dir)
         self.session: Session | None = None
         self.activity: Activity | None = None
-        self.live = False  # past the history: the file has been read to its end once
         self.iter = 0
-        self.max_iters = 0
         self.pending: dict[str, str] = {}  # request id -> request, awaiting the trainer's acknowledgment
         self.overdue: set[str] = set()  # pending ids already reported as unanswered
         self.recent_acks: dict[str, Ack] = {}  # the latest acknowledgments, for one that overtakes its RequestSent
-        self.figures: dict[str, str] = dict.fromkeys(FIGURES, "–")
-        self.plot_drawn_at = 0.0
         self.handled = threading.Event()  # the worker's last batch has been shown: it may post the next
         self.handled.set()
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Reading {self.run_dir}…", id="watch-status")
-        yield Static("", id="watch-figures")
-        with Horizontal(id="watch-body"):
-            yield LossPlot(title=f"loss · {self.run_dir.name}", id="watch-plot")
-            with Vertical(id="watch-side"):
-                yield RichLog(id="watch-samples", wrap=True, min_width=20, max_lines=LOG_LINES)
-                yield RichLog(id="watch-log", wrap=True, min_width=20, max_lines=LOG_LINES, markup=True)
+        yield RunMonitor(status=f"Reading {self.run_dir}…", plot_title=f"loss · {self.run_dir.name}", id="watch-monitor")
         yield Footer()
 
+    @property
+    def monitor(self) -> RunMonitor:
+        return self.query_one(RunMonitor)
+
     def on_mount(self) -> None:
-        self.query_one("#watch-samples", RichLog).border_title = "samples"
-        self.query_one("#watch-log", RichLog).border_title = "events"
-        self.show_figures({})
+        self.monitor.live = False  # the history is drawn once, when it has been read (on_activity_checked)
+        self.monitor.trainer = "a trainer"  # until a session record says which
         self.watch_run()
 
     # -- the worker ------------------------------------------------------------------------------
@@ -200,9 +181,9 @@ class WatchScreen(Screen[None]):
             self.handled.set()
 
     def on_activity_checked(self, message: ActivityChecked) -> None:
-        if not self.live:
-            self.live = True  # everything before this was the run's history
-            self.query_one("#watch-plot", LossPlot).replot()
+        if not self.monitor.live:
+            self.monitor.live = True  # everything before this was the run's history
+            self.monitor.plot.replot()
         self.activity = message.activity
         if message.activity.pid_alive is False and self.state in ("waiting", "running", "paused"):
             self.state = "gone"
@@ -213,73 +194,43 @@ class WatchScreen(Screen[None]):
     # -- showing events ----------------------------------------------------------------------------
 
     def show_steps(self, steps: list[Step]) -> None:
-        now = time.monotonic()
-        redraw = self.live and now - self.plot_drawn_at >= PLOT_INTERVAL
-        if redraw:
-            self.plot_drawn_at = now
-        self.query_one("#watch-plot", LossPlot).add_steps(((s.iter, s.loss, s.tokens_seen, s.elapsed_s) for s in steps), redraw)
-        last = steps[-1]
-        self.iter = last.iter + 1
+        self.monitor.show_steps(steps)
+        self.iter = steps[-1].iter + 1
         if self.state in ("waiting", "gone"):
             self.state = "running"  # a run recorded before sessions were: steps are all it says
-        iter_ms = sum(s.iter_ms for s in steps) / len(steps)
-        self.show_figures({
-            "iteration": f"{self.iter} / {self.max_iters or '?'}", "tokens/sec": f"{last.tokens_per_sec:,.0f}",
-            "iter ms": f"{iter_ms:.1f}", "lr": f"{last.lr:.3g}", "train loss": f"{last.loss:.4g}",
-            "elapsed": clock(last.elapsed_s),
-            "ETA": clock((self.max_iters - self.iter) * iter_ms / 1000) if self.max_iters else "–",
-        })
 
     def show_event(self, event: Any) -> None:
-        log = self.query_one("#watch-log", RichLog)
-        plot = self.query_one("#watch-plot", LossPlot)
+        """Keep the run's state and tell the monitor; what only a watcher sees (Reset, Session, Ack) is ours."""
         if isinstance(event, Reset):
-            plot.clear()
-            self.figures = dict.fromkeys(FIGURES, "–")
-            self.show_figures({})
-            self.query_one("#watch-samples", RichLog).clear()
-            log.clear()
-            log.write("[dim]metrics.jsonl was rewritten (a resumed run trims it): reading it again[/]")
-        elif isinstance(event, Session):
+            self.monitor.begin(self.monitor.max_iters)
+            self.monitor.clear_log()
+            self.monitor.write_log("[dim]metrics.jsonl was rewritten (a resumed run trims it): reading it again[/]")
+            return
+        if isinstance(event, Session):
             self.session = event
-        elif isinstance(event, Started):
-            self.max_iters, self.iter = event.max_iters, event.start_iter
-            self.state = "running"
-            self.show_figures({"iteration": f"{event.start_iter} / {event.max_iters}"})
-            who = f"pid {self.session.pid} on {self.session.host}" if self.session else "a trainer"
-            verb = f"resumed at iteration {event.start_iter}" if event.resumed else "started"
-            log.write(f"{verb} by {who}: {event.n_params / 1e6:.2f}M parameters on {event.device} ({event.dtype})")
-        elif isinstance(event, Eval):
-            plot.add_eval(event.iter, event.train_loss, event.val_loss, redraw=self.live)
-            self.show_figures({"val loss": f"{event.val_loss:.4g}", "best val": f"{event.best_val_loss:.4g}"})
-            log.write(f"iter {event.iter}: train {event.train_loss:.4f}, val {event.val_loss:.4f}")
-        elif isinstance(event, Sample):
-            self.query_one("#watch-samples", RichLog).write(f"── iteration {event.iter} ──\n{event.text}")
-        elif isinstance(event, CheckpointSaved):
-            log.write(f"iter {event.iter}: saved {event.kind} checkpoint {event.path.name}")
+            self.monitor.trainer = f"pid {event.pid} on {event.host}"
+            return
+        if isinstance(event, Ack):
+            self.acknowledged(event)
+            return
+        self.monitor.show_event(event)
+        if isinstance(event, Started):
+            self.iter, self.state = event.start_iter, "running"
         elif isinstance(event, Paused):
             self.state, self.iter = "paused", event.iter
-            log.write(f"paused at iteration {event.iter}")
         elif isinstance(event, Resumed):
             self.state = "running"
-            log.write(f"resumed at iteration {event.iter}")
         elif isinstance(event, Finished):
             self.state, self.iter = "finished", event.iter
-            plot.replot()
-            log.write(f"[green]finished ({event.reason})[/] at iteration {event.iter}")
-            if self.live:
+            if self.monitor.live:
                 self.notify(f"{event.reason} at iteration {event.iter}", title=f"{self.run_dir.name} finished")
         elif isinstance(event, Failed):
             self.state, self.iter = "failed", event.iter
-            plot.replot()
-            log.write(f"[red]failed:[/] {event.message}")
-            if self.live:
+            if self.monitor.live:
                 self.notify(event.message, title=f"{self.run_dir.name} failed", severity="error", timeout=15)
-        elif isinstance(event, Ack):
-            self.acknowledged(event)
 
     def show_status(self) -> None:
-        where = f" / {self.max_iters}" if self.max_iters else ""
+        where = f" / {self.monitor.max_iters}" if self.monitor.max_iters else ""
         text = {
             "waiting": "Waiting for the trainer's first record",
             "running": f"Training at iteration {self.iter}{where}",
@@ -299,21 +250,7 @@ class WatchScreen(Screen[None]):
         stalled = age is not None and age >= STALE_S and self.state in ("running", "paused", "waiting")
         if age is not None:
             parts.append(f"no record for {ago(age)}" if stalled else f"last record {ago(age)} ago")
-        status = self.query_one("#watch-status", Static)
-        status.update(" · ".join(parts))
-        status.set_classes(f"state-{'stalled' if stalled else self.state}")
-
-    def show_figures(self, changed: dict[str, str]) -> None:
-        """Update some figures; the others keep their last value."""
-        self.figures.update(changed)
-        grid = Table.grid(padding=(0, 1))
-        for _ in range(FIGURE_COLUMNS):
-            grid.add_column(style="bold", justify="right", no_wrap=True)
-            grid.add_column(min_width=12, no_wrap=True)
-        cells = [cell for name, value in self.figures.items() for cell in (name, value)]
-        for row in range(0, len(cells), 2 * FIGURE_COLUMNS):
-            grid.add_row(*cells[row : row + 2 * FIGURE_COLUMNS])
-        self.query_one("#watch-figures", Static).update(grid, layout=False)
+        self.monitor.set_status(" · ".join(parts), "stalled" if stalled else self.state)
 
     # -- steering ----------------------------------------------------------------------------------
 
@@ -329,7 +266,7 @@ class WatchScreen(Screen[None]):
         return True if self.state in ("running", "paused") else None
 
     def action_send(self, request: str) -> None:
-        self.query_one("#watch-log", RichLog).write(f"asking the trainer to {REQUEST_WORDS[request]}…")
+        self.monitor.write_log(f"asking the trainer to {REQUEST_WORDS[request]}…")
         self.send_request(request)
 
     @work(thread=True, exit_on_error=False, group="watch-send")
@@ -360,9 +297,9 @@ class WatchScreen(Screen[None]):
             del self.recent_acks[next(iter(self.recent_acks))]
         words = REQUEST_WORDS.get(ack.request, ack.request)
         if ack.error:
-            self.query_one("#watch-log", RichLog).write(f"[red]the trainer refused {words}:[/] {ack.error}")
+            self.monitor.write_log(f"[red]the trainer refused {words}:[/] {ack.error}")
         else:
-            self.query_one("#watch-log", RichLog).write(f"the trainer took {words} at iteration {ack.iter}{late}")
+            self.monitor.write_log(f"the trainer took {words} at iteration {ack.iter}{late}")
         if ours:
             self.notify(f"at iteration {ack.iter}{late}", title=f"The trainer took {words}", severity="error" if ack.error else "information")
 
@@ -373,7 +310,7 @@ class WatchScreen(Screen[None]):
             return
         self.overdue.add(request_id)
         words = REQUEST_WORDS[request]
-        self.query_one("#watch-log", RichLog).write(f"[yellow]no answer from the trainer to {words}[/]")
+        self.monitor.write_log(f"[yellow]no answer from the trainer to {words}[/]")
         self.notify(
             f"nothing took {words} in {control.ACK_TIMEOUT_S:.0f} s. The trainer reads requests between steps "
             "(a long step, eval or sample delays it): is the run still training, on a machine that sees this folder?",
@@ -386,7 +323,7 @@ class WatchScreen(Screen[None]):
         self.dismiss(None)  # the worker is cancelled with the screen; the run goes on
 
     def action_log_scale(self) -> None:
-        self.query_one("#watch-plot", LossPlot).toggle_log_scale()
+        self.monitor.plot.toggle_log_scale()
 
     def action_x_axis(self) -> None:
-        self.query_one("#watch-plot", LossPlot).cycle_x_mode()
+        self.monitor.plot.cycle_x_mode()

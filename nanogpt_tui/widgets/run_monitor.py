@@ -1,8 +1,9 @@
 """RunMonitor: a training run as it happens: status line, loss plot, figures, samples and log.
 
-Fed the events of core.train_events (`show_steps`, `show_event`) by the Train screen, which owns the run's
-state and the status text; this widget only draws. Updating it never re-lays out the screen: the figures
-have a fixed height (set again only when the widget is resized), the logs keep bounded buffers.
+Fed the events of core.train_events (`show_steps`, `show_event`) by the Train screen and the Watch screen,
+which own the run's state and the status text; this widget only draws. Updating it never re-lays out the
+screen: the figures have a fixed height (set again only when the widget is resized), the logs keep bounded
+buffers.
 """
 
 from __future__ import annotations
@@ -47,16 +48,35 @@ def format_number(value: float) -> str:
 class RunMonitor(Vertical):
     """The live view of one run: what it is doing, its curve, its figures, what it writes."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    DEFAULT_CSS = """
+    RunMonitor #status { height: auto; padding: 0 1; text-style: bold; }
+    RunMonitor #status.state-paused, RunMonitor #status.state-stalled { color: $warning; }
+    RunMonitor #status.state-failed, RunMonitor #status.state-gone { color: $error; }
+    RunMonitor #status.state-finished { color: $success; }
+    RunMonitor #loss-plot { height: 3fr; min-height: 8; }
+    /* rows for the columns that fit (on_resize); updating the figures never re-lays out */
+    RunMonitor #figures { height: 4; padding: 0 1; background: $boost; }
+    RunMonitor #train-bottom { height: 2fr; min-height: 7; max-height: 14; }
+    RunMonitor #samples, RunMonitor #log { width: 1fr; border: round $primary-background; }
+    """
+
+    def __init__(self, *, status: str = "Looking for devices (loading torch)…", plot_title: str = "loss",
+                 id: str | None = None) -> None:
         super().__init__(id=id)
-        self.max_iters = 0
+        self.initial_status = status
+        self.plot_title = plot_title
+        self.max_iters = 0  # 0: not known yet (a watched run before its first session record)
+        # Who trains the run, for the "started" line: None for this app's own trainer, else "pid … on host".
+        self.trainer: str | None = None
+        # False while the Watch screen catches up with a run's history: the plot is drawn once, at replot().
+        self.live = True
         self.figures = dict.fromkeys(FIGURES, "–")
         self.columns = 3  # figure columns: as many as the width holds (on_resize)
         self.plot_drawn_at = 0.0  # when streaming steps last redrew the plot (time.monotonic)
 
     def compose(self) -> ComposeResult:
-        yield Static("Looking for devices (loading torch)…", id="status")
-        yield LossPlot(title="loss", id="loss-plot")
+        yield Static(self.initial_status, id="status")
+        yield LossPlot(title=self.plot_title, id="loss-plot")
         yield Static("", id="figures")
         with Horizontal(id="train-bottom"):
             yield RichLog(id="samples", max_lines=SAMPLE_LINES, wrap=True, markup=False, min_width=20)
@@ -90,6 +110,9 @@ class RunMonitor(Vertical):
     def write_log(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
 
+    def clear_log(self) -> None:
+        self.query_one("#log", RichLog).clear()
+
     def begin(self, max_iters: int) -> None:
         """A new start: clear the curve, the samples and the figures."""
         self.plot.clear()
@@ -99,21 +122,22 @@ class RunMonitor(Vertical):
 
     def show_steps(self, steps: Sequence[Step]) -> None:
         now = time.monotonic()
-        redraw = now - self.plot_drawn_at >= PLOT_INTERVAL
+        redraw = self.live and now - self.plot_drawn_at >= PLOT_INTERVAL
         if redraw:
             self.plot_drawn_at = now
         self.plot.add_steps(((s.iter, s.loss, s.tokens_seen, s.elapsed_s, s.lr) for s in steps), redraw)
         last = steps[-1]
         iter_ms = sum(s.iter_ms for s in steps) / len(steps)
+        eta = (self.max_iters - last.iter - 1) * iter_ms / 1000 if self.max_iters else math.inf
         self.show_figures({
-            "iteration": f"{last.iter + 1} / {self.max_iters}",
+            "iteration": f"{last.iter + 1} / {self.max_iters or '?'}",
             "tokens/sec": f"{last.tokens_per_sec:,.0f}",
             "iter ms": f"{iter_ms:.1f}",
             "lr": f"{last.lr:.3g}",
             "grad norm": format_number(last.grad_norm),
             "train loss": format_number(last.loss),
             "elapsed": format_duration(last.elapsed_s),
-            "ETA": format_duration((self.max_iters - last.iter - 1) * iter_ms / 1000),
+            "ETA": format_duration(eta),
         })
 
     def show_event(self, event: Event) -> None:
@@ -125,19 +149,21 @@ class RunMonitor(Vertical):
             self.max_iters = event.max_iters
             self.show_figures({"device": f"{event.device} {event.dtype}", "iteration": f"{event.start_iter} / {event.max_iters}"})
             if event.resumed:  # draw the curve this run continues, and its best so far
-                plot.load_history(event.history)
                 evals = event.history["evals"]
-                self.show_figures({
-                    "best val": format_number(event.best_val_loss),
-                    "val loss": format_number(evals[-1][2]) if evals else "–",
-                })
+                if event.history["steps"] or evals:  # a watched run's history is already drawn, from its file
+                    plot.load_history(event.history)
+                self.show_figures({"best val": format_number(event.best_val_loss)})
+                if evals:
+                    self.show_figures({"val loss": format_number(evals[-1][2])})
             verb = f"resumed at iteration {event.start_iter}" if event.resumed else "started"
+            if self.trainer:
+                verb += f" by {self.trainer}"
             self.write_log(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {paths.shown(event.run_dir)}")
             incompatible = event.config.nanogpt_incompatible()
             if incompatible:
                 self.write_log(f"[dim]uses {', '.join(incompatible)}: nanoGPT's model.py cannot load this run's checkpoints[/]")
         elif isinstance(event, Eval):
-            plot.add_eval(event.iter, event.train_loss, event.val_loss)
+            plot.add_eval(event.iter, event.train_loss, event.val_loss, redraw=self.live)
             self.show_figures({"val loss": format_number(event.val_loss), "best val": format_number(event.best_val_loss)})
             self.write_log(f"iter {event.iter}: train {event.train_loss:.4f}, val {event.val_loss:.4f} ({event.seconds:.1f} s)")
         elif isinstance(event, Sample):
