@@ -103,8 +103,8 @@ class WatchScreen(Screen[None]):
         Binding("s", "send('stop')", "Stop", id="watch.stop"),
         Binding("ctrl+s", "send('save_now')", "Save now", id="watch.save"),
         Binding("n", "send('sample_now')", "Sample now", id="watch.sample"),
-        Binding("l", "log_scale", "Log scale", id="watch.log_scale"),
-        Binding("x", "x_axis", "X axis", id="watch.x_axis"),
+        Binding("ctrl+l", "log_scale", "Log scale", id="watch.log_scale"),  # as on the Train screen (the plot has l)
+        Binding("ctrl+g", "x_axis", "X axis", id="watch.x_axis"),
     ]
 
     # What the records say the run is doing: waiting (no record yet), running, paused, finished,
