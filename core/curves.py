@@ -58,12 +58,6 @@ class EMA:
         return self.last / debias if debias > 0 else value
 
 
-def debiased_ema(values: Iterable[float], weight: float, span: int = 1) -> list[float]:
-    """Each value's smoothed value (see EMA)."""
-    ema = EMA(weight)
-    return [ema.add(v, span) for v in values]
-
-
 @dataclass
 class Point:
     """One plotted step or eval: where it is on each x axis and its y values."""

@@ -15,12 +15,29 @@ from textual.widgets._footer import FooterKey
 
 from core import metrics
 from core.curves import (
-    CLIP_MIN_POINTS, DEFAULT_SMOOTHING, EMA, SMOOTHING_LEVELS, TIME_STEPS, debiased_ema, downsample, nearest, next_level, nice_ticks,
-    robust_range, settings_diff, tick_label, with_recorded_lr,
+    CLIP_MIN_POINTS,
+    DEFAULT_SMOOTHING,
+    EMA,
+    SMOOTHING_LEVELS,
+    TIME_STEPS,
+    downsample,
+    nearest,
+    next_level,
+    nice_ticks,
+    robust_range,
+    settings_diff,
+    tick_label,
+    with_recorded_lr,
 )
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 # -- the math ----------------------------------------------------------------------------------------
+
+
+def debiased_ema(values: list[float], weight: float, span: int = 1) -> list[float]:
+    """Each value's smoothed value, as a LossPlot series computes them one at a time."""
+    ema = EMA(weight)
+    return [ema.add(v, span) for v in values]
 
 
 def test_debiased_ema_is_tensorboards_formula() -> None:
