@@ -341,12 +341,12 @@ def token_counts(info: DatasetInfo) -> np.ndarray:
     return counts
 
 
-def check_token_ids(info: DatasetInfo) -> None:
+def check_token_ids(info: DatasetInfo, remember: bool = True) -> None:
     """DatasetError when a split holds an id outside the vocabulary (it would crash the embedding lookup
     mid-training). Every file is scanned, in slices of COUNT_CHUNK ids: ours were checked as they were
     written, but a .bin can be damaged or swapped later, and a nanoGPT folder's meta.pkl may not match.
-    A file found good is not read again until it changes (CHECKED_IDS in the cache folder): a start or
-    an eval of a multi-GB dataset does not scan it every time."""
+    A file found good is not read again until it changes (CHECKED_IDS in the cache folder, written when
+    `remember`): a start or an eval of a multi-GB dataset does not scan it every time."""
     checked = _read_checked_ids()
     for split in SPLITS:
         path = info.path / f"{split}.bin"
@@ -362,9 +362,10 @@ def check_token_ids(info: DatasetInfo) -> None:
                     f"{path} holds token id {top}, outside the vocabulary of {info.vocab_size} "
                     f"that its {owner} gives: the file is damaged or belongs to another dataset (prepare it again)"
                 )
-        checked.pop(key, None)  # to the end: the newest are the ones kept
-        checked[key] = stamp
-        _write_checked_ids(checked)
+        if remember:
+            checked.pop(key, None)  # to the end: the newest are the ones kept
+            checked[key] = stamp
+            _write_checked_ids(checked)
 
 
 CHECKED_IDS = "checked-token-ids.json"  # in the cache folder: .bin files whose ids were all found in range

@@ -141,9 +141,10 @@ def setup_run(cfg: TrainConfig, resume_from: str | os.PathLike[str] | None, fold
     if not cfg.dataset:
         raise ConfigError("dataset is not set", "dataset")
     info = load_dataset(cfg.dataset)
-    check_token_ids(info)  # an id past the vocabulary would crash the embedding lookup
     data = {split: open_split(info, split) for split in ("train", "val")}
     dist = distributed.from_env()
+    # An id past the vocabulary would crash the embedding lookup; rank 0 alone writes (remembers the check).
+    check_token_ids(info, remember=dist.is_main)
     device = check_settings(cfg, len(data["train"]), len(data["val"]), dist)
     if ckpt is not None and ckpt["tokenizer"] != info.tokenizer:
         raise ConfigError(
