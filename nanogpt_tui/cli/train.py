@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -60,12 +60,16 @@ class StopSignals:
             signal.signal(signum, handler)
 
 
-def end_by_signal(signum: int) -> int:
-    """End this process by `signum` with its default action (so a shell sees 128 + signum and a script
-    running us stops too); where that is impossible, the status a shell would show."""
+def flush_output() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+
+
+def end_by_signal(signum: int) -> int:
+    """End this process by `signum` with its default action (so a shell sees 128 + signum and a script
+    running us stops too); where that is impossible, the status a shell would show."""
+    flush_output()
     with contextlib.suppress(OSError, ValueError, AttributeError):
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
@@ -105,21 +109,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     place = from_env()  # this process's rank when torchrun started it
     config.validate(world_size=place.world_size)  # every out-of-range setting as one `error:`, before torch loads
 
-    stops = StopSignals()
-    try:
-        with stops:
+    # The handlers stay until the process ends by the signal: a late Ctrl-C of a quick series, arriving
+    # after the save, must not become a KeyboardInterrupt while the outcome is printed.
+    with StopSignals() as stops:
+        try:
             event = train_with_progress(config, args.resume, stops, place)
-    except KeyboardInterrupt:  # before the trainer started: nothing to save
-        return end_by_signal(stops.received[0] if stops.received else signal.SIGINT)
-    with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
-        if isinstance(event, Failed):
-            where = f" on rank {place.rank}" if place.enabled else ""
-            err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {event.message}")
-        elif isinstance(event, Finished) and place.is_main:
-            console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
-    if stops.received:  # stopped by a signal: the checkpoint is saved, now end as that signal would have
-        return end_by_signal(stops.received[0])
-    return 1 if isinstance(event, Failed) else 0
+        except KeyboardInterrupt:  # before the trainer started: nothing to save
+            return end_by_signal(stops.received[0] if stops.received else signal.SIGINT)
+        with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
+            if isinstance(event, Failed):
+                where = f" on rank {place.rank}" if place.enabled else ""
+                err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {event.message}")
+            elif isinstance(event, Finished) and place.is_main:
+                console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
+        if stops.received:  # stopped by a signal: the checkpoint is saved, now end as that signal would have
+            return end_by_signal(stops.received[0])
+        status = 1 if isinstance(event, Failed) else 0
+        if place.enabled:
+            exit_rank(status)
+    return status
+
+
+def exit_rank(status: int) -> NoReturn:
+    """End a torchrun rank at once, without tearing torch down (the trainer has saved and closed its files).
+
+    DDP's reducer is the last holder of the gloo process group, whose destructor then runs with the GIL
+    held and waits for a worker thread that may need the GIL to free a finished all-reduce: a deadlock,
+    seen here as a finished run whose ranks never exited (pytorch/pytorch#56297).
+    """
+    flush_output()
+    os._exit(status)
 
 
 def train_with_progress(config: TrainConfig, resume: str | None, stops: StopSignals, place: Distributed) -> Any:
