@@ -24,6 +24,7 @@ from core.train_config import ConfigError, TrainConfig
 from core.train_events import Failed
 from core.trainer import Trainer
 from nanogpt_tui.cli import main
+from nanogpt_tui.cli.train import first_cause
 
 REPO = Path(__file__).resolve().parents[1]
 # The same run for both sides of the comparison; only the batch split differs.
@@ -134,6 +135,19 @@ def children_with_rank(parent: int, rank: int) -> list[int]:
         except OSError:  # gone meanwhile, or not ours
             continue
     return found
+
+
+def test_the_rank_killed_by_a_signal_is_named_as_the_cause() -> None:
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    # Rank 1 was killed; rank 0 then exited with status 1, seen by torchrun in the same second.
+    failures = {0: ProcessFailure(0, 100, 1, "<N/A>"), 1: ProcessFailure(1, 101, -signal.SIGKILL, "<N/A>")}
+    failures[1].timestamp = failures[0].timestamp
+    assert first_cause(ChildFailedError("train", failures))[0] == 1
+    # With no signal among them, the earliest failure.
+    failures = {0: ProcessFailure(0, 100, 1, "<N/A>"), 1: ProcessFailure(1, 101, 2, "<N/A>")}
+    failures[1].timestamp = failures[0].timestamp - 1
+    assert first_cause(ChildFailedError("train", failures))[0] == 1
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the rank's process in /proc")

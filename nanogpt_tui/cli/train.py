@@ -263,7 +263,7 @@ def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
     try:
         run(parse_args(torchrun_args(args)))
     except ChildFailedError as error:
-        rank, failure = error.get_first_failure()
+        rank, failure = first_cause(error)
         how = (f"was killed by {failure.signal_name()}" if failure.exitcode < 0
                else f"exited with status {failure.exitcode}")
         err_console.print(f"[red]error:[/] distributed training failed: rank {rank} (pid {failure.pid}) {how}, "
@@ -273,6 +273,13 @@ def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
         err_console.print(f"Stopped by signal {received.sigval.name}.")
         return 130
     return 0
+
+
+def first_cause(error: Any) -> tuple[int, Any]:
+    """The failed rank (and its ProcessFailure) of a torchrun ChildFailedError that most likely caused the
+    others: one killed by a signal before those that then failed for want of it, else the earliest. (torchrun
+    times failures to the second and may find them all in one look: its own "first" is then rank 0's.)"""
+    return min(error.failures.items(), key=lambda item: (item[1].exitcode >= 0, item[1].timestamp))
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
