@@ -9,7 +9,6 @@ A checkpoint is a `torch.save`d dict with nanoGPT's keys (`model`, `optimizer`, 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import pickle
 import re
@@ -178,11 +177,9 @@ def _check_history(history: dict[str, Any]) -> None:
 
 def _check_weights(ckpt: dict[str, Any]) -> None:
     """The weights are the ones a GPT with the checkpoint's model_args has, each of its shape."""
-    types = typing.get_type_hints(GPTConfig)
-    args = {k: v for k, v in ckpt["model_args"].items() if k in types}
-    _check_fields(args, types, "model_args")
+    _check_fields(ckpt["model_args"], typing.get_type_hints(GPTConfig), "model_args")
     try:
-        config = GPTConfig(**args)
+        config = GPTConfig.from_args(ckpt["model_args"])
     except ModelError as error:
         raise CheckpointError(f"its model_args are impossible: {error}") from None
     with torch.device("meta"):  # shapes only: nothing is allocated
@@ -348,7 +345,7 @@ def summarize(path: Path, kind: str) -> CheckpointSummary:
         return summary
     summary.dataset = str(ckpt["dataset"].get("name", ""))
     summary.tokenizer = tokenizer_name(ckpt["tokenizer"])
-    summary.n_params = count_params(ckpt["model"], tied=not ckpt["model_args"].get("untie_head", False))
+    summary.n_params = count_params(ckpt["model"], tied=not GPTConfig.from_args(ckpt["model_args"]).untie_head)
     summary.iter_num = ckpt["iter_num"]
     summary.best_val_loss = ckpt["best_val_loss"]
     if ckpt["version"] == 0:
@@ -385,10 +382,8 @@ def list_checkpoints(runs_root: str | os.PathLike[str] | None = None) -> list[Ch
 
 def build_model(ckpt: dict[str, Any]) -> GPT:
     """A GPT with the checkpoint's architecture and weights."""
-    known = {f.name for f in dataclasses.fields(GPTConfig)}
-    args = {k: v for k, v in ckpt["model_args"].items() if k in known}
     try:
-        model = GPT(GPTConfig(**args))
+        model = GPT(GPTConfig.from_args(ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"the checkpoint's weights do not fit its model_args: {_first_line(error)}") from None
