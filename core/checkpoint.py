@@ -15,7 +15,7 @@ import re
 import tempfile
 import typing
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -301,6 +301,27 @@ def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
     raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
 
 
+SETTINGS_LIMIT = 200  # settings a summary keeps: TrainConfig has about 40, nanoGPT's config about 30
+TEXT_LIMIT = 300  # characters of a setting's text (a path, say) a summary keeps
+
+
+def summary_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings as its summary keeps them, small whatever the file holds: plain values only
+    (all TrainConfig and nanoGPT's config have), long texts cut, at most SETTINGS_LIMIT of them."""
+    kept: dict[str, Any] = {}
+    for key, value in config.items():
+        if len(kept) == SETTINGS_LIMIT:
+            break
+        if not isinstance(key, str) or len(key) > TEXT_LIMIT:
+            continue
+        if isinstance(value, str) and len(value) > TEXT_LIMIT:
+            value = value[: TEXT_LIMIT - 1] + "…"
+        elif not isinstance(value, (str, bool, int, float, type(None))):
+            continue
+        kept[key] = value
+    return kept
+
+
 @dataclass
 class CheckpointSummary:
     name: str  # the run's folder name
@@ -315,6 +336,7 @@ class CheckpointSummary:
     modified: datetime | None = None
     kind: str = "latest"  # "latest", "best", "nanogpt", or "none" for a run folder without a checkpoint
     error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # its settings (summary_settings)
 
 
 def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
@@ -348,6 +370,7 @@ def summarize(path: Path, kind: str) -> CheckpointSummary:
     summary.n_params = count_params(ckpt["model"], tied=not GPTConfig.from_args(ckpt["model_args"]).untie_head)
     summary.iter_num = ckpt["iter_num"]
     summary.best_val_loss = ckpt["best_val_loss"]
+    summary.config = summary_settings(ckpt["config"])
     if ckpt["version"] == 0:
         summary.kind = "nanogpt"
     return summary
