@@ -21,7 +21,7 @@ from core.optim import build_optimizer, group_lr
 from core.presets import from_preset
 from core.schedule import get_lr
 from core.tokenizers import CharTokenizer
-from core.train_config import MODEL_KEYS, TrainConfig
+from core.train_config import TrainConfig
 from core.train_events import Failed, Step
 from core.trainer import Trainer
 
@@ -69,8 +69,7 @@ def _bare_loop(config: TrainConfig, data: np.ndarray, vocab_size: int, warmup: i
     if device.type == "cpu":
         use_all_cpu_cores()
     torch.manual_seed(config.seed)
-    model_args = {k: getattr(config, k) for k in MODEL_KEYS} | {"vocab_size": vocab_size}
-    model = GPT(GPTConfig(**model_args)).to(device)
+    model = GPT(GPTConfig.from_args(dataclasses.asdict(config) | {"vocab_size": vocab_size})).to(device)
     optimizer = build_optimizer(model, config, device.type)
     scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, config.dtype))
     autocast = autocast_context(device, config.dtype)

@@ -9,14 +9,13 @@ A checkpoint is a `torch.save`d dict with nanoGPT's keys (`model`, `optimizer`, 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import pickle
 import re
 import tempfile
 import typing
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -178,11 +177,9 @@ def _check_history(history: dict[str, Any]) -> None:
 
 def _check_weights(ckpt: dict[str, Any]) -> None:
     """The weights are the ones a GPT with the checkpoint's model_args has, each of its shape."""
-    types = typing.get_type_hints(GPTConfig)
-    args = {k: v for k, v in ckpt["model_args"].items() if k in types}
-    _check_fields(args, types, "model_args")
+    _check_fields(ckpt["model_args"], typing.get_type_hints(GPTConfig), "model_args")
     try:
-        config = GPTConfig(**args)
+        config = GPTConfig.from_args(ckpt["model_args"])
     except ModelError as error:
         raise CheckpointError(f"its model_args are impossible: {error}") from None
     with torch.device("meta"):  # shapes only: nothing is allocated
@@ -304,6 +301,27 @@ def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
     raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
 
 
+SETTINGS_LIMIT = 200  # settings a summary keeps: TrainConfig has about 40, nanoGPT's config about 30
+TEXT_LIMIT = 300  # characters of a setting's text (a path, say) a summary keeps
+
+
+def summary_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings as its summary keeps them, small whatever the file holds: plain values only
+    (all TrainConfig and nanoGPT's config have), long texts cut, at most SETTINGS_LIMIT of them."""
+    kept: dict[str, Any] = {}
+    for key, value in config.items():
+        if len(kept) == SETTINGS_LIMIT:
+            break
+        if not isinstance(key, str) or len(key) > TEXT_LIMIT:
+            continue
+        if isinstance(value, str) and len(value) > TEXT_LIMIT:
+            value = value[: TEXT_LIMIT - 1] + "…"
+        elif not isinstance(value, (str, bool, int, float, type(None))):
+            continue
+        kept[key] = value
+    return kept
+
+
 @dataclass
 class CheckpointSummary:
     name: str  # the run's folder name
@@ -318,6 +336,7 @@ class CheckpointSummary:
     modified: datetime | None = None
     kind: str = "latest"  # "latest", "best", "nanogpt", or "none" for a run folder without a checkpoint
     error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # its settings (summary_settings)
 
 
 def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
@@ -348,9 +367,10 @@ def summarize(path: Path, kind: str) -> CheckpointSummary:
         return summary
     summary.dataset = str(ckpt["dataset"].get("name", ""))
     summary.tokenizer = tokenizer_name(ckpt["tokenizer"])
-    summary.n_params = count_params(ckpt["model"], tied=not ckpt["model_args"].get("untie_head", False))
+    summary.n_params = count_params(ckpt["model"], tied=not GPTConfig.from_args(ckpt["model_args"]).untie_head)
     summary.iter_num = ckpt["iter_num"]
     summary.best_val_loss = ckpt["best_val_loss"]
+    summary.config = summary_settings(ckpt["config"])
     if ckpt["version"] == 0:
         summary.kind = "nanogpt"
     return summary
@@ -385,10 +405,8 @@ def list_checkpoints(runs_root: str | os.PathLike[str] | None = None) -> list[Ch
 
 def build_model(ckpt: dict[str, Any]) -> GPT:
     """A GPT with the checkpoint's architecture and weights."""
-    known = {f.name for f in dataclasses.fields(GPTConfig)}
-    args = {k: v for k, v in ckpt["model_args"].items() if k in known}
     try:
-        model = GPT(GPTConfig(**args))
+        model = GPT(GPTConfig.from_args(ckpt["model_args"]))
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"the checkpoint's weights do not fit its model_args: {_first_line(error)}") from None

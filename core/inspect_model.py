@@ -56,10 +56,9 @@ def model_config(model: GPT) -> dict[str, Any]:
 
 def untrained_model(settings: dict[str, Any], vocab_size: int, seed: int = 1337) -> GPT:
     """A freshly initialised GPT from training settings (TrainConfig fields); unknown keys are ignored."""
-    known = {f.name for f in dataclasses.fields(GPTConfig)}
-    args = {k: v for k, v in settings.items() if k in known} | {"vocab_size": vocab_size}
+    config = GPTConfig.from_args({**settings, "vocab_size": vocab_size})
     torch.manual_seed(seed)
-    model = GPT(GPTConfig(**args))
+    model = GPT(config)
     model.eval()
     return model
 

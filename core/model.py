@@ -22,9 +22,12 @@ key cached at position p is only ever read by queries of the same window.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -64,6 +67,17 @@ class GPTConfig:
             raise ModelError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.rope and (self.n_embd // self.n_head) % 2:
             raise ModelError(f"rope needs an even head size, got n_embd / n_head = {self.n_embd // self.n_head}")
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> GPTConfig:
+        """The config that `args` describe: a checkpoint's model_args, or training settings plus vocab_size.
+
+        The one place a dict becomes a GPTConfig: keys that are not fields are ignored (a TrainConfig's
+        other settings, whatever else a file holds), and missing ones keep their defaults, so nanoGPT's
+        model_args (no recipe knobs) give nanoGPT's architecture and ours round-trip.
+        """
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in args.items() if key in known})
 
 
 class LayerNorm(nn.Module):

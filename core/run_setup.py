@@ -134,8 +134,9 @@ def setup_run(cfg: TrainConfig, resume_from: str | os.PathLike[str] | None, fold
         resume_path = resolve_checkpoint(resume_from)
         ckpt = load_checkpoint(resume_path)
         # The architecture is the checkpoint's; the dataset too unless another one is named.
-        model_args = ckpt["model_args"]
-        cfg = dataclasses.replace(cfg, **{k: model_args[k] for k in MODEL_KEYS if k in model_args})
+        # (a knob nanoGPT's model_args lack is off, as in the model build_model makes of them)
+        saved = GPTConfig.from_args(ckpt["model_args"])
+        cfg = dataclasses.replace(cfg, **{k: getattr(saved, k) for k in MODEL_KEYS})
         if not cfg.dataset:
             cfg = dataclasses.replace(cfg, dataset=str(ckpt["config"].get("dataset", "")))
     if not cfg.dataset:
@@ -169,8 +170,7 @@ def setup_run(cfg: TrainConfig, resume_from: str | os.PathLike[str] | None, fold
         model, cfg = init_from(cfg, info.tokenizer, info.vocab_size)
         model = model.to(device)
     else:
-        model_args = {k: getattr(cfg, k) for k in MODEL_KEYS} | {"vocab_size": info.vocab_size}
-        model = GPT(GPTConfig(**model_args)).to(device)
+        model = GPT(GPTConfig.from_args(dataclasses.asdict(cfg) | {"vocab_size": info.vocab_size})).to(device)
     optimizer = build_optimizer(model, cfg, device.type)  # AdamW, or Muon + AdamW with cfg.muon
     scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, cfg.dtype))
     forward_model = torch.compile(model) if cfg.compile else model

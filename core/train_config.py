@@ -17,8 +17,8 @@ from typing import Any
 
 from core import paths
 
-# The TrainConfig fields that shape the model (nanoGPT's `model_args`, plus the modern knobs): a
-# resumed run takes them from its checkpoint.
+# The TrainConfig fields that shape the model (nanoGPT's `model_args`, plus the modern knobs): GPTConfig's
+# fields but vocab_size (the dataset's; tests/test_run_setup.py checks). A resumed run takes them from its checkpoint.
 MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout",
               "rope", "rmsnorm", "qk_norm", "relu2", "untie_head")
 # Knobs whose checkpoints nanoGPT's model.py cannot load (with their value in nanoGPT's recipe).

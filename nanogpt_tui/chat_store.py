@@ -7,8 +7,9 @@
   "turns": [{"prompt": str, "reply": [[token_id, text, prob], ...]}, ...]}`.
 
 Every file is written atomically (a temporary file in the same folder, then `os.replace`), so a crash
-leaves the old version or the new one, never half of one. Reading and writing block on the disk: call
-these from thread workers.
+leaves the old version or the new one, never half of one; and in the order the data was taken
+(`NewestWins`): an older snapshot whose write ends last is dropped. Reading and writing block on the
+disk: call these from thread workers.
 """
 
 from __future__ import annotations
@@ -35,18 +36,57 @@ class StoreError(Exception):
     """A settings or session file that cannot be read or does not hold what it should."""
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write `data` as JSON to `path` atomically (temporary file beside it, then os.replace)."""
+def _json_beside(path: Path, data: Any) -> Path:
+    """`data` as JSON in a new temporary file beside `path` (to be moved over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             json.dump(data, file, ensure_ascii=False, indent=1)
         os.chmod(temp, 0o644)  # mkstemp makes it 0600; these are ordinary user files
-        os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    return Path(temp)
+
+
+class NewestWins:
+    """Atomic JSON writes of files that several worker threads write: each write carries a version taken
+    when its data was snapshotted (on the UI thread, `new_version`), and a write older than the last one
+    that reached its file is dropped, so a slow write of an old snapshot never lands over a newer one.
+
+    The JSON is written outside the lock (no writer waits on another's disk); the check and `os.replace`
+    are one step under it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions = itertools.count(1)  # for the whole process: every write in one order
+        self._written: dict[Path, int] = {}  # the newest version that reached each file
+
+    def new_version(self) -> int:
+        """A number for data about to be written, newer than any before it."""
+        return next(self._versions)
+
+    def write(self, path: Path, data: Any, version: int) -> bool:
+        """Write `data` to `path` atomically unless a newer version got there first; True if it was written."""
+        temp = _json_beside(path, data)
+        with self._lock:
+            newest = version > self._written.get(path, 0)
+            if newest:
+                try:
+                    os.replace(temp, path)
+                except BaseException:
+                    temp.unlink(missing_ok=True)
+                    raise
+                self._written[path] = version
+        if not newest:
+            temp.unlink()
+        return newest
+
+
+_writes = NewestWins()
+new_version = _writes.new_version
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -62,15 +102,6 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 # -- settings --------------------------------------------------------------------------------------------
 
-_settings_lock = threading.Lock()
-_settings_versions = itertools.count(1)  # for the whole process: every panel's writes in one order
-_settings_written = 0  # the newest version written, so a late writer of older settings gives way
-
-
-def settings_version() -> int:
-    """A number for settings about to be written (on the UI thread), newer than any before it."""
-    return next(_settings_versions)
-
 
 def settings_path() -> Path:
     return paths.config_dir() / SETTINGS_FILE
@@ -85,14 +116,9 @@ def read_settings() -> dict[str, Any]:
 
 
 def write_settings(values: dict[str, Any], version: int) -> None:
-    """Save the settings; `version` (from settings_version) orders writes from several threads: older ones
-    are dropped."""
-    global _settings_written
-    with _settings_lock:
-        if version <= _settings_written:
-            return
-        write_json(settings_path(), values)
-        _settings_written = version
+    """Save the settings; `version` (from new_version, when they were read off the panel) orders writes
+    from several threads: older ones are dropped."""
+    _writes.write(settings_path(), values, version)
 
 
 # -- sessions --------------------------------------------------------------------------------------------
@@ -129,13 +155,15 @@ def new_session_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def save_session(session: Session) -> Path:
+def save_session(session: Session, version: int) -> Path:
+    """Save the session atomically; `version` (from new_version, when the snapshot was taken) makes the
+    newest snapshot win when saves overlap."""
     turns = [{"prompt": prompt, "reply": [list(piece) for piece in reply]} for prompt, reply in session.turns]
     data = {
         "version": SESSION_VERSION, "id": session.id, "checkpoint": session.checkpoint,
         "created": session.created, "updated": datetime.now().isoformat(), "turns": turns,
     }
-    write_json(session.path, data)
+    _writes.write(session.path, data, version)
     return session.path
 
 

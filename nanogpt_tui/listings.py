@@ -102,10 +102,27 @@ def datasets() -> tuple[Signature, list[DatasetItem]]:
     return (str(root), *signatures), items
 
 
-def _summarize(path: Path, kind: str) -> CheckpointSummary:
-    from core.checkpoint import summarize, unsaved_run
+def _summary_signature(path: Path, kind: str) -> Signature:
+    # A run without a checkpoint is read again when its lock file changes (a writer takes or leaves it).
+    return (str(path), kind, file_signature(path if kind != "none" else path.parent / LOCK_FILE))
 
-    return unsaved_run(path.parent) if kind == "none" else summarize(path, kind)
+
+def _summary(path: Path, kind: str, signature: Signature) -> CheckpointSummary:
+    """The summary of `path` (listed as `kind`), read once per `signature`."""
+
+    def read() -> CheckpointSummary:
+        from core.checkpoint import summarize, unsaved_run
+
+        return unsaved_run(path.parent) if kind == "none" else summarize(path, kind)
+
+    return memo(("checkpoint", signature), read)
+
+
+def checkpoint_summary(path: Path) -> CheckpointSummary:
+    """One checkpoint file's summary, its settings included, as `checkpoints` lists it: read again only
+    when the file changed since (the Compare screen reads the marked runs' settings here)."""
+    kind = "best" if path.name == BEST else "latest"
+    return _summary(path, kind, _summary_signature(path, kind))
 
 
 def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[Path, str]]:
@@ -130,9 +147,8 @@ def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, 
     from datetime import datetime
 
     files = checkpoint_files(opened)
-    # A run without a checkpoint is read again when its lock file changes (a writer takes or leaves it).
-    signatures = [(str(path), kind, file_signature(path if kind != "none" else path.parent / LOCK_FILE)) for path, kind in files]
-    summaries = [memo(("checkpoint", sig), lambda p=path, k=kind: _summarize(p, k)) for (path, kind), sig in zip(files, signatures, strict=True)]
+    signatures = [_summary_signature(path, kind) for path, kind in files]
+    summaries = [_summary(path, kind, sig) for (path, kind), sig in zip(files, signatures, strict=True)]
     opened_set = {str(path) for path in opened}
     runs = [s for s in summaries if str(s.path) not in opened_set]
     extra = [s for s in summaries if str(s.path) in opened_set]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 from textual.widgets import Input, Select, Switch
@@ -143,6 +144,34 @@ async def test_sessions_are_saved_and_reopened(tiny_run: Path) -> None:
         reopened = sessions / f"{screen.session.id}.json"
         await wait_for(pilot, lambda: len(json.loads(reopened.read_text())["turns"]) == 3)
         assert len(list(sessions.glob("*.json"))) == 3  # the two sessions and the broken file
+
+
+async def test_overlapping_saves_keep_the_newest_turn(tiny_run: Path, monkeypatch) -> None:
+    # The first reply's save is held in the middle of writing its JSON until the second reply's save has
+    # landed: the older snapshot then finishes last, as a slow disk can make it.
+    held, release = threading.Event(), threading.Event()
+    dump = json.dump
+
+    def slow_dump(data, file, **kwargs):
+        if isinstance(data, dict) and len(data.get("turns", ())) == 1:
+            held.set()
+            release.wait(60)  # (a bound only so that a failing test cannot hang the run)
+        return dump(data, file, **kwargs)
+
+    monkeypatch.setattr(json, "dump", slow_dump)
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_chat(app, pilot)
+        await set_setting(pilot, screen, "max_new_tokens", "10")
+        await send(pilot, screen, "Quick")
+        await wait_for(pilot, held.is_set)
+        await send(pilot, screen, "The fox")
+        saved = paths.sessions_dir() / f"{screen.session.id}.json"
+        await wait_for(pilot, lambda: saved.is_file() and len(json.loads(saved.read_text())["turns"]) == 2)
+        release.set()
+        await wait_for(pilot, lambda: all(w.is_finished for w in app.workers if w.group == "chat-session-save"))
+        assert [turn["prompt"] for turn in json.loads(saved.read_text())["turns"]] == ["Quick", "The fox"]
+        assert [p.name for p in paths.sessions_dir().iterdir()] == [saved.name]  # the dropped write's temp file too
 
 
 def replace_checkpoint(path: Path, iter_num: int) -> None:

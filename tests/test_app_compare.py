@@ -40,6 +40,26 @@ def runs(char_dataset) -> tuple[Path, Path]:
     return train(char_dataset.name, "run-a"), train(char_dataset.name, "run-b", **CHANGED)
 
 
+def spy_on_checkpoint_loads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """From now on, the worker group of each load_checkpoint call (None outside a worker)."""
+    from textual.worker import NoActiveWorker, get_current_worker
+
+    from core import checkpoint
+
+    groups: list[str | None] = []
+    load = checkpoint.load_checkpoint
+
+    def spy(*args, **kwargs):
+        try:
+            groups.append(get_current_worker().group)
+        except NoActiveWorker:
+            groups.append(None)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "load_checkpoint", spy)
+    return groups
+
+
 def name_cell(screen: CheckpointsScreen, path: Path) -> str:
     table = screen.query_one("#ckpt-table", DataTable)
     return str(table.get_row(str(path))[0])
@@ -51,7 +71,7 @@ async def mark(pilot, screen: CheckpointsScreen, path: Path) -> None:
     await pilot.press("space")
 
 
-async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path]) -> None:
+async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     run_a, run_b = runs
     no_metrics = paths.runs_dir() / "run-c"  # a run folder without metrics.jsonl, as a nanoGPT out_dir
     shutil.copytree(run_a, no_metrics)
@@ -80,6 +100,8 @@ async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path]) -> None:
         await mark(pilot, screen, no_metrics / "ckpt.pt")
         assert name_cell(screen, no_metrics / "ckpt.pt") == "run-c"
         await mark(pilot, screen, no_metrics / "ckpt.pt")
+        # The listing read every checkpoint's settings: comparing loads none of them again.
+        loaded_by = spy_on_checkpoint_loads(monkeypatch)
         await pilot.press("C")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         compare = app.screen
@@ -104,6 +126,7 @@ async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path]) -> None:
         assert {key.value for key in table.rows} == {"run_name", *CHANGED}
         n_embd = dict(zip(columns, table.get_row("n_embd"), strict=True))
         assert (n_embd["run-a"], n_embd["run-b"], n_embd["run-c"]) == ("32", "48", "32")  # run-c: a copy of run-a
+        assert "compare-read" not in loaded_by
 
         # The cursor (the plot has focus) reads each run's smoothed loss at the same point.
         await pilot.press("left")

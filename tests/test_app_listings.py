@@ -160,3 +160,18 @@ async def test_tokens_revisit_does_not_reread_the_checkpoint(tiny_run: Path, mon
             await settle(pilot)
         assert len(loads) == read  # shown again with the same files: no checkpoint is read
         assert key in choices.selected
+
+
+def test_a_checkpoints_summary_is_the_listed_one_until_its_file_changes(tiny_run: Path) -> None:
+    from core.checkpoint import load_checkpoint, save_checkpoint
+
+    listings.clear()
+    _, listed = listings.checkpoints()
+    path = tiny_run / "ckpt.pt"
+    summary = next(s for s in listed if s.path == path)
+    assert summary.config["run_name"] == "tiny-run"
+    assert listings.checkpoint_summary(path) is summary  # the cached one: nothing read
+    ckpt = load_checkpoint(path)
+    ckpt["config"]["learning_rate"] = 0.5
+    save_checkpoint(path, ckpt)  # saved over, as a training run does
+    assert listings.checkpoint_summary(path).config["learning_rate"] == 0.5

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +47,7 @@ def test_the_config_dir_follows_a_chosen_home(nanogpt_home) -> None:
 
 def test_settings_round_trip_and_the_newest_write_wins() -> None:
     assert chat_store.read_settings() == {}
-    older, newer = chat_store.settings_version(), chat_store.settings_version()
+    older, newer = chat_store.new_version(), chat_store.new_version()
     chat_store.write_settings({"temperature": 0.5}, newer)
     chat_store.write_settings({"temperature": 0.9}, older)  # arriving late
     assert chat_store.read_settings() == {"temperature": 0.5}
@@ -57,7 +61,7 @@ def test_settings_round_trip_and_the_newest_write_wins() -> None:
 def test_sessions_round_trip_and_a_broken_file_is_listed_with_its_error() -> None:
     session = chat_store.Session(chat_store.new_session_id(), "/runs/x/ckpt.pt", "2026-11-26T21:00:00",
                                  [("ROMEO:", [(5, " O", 0.25), (7, "h", 0.5)]), ("", [(1, "!", 1.0)])])
-    path = chat_store.save_session(session)
+    path = chat_store.save_session(session, chat_store.new_version())
     assert chat_store.load_session(path) == session
     data = json.loads(path.read_text())
     data["turns"][0]["reply"][0] = ["five", " O", 0.25]
@@ -68,3 +72,25 @@ def test_sessions_round_trip_and_a_broken_file_is_listed_with_its_error() -> Non
     assert sorted(s.path.name for s in listed if s.error) == ["bad.json", "torn.json"]
     with pytest.raises(chat_store.StoreError, match="bad.json: not a chat session"):
         chat_store.load_session(paths.sessions_dir() / "bad.json")
+
+
+def test_a_save_killed_midway_leaves_the_previous_session() -> None:
+    session = chat_store.Session(chat_store.new_session_id(), None, "2026-11-26T21:00:00", [("Hi", [(1, "a", 0.5)])])
+    path = chat_store.save_session(session, chat_store.new_version())
+    # Another process saves one more turn and is killed half-way through writing the JSON.
+    code = (
+        "import json, os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from nanogpt_tui import chat_store\n"
+        "def dying(data, file, **kwargs):\n"
+        "    file.write(json.dumps(data)[:30]); file.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+        "json.dump = dying\n"
+        "session = chat_store.load_session(Path(sys.argv[1]))\n"
+        "session.turns.append(('more', []))\n"
+        "chat_store.save_session(session, chat_store.new_version())\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    killed = subprocess.run([sys.executable, "-c", code, str(path)], cwd=root, env=os.environ, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert chat_store.load_session(path) == session
+    assert [s.path for s in chat_store.list_sessions()] == [path]

@@ -232,3 +232,23 @@ def test_load_model_rejects_weights_that_do_not_fit(tmp_path: Path) -> None:
     wte = rf"weight transformer\.wte\.weight has shape \({len(CHARS)}, 16\), but its model_args need \({len(CHARS)}, 32\)"
     with pytest.raises(CheckpointError, match=wte):
         checkpoint.load_model(path)
+
+
+def test_a_summary_keeps_the_settings_small_whatever_the_file_holds() -> None:
+    ckpt = make_ckpt()
+    ckpt["config"] = {
+        "dataset": "letters", "learning_rate": 1e-3, "run_name": None, "compile": False,
+        "out_dir": "x" * 100_000,  # a long text is cut
+        "betas": list(range(100_000)),  # not a setting's kind of value: left out
+        **{f"extra_{i}": i for i in range(10_000)},  # far more settings than any config has
+    }
+    path = paths.runs_dir() / "a" / "ckpt.pt"
+    save_checkpoint(path, ckpt)
+    summary = checkpoint.summarize(path, "latest")
+    assert summary.error is None
+    settings = summary.config
+    assert {k: settings[k] for k in ("dataset", "learning_rate", "run_name", "compile")} == {
+        "dataset": "letters", "learning_rate": 1e-3, "run_name": None, "compile": False}
+    assert settings["out_dir"].startswith("xxx") and len(settings["out_dir"]) == checkpoint.TEXT_LIMIT
+    assert "betas" not in settings and len(settings) == checkpoint.SETTINGS_LIMIT
+    assert len(pickle.dumps(summary)) < 20_000

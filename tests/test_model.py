@@ -272,3 +272,16 @@ def test_knobs_round_trip_through_a_checkpoint(tmp_path) -> None:
     plain = knobbed()
     args = {k: v for k, v in dataclasses.asdict(plain.config).items() if k not in KNOBS}
     assert build_model({"model": plain.state_dict(), "model_args": args}).config == plain.config
+
+
+def test_config_from_args_takes_gpt_fields_only_and_round_trips_the_knobs() -> None:
+    import dataclasses
+
+    ours = GPTConfig(block_size=16, vocab_size=37, n_layer=2, n_head=2, n_embd=16, rope=True, rmsnorm=True,
+                     qk_norm=True, relu2=True, untie_head=True)
+    assert GPTConfig.from_args(dataclasses.asdict(ours)) == ours
+    # nanoGPT's model_args have seven keys: the knobs it lacks stay off; anything else in a dict is ignored.
+    nanogpt = dict(n_layer=2, n_head=2, n_embd=16, block_size=16, bias=False, vocab_size=37, dropout=0.1)
+    config = GPTConfig.from_args({**nanogpt, "learning_rate": 1e-3, "out_dir": "out"})
+    assert {k: getattr(config, k) for k in nanogpt} == nanogpt
+    assert not any((config.rope, config.rmsnorm, config.qk_norm, config.relu2, config.untie_head))

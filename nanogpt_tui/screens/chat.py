@@ -345,16 +345,17 @@ class ChatScreen(AppScreen):
         self.render_token()
 
     def save_session(self) -> None:
-        """Save the conversation as it is now (in a worker; the snapshot is taken here)."""
+        """Save the conversation as it is now (in a worker; the snapshot and its version are taken here, so
+        when two saves overlap the newer snapshot is the one the file keeps)."""
         self.session.checkpoint = str(self.checkpoint) if self.checkpoint else None
         self.session.turns = [(t.prompt, [(p.token_id, p.text, p.prob) for p in t.pieces]) for t in self.turns]
         snapshot = chat_store.Session(self.session.id, self.session.checkpoint, self.session.created, self.session.turns)
-        self.write_session(snapshot)
+        self.write_session(snapshot, chat_store.new_version())
 
     @work(thread=True, exit_on_error=False, group="chat-session-save")
-    def write_session(self, session: chat_store.Session) -> None:
+    def write_session(self, session: chat_store.Session, version: int) -> None:
         try:
-            chat_store.save_session(session)
+            chat_store.save_session(session, version)
         except OSError as error:
             self.post_message(WorkFailed("The chat session was not saved", str(error)))
 

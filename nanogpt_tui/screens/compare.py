@@ -1,9 +1,10 @@
 """The Compare screen: several runs' loss curves overlaid, and the settings in which they differ.
 
 Opened from the Checkpoints screen with the runs marked there. A run's curves come from its
-metrics.jsonl (every logged step, with its learning rate), its settings from the marked checkpoint's
-`config`; both are read in a thread worker (loading a checkpoint imports torch). A run without
-metrics.jsonl (a nanoGPT out_dir) or whose checkpoint cannot be read says so and is left out.
+metrics.jsonl (every logged step, with its learning rate), read in a thread worker; its settings from
+the marked checkpoint's summary (`listings.checkpoint_summary`: the one the Checkpoints listing read,
+so no checkpoint is loaded again unless its file changed since). A run without metrics.jsonl (a nanoGPT
+out_dir) or whose checkpoint cannot be read says so and is left out.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from textual.widgets import DataTable, Header, Static
 
 from core import metrics
 from core.curves import settings_diff
+from nanogpt_tui import listings
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
@@ -97,16 +99,18 @@ class CompareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-read")
     def read_runs(self, runs: list[ComparedRun]) -> None:
-        from core.checkpoint import load_checkpoint
-
         read = []
         for run in runs:
             found = ComparedRun(run.name, run.checkpoint, run.run_dir)
             try:
                 found.curves = metrics.read_curves(run.run_dir)
-                found.config = dict(load_checkpoint(run.checkpoint, mmap=True).get("config") or {})
-            except Exception as error:  # a file deleted meanwhile, a corrupt checkpoint: said in the notes
+            except Exception as error:  # a folder deleted or made unreadable meanwhile: said in the notes
                 found.error = str(error).splitlines()[0] if str(error) else type(error).__name__
+            summary = listings.checkpoint_summary(run.checkpoint)
+            if summary.error:  # a file deleted or damaged since it was listed
+                found.error = summary.error.splitlines()[0]
+            else:
+                found.config = summary.config
             read.append(found)
         self.post_message(RunsRead(read))
 

@@ -187,7 +187,7 @@ class SamplingPanel(VerticalScroll):
         stored = self.stored(values)
         if self._saved is not None and not problems and stored != self._saved:
             self._saved = stored
-            self.write_saved(stored, chat_store.settings_version())
+            self.write_saved(stored, chat_store.new_version())
 
     def stored(self, values: dict[str, Any]) -> dict[str, Any]:
         """Everything the panel remembers, as saved: the sampling `values`, the precision and the colouring."""

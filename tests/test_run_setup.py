@@ -1,0 +1,42 @@
+"""Setting a run up (core.run_setup): the architecture a resume takes from its checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from core.model import GPTConfig
+from core.presets import from_preset
+from core.run_setup import RunFolder, setup_run
+from core.train_config import MODEL_KEYS
+
+
+def test_model_keys_are_the_gpt_config_fields_a_run_sets() -> None:
+    # vocab_size comes from the dataset; every other field of the model is a training setting.
+    assert set(MODEL_KEYS) == {f.name for f in dataclasses.fields(GPTConfig)} - {"vocab_size"}
+
+
+def test_resuming_a_nanogpt_checkpoint_keeps_its_architecture(tiny_run: Path, tmp_path: Path) -> None:
+    # A nanoGPT checkpoint: model_args without the recipe knobs, no version.
+    ckpt = torch.load(tiny_run / "ckpt.pt", weights_only=True)
+    ckpt["model_args"] = {k: v for k, v in ckpt["model_args"].items()
+                          if k in ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout")}
+    del ckpt["version"]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    torch.save(ckpt, out_dir / "ckpt.pt")
+
+    # Settings asking for knobs: the checkpoint's architecture (nanoGPT's: every knob off) wins, so the
+    # settings the run saves describe the model it trains.
+    config = from_preset("tiny", dataset=ckpt["config"]["dataset"], device="cpu", max_iters=20,
+                         rope=True, rmsnorm=True, qk_norm=True, relu2=True, untie_head=True)
+    folder = RunFolder()
+    state = setup_run(config, out_dir / "ckpt.pt", folder)
+    try:
+        assert not any(getattr(state.config, knob) for knob in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head"))
+        assert {k: getattr(state.config, k) for k in MODEL_KEYS} == {
+            k: getattr(state.model.config, k) for k in MODEL_KEYS}
+    finally:
+        folder.release(set_up=True)
