@@ -136,8 +136,9 @@ async def test_a_big_run_is_sized_and_deleted_off_the_ui_thread_and_not_twice(ti
         return real_size(folder)
 
     def slow_rmtree(path, *args, **kwargs):
-        if Path(path) == tiny_run:  # a slow disk: done when the test says so
+        if Path(path) == tiny_run:  # a slow disk: best.pt is gone, the rest when the test says so
             workers.append(threading.current_thread().name)
+            (tiny_run / "best.pt").unlink()
             release.wait(30)  # (were this the UI thread, the screen would freeze until then)
         real_rmtree(path, *args, **kwargs)
 
@@ -155,6 +156,11 @@ async def test_a_big_run_is_sized_and_deleted_off_the_ui_thread_and_not_twice(ti
         # Under way: both of its rows say so, and a second delete (or any key on that run) is refused.
         await wait_for(pilot, lambda: kind_of(app, tiny_run / "ckpt.pt") == "latest · being deleted…")
         assert kind_of(app, tiny_run / "best.pt") == "best · being deleted…"
+        # A listing meanwhile finds the run half gone: its rows stay as they were, under the cursor.
+        await pilot.press("r")
+        await wait_for(pilot, lambda: str(tiny_run / "best.pt") not in str(screen._signature))
+        assert kind_of(app, tiny_run / "best.pt") == "best · being deleted…"
+        assert screen.table.current_key == str(tiny_run / "ckpt.pt")
         await pilot.press("d")
         await pilot.press("n")
         await pilot.pause()

@@ -282,15 +282,13 @@ class CheckpointsScreen(AppScreen):
 
     def on_run_sized(self, message: RunSized) -> None:
         summary = message.summary
-        if not self.is_current:  # the user went to another screen meanwhile: ask again when back there
-            self.table.set_busy(summary.run_dir, None)
+        self.table.set_busy(summary.run_dir, None)  # sized: the dialog (modal) asks now
+        if not self.is_current:  # the user went to another screen meanwhile: no dialog there (d asks again)
             return
         question = f"Delete run {summary.name!r}?\nIts folder {summary.run_dir} ({message.size}) will be removed."
 
         def delete(yes: bool | None) -> None:
-            # A trainer may have taken the run while the dialog was open.
-            if not yes or self.in_training(summary):
-                self.table.set_busy(summary.run_dir, None)
+            if not yes or self.in_training(summary):  # a trainer may have taken the run while the dialog was open
                 return
             self.table.set_busy(summary.run_dir, RunTask.DELETING)
             self.delete_run(summary.name, summary.run_dir)

@@ -56,7 +56,17 @@ class CheckpointTable(DataTable[Any]):
         return current_row_key(self)
 
     def show(self, summaries: list[CheckpointSummary], training: frozenset[str]) -> None:
-        """List these checkpoints (the screen puts the cursor back); a row no longer listed loses its mark."""
+        """List these checkpoints (the screen puts the cursor back); a row no longer listed loses its mark.
+
+        A run being deleted keeps its rows, where they were, until the deletion ends: a listing meanwhile
+        finds it half gone (its ckpt.pt removed, its best.pt not yet)."""
+        deleting = {run for run, task in self.busy.items() if task is RunTask.DELETING}
+        if deleting:
+            keys = list(self.summaries)
+            kept = [s for s in self.summaries.values() if s.run_dir in deleting]
+            summaries = [s for s in summaries if s.run_dir not in deleting]
+            at = min((keys.index(str(s.path)) for s in kept), default=len(summaries))
+            summaries[at:at] = kept
         self.clear()
         self.summaries = {str(s.path): s for s in summaries}
         self.training = training
