@@ -136,11 +136,10 @@ async def test_a_big_run_is_sized_and_deleted_off_the_ui_thread_and_not_twice(ti
         return real_size(folder)
 
     def slow_rmtree(path, *args, **kwargs):
-        if Path(path) == tiny_run:  # a slow disk: best.pt is gone, the rest when the test says so
-            workers.append(threading.current_thread().name)
-            (tiny_run / "best.pt").unlink()
-            release.wait(30)  # (were this the UI thread, the screen would freeze until then)
         real_rmtree(path, *args, **kwargs)
+        if Path(path) == tiny_run:  # a slow disk: the files are gone, the call returns when the test says so
+            workers.append(threading.current_thread().name)
+            release.wait(30)  # (were this the UI thread, the screen would freeze until then)
 
     monkeypatch.setattr(disk, "folder_size", sizing)
     monkeypatch.setattr(shutil, "rmtree", slow_rmtree)
@@ -156,7 +155,7 @@ async def test_a_big_run_is_sized_and_deleted_off_the_ui_thread_and_not_twice(ti
         # Under way: both of its rows say so, and a second delete (or any key on that run) is refused.
         await wait_for(pilot, lambda: kind_of(app, tiny_run / "ckpt.pt") == "latest · being deleted…")
         assert kind_of(app, tiny_run / "best.pt") == "best · being deleted…"
-        # A listing meanwhile finds the run half gone: its rows stay as they were, under the cursor.
+        # A listing meanwhile finds the run gone: its rows stay as they were, under the cursor, until it is done.
         await pilot.press("r")
         await wait_for(pilot, lambda: str(tiny_run / "best.pt") not in str(screen._signature))
         assert kind_of(app, tiny_run / "best.pt") == "best · being deleted…"

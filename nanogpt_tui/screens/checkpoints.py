@@ -115,7 +115,8 @@ class CheckpointsScreen(AppScreen):
         self._signature = message.signature
         table = self.table
         keep = table.current_key
-        table.show(message.summaries, message.training)
+        if not table.show(message.summaries, message.training):
+            self._signature = None  # it kept a run being deleted: the listing after that is drawn, changed or not
         # A renamed or opened checkpoint is selected once a listing has it (an older listing may come first).
         if self._select_after_refresh in self.summaries:
             keep, self._select_after_refresh = self._select_after_refresh, None

@@ -55,11 +55,11 @@ class CheckpointTable(DataTable[Any]):
     def current_key(self) -> str | None:
         return current_row_key(self)
 
-    def show(self, summaries: list[CheckpointSummary], training: frozenset[str]) -> None:
+    def show(self, summaries: list[CheckpointSummary], training: frozenset[str]) -> bool:
         """List these checkpoints (the screen puts the cursor back); a row no longer listed loses its mark.
 
         A run being deleted keeps its rows, where they were, until the deletion ends: a listing meanwhile
-        finds it half gone (its ckpt.pt removed, its best.pt not yet)."""
+        finds it half gone or gone. Returns whether the rows are the listing's as it is (no row kept)."""
         deleting = {run for run, task in self.busy.items() if task is RunTask.DELETING}
         if deleting:
             keys = list(self.summaries)
@@ -73,6 +73,7 @@ class CheckpointTable(DataTable[Any]):
         for key, summary in self.summaries.items():
             self.add_row(*self.cells(summary), key=key)
         self.marked &= self.summaries.keys()
+        return not deleting
 
     def cells(self, summary: CheckpointSummary) -> tuple[Any, ...]:
         """A row: a checkpoint that cannot be read says so, with its error."""
