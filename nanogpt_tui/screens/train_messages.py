@@ -23,15 +23,16 @@ UPDATE_INTERVAL = 0.25
 
 
 class Phase(str, enum.Enum):  # (enum.StrEnum is Python 3.11+; the project supports 3.10)
-    """What the screen is doing; formats as its value ("idle"), as a StrEnum would."""
+    """What a run is doing, as the Train screen (its own run) or the Watch screen (another process's, from its
+    records) knows it; formats as its value ("idle"), as a StrEnum would. Watch uses the run's phases only."""
 
-    LOADING = "loading"  # looking for devices (torch is importing)
-    IDLE = "idle"
-    STARTING = "starting"
+    LOADING = "loading"  # Train: looking for devices (torch is importing)
+    IDLE = "idle"  # Train: no run yet
+    STARTING = "starting"  # no Started event yet (Watch: no record of one)
     RUNNING = "running"
     PAUSED = "paused"
     FINISHED = "finished"
-    STOPPED = "stopped"  # the worker ended without a Finished event
+    STOPPED = "stopped"  # the trainer ended without a Finished event (Train: its worker; Watch: its process)
     FAILED = "failed"
 
     def __str__(self) -> str:

@@ -31,9 +31,8 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import get_current_worker
 
-from core import control
+from core import control, run_watch
 from core.control import Ack, Session
-from core import run_watch
 from core.run_watch import STALE_S, Activity, Reset, RunWatcher, WatchError, resolve_run, run_activity
 from core.train_events import Failed, Finished, Paused, Resumed, Started, Step
 from nanogpt_tui.screens.train_messages import TRAINING, Phase
