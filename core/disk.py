@@ -1,8 +1,11 @@
-"""A full disk, told plainly (torch-free): which folder, and how much space is left there.
+"""Disk helpers (torch-free): a full disk told plainly, and what a folder holds.
 
 Writers (checkpoints, metrics, prepare) catch the OSError of a failed write and ask `is_disk_full`;
 torch's checkpoint writer reports the OSError only as the context of its own "unexpected pos"
 RuntimeError, so the whole chain of causes is searched.
+
+`folder_size` walks a whole folder (every file stat'ed): on a big run folder or a network disk that takes
+a while, so screens call it from a thread worker, never from a handler.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.formatting import human_size
@@ -43,3 +47,33 @@ def no_space_message(what: str, folder: str | os.PathLike[str]) -> str:
         f"no space left on device: could not {what} in {Path(folder)} ({free_space(folder)}); "
         "free some space and try again (files already there are intact)"
     )
+
+
+@dataclass(frozen=True)
+class FolderSize:
+    """How many files a folder holds, all its subfolders included, and their bytes."""
+
+    files: int
+    bytes: int
+
+    def __str__(self) -> str:
+        return f"{self.files} file{'' if self.files == 1 else 's'}, {human_size(self.bytes)}"
+
+
+def folder_size(folder: str | os.PathLike[str]) -> FolderSize:
+    """Count the files under `folder` and their bytes; never raises.
+
+    Links are counted, not followed (shutil.rmtree removes a link, not what it points to). A file that
+    vanishes or cannot be stat'ed meanwhile (a trainer replacing its checkpoint) is left out, an unreadable
+    subfolder too: this sizes a folder for a question, it does not vouch for it.
+    """
+    files = size = 0
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            try:
+                stat = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            files += 1
+            size += stat.st_size
+    return FolderSize(files, size)

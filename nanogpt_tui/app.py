@@ -17,11 +17,13 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
     from core.train_process import TrainerProcess
     from nanogpt_tui.screens.chat import ChatScreen
     from nanogpt_tui.screens.train import TrainScreen
+    from nanogpt_tui.screens.watch import LatestRunFound
 
 S = TypeVar("S", bound=Screen)
 
@@ -151,7 +153,18 @@ class NanoGPTApp(App[None]):
         screen.set_resume(run)
 
     def action_watch(self) -> None:
-        """Ask which run to watch, then watch it."""
+        """Ask which run to watch, then watch it: the run written to last is looked for first, in a worker."""
+        self.find_latest_run()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="watch-prompt")
+    def find_latest_run(self) -> None:
+        from nanogpt_tui.screens.watch import find_latest_run
+
+        found = find_latest_run()
+        if not get_current_worker().is_cancelled:  # asked twice meanwhile: one prompt
+            self.post_message(found)
+
+    def on_latest_run_found(self, message: LatestRunFound) -> None:
         from nanogpt_tui.screens.watch import watch_prompt
 
         def chosen(spec: str | None) -> None:
@@ -160,7 +173,7 @@ class NanoGPTApp(App[None]):
 
                 self.watch_run(resolve_run(spec))  # the prompt checked it
 
-        self.push_screen(watch_prompt(), chosen)
+        self.push_screen(watch_prompt(message.run), chosen)
 
     def watch_run(self, run_dir: Path) -> None:
         """Show the Watch screen of `run_dir` over the current screen (quitting leaves that run alone)."""

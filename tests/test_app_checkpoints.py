@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 import torch
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Label, Static
 
-from core import paths
+from core import disk, paths
+from core.formatting import human_size
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen
-from nanogpt_tui.screens.checkpoints import COLUMNS, CheckpointsScreen, ConfirmModal, TextModal
+from nanogpt_tui.screens.checkpoints import CheckpointsScreen, ConfirmModal, TextModal
 from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
+from nanogpt_tui.widgets.checkpoint_table import COLUMNS
 from nanogpt_tui.widgets.loss_plot import LossPlot
 from pilot_helpers import another_writer, wait_for
 
@@ -103,6 +107,89 @@ async def test_delete_asks_then_removes_the_run(tiny_run: Path) -> None:
         await wait_for(pilot, lambda: str(tiny_run / "ckpt.pt") not in table_rows(app))
         assert not tiny_run.exists() and other.is_dir()
         assert sorted(table_rows(app)) == [str(other / "best.pt"), str(other / "ckpt.pt")]
+
+
+def notified(app: NanoGPTApp) -> list[str]:
+    return [f"{n.title}: {n.message}" if n.title else n.message for n in app._notifications]
+
+
+def kind_of(app: NanoGPTApp, path: Path) -> str | None:
+    row = table_rows(app).get(str(path))
+    return row[COLUMNS.index("kind")] if row else None
+
+
+async def test_a_big_run_is_sized_and_deleted_off_the_ui_thread_and_not_twice(tiny_run: Path, monkeypatch) -> None:
+    big = tiny_run / "old" / "ckpt-0001.pt"
+    big.parent.mkdir()
+    with big.open("wb") as file:
+        file.truncate(3 * 2**30)  # 3 GiB that take no room (sparse): the dialog counts the length
+    files = [p for p in tiny_run.rglob("*") if p.is_file()]
+    expected = f"{len(files)} files, {human_size(sum(p.stat().st_size for p in files))}"
+    assert "GiB" in expected
+
+    workers: list[str] = []  # the threads the slow work ran in
+    real_size, real_rmtree = disk.folder_size, shutil.rmtree
+    release = threading.Event()
+
+    def sizing(folder):
+        workers.append(threading.current_thread().name)
+        return real_size(folder)
+
+    def slow_rmtree(path, *args, **kwargs):
+        real_rmtree(path, *args, **kwargs)
+        if Path(path) == tiny_run:  # a slow disk: the files are gone, the call returns when the test says so
+            workers.append(threading.current_thread().name)
+            release.wait(30)  # (were this the UI thread, the screen would freeze until then)
+
+    monkeypatch.setattr(disk, "folder_size", sizing)
+    monkeypatch.setattr(shutil, "rmtree", slow_rmtree)
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_checkpoints(app, pilot)
+        select(screen, tiny_run / "ckpt.pt")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        question = str(app.screen.query_one(".question", Label).render())
+        assert "Delete run 'tiny-run'?" in question and f"({expected})" in question
+        await pilot.press("y")
+        # Under way: both of its rows say so, and a second delete (or any key on that run) is refused.
+        await wait_for(pilot, lambda: kind_of(app, tiny_run / "ckpt.pt") == "latest · being deleted…")
+        assert kind_of(app, tiny_run / "best.pt") == "best · being deleted…"
+        # A listing meanwhile finds the run gone: its rows stay as they were, under the cursor, until it is done.
+        await pilot.press("r")
+        await wait_for(pilot, lambda: str(tiny_run / "best.pt") not in str(screen._signature))
+        assert kind_of(app, tiny_run / "best.pt") == "best · being deleted…"
+        assert screen.table.current_key == str(tiny_run / "ckpt.pt")
+        await pilot.press("d")
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is screen
+        assert sum("Run 'tiny-run' is being deleted" in text for text in notified(app)) == 2
+        release.set()
+        await wait_for(pilot, lambda: kind_of(app, tiny_run / "ckpt.pt") is None)
+        assert not tiny_run.exists() and "Deleted run tiny-run" in notified(app)
+    assert len(workers) == 2 and threading.main_thread().name not in workers
+
+
+async def test_a_delete_that_fails_says_why_and_lists_what_is_left(tiny_run: Path, monkeypatch) -> None:
+    def failing_rmtree(path, *args, **kwargs):
+        # As a file that cannot be removed does (running as root, a real one cannot be made): part is gone.
+        (Path(path) / "best.pt").unlink()
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(path) / "ckpt.pt"))
+
+    monkeypatch.setattr(shutil, "rmtree", failing_rmtree)
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_checkpoints(app, pilot)
+        select(screen, tiny_run / "ckpt.pt")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: kind_of(app, tiny_run / "best.pt") is None)
+        assert f"Deleting run tiny-run failed: [Errno 13] Permission denied: '{tiny_run / 'ckpt.pt'}'" in notified(app)
+        assert kind_of(app, tiny_run / "ckpt.pt") == "latest"  # what is left, no longer under way
+        await pilot.press("d")  # so it can be deleted again
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
 
 
 async def test_rename_moves_the_run_folder(tiny_run: Path) -> None:

@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable
 
 from nanogpt_tui.app import NanoGPTApp
-from nanogpt_tui.screens.checkpoints import COLUMNS
+from nanogpt_tui.widgets.checkpoint_table import COLUMNS
 from pilot_helpers import wait_for
 
 SMALL = (100, 30)

@@ -4,6 +4,7 @@ run name, a renamed run, a small terminal; the help page; replacing a dataset on
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -11,9 +12,10 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 from textual.widgets._select import SelectOverlay
 
-from core import paths
+from core import disk, paths
 from core.checkpoint import load_checkpoint
 from core.dataset import load_dataset
+from core.formatting import human_size
 from core.presets import PRESETS, from_preset
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
@@ -175,6 +177,33 @@ async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, cha
         assert ckpt["iter_num"] == 4 and ckpt["model_args"]["n_layer"] == 1
         assert not (tiny_run / "best.pt").exists() or load_checkpoint(tiny_run / "best.pt")["iter_num"] <= 4
         assert "── iteration 2 ──" in shown(screen.query_one("#samples"))
+
+
+async def test_a_taken_run_name_sizes_the_old_run_off_the_ui_thread_then_asks(tiny_run: Path, char_dataset,
+                                                                            monkeypatch) -> None:
+    with (tiny_run / "old-ckpt.pt").open("wb") as file:
+        file.truncate(2 * 2**30)  # 2 GiB that take no room (sparse): the dialog counts the length
+    files = [p for p in tiny_run.rglob("*") if p.is_file()]
+    expected = f"{len(files)} files, {human_size(sum(p.stat().st_size for p in files))}"
+    sized_in: list[str] = []  # the threads that walked the folder
+    real_size = disk.folder_size
+
+    def sizing(folder):
+        sized_in.append(threading.current_thread().name)
+        return real_size(folder)
+
+    monkeypatch.setattr(disk, "folder_size", sizing)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        await type_into(pilot, screen, {"max_iters": "4", "run_name": tiny_run.name})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
+        assert flat(f"its folder {tiny_run} ({expected}: its checkpoints") in flat(shown(app.screen.query_one(".question")))
+        assert len(sized_in) == 1 and sized_in[0] != threading.main_thread().name
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert screen.state == "idle" and (tiny_run / "old-ckpt.pt").is_file()
 
 
 async def test_the_status_follows_a_run_renamed_on_the_checkpoints_screen(tiny_run: Path) -> None:

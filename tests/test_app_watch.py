@@ -3,21 +3,27 @@ steered from the app; quitting the app leaves that run training."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import DataTable, Input, RichLog, Static
 
-from core import paths
+from core import paths, run_watch
+from core.checkpoint import load_checkpoint
 from core.metrics import METRICS_FILE
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
+from nanogpt_tui.screens.train_messages import Phase
 from nanogpt_tui.screens.watch import WatchScreen
+from nanogpt_tui.widgets.dialogs import TextModal
 from pilot_helpers import wait_for
 from test_control import WAIT, start_train
 
@@ -103,6 +109,23 @@ async def test_quitting_the_app_leaves_a_watched_run_training(training: Any) -> 
         time.sleep(0.1)
 
 
+async def test_a_trainer_killed_mid_run_shows_as_stopped_with_nothing_to_steer(training: Any) -> None:
+    process, run_dir = training
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await watch_from_checkpoints(app, pilot, run_dir)
+        await wait_for(pilot, lambda: status(app).startswith("Training at iteration") and iteration(app) > 0, WAIT)
+        assert screen.state is Phase.RUNNING
+        process.kill()
+        process.wait()
+        await wait_for(pilot, lambda: status(app).startswith("The trainer ended without finishing"), WAIT)
+        assert screen.state is Phase.STOPPED and screen.query_one("#status").has_class("state-stopped")
+        for key in ("p", "s"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert not any("asking the trainer" in line.text for line in screen.query_one("#log", RichLog).lines)
+
+
 async def test_a_folder_without_metrics_cannot_be_watched(tiny_run: Path) -> None:
     (tiny_run / METRICS_FILE).unlink()  # as in a nanoGPT out_dir: nothing records its progress
     app = NanoGPTApp()
@@ -113,3 +136,39 @@ async def test_a_folder_without_metrics_cannot_be_watched(tiny_run: Path) -> Non
         await wait_for(pilot, lambda: any(n.title == "Cannot watch this run" for n in app._notifications))
         assert isinstance(app.screen, CheckpointsScreen)
         assert any("no metrics.jsonl" in n.message for n in app._notifications)
+
+
+async def test_the_palette_offers_the_run_written_last_found_off_the_ui_thread(tiny_run: Path, monkeypatch) -> None:
+    older = shutil.copytree(tiny_run, paths.runs_dir() / "older")
+    an_hour_ago = time.time() - 3600
+    os.utime(older / METRICS_FILE, (an_hour_ago, an_hour_ago))
+    scanned_in: list[str] = []  # the threads that scanned the runs
+    real_latest = run_watch.latest_run
+
+    def latest_run():
+        scanned_in.append(threading.current_thread().name)
+        return real_latest()
+
+    monkeypatch.setattr(run_watch, "latest_run", latest_run)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: app.screen.query("CommandInput"))
+        await pilot.press(*"Watch a run")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextModal))
+        assert app.screen.query_one("#answer", Input).value == tiny_run.name
+        assert len(scanned_in) == 1 and scanned_in[0] != threading.main_thread().name
+
+        # The run has finished: the screen says so and offers no key to steer it.
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
+        screen = app.screen
+        trained = load_checkpoint(tiny_run / "ckpt.pt")["iter_num"]
+        await wait_for(pilot, lambda: status(app).startswith(f"Finished at iteration {trained}"))
+        assert screen.state is Phase.FINISHED
+        for key in ("p", "s", "r"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert not any("asking the trainer" in line.text for line in screen.query_one("#log", RichLog).lines)

@@ -4,77 +4,42 @@ The selected checkpoint shows its settings, its loss curve and a sample (widgets
 Keys chat with it, resume its training, watch its run live (screens/watch.py), rename or delete its run
 folder, export it (nanoGPT or Hugging Face), open a nanoGPT checkpoint, or refresh the table; space marks
 runs and C compares the marked ones (nanogpt_tui.screens.compare).
-Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers.
+Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers;
+a run folder is sized (for the delete dialog) and deleted in workers too: it may hold gigabytes on a slow
+disk. Its rows say so meanwhile, and the keys leave that run alone until it is done.
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.coordinate import Coordinate
-from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Header
 from textual.worker import get_current_worker
 
-from core import paths, run_lock
-from core.formatting import human_count, human_size
+from core import disk, paths, run_lock
 from core.run_watch import WatchError, resolve_run
 from nanogpt_tui import listings
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.checkpoints_messages import ExportDone, Listed, Opened, RunDeleted, RunSized
 from nanogpt_tui.screens.compare import CompareScreen
 from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
+from nanogpt_tui.widgets.checkpoint_table import CheckpointTable, RunTask
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.export_dialog import ExportChoice, ExportModal
 from nanogpt_tui.widgets.footer import Footer
-from nanogpt_tui.widgets.tables import current_row_key
 
 if TYPE_CHECKING:
     from core.checkpoint import CheckpointSummary
 
-# What tells runs apart comes first, so a narrow terminal shows it without scrolling sideways.
-COLUMNS = ("name", "kind", "iters", "best val", "date", "dataset", "tokenizer", "params", "size", "problem")
 DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
-ERROR_WIDTH = 60  # characters of a corrupt checkpoint's error shown in its row
-
-
-class Listed(Message):
-    """The checkpoints found: every run's plus the opened ones, the listing's signature, and the run
-    folders a process trains now (their locks are held)."""
-
-    def __init__(
-        self, summaries: list[CheckpointSummary], signature: tuple[Any, ...] | None = None,
-        training: frozenset[str] = frozenset(),
-    ) -> None:
-        super().__init__()
-        self.summaries = summaries
-        self.signature = None if signature is None else (*signature, tuple(sorted(training)))
-        self.training = training
-
-
-class Opened(Message):
-    """A path the user opened resolved to this checkpoint file."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-class ExportDone(Message):
-    """An export wrote these files; `note` tells about the vocabulary."""
-
-    def __init__(self, files: list[Path], note: str) -> None:
-        super().__init__()
-        self.files = files
-        self.note = note
 
 
 class CheckpointsScreen(AppScreen):
@@ -96,21 +61,26 @@ class CheckpointsScreen(AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.summaries: dict[str, CheckpointSummary] = {}  # row key (the file's path) -> summary
         self.opened: list[Path] = []  # checkpoint files opened from outside the data folder
         self._select_after_refresh: str | None = None
         self._details_timer: Timer | None = None
         self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
-        self.marked: set[str] = set()  # row keys of the checkpoints marked for comparing
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="ckpt-body"):
-            table: DataTable[Any] = DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns(*COLUMNS)
-            yield table
+            yield CheckpointTable(id="ckpt-table")
             yield CheckpointDetails(id="ckpt-detail")
         yield Footer()
+
+    @property
+    def table(self) -> CheckpointTable:
+        return self.query_one(CheckpointTable)
+
+    @property
+    def summaries(self) -> dict[str, CheckpointSummary]:
+        """The checkpoints listed, by row key (the file's path)."""
+        return self.table.summaries
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -143,51 +113,31 @@ class CheckpointsScreen(AppScreen):
         ):
             return  # nothing changed on disk: the table stays as it is
         self._signature = message.signature
-        table = self.query_one("#ckpt-table", DataTable)
-        keep = self.current_key()
-        table.clear()
-        self.summaries = {str(s.path): s for s in message.summaries}
+        table = self.table
+        keep = table.current_key
+        if not table.show(message.summaries, message.training):
+            self._signature = None  # it kept a run being deleted: the listing after that is drawn, changed or not
         # A renamed or opened checkpoint is selected once a listing has it (an older listing may come first).
         if self._select_after_refresh in self.summaries:
             keep, self._select_after_refresh = self._select_after_refresh, None
-        for key, summary in self.summaries.items():
-            table.add_row(*self.row(summary, str(summary.run_dir) in message.training), key=key)
-        self.marked &= self.summaries.keys()  # a deleted or renamed run is no longer marked
-        for key in self.marked:
-            self.show_mark(key)
         if not self.summaries:
             self.query_one(CheckpointDetails).show_none()
             return
         if keep in self.summaries:
             table.move_cursor(row=table.get_row_index(keep))
-        self.show_details(self.current_key())
-
-    @staticmethod
-    def row(summary: CheckpointSummary, training: bool = False) -> tuple[Any, ...]:
-        """A table row; a checkpoint that cannot be read says so, with its error; a run that a process
-        trains now says so in its kind."""
-        date = summary.modified.strftime("%Y-%m-%d %H:%M") if summary.modified else ""
-        if summary.error:
-            # Last, so a long message does not push the other columns aside; the path is the row's already.
-            reason = summary.error.splitlines()[0].replace(str(summary.path), "").strip()
-            problem = Text(reason if len(reason) <= ERROR_WIDTH else reason[: ERROR_WIDTH - 1] + "…", style="red")
-            corrupt = Text("no checkpoint" if summary.kind == "none" else "corrupt", style="bold red")
-            return (summary.name, corrupt, "", "", date, "", "", "", human_size(summary.size_bytes), problem)
-        best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
-        kind = Text.assemble(summary.kind, (" · training", "bold yellow")) if training else summary.kind
-        return (
-            summary.name, kind, f"{summary.iter_num:,}", best, date, summary.dataset, summary.tokenizer,
-            human_count(summary.n_params), human_size(summary.size_bytes), "",
-        )
-
-    def current_key(self) -> str | None:
-        return current_row_key(self.query_one("#ckpt-table", DataTable))
+        self.show_details(table.current_key)
 
     def selected(self) -> CheckpointSummary | None:
-        """The checkpoint under the cursor (a notification when there is none)."""
-        summary = self.summaries.get(self.current_key() or "")
+        """The checkpoint under the cursor, unless none is or its run folder is being sized or deleted
+        (a notification says so)."""
+        summary = self.summaries.get(self.table.current_key or "")
         if summary is None:
             self.notify("No checkpoint selected", severity="warning")
+            return None
+        task = self.table.busy.get(summary.run_dir)
+        if task is not None:
+            self.notify(f"Run {summary.name!r} is {task}: wait until that is done", severity="warning")
+            return None
         return summary
 
     def selected_readable(self) -> CheckpointSummary | None:
@@ -219,26 +169,17 @@ class CheckpointsScreen(AppScreen):
 
     # -- actions ---------------------------------------------------------------------------------
 
-    def show_mark(self, key: str) -> None:
-        """The row's name cell, with a mark before it when it is marked for comparing."""
-        table = self.query_one("#ckpt-table", DataTable)
-        name = self.summaries[key].name
-        cell = Text.assemble(("✓ ", "bold green"), name) if key in self.marked else name
-        table.update_cell_at(Coordinate(table.get_row_index(key), 0), cell, update_width=True)
-
     def action_mark(self) -> None:
         summary = self.selected_readable()
         if summary is None:
             return
-        key = str(summary.path)
-        self.marked ^= {key}
-        self.show_mark(key)
-        self.query_one("#ckpt-table", DataTable).action_cursor_down()  # mark the next one with the next space
+        self.table.toggle_mark(str(summary.path))
+        self.table.action_cursor_down()  # mark the next one with the next space
 
     def action_compare(self) -> None:
         runs: dict[Path, CheckpointSummary] = {}  # each run once, though its ckpt.pt and best.pt be marked
         for key, summary in self.summaries.items():
-            if key in self.marked:
+            if key in self.table.marked:
                 runs.setdefault(summary.run_dir, summary)
         if len(runs) < 2:
             marked = f"{len(runs)} run{'' if len(runs) == 1 else 's'} marked"
@@ -333,25 +274,44 @@ class CheckpointsScreen(AppScreen):
             self.notify(f"Removed {summary.path} from the list (its files are left alone)")
             self.action_refresh()
             return
-        files = [p for p in summary.run_dir.rglob("*") if p.is_file()]
-        size = human_size(sum(p.stat().st_size for p in files))
-        question = (
-            f"Delete run {summary.name!r}?\n"
-            f"Its folder {summary.run_dir} ({len(files)} files, {size}) will be removed."
-        )
+        self.table.set_busy(summary.run_dir, RunTask.SIZING)
+        self.size_run(summary)
+
+    @work(thread=True, exit_on_error=False, group="checkpoints-size")
+    def size_run(self, summary: CheckpointSummary) -> None:
+        self.post_message(RunSized(summary, disk.folder_size(summary.run_dir)))  # never raises
+
+    def on_run_sized(self, message: RunSized) -> None:
+        summary = message.summary
+        self.table.set_busy(summary.run_dir, None)  # sized: the dialog (modal) asks now
+        if not self.is_current:  # the user went to another screen meanwhile: no dialog there (d asks again)
+            return
+        question = f"Delete run {summary.name!r}?\nIts folder {summary.run_dir} ({message.size}) will be removed."
 
         def delete(yes: bool | None) -> None:
-            if not yes:
+            if not yes or self.in_training(summary):  # a trainer may have taken the run while the dialog was open
                 return
-            try:
-                shutil.rmtree(summary.run_dir)
-            except OSError as error:
-                self.notify(str(error), title="Delete failed", severity="error")
-            else:
-                self.notify(f"Deleted run {summary.name}")
-            self.action_refresh()
+            self.table.set_busy(summary.run_dir, RunTask.DELETING)
+            self.delete_run(summary.name, summary.run_dir)
 
         self.app.push_screen(ConfirmModal(question), delete)
+
+    @work(thread=True, exit_on_error=False, group="checkpoints-delete")
+    def delete_run(self, name: str, run_dir: Path) -> None:
+        try:
+            shutil.rmtree(run_dir)
+        except OSError as error:  # what could not be removed stays; the listing shows what is left
+            self.post_message(RunDeleted(name, run_dir, str(error)))
+        else:
+            self.post_message(RunDeleted(name, run_dir))
+
+    def on_run_deleted(self, message: RunDeleted) -> None:
+        self.table.set_busy(message.run_dir, None)
+        if message.error is None:
+            self.notify(f"Deleted run {message.name}")
+        else:
+            self.notify(message.error, title=f"Deleting run {message.name} failed", severity="error")
+        self.action_refresh()
 
     def action_open(self) -> None:
         def open_path(value: str | None) -> None:

@@ -22,35 +22,17 @@ from textual.reactive import reactive
 from textual.widgets import Button, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import paths
-from core.formatting import human_size
+from core import disk, paths
 from core.train_config import TrainConfig
-from core.train_events import (
-    Compiling,
-    Event,
-    Failed,
-    Finished,
-    Paused,
-    Resumed,
-    Started,
-    Step,
-)
+from core.train_events import Compiling, Event, Failed, Finished, Paused, Resumed, Started, Step
 from core.train_process import TrainerProcess
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.run_folders import FolderId, find_moved, folder_id
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.train_messages import (
-    TRAINING,
-    UPDATE_INTERVAL,
-    DevicesFailed,
-    DevicesReady,
-    FoldersMoved,
-    Phase,
-    ResumeFailed,
-    ResumeLoaded,
-    TrainerEvents,
-    TrainingStarted,
+    TRAINING, UPDATE_INTERVAL, DevicesFailed, DevicesReady, ExistingRun, FoldersMoved, Phase, ResumeFailed,
+    ResumeLoaded, TrainerEvents, TrainingStarted, find_devices, read_resume,
 )
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal, ConfirmModal
@@ -163,16 +145,7 @@ class TrainScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-setup")
     def load_devices(self) -> None:
         """Import torch off the UI thread; post the devices and the dtypes each takes."""
-        try:
-            from core import devices
-
-            found = devices.list_devices()
-            dtypes = {d.name: devices.supported_dtypes(devices.resolve_device(d.name)) for d in found if d.available}
-            default = str(devices.resolve_device("auto"))
-        except Exception as error:  # the app must stay up: say it in the screen instead
-            self.post_message(DevicesFailed(f"{type(error).__name__}: {error}"))
-            return
-        self.post_message(DevicesReady(found, dtypes, default))
+        self.post_message(find_devices())
 
     def on_devices_failed(self, message: DevicesFailed) -> None:
         self.set_state(Phase.FAILED, f"torch could not load, so no device can train: {message.error}")
@@ -195,16 +168,7 @@ class TrainScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-resume")
     def load_resume_config(self, path: Path) -> None:
-        try:
-            from core.checkpoint import load_checkpoint, resolve_checkpoint
-
-            resolved = resolve_checkpoint(str(path))
-            ckpt = load_checkpoint(resolved)
-        except Exception as error:
-            self.post_message(ResumeFailed(path, str(error)))
-            return
-        config = {**ckpt.get("config", {}), **ckpt.get("model_args", {})}
-        self.post_message(ResumeLoaded(path, resolved, config, int(ckpt.get("iter_num", 0)), folder_id(resolved.parent)))
+        self.post_message(read_resume(path))
 
     def on_resume_loaded(self, message: ResumeLoaded) -> None:
         if message.path != self.resume_path:
@@ -288,16 +252,24 @@ class TrainScreen(AppScreen):
         existing = paths.runs_dir() / config.run_name if config.run_name else None
         # One stat: a new run by the name of a trained one would otherwise fail in the trainer.
         if existing is not None and (existing / listings.LATEST).is_file() and self.resume_path is None:
-            self.ask_about_existing_run(config, existing)
+            self.size_existing_run(config, existing)  # then asks (on_existing_run)
             return
         self.start(config, self.resume_path)
 
-    def ask_about_existing_run(self, config: TrainConfig, run: Path) -> None:
-        files = [p for p in run.rglob("*") if p.is_file()]
-        size = human_size(sum(p.stat().st_size for p in files))
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train-existing")
+    def size_existing_run(self, config: TrainConfig, run: Path) -> None:
+        """Count the files the Replace answer would delete (a big run on a slow disk takes a while)."""
+        size = disk.folder_size(run)  # never raises
+        if not get_current_worker().is_cancelled:  # a second ctrl+r meanwhile asks once, with its own settings
+            self.post_message(ExistingRun(config, run, size))
+
+    def on_existing_run(self, message: ExistingRun) -> None:
+        config, run = message.config, message.run
+        if self.state in TRAINING or not self.is_current:  # a run started meanwhile, or the user went elsewhere
+            return
         question = (
             f"A run called {run.name!r} exists already.\n"
-            f"Replace it: its folder {run} ({len(files)} files, {size}: its checkpoints and metrics) is deleted "
+            f"Replace it: its folder {run} ({message.size}: its checkpoints and metrics) is deleted "
             f"and a new run starts there. Or resume it, or cancel and choose another run name."
         )
 

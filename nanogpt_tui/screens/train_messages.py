@@ -1,4 +1,6 @@
-"""What the Train screen's workers tell it, and the phases the screen goes through (nanogpt_tui.screens.train)."""
+"""The Train screen's workers' side (nanogpt_tui.screens.train): the messages they post, the slow work some
+of them do (`find_devices`, `read_resume`: torch imported, nothing here touches a widget), and the phases a
+run goes through (`Phase`: the Train screen's, and the Watch screen's for a run trained elsewhere)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from typing import Any
 
 from textual.message import Message
 
+from core.disk import FolderSize
+from core.train_config import TrainConfig
 from core.train_events import Event
 from core.train_process import TrainerProcess
-from nanogpt_tui.run_folders import FolderId
+from nanogpt_tui.run_folders import FolderId, folder_id
 
 # Seconds between UI updates from a stream of Step events. Every update costs CPU time on a core the
 # trainer's threads also use (`bench tui` shows how much): 4 a second reads as live and keeps it cheap.
@@ -19,15 +23,16 @@ UPDATE_INTERVAL = 0.25
 
 
 class Phase(str, enum.Enum):  # (enum.StrEnum is Python 3.11+; the project supports 3.10)
-    """What the screen is doing; formats as its value ("idle"), as a StrEnum would."""
+    """What a run is doing, as the Train screen (its own run) or the Watch screen (another process's, from its
+    records) knows it; formats as its value ("idle"), as a StrEnum would. Watch uses the run's phases only."""
 
-    LOADING = "loading"  # looking for devices (torch is importing)
-    IDLE = "idle"
-    STARTING = "starting"
+    LOADING = "loading"  # Train: looking for devices (torch is importing)
+    IDLE = "idle"  # Train: no run yet
+    STARTING = "starting"  # no Started event yet (Watch: no record of one)
     RUNNING = "running"
     PAUSED = "paused"
     FINISHED = "finished"
-    STOPPED = "stopped"  # the worker ended without a Finished event
+    STOPPED = "stopped"  # the trainer ended without a Finished event (Train: its worker; Watch: its process)
     FAILED = "failed"
 
     def __str__(self) -> str:
@@ -69,6 +74,15 @@ class ResumeFailed(Message):
 
 
 @dataclass
+class ExistingRun(Message):
+    """Start was pressed with the name of a trained run: what its folder holds (the dialog asks what to do)."""
+
+    config: TrainConfig
+    run: Path
+    size: FolderSize
+
+
+@dataclass
 class TrainingStarted(Message):
     trainer: TrainerProcess
 
@@ -85,3 +99,29 @@ class FoldersMoved(Message):
     """Run folders the screen shows that were renamed (old -> new) or deleted (old -> None)."""
 
     moved: dict[Path, Path | None]
+
+
+def find_devices() -> DevicesReady | DevicesFailed:
+    """Import torch (seconds: call it in a worker); the devices, the dtypes each takes, the default."""
+    try:
+        from core import devices
+
+        found = devices.list_devices()
+        dtypes = {d.name: devices.supported_dtypes(devices.resolve_device(d.name)) for d in found if d.available}
+        default = str(devices.resolve_device("auto"))
+    except Exception as error:  # the app must stay up: the screen says it instead
+        return DevicesFailed(f"{type(error).__name__}: {error}")
+    return DevicesReady(found, dtypes, default)
+
+
+def read_resume(path: Path) -> ResumeLoaded | ResumeFailed:
+    """The settings and iteration of the checkpoint at `path` (a run folder or a file), read in a worker."""
+    try:
+        from core.checkpoint import load_checkpoint, resolve_checkpoint
+
+        resolved = resolve_checkpoint(str(path))
+        ckpt = load_checkpoint(resolved)
+    except Exception as error:
+        return ResumeFailed(path, str(error))
+    config = {**ckpt.get("config", {}), **ckpt.get("model_args", {})}
+    return ResumeLoaded(path, resolved, config, int(ckpt.get("iter_num", 0)), folder_id(resolved.parent))

@@ -1,11 +1,13 @@
 """The Watch screen: a run another process trains (another terminal, a torchrun job, a cluster writing to a
 shared folder), live, and steered from here.
 
-Reached from the Checkpoints screen (w) or the command palette ("Watch a run"); escape goes back. A thread
+Reached from the Checkpoints screen (w) or the command palette ("Watch a run": the prompt offers the run
+written to last, found in the app's worker by `find_latest_run` first); escape goes back. A thread
 worker reads the run's metrics.jsonl as it grows (core.run_watch) and posts what it found as one message
 per poll (every POLL_S; a long file is caught up a chunk at a time), one message in flight at a time, so
 the UI never falls behind with a queue of batches. The events are the Trainer's own (core.train_events),
-drawn by the Train screen's RunMonitor; this screen words the status (the session, the file's freshness). Keys send pause, resume, stop, save-now and sample-now
+drawn by the Train screen's RunMonitor; this screen keeps the run's `state` (the Train screen's Phase) and
+words the status (the session, the file's freshness). Keys send pause, resume, stop, save-now and sample-now
 through the run's control.json (core.control); each request is answered by the trainer's acknowledgment
 or, after core.control.ACK_TIMEOUT_S, by "no answer". Leaving the screen or quitting the app never stops
 the run: only `s` does.
@@ -29,10 +31,11 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import get_current_worker
 
-from core import control
+from core import control, run_watch
 from core.control import Ack, Session
-from core.run_watch import STALE_S, Activity, Reset, RunWatcher, WatchError, latest_run, resolve_run, run_activity
+from core.run_watch import STALE_S, Activity, Reset, RunWatcher, WatchError, resolve_run, run_activity
 from core.train_events import Failed, Finished, Paused, Resumed, Started, Step
+from nanogpt_tui.screens.train_messages import TRAINING, Phase
 from nanogpt_tui.widgets.dialogs import TextModal, TextPrompt
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.run_monitor import RunMonitor
@@ -52,9 +55,23 @@ def ago(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-def watch_prompt() -> TextModal:
-    """Asks for the run to watch; the run written to last is offered."""
-    latest = latest_run()
+@dataclass
+class LatestRunFound(Message):
+    """The run folder whose metrics.jsonl changed last (None: no run has one), for the prompt to offer."""
+
+    run: Path | None
+
+
+def find_latest_run() -> LatestRunFound:
+    """Scan every run folder (slow with many runs or a network disk: call it in a worker)."""
+    try:
+        return LatestRunFound(run_watch.latest_run())
+    except OSError:  # an unreadable runs folder: nothing to offer, the prompt still asks
+        return LatestRunFound(None)
+
+
+def watch_prompt(latest: Path | None) -> TextModal:
+    """Asks for the run to watch, offering `latest` (find_latest_run's, found beforehand)."""
 
     def check(value: str) -> str | None:
         try:
@@ -107,9 +124,10 @@ class WatchScreen(Screen[None]):
         Binding("ctrl+g", "x_axis", "X axis", id="watch.x_axis"),
     ]
 
-    # What the records say the run is doing: waiting (no record yet), running, paused, finished,
-    # failed, or gone (its process ended without a word). Which keys work follows it (check_action).
-    state: reactive[str] = reactive("waiting", bindings=True)
+    # What the records say the run is doing, in the Train screen's words: STARTING (no record of its start
+    # yet), RUNNING, PAUSED, FINISHED, FAILED, or STOPPED (its process ended without a Finished record).
+    # Which keys work follows it (check_action).
+    state: reactive[Phase] = reactive(Phase.STARTING, bindings=True)
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
@@ -185,10 +203,10 @@ class WatchScreen(Screen[None]):
             self.monitor.live = True  # everything before this was the run's history
             self.monitor.plot.replot()
         self.activity = message.activity
-        if message.activity.pid_alive is False and self.state in ("waiting", "running", "paused"):
-            self.state = "gone"
-        elif message.activity.pid_alive and self.state == "gone":
-            self.state = "running"
+        if message.activity.pid_alive is False and self.state in TRAINING:
+            self.state = Phase.STOPPED
+        elif message.activity.pid_alive and self.state == Phase.STOPPED:
+            self.state = Phase.RUNNING
         self.show_status()
 
     # -- showing events ----------------------------------------------------------------------------
@@ -196,8 +214,8 @@ class WatchScreen(Screen[None]):
     def show_steps(self, steps: list[Step]) -> None:
         self.monitor.show_steps(steps)
         self.iter = steps[-1].iter + 1
-        if self.state in ("waiting", "gone"):
-            self.state = "running"  # a run recorded before sessions were: steps are all it says
+        if self.state in (Phase.STARTING, Phase.STOPPED):
+            self.state = Phase.RUNNING  # a run recorded before sessions were: steps are all it says
 
     def show_event(self, event: Any) -> None:
         """Keep the run's state and tell the monitor; what only a watcher sees (Reset, Session, Ack) is ours."""
@@ -215,29 +233,29 @@ class WatchScreen(Screen[None]):
             return
         self.monitor.show_event(event)
         if isinstance(event, Started):
-            self.iter, self.state = event.start_iter, "running"
+            self.iter, self.state = event.start_iter, Phase.RUNNING
         elif isinstance(event, Paused):
-            self.state, self.iter = "paused", event.iter
+            self.state, self.iter = Phase.PAUSED, event.iter
         elif isinstance(event, Resumed):
-            self.state = "running"
+            self.state = Phase.RUNNING
         elif isinstance(event, Finished):
-            self.state, self.iter = "finished", event.iter
+            self.state, self.iter = Phase.FINISHED, event.iter
             if self.monitor.live:
                 self.notify(f"{event.reason} at iteration {event.iter}", title=f"{self.run_dir.name} finished")
         elif isinstance(event, Failed):
-            self.state, self.iter = "failed", event.iter
+            self.state, self.iter = Phase.FAILED, event.iter
             if self.monitor.live:
                 self.notify(event.message, title=f"{self.run_dir.name} failed", severity="error", timeout=15)
 
     def show_status(self) -> None:
         where = f" / {self.monitor.max_iters}" if self.monitor.max_iters else ""
         text = {
-            "waiting": "Waiting for the trainer's first record",
-            "running": f"Training at iteration {self.iter}{where}",
-            "paused": f"Paused at iteration {self.iter}{where} (r resumes)",
-            "finished": f"Finished at iteration {self.iter}{where}",
-            "failed": f"Failed at iteration {self.iter}{where}",
-            "gone": f"The trainer ended without finishing, at iteration {self.iter}{where}",
+            Phase.STARTING: "Waiting for the trainer's first record",
+            Phase.RUNNING: f"Training at iteration {self.iter}{where}",
+            Phase.PAUSED: f"Paused at iteration {self.iter}{where} (r resumes)",
+            Phase.FINISHED: f"Finished at iteration {self.iter}{where}",
+            Phase.FAILED: f"Failed at iteration {self.iter}{where}",
+            Phase.STOPPED: f"The trainer ended without finishing, at iteration {self.iter}{where}",
         }[self.state]
         parts = [text]
         if self.session:
@@ -247,7 +265,7 @@ class WatchScreen(Screen[None]):
                 since = self.session.started  # as the trainer wrote it
             parts.append(f"trained by pid {self.session.pid} on {self.session.host} since {since}")
         age = self.activity.age_s if self.activity else None
-        stalled = age is not None and age >= STALE_S and self.state in ("running", "paused", "waiting")
+        stalled = age is not None and age >= STALE_S and self.state in TRAINING
         if age is not None:
             parts.append(f"no record for {ago(age)}" if stalled else f"last record {ago(age)} ago")
         self.monitor.set_status(" · ".join(parts), "stalled" if stalled else self.state)
@@ -260,10 +278,10 @@ class WatchScreen(Screen[None]):
             return True
         request = parameters[0] if parameters else None
         if request == "pause":
-            return True if self.state == "running" else None
+            return True if self.state == Phase.RUNNING else None
         if request == "resume":
-            return True if self.state == "paused" else None
-        return True if self.state in ("running", "paused") else None
+            return True if self.state == Phase.PAUSED else None
+        return True if self.state in (Phase.RUNNING, Phase.PAUSED) else None
 
     def action_send(self, request: str) -> None:
         self.monitor.write_log(f"asking the trainer to {REQUEST_WORDS[request]}…")

@@ -51,7 +51,7 @@ class RunMonitor(Vertical):
     DEFAULT_CSS = """
     RunMonitor #status { height: auto; padding: 0 1; text-style: bold; }
     RunMonitor #status.state-paused, RunMonitor #status.state-stalled { color: $warning; }
-    RunMonitor #status.state-failed, RunMonitor #status.state-gone { color: $error; }
+    RunMonitor #status.state-failed, RunMonitor #status.state-stopped { color: $error; }
     RunMonitor #status.state-finished { color: $success; }
     RunMonitor #loss-plot { height: 3fr; min-height: 8; }
     /* rows for the columns that fit (on_resize); updating the figures never re-lays out */
