@@ -17,6 +17,7 @@ remembers what it shows and skips the rebuild when the screen's active bindings 
 
 from __future__ import annotations
 
+from itertools import groupby
 from typing import Any
 
 from textual import events
@@ -36,6 +37,7 @@ class Footer(TextualFooter):
         super().__init__(*args, **kwargs)
         self._shown: tuple[Any, ...] | None = None
         self._width = 0  # the width last fitted to
+        self._restyling = False  # the style changed and the keys are not yet redrawn in it: sizes are stale
 
     def _keys(self) -> tuple[Any, ...]:
         """What compose() draws from: the style and every active binding's key, action, label, state and tooltip."""
@@ -73,14 +75,10 @@ class Footer(TextualFooter):
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
-        shown = self.shown_bindings()
-        index = 0
-        while index < len(shown):
-            group = shown[index].binding.group
-            members = [shown[index]]
-            while group is not None and index + len(members) < len(shown) and shown[index + len(members)].binding.group is group:
-                members.append(shown[index + len(members)])
-            index += len(members)
+        # Runs of one group's keys (shown_bindings put them side by side), or a key on its own.
+        for _, run in groupby(self.shown_bindings(), key=lambda active: active.binding.group or id(active)):
+            members = list(run)
+            group = members[0].binding.group
             if group is None or len(members) == 1:
                 yield self._key(members[0], self.app.get_key_display(members[0].binding), members[0].binding.description)
             elif self.compact:  # one key for the group: "f2…f7 Screens" (a click presses the first)
@@ -122,26 +120,33 @@ class Footer(TextualFooter):
         if keys != self._shown:
             self._shown = keys
             await self.recompose()
-            self.call_after_refresh(self._fit)
+        self._restyling = False
+        self.call_after_refresh(self._fit)
 
     def watch_compact(self) -> None:
         if self._bindings_ready:
+            self._restyling = True
             self.call_after_refresh(self._recompose_if_changed)  # groups are drawn otherwise
 
     def on_resize(self, event: events.Resize) -> None:
-        # (Also sent when only the keys' total width changed: that is _fit's business.)
         if event.size.width != self._width:
             self._width = event.size.width
             if self.compact:
                 self.compact = False  # wider: the roomy style may fit now (recomposes, then fits again)
-            else:
-                self.call_after_refresh(self._fit)
+                return
+        self.call_after_refresh(self._fit)
+
+    def watch_virtual_size(self) -> None:
+        # Set by each layout that changed the keys' total width: the sizes _fit reads are fresh now.
+        self.call_after_refresh(self._fit)
 
     def _fit(self) -> None:
         """Compact when the roomy style overflows; then hide, whole, the last keys that still do not fit."""
         def width(child: Any) -> int:
             return child.outer_size.width + child.styles.margin.width
 
+        if self._restyling or not self.is_attached:
+            return
         shown = [child for child in self.children if child.display]
         keys = [child for child in shown if not child.has_class("-command-palette")]
         # Measured from the keys (not max_scroll_x, which lags a layout behind a key just hidden).
