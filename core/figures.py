@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.console import Console
 from rich.table import Table
 
@@ -14,3 +16,9 @@ def print_figures(title: str, figures: dict[str, str], console: Console | None =
     for name, value in figures.items():
         table.add_row(name, value)
     (console or Console()).print(table)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile of `values` by nearest rank: one of the values, never between two."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

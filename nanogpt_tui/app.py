@@ -80,7 +80,8 @@ class NanoGPTApp(App[None]):
             Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}", priority=True, group=SCREEN_KEYS)
             for mode, (key, title, _) in SCREENS.items()
         ),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        # Not in the footer (as Textual's own ctrl+q): F1 and the palette list it, the room goes to the screen's keys.
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]
 
     def __init__(self) -> None:
@@ -130,13 +131,15 @@ class NanoGPTApp(App[None]):
             yield SystemCommand(f"{title} screen ({key})", description, lambda m=mode: self.switch_mode(m))
         yield SystemCommand("Help", "Keys and a tour of the screens", self.action_help)
         yield SystemCommand("Watch a run", "Follow and steer a run trained in another terminal or machine", self.action_watch)
-        # The screen's own actions, as its footer shows them (those disabled now are left out).
+        # The screen's own actions and its focused widget's (the loss plot's), those the footer shows and
+        # those it has no room for; disabled ones are left out. Ours have ids, Textual's (an Input's) do not.
         offered: set[str] = set()
         for key, active in screen.active_bindings.items():
-            binding = active.binding
-            if active.node is screen and active.enabled and binding.description and binding.action not in offered:
+            node, binding = active.node, active.binding
+            ours = node is screen or (node is screen.focused and binding.id is not None)
+            if ours and active.enabled and binding.description and binding.action not in offered:
                 offered.add(binding.action)
-                yield SystemCommand(binding.description, key, partial(self.run_action, binding.action, screen))
+                yield SystemCommand(binding.description, key, partial(self.run_action, binding.action, node))
 
     async def open_chat(self, checkpoint: Path) -> None:
         """Switch to Chat with `checkpoint` loaded (from the Checkpoints screen)."""

@@ -12,7 +12,8 @@ from core.bench import make_random_dataset
 from core.bench_sample import SHAKESPEARE_CHARS, bench_sample
 from core.presets import PRESETS
 from core.train_config import ConfigError
-from nanogpt_tui.bench import BENCH_DATASET, WARMUP_ITERS, bench_tui, headless_run
+from nanogpt_tui.bench.training import BENCH_DATASET, WARMUP_ITERS, headless_run
+from nanogpt_tui.bench.tui import bench_tui
 
 
 def test_bench_sample_fills_the_block_and_compares_like_with_like() -> None:
@@ -44,7 +45,7 @@ def test_bench_tui_times_every_step_whatever_the_preset_logs(monkeypatch: pytest
 
 
 def test_switch_times_visits_every_screen_in_a_realistic_home() -> None:
-    from nanogpt_tui.bench import make_switch_home, switch_keys, switch_times
+    from nanogpt_tui.bench.switches import make_switch_home, switch_keys, switch_times
 
     with paths.temporary_home("nanogpt-test-bench-switch-"):
         make_switch_home(iters=4)

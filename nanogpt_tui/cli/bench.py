@@ -41,7 +41,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer, text=Path(args.text) if args.text else None)
     else:
-        from nanogpt_tui.bench import bench_tui
+        from nanogpt_tui.bench.tui import bench_tui
 
         bench_tui(preset=args.preset, iters=args.iters or 300)
     return 0

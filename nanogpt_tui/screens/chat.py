@@ -76,9 +76,9 @@ class ChatScreen(AppScreen):
         Binding("ctrl+l", "new_chat", "New chat", id="chat.new"),
         Binding("ctrl+o", "sessions", "Sessions", id="chat.sessions"),
         Binding("ctrl+s", "save", "Save text", id="chat.save"),
-        Binding("ctrl+t", "toggle_colours", "Colour by prob", id="chat.colours"),
-        Binding("alt+left", "move_token(-1)", "Prev token", id="chat.token_prev"),
-        Binding("alt+right", "move_token(1)", "Next token", id="chat.token_next"),
+        Binding("ctrl+t", "toggle_colours", "Colour by prob", id="chat.colours", show=False),
+        Binding("alt+left", "move_token(-1)", "Prev token", id="chat.token_prev", show=False),
+        Binding("alt+right", "move_token(1)", "Next token", id="chat.token_next", show=False),
     ]
 
     generating: reactive[bool] = reactive(False, bindings=True)

@@ -48,13 +48,13 @@ class CheckpointsScreen(AppScreen):
     CSS_PATH = "checkpoints.tcss"
     BINDINGS = [
         Binding("c", "chat", "Chat", id="checkpoints.chat"),
-        Binding("t", "resume", "Resume training", id="checkpoints.resume"),
+        Binding("t", "resume", "Resume", id="checkpoints.resume"),
         Binding("w", "watch", "Watch", id="checkpoints.watch"),
-        Binding("n", "rename", "Rename", id="checkpoints.rename"),
+        Binding("n", "rename", "Rename", id="checkpoints.rename", show=False),
         Binding("d,delete", "delete", "Delete", id="checkpoints.delete"),
         Binding("x", "export", "Export", id="checkpoints.export"),
-        Binding("o", "open", "Open nanoGPT", id="checkpoints.open"),
-        Binding("r", "refresh", "Refresh", id="checkpoints.refresh"),
+        Binding("o", "open", "Open nanoGPT", id="checkpoints.open", show=False),
+        Binding("r", "refresh", "Refresh", id="checkpoints.refresh", show=False),
         Binding("space", "mark", "Mark", id="checkpoints.mark"),
         Binding("C", "compare", "Compare", id="checkpoints.compare"),
     ]

@@ -46,6 +46,8 @@ from nanogpt_tui.widgets.model_tabs import AnatomyTab, AttentionTab
 
 SETTINGS = "settings"  # the source value for an untrained model with the Train screen's settings
 SAMPLE_TEXT = "ROMEO: But soft, what light through yonder window breaks?"
+# Each pair of keys takes one place in the footer ("↑ ↓ Token").
+TOKEN_KEYS, LAYER_KEYS, HEAD_KEYS = Binding.Group("Token"), Binding.Group("Layer"), Binding.Group("Head")
 
 
 class ModelScreen(AppScreen):
@@ -53,12 +55,12 @@ class ModelScreen(AppScreen):
 
     CSS_PATH = "model.tcss"
     BINDINGS = [
-        Binding("up", "position(-1)", "Prev token", id="model.position_prev", key_display="↑"),
-        Binding("down", "position(1)", "Next token", id="model.position_next", key_display="↓"),
-        Binding("left_square_bracket,pageup", "layer(-1)", "Layer −", id="model.layer_prev", key_display="["),
-        Binding("right_square_bracket,pagedown", "layer(1)", "Layer +", id="model.layer_next", key_display="]"),
-        Binding("comma,alt+left", "head(-1)", "Head −", id="model.head_prev", key_display=","),
-        Binding("full_stop,alt+right", "head(1)", "Head +", id="model.head_next", key_display="."),
+        Binding("up", "position(-1)", "Prev token", id="model.position_prev", key_display="↑", group=TOKEN_KEYS),
+        Binding("down", "position(1)", "Next token", id="model.position_next", key_display="↓", group=TOKEN_KEYS),
+        Binding("left_square_bracket,pageup", "layer(-1)", "Layer −", id="model.layer_prev", key_display="[", group=LAYER_KEYS),
+        Binding("right_square_bracket,pagedown", "layer(1)", "Layer +", id="model.layer_next", key_display="]", group=LAYER_KEYS),
+        Binding("comma,alt+left", "head(-1)", "Head −", id="model.head_prev", key_display=",", group=HEAD_KEYS),
+        Binding("full_stop,alt+right", "head(1)", "Head +", id="model.head_next", key_display=".", group=HEAD_KEYS),
         Binding("ctrl+t", "toggle_heads", "All heads", id="model.all_heads"),
         Binding("ctrl+r", "reload", "Reload", id="model.reload"),
     ]

@@ -122,7 +122,7 @@ class TokensScreen(AppScreen):
         Binding("ctrl+t", "encode", "Encode text", id="tokens.encode"),
         Binding("ctrl+s", "toggle_special", "Special tokens", id="tokens.special"),
         Binding("ctrl+l", "clear_text", "Clear text", id="tokens.clear"),
-        Binding("ctrl+r", "reload", "Reload datasets", id="tokens.reload"),
+        Binding("ctrl+r", "reload", "Reload", id="tokens.reload"),
     ]
 
     class Tokenized(Message):

@@ -55,8 +55,8 @@ class TrainScreen(AppScreen):
         Binding("ctrl+b", "stop", "Stop", id="train.stop"),
         Binding("ctrl+s", "save_now", "Save now", id="train.save"),
         Binding("ctrl+n", "sample_now", "Sample now", id="train.sample"),
-        Binding("ctrl+l", "log_scale", "Log scale", id="train.log_scale"),
-        Binding("ctrl+g", "x_axis", "X axis", id="train.x_axis"),
+        Binding("ctrl+l", "log_scale", "Log scale", id="train.log_scale", show=False),
+        Binding("ctrl+g", "x_axis", "X axis", id="train.x_axis", show=False),
     ]
 
     state: reactive[Phase] = reactive(Phase.LOADING, bindings=True)

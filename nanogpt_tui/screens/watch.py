@@ -118,10 +118,10 @@ class WatchScreen(Screen[None]):
         Binding("p", "send('pause')", "Pause", id="watch.pause"),
         Binding("r", "send('resume')", "Resume", id="watch.resume"),
         Binding("s", "send('stop')", "Stop", id="watch.stop"),
-        Binding("ctrl+s", "send('save_now')", "Save now", id="watch.save"),
-        Binding("n", "send('sample_now')", "Sample now", id="watch.sample"),
-        Binding("ctrl+l", "log_scale", "Log scale", id="watch.log_scale"),  # as on the Train screen (the plot has l)
-        Binding("ctrl+g", "x_axis", "X axis", id="watch.x_axis"),
+        Binding("ctrl+s", "send('save_now')", "Save", id="watch.save"),
+        Binding("n", "send('sample_now')", "Sample", id="watch.sample"),
+        Binding("ctrl+l", "log_scale", "Log scale", id="watch.log_scale", show=False),  # as on the Train screen (the plot has l)
+        Binding("ctrl+g", "x_axis", "X axis", id="watch.x_axis", show=False),
     ]
 
     # What the records say the run is doing, in the Train screen's words: STARTING (no record of its start

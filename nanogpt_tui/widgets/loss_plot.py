@@ -3,8 +3,9 @@
 One run (the Train screen live, the Checkpoints screen from a saved history): the raw train loss dimmed,
 its debiased-EMA smoothing as a line, val as a line with markers, the learning rate on a right-hand axis
 when asked. Several runs (`set_runs`, the Compare screen): each run's smoothed train loss and val in a
-colour of its own, named in the legend. With focus the plot takes keys (its BINDINGS, shown in the
-footer): smoothing, y clipping, the lr curve, and a cursor that reads the values at a point.
+colour of its own, named in the legend. With focus the plot takes keys (its BINDINGS: the cursor's
+in the footer, all in F1 help and the command palette): smoothing, y clipping, the lr curve, and a cursor
+that reads the values at a point.
 
 Each run is a core.curves.Series, its memory bounded whatever the run's length. Drawing is pure Python
 on the UI thread, so it draws at most two points per column, and only when something changed since the
@@ -60,10 +61,10 @@ class LossPlot(PlotextPlot, can_focus=True):
         Binding("shift+left", "cursor(-10)", "Cursor far left", id="plot.cursor_far_left", show=False),
         Binding("shift+right", "cursor(10)", "Cursor far right", id="plot.cursor_far_right", show=False),
         Binding("escape", "hide_cursor", "Hide cursor", id="plot.hide_cursor"),
-        Binding("left_square_bracket", "smoothing(-1)", "Smooth −", id="plot.smoothing_less", key_display="["),
-        Binding("right_square_bracket", "smoothing(1)", "Smooth +", id="plot.smoothing_more", key_display="]"),
-        Binding("y", "clip_y", "Clip spike", id="plot.clip_y"),
-        Binding("l", "learning_rate", "LR curve", id="plot.learning_rate"),
+        Binding("left_square_bracket", "smoothing(-1)", "Smooth −", id="plot.smoothing_less", key_display="[", show=False),
+        Binding("right_square_bracket", "smoothing(1)", "Smooth +", id="plot.smoothing_more", key_display="]", show=False),
+        Binding("y", "clip_y", "Clip spike", id="plot.clip_y", show=False),
+        Binding("l", "learning_rate", "LR curve", id="plot.learning_rate", show=False),
     ]
 
     log_scale: reactive[bool] = reactive(False)

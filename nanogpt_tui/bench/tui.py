@@ -1,0 +1,117 @@
+"""`bench_tui`: every measurement of `nanogpt-tui bench tui` in one throwaway home, against its goal.
+
+Headless and in-app training alternate for `rounds` rounds and the best of each kind counts (other load
+only slows runs down); launch to first paint and screen switches are timed first, before any training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from typing import Any, Sequence
+
+from rich.console import Console
+
+from core import paths
+from core.figures import percentile, print_figures
+from nanogpt_tui.bench.first_paint import first_paint_seconds
+from nanogpt_tui.bench.switches import make_switch_home, switch_times
+from nanogpt_tui.bench.training import BENCH_DATASET, WARMUP_ITERS, AppRun, app_run, headless_run
+
+RATIO_GOAL = 0.95
+LATENCY_GOAL_MS = 100.0
+FIRST_PAINT_GOAL_S = 0.6
+FIRST_VISIT_GOAL_MS = 500.0
+WARM_SWITCH_GOAL_MS = 100.0
+
+
+def bench_tui(
+    preset: str = "cpu",
+    iters: int = 300,
+    rounds: int = 2,
+    press_every: float = 1.0,
+    console: Console | None = None,
+    switch_rounds: int = 3,
+) -> dict[str, Any]:
+    """Measure training speed in the app against headless, key latency while training, first paint and
+    screen switches (`switch_rounds` rounds through every screen)."""
+    from core.bench import make_random_dataset
+    from core.train_config import ConfigError
+    from nanogpt_tui.widgets.loss_plot import MAX_POINTS
+
+    # Checked first, so a bad value fails in a second, not after minutes of training.
+    if not WARMUP_ITERS + 2 <= iters < MAX_POINTS:
+        raise ConfigError(
+            f"bench tui needs --iters from {WARMUP_ITERS + 2} (the first {WARMUP_ITERS} steps are warm-up, "
+            f"then at least 2 timed) to {MAX_POINTS - 1} (the loss plot keeps every step up to that), not {iters}"
+        )
+    if rounds < 1 or press_every <= 0 or switch_rounds < 1:
+        raise ConfigError("bench tui needs at least 1 round (of training and of switches) and a key press interval above 0 seconds")
+
+    with paths.temporary_home("nanogpt-bench-tui-"):
+        make_random_dataset(BENCH_DATASET)
+        first_paint = first_paint_seconds()
+        make_switch_home()
+        switches = switch_times(rounds=switch_rounds)
+        # Alternate headless and in-app runs and keep the best of each: other load on the machine
+        # only ever slows a run down, so the fastest run of each kind is the fairest comparison.
+        headless_runs: list[float] = []
+        app_runs: list[AppRun] = []
+        for round_ in range(rounds):
+            headless_runs.append(headless_run(preset, iters, f"bench-headless-{round_}"))
+            app_runs.append(asyncio.run(app_run(preset, iters, press_every, f"bench-app-{round_}")))
+    headless, in_app = max(headless_runs), max(run.tokens_per_s for run in app_runs)
+    ms = [1000 * s for run in app_runs for s in run.latencies]
+    result = {
+        "preset": preset,
+        "iters": iters,
+        "headless_tokens_per_s": headless,
+        "headless_runs": headless_runs,
+        "app_runs": [run.tokens_per_s for run in app_runs],
+        "ui_thread_cpu_share": [run.ui_cpu for run in app_runs],
+        "screen_updates_per_s": [run.updates_per_s for run in app_runs],
+        "plot_redraws_per_s": [run.plot_redraws_per_s for run in app_runs],
+        "plot_redraw_ms": [run.plot_redraw_ms for run in app_runs],
+        "app_tokens_per_s": in_app,
+        "ratio": in_app / headless,
+        "key_presses": len(ms),
+        "key_latency_p50_ms": statistics.median(ms) if ms else float("nan"),
+        "key_latency_p95_ms": percentile(ms, 0.95) if ms else float("nan"),
+        "first_paint_s": first_paint,
+        **switches,
+    }
+    first_visits = switches["first_visit_ms"]
+
+    def verdict(ok: bool) -> str:
+        return "[green]ok[/]" if ok else "[red]missed[/]"
+
+    def each(values: Sequence[float], form: str) -> str:
+        return ", ".join(format(value, form) for value in values)
+
+    print_figures(
+        f"bench tui: preset {preset}, {iters} iterations on CPU, every core, in the app (a child process) "
+        f"vs headless; a key press every {press_every:g} s",
+        {
+            "headless tokens/sec (best)": f"{headless:,.0f} (runs: {each(headless_runs, ',.0f')})",
+            "in-app tokens/sec (best)": f"{in_app:,.0f} (runs: {each(result['app_runs'], ',.0f')})",
+            f"ratio (goal >= {RATIO_GOAL})": f"{result['ratio']:.3f} {verdict(result['ratio'] >= RATIO_GOAL)}",
+            "UI thread CPU while training": each(result["ui_thread_cpu_share"], ".0%"),
+            "screen updates per second": each(result["screen_updates_per_s"], ".1f"),
+            "plot redraws per second": each(result["plot_redraws_per_s"], ".2f"),
+            "ms per plot redraw": each(result["plot_redraw_ms"], ".1f"),
+            "key presses timed": str(len(ms)),
+            "key-to-screen p50": f"{result['key_latency_p50_ms']:.1f} ms",
+            f"key-to-screen p95 (goal < {LATENCY_GOAL_MS:.0f} ms)": f"{result['key_latency_p95_ms']:.1f} ms "
+            f"{verdict(result['key_latency_p95_ms'] < LATENCY_GOAL_MS)}",
+            f"launch to first paint (goal < {FIRST_PAINT_GOAL_S} s)": f"{first_paint:.2f} s {verdict(first_paint < FIRST_PAINT_GOAL_S)}",
+            f"first visit, slowest screen (goal < {FIRST_VISIT_GOAL_MS:.0f} ms)": f"{max(first_visits.values()):.0f} ms "
+            f"{verdict(max(first_visits.values()) < FIRST_VISIT_GOAL_MS)} "
+            f"({', '.join(f'{mode} {ms:.0f}' for mode, ms in first_visits.items())})",
+            f"warm switches timed ({switch_rounds} rounds)": str(len(switches["warm_ms"])),
+            "warm switch p50": f"{switches['warm_p50_ms']:.1f} ms",
+            f"warm switch p95 (goal < {WARM_SWITCH_GOAL_MS:.0f} ms)": f"{switches['warm_p95_ms']:.1f} ms "
+            f"{verdict(switches['warm_p95_ms'] < WARM_SWITCH_GOAL_MS)}",
+        },
+        console,
+    )
+    return result
