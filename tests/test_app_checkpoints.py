@@ -56,6 +56,13 @@ async def open_checkpoints(app: NanoGPTApp, pilot) -> CheckpointsScreen:
     return app.screen
 
 
+async def ask_to_delete(app: NanoGPTApp, pilot) -> ConfirmModal:
+    """Press d and wait for the question (asked once a worker has sized the run folder)."""
+    await pilot.press("d")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+    return app.screen
+
+
 async def test_run_shows_with_details_and_corrupt_one_with_error(tiny_run: Path, corrupt_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
@@ -97,12 +104,11 @@ async def test_delete_asks_then_removes_the_run(tiny_run: Path) -> None:
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
         select(screen, tiny_run / "ckpt.pt")
-        await pilot.press("d")
-        assert isinstance(app.screen, ConfirmModal)
+        await ask_to_delete(app, pilot)
         await pilot.press("n")  # no: nothing happens
         await pilot.pause()
         assert tiny_run.is_dir()
-        await pilot.press("d")
+        await ask_to_delete(app, pilot)
         await pilot.press("y")
         await wait_for(pilot, lambda: str(tiny_run / "ckpt.pt") not in table_rows(app))
         assert not tiny_run.exists() and other.is_dir()
@@ -147,9 +153,7 @@ async def test_a_big_run_is_sized_and_deleted_off_the_ui_thread_and_not_twice(ti
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
         select(screen, tiny_run / "ckpt.pt")
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        question = str(app.screen.query_one(".question", Label).render())
+        question = str((await ask_to_delete(app, pilot)).query_one(".question", Label).render())
         assert "Delete run 'tiny-run'?" in question and f"({expected})" in question
         await pilot.press("y")
         # Under way: both of its rows say so, and a second delete (or any key on that run) is refused.
@@ -182,14 +186,12 @@ async def test_a_delete_that_fails_says_why_and_lists_what_is_left(tiny_run: Pat
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_checkpoints(app, pilot)
         select(screen, tiny_run / "ckpt.pt")
-        await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await ask_to_delete(app, pilot)
         await pilot.press("y")
         await wait_for(pilot, lambda: kind_of(app, tiny_run / "best.pt") is None)
         assert f"Deleting run tiny-run failed: [Errno 13] Permission denied: '{tiny_run / 'ckpt.pt'}'" in notified(app)
         assert kind_of(app, tiny_run / "ckpt.pt") == "latest"  # what is left, no longer under way
-        await pilot.press("d")  # so it can be deleted again
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await ask_to_delete(app, pilot)  # so it can be deleted again
 
 
 async def test_rename_moves_the_run_folder(tiny_run: Path) -> None:
