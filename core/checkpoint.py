@@ -1,4 +1,4 @@
-"""Checkpoints: atomic save, safe load (weights_only), nanoGPT import, lookup and listing.
+"""Checkpoints: atomic save, safe load (weights_only), nanoGPT import, lookup (listing: core.checkpoint_list).
 
 A checkpoint is a `torch.save`d dict with nanoGPT's keys (`model`, `optimizer`, `model_args`,
 `iter_num`, `best_val_loss`, `config`) plus `tokenizer` (spec), `dataset` (dataset.json contents),
@@ -15,8 +15,6 @@ import re
 import tempfile
 import typing
 import zipfile
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +24,8 @@ from core import paths
 from core.dataset import DatasetInfo, load_dataset
 from core.dataset_files import DatasetError, read_meta, tokenizer_from_meta
 from core.disk import is_disk_full, no_space_message
-from core.metrics import METRICS_FILE
 from core.model import GPT, GPTConfig, ModelError
-from core.run_lock import holder, remove_leftovers
-from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer, tokenizer_name
+from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer
 from core.train_config import field_types
 
 VERSION = 1
@@ -299,108 +295,6 @@ def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
             return info
         tried.append(f"dataset {candidate!r} has another tokenizer now")
     raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
-
-
-SETTINGS_LIMIT = 200  # settings a summary keeps: TrainConfig has about 40, nanoGPT's config about 30
-TEXT_LIMIT = 300  # characters of a setting's text (a path, say) a summary keeps
-
-
-def summary_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's settings as its summary keeps them, small whatever the file holds: plain values only
-    (all TrainConfig and nanoGPT's config have), long texts cut, at most SETTINGS_LIMIT of them."""
-    kept: dict[str, Any] = {}
-    for key, value in config.items():
-        if len(kept) == SETTINGS_LIMIT:
-            break
-        if not isinstance(key, str) or len(key) > TEXT_LIMIT:
-            continue
-        if isinstance(value, str) and len(value) > TEXT_LIMIT:
-            value = value[: TEXT_LIMIT - 1] + "…"
-        elif not isinstance(value, (str, bool, int, float, type(None))):
-            continue
-        kept[key] = value
-    return kept
-
-
-@dataclass
-class CheckpointSummary:
-    name: str  # the run's folder name
-    path: Path
-    run_dir: Path
-    dataset: str = ""
-    tokenizer: str = ""
-    n_params: int = 0
-    iter_num: int = 0
-    best_val_loss: float = float("inf")
-    size_bytes: int = 0
-    modified: datetime | None = None
-    kind: str = "latest"  # "latest", "best", "nanogpt", or "none" for a run folder without a checkpoint
-    error: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)  # its settings (summary_settings)
-
-
-def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
-    """Parameters in a state dict, counted like GPT.get_num_params(): a tied head once, no positions.
-
-    `tied` is False for a model with `untie_head`: its lm_head.weight is a parameter of its own."""
-    total = sum(t.numel() for key, t in state.items() if key != "transformer.wpe.weight")
-    head, wte = state.get("lm_head.weight"), state.get("transformer.wte.weight")
-    if tied and head is not None and wte is not None and head.shape == wte.shape:
-        total -= head.numel()
-    return total
-
-
-def summarize(path: Path, kind: str) -> CheckpointSummary:
-    """One checkpoint's summary; a file that cannot be read gives a summary with `error` set."""
-    summary = CheckpointSummary(name=path.parent.name, path=path, run_dir=path.parent, kind=kind)
-    try:
-        stat = path.stat()
-        summary.size_bytes, summary.modified = stat.st_size, datetime.fromtimestamp(stat.st_mtime)
-    except OSError as error:  # deleted or renamed since it was listed
-        summary.error = f"cannot read {path}: {error.strerror}"
-        return summary
-    try:
-        # mmap reads only what the summary needs, not every weight
-        ckpt = load_checkpoint(path, mmap=True)
-    except CheckpointError as error:
-        summary.error = str(error)
-        return summary
-    summary.dataset = str(ckpt["dataset"].get("name", ""))
-    summary.tokenizer = tokenizer_name(ckpt["tokenizer"])
-    summary.n_params = count_params(ckpt["model"], tied=not GPTConfig.from_args(ckpt["model_args"]).untie_head)
-    summary.iter_num = ckpt["iter_num"]
-    summary.best_val_loss = ckpt["best_val_loss"]
-    summary.config = summary_settings(ckpt["config"])
-    if ckpt["version"] == 0:
-        summary.kind = "nanogpt"
-    return summary
-
-
-def unsaved_run(run_dir: Path) -> CheckpointSummary:
-    """The summary of a run folder without a checkpoint: training stopped (or is still) before its first save."""
-    pid = holder(run_dir)
-    why = (f"no checkpoint yet: process {pid} is training it" if pid else
-           f"no checkpoint: training stopped before its first save. Start it again with "
-           f"`nanogpt-tui train --name {run_dir.name}` (or from the Train screen), or delete the folder")
-    modified = datetime.fromtimestamp(run_dir.stat().st_mtime) if run_dir.exists() else None
-    return CheckpointSummary(name=run_dir.name, path=run_dir / LATEST, run_dir=run_dir, kind="none",
-                             modified=modified, error=why)
-
-
-def list_checkpoints(runs_root: str | os.PathLike[str] | None = None) -> list[CheckpointSummary]:
-    """Every run's latest and best checkpoints (or that a started run has none), newest first; never
-    raises for one bad file. Temporary files that killed writers left in a run folder are removed on the way."""
-    root = Path(runs_root) if runs_root is not None else paths.runs_dir()
-    if not root.is_dir():
-        return []
-    summaries = []
-    for run in sorted(p for p in root.iterdir() if p.is_dir()):
-        remove_leftovers(run)
-        found = [(run / filename, kind) for filename, kind in ((LATEST, "latest"), (BEST, "best")) if (run / filename).is_file()]
-        summaries += [summarize(path, kind) for path, kind in found]
-        if not found and (run / METRICS_FILE).is_file():  # a run that started but never saved
-            summaries.append(unsaved_run(run))
-    return sorted(summaries, key=lambda s: s.modified or datetime.min, reverse=True)
 
 
 def build_model(ckpt: dict[str, Any]) -> GPT:

@@ -24,7 +24,7 @@ from core.run_lock import LOCK_FILE, remove_leftovers
 from core.tokenizers import TokenizerError
 
 if TYPE_CHECKING:
-    from core.checkpoint import CheckpointSummary
+    from core.checkpoint_list import CheckpointSummary
 
 T = TypeVar("T")
 Signature = tuple[Hashable, ...]
@@ -111,7 +111,7 @@ def _summary(path: Path, kind: str, signature: Signature) -> CheckpointSummary:
     """The summary of `path` (listed as `kind`), read once per `signature`."""
 
     def read() -> CheckpointSummary:
-        from core.checkpoint import summarize, unsaved_run
+        from core.checkpoint_list import summarize, unsaved_run
 
         return unsaved_run(path.parent) if kind == "none" else summarize(path, kind)
 
@@ -142,7 +142,7 @@ def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[P
 
 
 def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, list[CheckpointSummary]]:
-    """Every run's checkpoint summaries, newest first (as `core.checkpoint.list_checkpoints`), then the
+    """Every run's checkpoint summaries, newest first (as `core.checkpoint_list.list_checkpoints`), then the
     `opened` files' summaries; and the listing's signature. Only new or changed files are read."""
     from datetime import datetime
 

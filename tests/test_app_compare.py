@@ -44,7 +44,7 @@ def spy_on_checkpoint_loads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]
     """From now on, the worker group of each load_checkpoint call (None outside a worker)."""
     from textual.worker import NoActiveWorker, get_current_worker
 
-    from core import checkpoint
+    from core import checkpoint, checkpoint_list
 
     groups: list[str | None] = []
     load = checkpoint.load_checkpoint
@@ -56,7 +56,8 @@ def spy_on_checkpoint_loads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]
             groups.append(None)
         return load(*args, **kwargs)
 
-    monkeypatch.setattr(checkpoint, "load_checkpoint", spy)
+    for owner in (checkpoint, checkpoint_list):  # a load, and a summary's (which imports the name)
+        monkeypatch.setattr(owner, "load_checkpoint", spy)
     return groups
 
 

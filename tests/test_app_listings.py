@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, SelectionList
 from textual.worker import WorkerCancelled
 
-from core import checkpoint, dataset
+from core import checkpoint, checkpoint_list, dataset
 from data.prepare import prepare
 from nanogpt_tui import listings
 from nanogpt_tui.app import NanoGPTApp
@@ -112,7 +112,7 @@ async def test_checkpoints_revisit_reads_no_checkpoint_and_a_new_file_is_listed(
     import shutil
 
     listings.clear()
-    summaries = count_calls(monkeypatch, checkpoint, "summarize")
+    summaries = count_calls(monkeypatch, checkpoint_list, "summarize")
     app = NanoGPTApp()
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("f4")

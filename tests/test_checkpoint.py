@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from core import checkpoint, paths
+from core import checkpoint, checkpoint_list, paths
 from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from core.model import GPT, GPTConfig
 from core.tokenizers import CharTokenizer
@@ -209,7 +209,7 @@ def test_list_checkpoints_survives_a_corrupt_file() -> None:
     torch.save({"model": [1, 2], "model_args": {}}, runs / "c" / "ckpt.pt")
     torch.save({"model": {"w": 1}, "model_args": {}}, runs / "c" / "best.pt")
 
-    summaries = {(s.name, s.kind): s for s in checkpoint.list_checkpoints()}
+    summaries = {(s.name, s.kind): s for s in checkpoint_list.list_checkpoints()}
     assert set(summaries) == {("a", "latest"), ("a", "best"), ("b", "latest"), ("c", "latest"), ("c", "best")}
     bad = summaries[("b", "latest")]
     assert bad.error and "is a text file, not a PyTorch checkpoint" in bad.error
@@ -220,7 +220,7 @@ def test_list_checkpoints_survives_a_corrupt_file() -> None:
     assert (latest.dataset, latest.tokenizer, latest.iter_num, latest.best_val_loss) == ("letters", "char", 7, 1.5)
     assert latest.n_params == GPT(GPTConfig(**MODEL_ARGS)).get_num_params()
     assert latest.size_bytes == (runs / "a" / "ckpt.pt").stat().st_size
-    assert checkpoint.list_checkpoints(runs / "nowhere") == []
+    assert checkpoint_list.list_checkpoints(runs / "nowhere") == []
 
 
 def test_load_model_rejects_weights_that_do_not_fit(tmp_path: Path) -> None:
@@ -244,11 +244,11 @@ def test_a_summary_keeps_the_settings_small_whatever_the_file_holds() -> None:
     }
     path = paths.runs_dir() / "a" / "ckpt.pt"
     save_checkpoint(path, ckpt)
-    summary = checkpoint.summarize(path, "latest")
+    summary = checkpoint_list.summarize(path, "latest")
     assert summary.error is None
     settings = summary.config
     assert {k: settings[k] for k in ("dataset", "learning_rate", "run_name", "compile")} == {
         "dataset": "letters", "learning_rate": 1e-3, "run_name": None, "compile": False}
-    assert settings["out_dir"].startswith("xxx") and len(settings["out_dir"]) == checkpoint.TEXT_LIMIT
-    assert "betas" not in settings and len(settings) == checkpoint.SETTINGS_LIMIT
+    assert settings["out_dir"].startswith("xxx") and len(settings["out_dir"]) == checkpoint_list.TEXT_LIMIT
+    assert "betas" not in settings and len(settings) == checkpoint_list.SETTINGS_LIMIT
     assert len(pickle.dumps(summary)) < 20_000

@@ -20,7 +20,7 @@ import torch
 from textual.widgets import DataTable, Select
 
 from core import paths
-from core.checkpoint import list_checkpoints
+from core.checkpoint_list import list_checkpoints
 from core.dataset import DatasetError, DatasetInfo, check_token_ids, list_datasets, load_dataset
 from core.presets import from_preset
 from core.train_events import Failed, Started

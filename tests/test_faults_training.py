@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from core import paths, run_lock, train_memory
-from core.checkpoint import list_checkpoints, load_checkpoint
+from core.checkpoint import load_checkpoint
+from core.checkpoint_list import list_checkpoints
 from core.formatting import human_size
 from core.presets import from_preset
 from core.train_events import Event, Failed, Finished

@@ -174,7 +174,7 @@ def test_each_knob_changes_what_it_should(monkeypatch: pytest.MonkeyPatch) -> No
     assert untied.lm_head.weight is not untied.transformer.wte.weight
     assert set(untied.state_dict()) == plain
     assert untied.get_num_params() == knobbed().get_num_params() + 37 * 16
-    from core.checkpoint import count_params
+    from core.checkpoint_list import count_params
     assert count_params(untied.state_dict(), tied=False) == untied.get_num_params()
     assert count_params(knobbed().state_dict()) == knobbed().get_num_params()
 

@@ -45,7 +45,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
-    from core.checkpoint import list_checkpoints
+    from core.checkpoint_list import list_checkpoints
 
     summaries = list_checkpoints()
     if not summaries:

@@ -37,7 +37,7 @@ from nanogpt_tui.widgets.export_dialog import ExportChoice, ExportModal
 from nanogpt_tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
-    from core.checkpoint import CheckpointSummary
+    from core.checkpoint_list import CheckpointSummary
 
 DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
 

@@ -11,7 +11,7 @@ from textual.message import Message
 from core.disk import FolderSize
 
 if TYPE_CHECKING:
-    from core.checkpoint import CheckpointSummary
+    from core.checkpoint_list import CheckpointSummary
 
 
 class Listed(Message):

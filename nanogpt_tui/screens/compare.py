@@ -28,7 +28,7 @@ from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
-    from core.checkpoint import CheckpointSummary
+    from core.checkpoint_list import CheckpointSummary
 
 
 @dataclass

@@ -25,7 +25,7 @@ from core.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
-    from core.checkpoint import CheckpointSummary
+    from core.checkpoint_list import CheckpointSummary
 
 SAMPLE_TOKENS = 200  # enough to judge a model: several lines of a char model, a paragraph of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample

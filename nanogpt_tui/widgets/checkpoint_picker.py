@@ -27,7 +27,7 @@ from nanogpt_tui.chat_engine import Engine, load_engine
 from nanogpt_tui.messages import WorkFailed
 
 if TYPE_CHECKING:
-    from core.checkpoint import CheckpointSummary
+    from core.checkpoint_list import CheckpointSummary
 
 LISTING_INTERVAL = 5.0  # seconds between looks at the runs' checkpoints while watched
 Signature = tuple[int, int, int] | None  # a file's stat signature (nanogpt_tui.listings.file_signature)
