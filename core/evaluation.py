@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from core.batches import get_batch
-from core.dataset import DatasetInfo, check_token_ids, open_split
+from core.dataset import DatasetInfo, open_split
 from core.devices import autocast_context
 from core.model import GPT
+from core.token_check import check_token_ids
 from core.train_config import ConfigError
 
 

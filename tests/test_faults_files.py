@@ -21,8 +21,9 @@ from textual.widgets import DataTable, Select
 
 from core import paths
 from core.checkpoint_list import list_checkpoints
-from core.dataset import DatasetError, DatasetInfo, check_token_ids, list_datasets, load_dataset
+from core.dataset import DatasetError, DatasetInfo, list_datasets, load_dataset
 from core.presets import from_preset
+from core.token_check import check_token_ids
 from core.train_events import Failed, Started
 from core.trainer import Trainer
 from nanogpt_tui import listings
