@@ -58,7 +58,7 @@ async def test_tokens_and_model_screens_fit(small_text: Path) -> None:
     from textual.widgets import Input, Tabs, TextArea
 
     from data.prepare import prepare
-    from nanogpt_tui.screens.tokens import TokenPanel
+    from nanogpt_tui.widgets.token_panel import TokenPanel
 
     prepare(str(small_text), name="chars")
     app = NanoGPTApp()

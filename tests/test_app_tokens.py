@@ -13,7 +13,8 @@ from textual.widgets import Static, TextArea
 from core.tokenizers import ENDOFTEXT
 from data.prepare import prepare
 from nanogpt_tui.app import NanoGPTApp
-from nanogpt_tui.screens.tokens import TokenPanel, TokensScreen
+from nanogpt_tui.screens.tokens import TokensScreen
+from nanogpt_tui.widgets.token_panel import TokenPanel
 from pilot_helpers import wait_for
 
 

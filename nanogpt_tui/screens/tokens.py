@@ -3,21 +3,21 @@
 The tokenizers: gpt2, cl100k_base (when cached), each prepared dataset's, and each run's checkpoint's.
 
 Tokenizing runs in a thread worker (building gpt2 takes about a second the first time); the worker
-only computes `PanelResult`s and posts them, the screen renders them. A dataset's tokenizer also gets
-the dataset's token counts, so tokens that never occur in its training data are marked as untrained.
+only computes `PanelResult`s and posts them, the screen hands each to its `TokenPanel`
+(nanogpt_tui.widgets.token_panel). A dataset's tokenizer also gets the dataset's token counts, so
+tokens that never occur in its training data are marked as untrained.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -32,13 +32,7 @@ from core.dataset import (
     token_counts,
     tokenizer_of,
 )
-from core.token_spans import (
-    TokenSpan,
-    count_tokens,
-    decode_spans,
-    parse_ids,
-    split_tokens,
-)
+from core.token_spans import decode_spans, parse_ids, split_tokens
 from core.tokenizers import (
     ENDOFTEXT,
     TIKTOKEN_NAMES,
@@ -51,8 +45,9 @@ from core.tokenizers import (
 )
 from nanogpt_tui import listings
 from nanogpt_tui.screens.base import AppScreen
-from nanogpt_tui.token_views import legend, render_ids, render_splits, render_stats
+from nanogpt_tui.token_views import legend, render_ids, render_splits
 from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.token_panel import PanelResult, TokenPanel
 
 # π and ≈ are one character but two GPT-2 tokens each; unlike an emoji, every monospace font draws them.
 SAMPLE_TEXT = "Hello world! Tokenizers split text into pieces.\nnaïve café, π ≈ 3.14159,\ttabs and <|endoftext|>"
@@ -62,55 +57,9 @@ DEBOUNCE_S = 0.15  # wait this long after the last keystroke before tokenizing a
 Loaded = tuple[Tokenizer, frozenset[int] | None]  # a tokenizer and the ids never in its dataset's train, if known
 
 
-@dataclass
-class PanelResult:
-    """One tokenizer's view of the text (or of the ids typed, when decoding), or why it has none."""
-
-    key: str
-    title: str
-    spans: list[TokenSpan] = field(default_factory=list)
-    error: str | None = None
-    # Drawn by the worker (rich Text is plain data), so the UI thread only swaps them in.
-    splits: Text | None = None
-    ids: Text | None = None
-
-    @property
-    def tokens(self) -> int:
-        return count_tokens(self.spans)
-
-
 def _untrained(counts: np.ndarray) -> frozenset[int]:
     """The ids that never occur in train: a set, so marking a long text's spans is quick."""
     return frozenset(np.flatnonzero(counts == 0).tolist())
-
-
-class TokenPanel(VerticalScroll):
-    """One tokenizer's splits, ids and counts."""
-
-    def __init__(self, key: str, title: str) -> None:
-        super().__init__(classes="token-panel")
-        self.key = key
-        self.border_title = title
-        self.result: PanelResult | None = None
-        self.stats = Static("Tokenizing…", classes="panel-stats")
-        self.splits = Static("", classes="panel-splits")
-        self.ids = Static("", classes="panel-ids")
-
-    def compose(self) -> ComposeResult:
-        yield self.stats
-        yield self.splits
-        yield self.ids
-
-    def show(self, result: PanelResult, decoding: bool = False) -> None:
-        self.result = result
-        if result.error:
-            self.stats.update(Text(result.error, "bold red"))
-            self.splits.update("")
-            self.ids.update("")
-            return
-        self.stats.update(render_stats(result.spans, decoding))
-        self.splits.update(result.splits if result.splits is not None else render_splits(result.spans))
-        self.ids.update(result.ids if result.ids is not None else render_ids(result.spans))
 
 
 class TokensScreen(AppScreen):
