@@ -194,6 +194,21 @@ async def test_a_delete_that_fails_says_why_and_lists_what_is_left(tiny_run: Pat
         await ask_to_delete(app, pilot)  # so it can be deleted again
 
 
+async def test_a_run_taken_by_a_trainer_while_the_question_is_open_is_kept(tiny_run: Path) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_checkpoints(app, pilot)
+        select(screen, tiny_run / "ckpt.pt")
+        await ask_to_delete(app, pilot)
+        with another_writer(tiny_run) as holder:  # `nanogpt-tui train --resume` in another terminal, say
+            await pilot.press("y")
+            await pilot.pause()
+            assert f"Run 'tiny-run' is being trained by process {holder.pid}: stop it first (w watches and stops it)" \
+                in notified(app)
+            assert app.screen is screen and "being" not in str(kind_of(app, tiny_run / "ckpt.pt"))  # nothing under way
+            assert (tiny_run / "ckpt.pt").is_file() and (tiny_run / "best.pt").is_file()
+
+
 async def test_rename_moves_the_run_folder(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
