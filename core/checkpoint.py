@@ -25,12 +25,11 @@ from core.dataset import DatasetInfo, load_dataset
 from core.dataset_files import DatasetError, read_meta, tokenizer_from_meta
 from core.disk import is_disk_full, no_space_message
 from core.model import GPT, GPTConfig, ModelError
+from core.run_files import LATEST
 from core.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer
 from core.train_config import field_types
 
 VERSION = 1
-LATEST = "ckpt.pt"  # nanoGPT's name, so a run folder is also a nanoGPT out_dir
-BEST = "best.pt"
 
 
 class CheckpointError(Exception):

@@ -12,11 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import paths
-from core.checkpoint import BEST, LATEST, CheckpointError, load_checkpoint
-from core.metrics import METRICS_FILE
+from core.checkpoint import CheckpointError, load_checkpoint
 from core.model import GPTConfig
-from core.run_lock import holder, remove_leftovers
+from core.run_files import LATEST, run_files
+from core.run_lock import holder
 from core.tokenizers import tokenizer_name
 
 if TYPE_CHECKING:
@@ -110,15 +109,6 @@ def unsaved_run(run_dir: Path) -> CheckpointSummary:
 
 def list_checkpoints(runs_root: str | os.PathLike[str] | None = None) -> list[CheckpointSummary]:
     """Every run's latest and best checkpoints (or that a started run has none), newest first; never
-    raises for one bad file. Temporary files that killed writers left in a run folder are removed on the way."""
-    root = Path(runs_root) if runs_root is not None else paths.runs_dir()
-    if not root.is_dir():
-        return []
-    summaries = []
-    for run in sorted(p for p in root.iterdir() if p.is_dir()):
-        remove_leftovers(run)
-        found = [(run / filename, kind) for filename, kind in ((LATEST, "latest"), (BEST, "best")) if (run / filename).is_file()]
-        summaries += [summarize(path, kind) for path, kind in found]
-        if not found and (run / METRICS_FILE).is_file():  # a run that started but never saved
-            summaries.append(unsaved_run(run))
+    raises for one bad file."""
+    summaries = [unsaved_run(path.parent) if kind == "none" else summarize(path, kind) for path, kind in run_files(runs_root)]
     return sorted(summaries, key=lambda s: s.modified or datetime.min, reverse=True)

@@ -22,13 +22,14 @@ import torch
 
 from core import distributed, paths
 from core.batches import BatchStream
-from core.checkpoint import LATEST, CheckpointError, build_model, load_checkpoint, resolve_checkpoint
+from core.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint
 from core.dataset import DatasetInfo, load_dataset, open_split, tokenizer_of
 from core.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, use_all_cpu_cores
 from core.distributed import Distributed
 from core.gpt2_weights import init_from
 from core.model import GPT, GPTConfig
 from core.optim import build_optimizer
+from core.run_files import LATEST
 from core.run_lock import LOCK_FILE, RunLock
 from core.token_check import check_token_ids
 from core.tokenizers import Tokenizer

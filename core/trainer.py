@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 
 from core import distributed, metrics, paths
-from core.checkpoint import BEST, LATEST, VERSION, CheckpointError, save_checkpoint
+from core.checkpoint import VERSION, CheckpointError, save_checkpoint
+from core.run_files import BEST, LATEST
 from core.control import RunControl
 from core.dataset import DatasetError
 from core.devices import DeviceError

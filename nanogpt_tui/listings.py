@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
 from core import paths
 from core.dataset import DatasetError, DatasetInfo, load_dataset
-from core.metrics import METRICS_FILE
-from core.run_lock import LOCK_FILE, remove_leftovers
+from core.run_files import BEST, run_files
+from core.run_lock import holder
 from core.tokenizers import TokenizerError
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Signature = tuple[Hashable, ...]
 DatasetItem = DatasetInfo | tuple[Path, str]  # as core.dataset.list_datasets gives them
-LATEST, BEST = "ckpt.pt", "best.pt"  # core.checkpoint's names (that module imports torch)
 DATASET_FILES = ("dataset.json", "train.bin", "val.bin", "meta.pkl", "token_counts.npy")
 
 _lock = threading.Lock()
@@ -62,12 +61,15 @@ def memo(key: Hashable, compute: Callable[[], T]) -> T:
         with _lock:
             if key in _cache:
                 return _cache[key]
-        value = compute()
-        with _lock:
-            if len(_cache) >= MAX_ENTRIES:
-                _cache.clear()
-            _cache[key] = value
-            _computing.pop(key, None)
+        try:
+            value = compute()
+            with _lock:
+                if len(_cache) >= MAX_ENTRIES:
+                    _cache.clear()
+                _cache[key] = value
+        finally:  # a compute that raises (a bad file) leaves no lock behind
+            with _lock:
+                _computing.pop(key, None)
     return value
 
 
@@ -103,8 +105,9 @@ def datasets() -> tuple[Signature, list[DatasetItem]]:
 
 
 def _summary_signature(path: Path, kind: str) -> Signature:
-    # A run without a checkpoint is read again when its lock file changes (a writer takes or leaves it).
-    return (str(path), kind, file_signature(path if kind != "none" else path.parent / LOCK_FILE))
+    # A run without a checkpoint says who trains it: its holder is part of the signature, as a writer
+    # killed by SIGKILL drops its lock without changing the lock file.
+    return (str(path), kind, holder(path.parent) if kind == "none" else file_signature(path))
 
 
 def _summary(path: Path, kind: str, signature: Signature) -> CheckpointSummary:
@@ -128,17 +131,7 @@ def checkpoint_summary(path: Path) -> CheckpointSummary:
 def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[Path, str]]:
     """(file, kind) of every run's latest and best checkpoints (kind "none" for a started run without one), then
     of the `opened` files still there. Temporary files killed writers left in run folders are removed."""
-    root = paths.runs_dir()
-    files: list[tuple[Path, str]] = []
-    if root.is_dir():
-        for run in sorted(p for p in root.iterdir() if p.is_dir()):
-            remove_leftovers(run)
-            found = [(run / name, kind) for name, kind in ((LATEST, "latest"), (BEST, "best")) if (run / name).is_file()]
-            if not found and (run / METRICS_FILE).is_file():  # a run that started but never saved
-                found = [(run / LATEST, "none")]
-            files += found
-    files += [(path, "best" if path.name == BEST else "latest") for path in opened if path.is_file()]
-    return files
+    return run_files() + [(path, "best" if path.name == BEST else "latest") for path in opened if path.is_file()]
 
 
 def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, list[CheckpointSummary]]:

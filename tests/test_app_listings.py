@@ -175,3 +175,18 @@ def test_a_checkpoints_summary_is_the_listed_one_until_its_file_changes(tiny_run
     ckpt["config"]["learning_rate"] = 0.5
     save_checkpoint(path, ckpt)  # saved over, as a training run does
     assert listings.checkpoint_summary(path).config["learning_rate"] == 0.5
+
+
+def test_a_run_without_checkpoint_is_listed_as_stopped_once_its_killed_writer_is_gone(nanogpt_home: Path) -> None:
+    from pilot_helpers import another_writer
+
+    run = nanogpt_home / "runs" / "early"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"type": "step", "iter": 0}\n')
+    listings.clear()
+    with another_writer(run) as holder:  # a trainer before its first save
+        [summary] = listings.checkpoints()[1]
+        assert f"process {holder.pid} is training it" in str(summary.error)
+    # Killed by SIGKILL: the OS dropped its lock, the lock file itself is as it was.
+    [summary] = listings.checkpoints()[1]
+    assert "training stopped before its first save" in str(summary.error)

@@ -32,6 +32,7 @@ from core.dataset import (
     token_counts,
     tokenizer_of,
 )
+from core.run_files import LATEST
 from core.token_spans import decode_spans, parse_ids, split_tokens
 from core.tokenizers import (
     ENDOFTEXT,
@@ -158,7 +159,7 @@ class TokensScreen(AppScreen):
             checkpoints_signature, summaries = listings.checkpoints()
         except Exception:  # an unreadable runs folder: its runs are not offered
             checkpoints_signature, summaries = ("unreadable",), []
-        runs = [(s.name, str(s.path), s.tokenizer) for s in summaries if s.path.name == listings.LATEST and not s.error]
+        runs = [(s.name, str(s.path), s.tokenizer) for s in summaries if s.path.name == LATEST and not s.error]
         datasets = [item for item in items if isinstance(item, DatasetInfo)]
         signature = (tuple(tiktoken.items()), datasets_signature, checkpoints_signature)
         if not get_current_worker().is_cancelled:

@@ -23,6 +23,7 @@ from textual.widgets import Button, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core import disk, paths
+from core.run_files import LATEST
 from core.train_config import TrainConfig
 from core.train_events import Compiling, Event, Failed, Finished, Paused, Resumed, Started, Step
 from core.train_process import TrainerProcess
@@ -251,7 +252,7 @@ class TrainScreen(AppScreen):
             return
         existing = paths.runs_dir() / config.run_name if config.run_name else None
         # One stat: a new run by the name of a trained one would otherwise fail in the trainer.
-        if existing is not None and (existing / listings.LATEST).is_file() and self.resume_path is None:
+        if existing is not None and (existing / LATEST).is_file() and self.resume_path is None:
             self.size_existing_run(config, existing)  # then asks (on_existing_run)
             return
         self.start(config, self.resume_path)
@@ -277,7 +278,7 @@ class TrainScreen(AppScreen):
             if choice == "replace":
                 self.start(config, None, replace=run)
             elif choice == "resume":
-                self.set_resume(run / listings.LATEST)
+                self.set_resume(run / LATEST)
             else:
                 self.form.query_one("#run_name").focus()
 
