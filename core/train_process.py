@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from core.stop_signals import end_by_signal
 from core.train_config import TrainConfig
 from core.train_events import REQUESTS, Event, Failed, Finished, Paused, Resumed, Started, Step
 
@@ -88,8 +89,7 @@ def _child() -> None:
     if received:  # the checkpoint is saved: end as the signal asked, so whoever sent it sees it did
         with contextlib.suppress(OSError):
             events.close()
-        signal.signal(received[0], signal.SIG_DFL)
-        os.kill(os.getpid(), received[0])
+        end_by_signal(received[0])
 
 
 class TrainerProcess:

@@ -173,3 +173,26 @@ def test_a_killed_rank_ends_the_run_with_a_clear_message(char_dataset, nanogpt_h
     err = " ".join(err.split())  # (rich wraps long lines)
     assert "error: distributed training failed: rank 1" in err and "killed by SIGKILL" in err
     assert load_checkpoint(saved)["iter_num"] >= 5  # what was saved before is kept
+
+
+def test_a_stop_signal_to_nproc_stops_every_rank_which_saves_then_it_ends_by_that_signal(char_dataset, nanogpt_home: Path) -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "nanogpt_tui.cli", "train", "--nproc", "2", "--dataset", char_dataset.name,
+         "--preset", "tiny", "--name", "stopped", "--set", "max_iters=1000000", "--set", "eval_interval=1000000",
+         "--set", "gradient_accumulation_steps=2", "--device", "cpu"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    run_dir = nanogpt_home / "runs" / "stopped"
+    try:
+        deadline = time.monotonic() + 120
+        while not ((run_dir / "metrics.jsonl").is_file() and (run_dir / "metrics.jsonl").read_text().count('"step"') >= 5):
+            assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+            time.sleep(0.2)
+        launcher.send_signal(signal.SIGTERM)  # `kill`, as a cluster's scheduler does
+        out, err = launcher.communicate(timeout=120)
+    finally:
+        launcher.kill()
+    assert launcher.returncode == -signal.SIGTERM, err  # a shell shows 143
+    assert "Finished (stopped)" in out and "Stopped by signal SIGTERM" in err
+    steps, _ = curve(run_dir)
+    assert load_checkpoint(run_dir / "ckpt.pt")["iter_num"] == steps[-1][0] + 1  # every logged step is in it

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import os
 import signal
-import sys
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -23,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core import paths
 from core.presets import PRESETS
+from core.stop_signals import end_by_signal, flush_output
 from nanogpt_tui.cli.common import console, err_console
 
 if TYPE_CHECKING:
@@ -58,22 +58,6 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-
-
-def flush_output() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-
-
-def end_by_signal(signum: int) -> int:
-    """End this process by `signum` with its default action (so a shell sees 128 + signum and a script
-    running us stops too); where that is impossible, the status a shell would show."""
-    flush_output()
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    return 128 + signum
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -269,9 +253,9 @@ def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
         err_console.print(f"[red]error:[/] distributed training failed: rank {rank} (pid {failure.pid}) {how}, "
                           "so torchrun stopped the others; checkpoints already written are kept")
         return 1
-    except SignalException as received:
+    except SignalException as received:  # torchrun passed it on to the ranks, which saved
         err_console.print(f"Stopped by signal {received.sigval.name}.")
-        return 130
+        return end_by_signal(received.sigval)
     return 0
 
 
