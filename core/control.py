@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import socket
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import metrics
+from core.disk import write_atomic
 from core.train_events import REQUESTS
 
 if TYPE_CHECKING:
@@ -93,16 +93,8 @@ def send(run_dir: Path, request: str) -> str:
     }
     requests = (_read_requests(path) + [entry])[-KEPT_REQUESTS:]
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{CONTROL_FILE}.", suffix=".tmp", dir=path.parent)
+        write_atomic(path, lambda tmp: tmp.write_text(json.dumps({"requests": requests}), encoding="utf-8"))
     except OSError as error:
-        raise ControlError(f"cannot write {path}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump({"requests": requests}, file)
-        os.replace(tmp, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise ControlError(f"cannot write {path}: {error.strerror or error}") from None
     return entry["id"]
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,3 +79,17 @@ def folder_size(folder: str | os.PathLike[str]) -> FolderSize:
             files += 1
             size += stat.st_size
     return FolderSize(files, size)
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """`write` a temporary file beside `path`, then move it into place: readers see the old file or the
+    new one, never half of one. Mode 0644 (mkstemp's 0600 would hide it from other users on a shared folder)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,8 +22,6 @@ import dataclasses
 import json
 import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from core.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.dataset import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
+from core.disk import write_atomic
 from core.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, models_dir, where_to_put
 from core.model import GPT, GPTConfig
 from core.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError
@@ -205,26 +204,13 @@ def _check_exportable(ckpt: dict[str, Any], path: Path) -> None:
         )
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """`write` a temporary file beside `path`, then move it into place (no half-written export)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_meta(tokenizer: dict[str, Any], folder: Path) -> Path | None:
     """nanoGPT's meta.pkl for a character vocabulary (nothing for GPT-2's BPE)."""
     if tokenizer.get("kind") != "char":
         return None
     meta = char_meta(CharTokenizer(tokenizer["chars"]))
     path = folder / META_FILE
-    _write_atomic(path, lambda tmp: tmp.write_bytes(pickle.dumps(meta)))
+    write_atomic(path, lambda tmp: tmp.write_bytes(pickle.dumps(meta)))
     return path
 
 
@@ -282,9 +268,9 @@ def export_hf(ckpt: dict[str, Any], folder: Path) -> list[Path]:
             with_bias.get_parameter(key).data.zero_()
         model = with_bias
     weights, config = folder / HF_WEIGHTS, folder / HF_CONFIG
-    _write_atomic(weights, lambda tmp: save_file(hf_tensors(model), str(tmp), metadata={"format": "pt"}))
+    write_atomic(weights, lambda tmp: save_file(hf_tensors(model), str(tmp), metadata={"format": "pt"}))
     text = json.dumps(hf_config(model.config, ckpt["tokenizer"]), indent=2) + "\n"
-    _write_atomic(config, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomic(config, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     meta = _write_meta(ckpt["tokenizer"], folder)
     return [weights, config] + ([meta] if meta else [])
 

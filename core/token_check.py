@@ -7,13 +7,12 @@ first. No torch here.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from core import paths
+from core.disk import write_atomic
 from core.dataset import COUNT_CHUNK, INFO_FILE, META_FILE, SPLITS, DatasetError, DatasetInfo, open_split
 
 
@@ -65,11 +64,7 @@ def _read_checked_ids() -> dict[str, list[int]]:
 def _write_checked_ids(checked: dict[str, list[int]]) -> None:
     """Written beside and moved in (two processes at once: the last one's view wins, which is still true)."""
     kept = dict(list(checked.items())[-MAX_CHECKED:])
-    folder = paths.cache_dir()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{CHECKED_IDS}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(kept, file)
-        os.replace(tmp, folder / CHECKED_IDS)
+        write_atomic(paths.cache_dir() / CHECKED_IDS, lambda tmp: tmp.write_text(json.dumps(kept), encoding="utf-8"))
     except OSError:
         pass  # a read-only cache: the next start scans again, nothing worse

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -209,3 +210,9 @@ def test_a_run_whose_lock_is_held_is_live_however_old_its_metrics(tmp_path: Path
     finally:
         lock.release()
     assert run_activity(run).live is False
+
+
+def test_control_json_is_readable_by_a_trainer_of_another_user(tmp_path: Path) -> None:
+    # A run on a shared folder, steered from another account: the file must not keep mkstemp's 0600.
+    control.send(tmp_path, "pause")
+    assert stat.S_IMODE((tmp_path / control.CONTROL_FILE).stat().st_mode) == 0o644
