@@ -146,8 +146,6 @@ def setup_run(cfg: TrainConfig, resume_from: str | os.PathLike[str] | None, fold
     info = load_dataset(cfg.dataset)
     data = {split: open_split(info, split) for split in ("train", "val")}
     dist = distributed.from_env()
-    # An id past the vocabulary would crash the embedding lookup; rank 0 alone writes (remembers the check).
-    check_token_ids(info, remember=dist.is_main)
     device = check_settings(cfg, len(data["train"]), len(data["val"]), dist)
     if ckpt is not None and ckpt["tokenizer"] != info.tokenizer:
         raise ConfigError(
@@ -155,6 +153,9 @@ def setup_run(cfg: TrainConfig, resume_from: str | os.PathLike[str] | None, fold
             f"{info.name!r}'s: resume on the dataset it was trained on", "dataset"
         )
     check_memory(cfg, info.vocab_size, device)  # before allocating anything
+    # An id past the vocabulary would crash the embedding lookup. After the quick checks: the first start
+    # on a dataset reads it whole. Rank 0 alone writes (remembers the check).
+    check_token_ids(info, remember=dist.is_main)
     saved_name = ckpt["config"].get("run_name") if ckpt is not None else None
     # Rank 0 alone owns the folder (its lock, its files); the others only need its path.
     cfg, run_dir = folder.choose(cfg, info, resume_path, saved_name, take=dist.is_main)  # may drop a run_name
