@@ -24,8 +24,8 @@ from core.anatomy import (
     memory_table,
 )
 from core.formatting import human_count, human_size
+from nanogpt_tui.token_views import VISIBLE_WHITESPACE
 
-VISIBLE_WHITESPACE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})  # as the Tokens screen shows them
 LOW, HIGH = (24, 26, 48), (255, 214, 10)  # attention 0 -> dark blue-grey, 1 -> bright yellow
 CELL = 2  # characters per heatmap cell
 LABEL = 7  # characters for a row's token label

@@ -38,7 +38,6 @@ from nanogpt_tui.screens.train_messages import (
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal, ConfirmModal
 from nanogpt_tui.widgets.footer import Footer
-from nanogpt_tui.widgets.loss_plot import LossPlot
 from nanogpt_tui.widgets.run_monitor import RunMonitor
 from nanogpt_tui.widgets.settings_form import FORM, SettingsChanged, TrainSettingsForm
 
@@ -398,7 +397,7 @@ class TrainScreen(AppScreen):
             self.trainer.sample_now()
 
     def action_log_scale(self) -> None:
-        self.query_one("#loss-plot", LossPlot).toggle_log_scale()
+        self.monitor.plot.toggle_log_scale()
 
     def action_x_axis(self) -> None:
-        self.query_one("#loss-plot", LossPlot).cycle_x_mode()
+        self.monitor.plot.cycle_x_mode()

@@ -18,6 +18,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from core.formatting import human_count, human_size
+from nanogpt_tui import listings
 from nanogpt_tui.widgets.tables import current_row_key
 
 if TYPE_CHECKING:
@@ -80,8 +81,7 @@ class CheckpointTable(DataTable[Any]):
         date = summary.modified.strftime("%Y-%m-%d %H:%M") if summary.modified else ""
         if summary.error:
             # Last, so a long message does not push the other columns aside; the path is the row's already.
-            reason = summary.error.splitlines()[0].replace(str(summary.path), "").strip()
-            problem = Text(reason if len(reason) <= ERROR_WIDTH else reason[: ERROR_WIDTH - 1] + "…", style="red")
+            problem = Text(listings.short_reason(summary.error, summary.path, ERROR_WIDTH), style="red")
             return (self.name_cell(summary), self.kind_cell(summary), "", "", date, "", "", "",
                     human_size(summary.size_bytes), problem)
         best = f"{summary.best_val_loss:.4f}" if math.isfinite(summary.best_val_loss) else "-"
