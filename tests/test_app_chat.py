@@ -161,7 +161,8 @@ async def test_streaming_draws_only_the_turn_that_streams(tiny_run: Path) -> Non
 
             static.update = update  # type: ignore[method-assign]
 
-        for view in screen.query(TurnView):
+        earlier = list(screen.query(TurnView))
+        for view in earlier:
             counted(view.prompt, "earlier")
             counted(view.reply, "earlier")
         await set_setting(pilot, screen, "max_new_tokens", "100000")
@@ -172,7 +173,7 @@ async def test_streaming_draws_only_the_turn_that_streams(tiny_run: Path) -> Non
         await wait_for(pilot, lambda: updates["streaming"] >= 3, timeout=60)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.generating)
-        assert updates["earlier"] == 0
+        assert updates["earlier"] == 0 and list(screen.query(TurnView))[:2] == earlier  # not redrawn, nor replaced
         assert len(screen.turns[2].pieces) > 0 and shown(screen.query(TurnView).last().reply) == screen.turns[2].reply
 
 

@@ -35,7 +35,7 @@ async def test_settings_persist_across_launches(tiny_run: Path) -> None:
         await wait_for(pilot, lambda: settings_file().is_file() and json.loads(settings_file().read_text()).get("colours"))
         # A value that is not valid is not saved: the file keeps the last valid one.
         await set_setting(pilot, screen, "temperature", "-1")
-        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()  # a save it started (it must not) would have landed
     saved = json.loads(settings_file().read_text())
     assert (saved["temperature"], saved["seed"], saved["stop"]) == (0.5, 11, ["\n\n", "The"])
 
@@ -98,7 +98,8 @@ async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tin
         await save_to(target)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        await app.workers.wait_for_complete()  # a write it started (it must not) would have landed
         assert target.read_text(encoding="utf-8") == "mine"
         await save_to(target)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
