@@ -1,4 +1,5 @@
-"""Helpers for the Pilot tests of the app (imported by the tests/test_app*.py files)."""
+"""Helpers the tests share: Pilot waits for the app, and training processes of their own (as a user
+starts `nanogpt-tui train` in another terminal)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
 from textual.pilot import Pilot
+
+ROOT = Path(__file__).resolve().parents[1]
+WAIT = 120  # seconds: generous, the machine is shared and each process imports torch
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -33,3 +39,20 @@ def another_writer(run_dir: Path) -> Iterator[subprocess.Popen[str]]:
     finally:
         holder.kill()
         holder.wait()
+
+
+def train_cli(dataset: str, *args: str) -> subprocess.Popen[bytes]:
+    """`nanogpt-tui train` of the tiny preset in a process of its own (this checkout's code, this home)."""
+    argv = [sys.executable, "-m", "nanogpt_tui.cli", "train", "--dataset", dataset, "--preset", "tiny", "--device", "cpu", *args]
+    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_until(condition: Callable[[], Any], process: subprocess.Popen[Any] | None = None, timeout: float = WAIT) -> None:
+    """Poll `condition` until it holds; fail if `process` ends first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            output = process.communicate()[0]
+            pytest.fail(f"the process ended early: {output.decode() if isinstance(output, bytes) else output}")
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

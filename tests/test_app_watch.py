@@ -24,22 +24,17 @@ from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.train_messages import Phase
 from nanogpt_tui.screens.watch import WatchScreen
 from nanogpt_tui.widgets.dialogs import TextModal
-from pilot_helpers import wait_for
-from test_control import WAIT, start_train
+from pilot_helpers import WAIT, train_cli, wait_for, wait_until
 
 
 @pytest.fixture
 def training(char_dataset: Any) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """A long run trained by another process, once it has a checkpoint (so the Checkpoints screen lists it)."""
-    process = start_train(char_dataset.name, "elsewhere", "--set", "max_iters=100000", "--set", "eval_interval=5",
+    process = train_cli(char_dataset.name, "--name", "elsewhere", "--set", "max_iters=100000", "--set", "eval_interval=5",
                           "--set", "eval_iters=1", "--set", "log_interval=1")
     run_dir = paths.runs_dir() / "elsewhere"
     try:
-        deadline = time.monotonic() + WAIT
-        while not (run_dir / "ckpt.pt").is_file():
-            assert process.poll() is None, process.communicate()[0].decode()[-2000:]
-            assert time.monotonic() < deadline, "the trainer wrote no checkpoint"
-            time.sleep(0.1)
+        wait_until((run_dir / "ckpt.pt").is_file, process)
         yield process, run_dir
     finally:
         if process.poll() is None:
@@ -103,10 +98,7 @@ async def test_quitting_the_app_leaves_a_watched_run_training(training: Any) -> 
         await pilot.press("ctrl+q")
     assert process.poll() is None
     size = (run_dir / METRICS_FILE).stat().st_size
-    deadline = time.monotonic() + WAIT
-    while (run_dir / METRICS_FILE).stat().st_size == size:  # still training: records keep coming
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: (run_dir / METRICS_FILE).stat().st_size > size, process)  # still training: records keep coming
 
 
 async def test_a_trainer_killed_mid_run_shows_as_stopped_with_nothing_to_steer(training: Any) -> None:

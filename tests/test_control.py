@@ -8,7 +8,6 @@ import math
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ import pytest
 from core import control, metrics, paths
 from core.control import Ack, Session
 from core.run_watch import MetricsTail, Reset, RunWatcher, WatchError, resolve_run, run_activity
+from pilot_helpers import WAIT, train_cli
 from core.train_events import CheckpointSaved, Eval, Failed, Finished, Paused, Resumed, Sample, Started, Step
 
-ROOT = Path(__file__).resolve().parents[1]
-WAIT = 120  # seconds: generous, the machine is shared and the child imports torch
 
 
 def test_tail_reads_growth_waits_for_partial_lines_and_restarts_after_truncation(tmp_path: Path) -> None:
@@ -108,13 +106,6 @@ def test_send_refuses_unknown_requests_and_unwritable_folders(tmp_path: Path) ->
         control.send(tmp_path / "missing", "pause")
 
 
-def start_train(dataset: str, name: str, *flags: str) -> subprocess.Popen[bytes]:
-    """`nanogpt-tui train` in a process of its own, as a user starts it in another terminal."""
-    command = [sys.executable, "-m", "nanogpt_tui.cli", "train", "--dataset", dataset, "--preset", "tiny",
-               "--name", name, "--device", "cpu", *flags]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
 class Follower:
     """Collects a run's events with a RunWatcher, as the Watch screen's worker does."""
 
@@ -147,7 +138,7 @@ def test_a_cli_run_is_steered_through_its_control_file(char_dataset: Any) -> Non
     run_dir.mkdir(parents=True)
     # A request left from an earlier session must not reach this one.
     stale = control.send(run_dir, "stop")
-    process = start_train(char_dataset.name, "steered", "--set", "max_iters=100000", "--set", "eval_interval=100000",
+    process = train_cli(char_dataset.name, "--name", "steered", "--set", "max_iters=100000", "--set", "eval_interval=100000",
                           "--set", "eval_iters=2", "--set", "log_interval=5", "--set", "sample_tokens=20")
     try:
         follow = Follower(run_dir)

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from core.train_events import Failed
 from core.trainer import Trainer
 from nanogpt_tui.cli import main
 from nanogpt_tui.cli.train import first_cause
+from pilot_helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 # The same run for both sides of the comparison; only the batch split differs.
@@ -160,9 +160,7 @@ def test_a_killed_rank_ends_the_run_with_a_clear_message(char_dataset, nanogpt_h
     )
     try:
         saved = nanogpt_home / "runs" / "doomed" / "ckpt.pt"
-        while not saved.exists() and launcher.poll() is None:
-            time.sleep(0.2)
-        assert launcher.poll() is None, launcher.communicate()
+        wait_until(saved.exists, launcher)
         rank1 = children_with_rank(launcher.pid, 1)
         assert len(rank1) == 1
         os.kill(rank1[0], signal.SIGKILL)
@@ -184,10 +182,8 @@ def test_a_stop_signal_to_nproc_stops_every_rank_which_saves_then_it_ends_by_tha
     )
     run_dir = nanogpt_home / "runs" / "stopped"
     try:
-        deadline = time.monotonic() + 120
-        while not ((run_dir / "metrics.jsonl").is_file() and (run_dir / "metrics.jsonl").read_text().count('"step"') >= 5):
-            assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
-            time.sleep(0.2)
+        metrics = run_dir / "metrics.jsonl"
+        wait_until(lambda: metrics.is_file() and metrics.read_text().count('"step"') >= 5, launcher)
         launcher.send_signal(signal.SIGTERM)  # `kill`, as a cluster's scheduler does
         out, err = launcher.communicate(timeout=120)
     finally:

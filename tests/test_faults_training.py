@@ -28,27 +28,11 @@ from core.train_process import TrainerProcess
 from core.trainer import Trainer
 from nanogpt_tui import listings
 from nanogpt_tui.cli import main
+from pilot_helpers import ROOT, WAIT, train_cli, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and locks")
 
-ROOT = Path(__file__).resolve().parents[1]
-WAIT = 120  # seconds: generous, the machine is shared and each process imports torch
 ENDLESS = ["--set", "max_iters=1000000", "--set", "eval_interval=1000000"]  # no eval saves: a stop must
-
-
-def train_cli(dataset: str, *args: str) -> subprocess.Popen[bytes]:
-    """`nanogpt-tui train` of the tiny preset in a process of its own (this worktree's code, this home)."""
-    argv = [sys.executable, "-m", "nanogpt_tui.cli", "train", "--dataset", dataset, "--preset", "tiny", "--device", "cpu", *args]
-    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def wait_until(condition: Any, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"the process ended early: {process.communicate()[0].decode()}")
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def logged_steps(run_dir: Path) -> list[int]:
