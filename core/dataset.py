@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from core import paths
 from core.dataset_files import INFO_TYPES, DatasetError, info_problem, read_info_json, read_meta, tokenizer_from_meta
 from core.lazy import lazy
+from core.run_lock import LOCK_FILE, RunLock
 from core.tokenizers import GPT2_N_VOCAB, GPT2_SPEC, CharTokenizer, Tokenizer, TokenizerError, load_tokenizer
 
 if TYPE_CHECKING:
@@ -120,6 +121,9 @@ class DatasetWriter:
         # A hidden sibling (same filesystem, so the final rename is atomic); mkdir keeps the umask's mode.
         self.staging = paths.datasets_dir() / f".{name}.{uuid.uuid4().hex}.tmp"
         self.staging.mkdir()
+        # Held until the end: other preparations clean up staging folders that nobody holds (killed ones).
+        self._lock = RunLock(self.staging)
+        self._lock.acquire()
         self.counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)
         self.tokens = dict.fromkeys(SPLITS, 0)
         self._files = {split: open(self.staging / f"{split}.bin", "wb") for split in SPLITS}
@@ -162,6 +166,8 @@ class DatasetWriter:
                 pickle.dump(char_meta(self.tokenizer), f)
         (self.staging / INFO_FILE).write_text(json.dumps(info.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
         self._move_into_place()
+        self._lock.release()
+        (self.target / LOCK_FILE).unlink(missing_ok=True)  # it moved in with the staging folder
         return info
 
     def _move_into_place(self) -> None:
@@ -190,6 +196,7 @@ class DatasetWriter:
         for file in self._files.values():
             file.close()
         shutil.rmtree(self.staging, ignore_errors=True)
+        self._lock.release()
 
     def __enter__(self) -> DatasetWriter:
         return self

@@ -26,7 +26,7 @@ from core import paths
 from core.dataset import DatasetError, DatasetInfo, DatasetWriter, check_name
 from core.disk import is_disk_full, no_space_message
 from core.lazy import lazy
-from core.run_lock import LOCK_FILE, RunLock, abandoned
+from core.run_lock import abandoned
 from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
 from data.sources import (
     DEFAULT_EXTENSIONS,
@@ -292,7 +292,6 @@ def _prepare(
     # Leaving the pool waits for at most MAX_IN_FLIGHT chunks per split; then the writer cleans up.
     with (
         DatasetWriter(name, tokenizer, overwrite=overwrite) as writer,
-        RunLock(writer.staging) as lock,  # other preparations leave our staging folder alone
         ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="prepare-encode") as pool,
     ):
         train = _SplitEncoder(tokenizer, writer, "train", chunk_size, pool)
@@ -312,7 +311,4 @@ def _prepare(
                     f"block_size={block_size}; use a longer text or a smaller block size"
                     + (", or a smaller val_fraction" if split == "train" else ", or a larger val_fraction")
                 )
-        info = writer.commit(src.description, chars, val_fraction)
-        lock.release()
-        (info.path / LOCK_FILE).unlink(missing_ok=True)  # it moved in with the staging folder
-        return info
+        return writer.commit(src.description, chars, val_fraction)

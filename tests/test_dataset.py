@@ -261,3 +261,18 @@ def test_a_split_found_good_is_not_scanned_again_until_it_changes(
     with pytest.raises(DatasetError, match="val.bin holds token id"):
         check_token_ids(char_dataset)
     assert opened == ["val"]
+
+
+def test_a_slow_writers_staging_folder_survives_anothers_cleanup(nanogpt_home: Path) -> None:
+    from data.prepare import remove_stale_staging
+
+    # Any DatasetWriter (the benches use one too), long at work: its folder is old but held.
+    with DatasetWriter("slow", CharTokenizer(list("ab"))) as writer:
+        past = writer.staging.stat().st_mtime - 3600
+        os.utime(writer.staging, (past, past))
+        assert writer.staging not in remove_stale_staging()
+        assert writer.staging.is_dir()
+        writer.append("train", np.array([0, 1] * 40))
+        writer.append("val", np.array([1, 0] * 40))
+        info = writer.commit("test", 160, 0.5)
+    assert sorted(p.name for p in info.path.iterdir()) == sorted(["train.bin", "val.bin", "token_counts.npy", "meta.pkl", "dataset.json"])
