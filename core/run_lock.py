@@ -48,6 +48,14 @@ class RunInUse(Exception):
         )
 
 
+def _is_at(file: IO[str], path: Path) -> bool:
+    """Whether the open `file` is still the file at `path` (not one unlinked meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(file.fileno()), os.stat(path))
+    except OSError:
+        return False
+
+
 def _read_pid(file: IO[str]) -> int | None:
     file.seek(0)
     text = file.read(32).strip()
@@ -65,17 +73,21 @@ class RunLock:
         """Take the lock and write our pid into it, or raise RunInUse naming the holder's pid."""
         if fcntl is None or self._file is not None:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        file = open(self.run_dir / LOCK_FILE, "a+")
+        pid = None
         for _ in range(ACQUIRE_TRIES):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            file = open(self.run_dir / LOCK_FILE, "a+")
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
+                pid = _read_pid(file)
+                file.close()
                 time.sleep(ACQUIRE_WAIT_S)
+                continue
+            if _is_at(file, self.run_dir / LOCK_FILE):
+                break
+            file.close()  # its holder removed it before letting go (a run whose setup failed): lock the new one
         else:
-            pid = _read_pid(file)
-            file.close()
             raise RunInUse(self.run_dir, pid)
         file.seek(0)
         file.truncate()
@@ -85,11 +97,20 @@ class RunLock:
         _remove(_temp_files(self.run_dir))  # we are the only writer now: any temp file is a dead one's
 
     def release(self) -> None:
-        """Give the lock up (the file stays: removing it would race with the next writer's open)."""
+        """Give the lock up. The file stays (`remove_folder` is the one way to delete it: while held)."""
         if self._file is not None:
             self._file.truncate(0)
             self._file.close()  # closing releases the flock
             self._file = None
+
+    def remove_folder(self) -> None:
+        """Delete the lock file, and the run folder if that leaves it empty, then give the lock up. Done in
+        this order a writer waiting for the lock finds its file gone once it gets it (acquire looks) and
+        locks the new one: never two writers, one on a deleted file."""
+        with contextlib.suppress(OSError):
+            (self.run_dir / LOCK_FILE).unlink()
+            self.run_dir.rmdir()  # only if now empty
+        self.release()
 
     def __enter__(self) -> RunLock:
         self.acquire()

@@ -8,7 +8,6 @@ torchrun (core.distributed) rank 0 alone owns the folder; every rank builds its 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -30,7 +29,7 @@ from core.gpt2_weights import init_from
 from core.model import GPT, GPTConfig
 from core.optim import build_optimizer
 from core.run_files import LATEST
-from core.run_lock import LOCK_FILE, RunLock
+from core.run_lock import RunLock
 from core.token_check import check_token_ids
 from core.tokenizers import Tokenizer
 from core.train_config import MODEL_KEYS, ConfigError, TrainConfig
@@ -121,11 +120,10 @@ class RunFolder:
         """Give the run folder's lock up; a folder this run created and never wrote to (not `set_up`) goes too."""
         if self.lock is None:
             return
-        self.lock.release()
         if not set_up and self.created:  # setup failed after making the folder
-            with contextlib.suppress(OSError):
-                (self.lock.run_dir / LOCK_FILE).unlink()
-                self.lock.run_dir.rmdir()  # only if now empty
+            self.lock.remove_folder()
+        else:
+            self.lock.release()
         self.lock = None
 
 

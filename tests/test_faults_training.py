@@ -354,3 +354,21 @@ def test_an_app_crash_exits_non_zero(monkeypatch: pytest.MonkeyPatch, capsys: py
     monkeypatch.setattr("nanogpt_tui.app.NanoGPTApp", Crashing)
     assert main([]) == 1
     assert "a bug" in capsys.readouterr().err + capsys.readouterr().out
+
+
+def test_a_writer_waiting_on_a_lock_whose_folder_is_removed_locks_the_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_lock, "ACQUIRE_TRIES", 2000)  # the waiting one waits long enough on a busy machine
+    run_dir = tmp_path / "new-run"
+    first = run_lock.RunLock(run_dir)
+    first.acquire()  # a trainer that made the folder, then fails its setup
+    second = run_lock.RunLock(run_dir)
+    waiting = threading.Thread(target=second.acquire)  # another trainer of the same name, already waiting
+    waiting.start()
+    time.sleep(5 * run_lock.ACQUIRE_WAIT_S)  # (it has opened the old lock file by now)
+    first.remove_folder()
+    waiting.join(WAIT)
+    # It holds the lock on the file that is there now, so a third writer is refused.
+    assert run_lock.holder(run_dir) == os.getpid()
+    with pytest.raises(run_lock.RunInUse):
+        run_lock.RunLock(run_dir).acquire()
+    second.release()
