@@ -330,3 +330,20 @@ def test_details_show_the_recipe_knobs_and_whether_nanogpt_can_load_it() -> None
     text = describe_config(knobbed)
     assert "rope=True" in text and "qk_norm=True" in text and "muon=True" in text
     assert "nanoGPT: cannot load this checkpoint (it uses rope, qk_norm)" in text
+
+
+async def test_a_run_whose_trainer_died_before_its_first_save_says_so_once_listed_again(nanogpt_home: Path) -> None:
+    run = nanogpt_home / "runs" / "early"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text('{"type": "step", "iter": 0}\n')
+    with another_writer(run) as holder:  # a trainer before its first save
+        app = NanoGPTApp()
+        async with app.run_test(size=(140, 44)) as pilot:
+            await open_checkpoints(app, pilot)
+            info = app.screen.query_one("#ckpt-info", Static)
+            await wait_for(pilot, lambda: f"process {holder.pid} is training it" in str(info.render()))
+            holder.kill()  # SIGKILL: its lock goes, its lock file stays as it was
+            holder.wait()
+            await pilot.press("r")
+            await wait_for(pilot, lambda: "training stopped before its first save" in str(info.render()))
+            assert kind_of(app, run / "ckpt.pt") == "no checkpoint"

@@ -75,7 +75,7 @@ class CheckpointDetails(VerticalScroll):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # The checkpoint whose details are on screen, and its file's time (a newer file is shown afresh).
-        self._shown: tuple[str, datetime | None] | None = None
+        self._shown: tuple[str, datetime | None, str | None] | None = None  # path, modified, error: what is shown
 
     def compose(self) -> ComposeResult:
         yield Static("Loading checkpoints…", id="ckpt-info")
@@ -91,9 +91,10 @@ class CheckpointDetails(VerticalScroll):
         self.query_one("#ckpt-sample", Static).update("")
 
     def show(self, summary: CheckpointSummary) -> None:
-        if (str(summary.path), summary.modified) == self._shown:
+        shown = (str(summary.path), summary.modified, summary.error)  # a run's error changes with its writer's life
+        if shown == self._shown:
             return
-        self._shown = (str(summary.path), summary.modified)
+        self._shown = shown
         info = self.query_one("#ckpt-info", Static)
         plot = self.query_one("#ckpt-plot", LossPlot)
         plot.clear()
