@@ -22,12 +22,12 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core import paths
-from core.dataset import DatasetError, DatasetInfo, DatasetWriter, check_name
-from core.disk import is_disk_full, no_space_message
-from core.lazy import lazy
-from core.run_lock import abandoned
-from core.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
+from core.common import paths
+from core.common.disk import is_disk_full, no_space_message
+from core.common.folder_lock import abandoned
+from core.common.lazy import lazy
+from core.dataset.format import DatasetError, DatasetInfo, DatasetWriter, check_name
+from core.tokens.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
 from data.sources import (
     DEFAULT_EXTENSIONS,
     READ_CHUNK,

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from core import paths
-from core.run_lock import RunLock, abandoned
+from core.common import paths
+from core.common.folder_lock import FolderLock, abandoned
 
 SHAKESPEARE = "shakespeare"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -94,7 +94,7 @@ class Source:
     name: str  # basis of the default dataset name
     files: list[SourceFile]
     _cleanup: list[Path] = field(default_factory=list, repr=False)  # temporary folders
-    _locks: list[RunLock] = field(default_factory=list, repr=False)  # theirs, held until close
+    _locks: list[FolderLock] = field(default_factory=list, repr=False)  # theirs, held until close
 
     @property
     def size(self) -> int:
@@ -199,11 +199,11 @@ def _folder_files(folder: Path, extensions: tuple[str, ...]) -> list[SourceFile]
     return [_source_file(p) for p in found]
 
 
-def _spool_stdin(cancel: threading.Event | None) -> tuple[Path, RunLock]:
+def _spool_stdin(cancel: threading.Event | None) -> tuple[Path, FolderLock]:
     """Copy stdin to a file in a temporary folder, so it can be read twice; the folder's lock, held
     until the source is closed, tells `remove_stale_spools` in other processes that it is ours."""
     folder = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
-    lock = RunLock(folder)
+    lock = FolderLock(folder)
     try:
         lock.acquire()
         with open(folder / "stdin.txt", "wb") as out:

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 if TYPE_CHECKING:
-    from core.train_process import TrainerProcess
+    from core.training.process import TrainerProcess
     from nanogpt_tui.screens.chat import ChatScreen
     from nanogpt_tui.screens.train import TrainScreen
     from nanogpt_tui.screens.watch import LatestRunFound
@@ -106,7 +106,7 @@ class NanoGPTApp(App[None]):
         first training or chat start at once."""
         for mode in SCREEN_CLASSES:
             screen_class(mode)
-        import core.devices  # noqa: F401  (imports torch)
+        import core.common.devices  # noqa: F401  (imports torch)
 
         # torch brings millions of long-lived objects: without this, each of Python's full garbage
         # collections (which building a screen's widgets sets off) walks them all, 100-300 ms on the UI thread.
@@ -172,7 +172,7 @@ class NanoGPTApp(App[None]):
 
         def chosen(spec: str | None) -> None:
             if spec:
-                from core.run_watch import resolve_run
+                from core.runs.watch import resolve_run
 
                 self.watch_run(resolve_run(spec))  # the prompt checked it
 

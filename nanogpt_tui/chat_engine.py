@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.tokenizers import tokenizer_name
-from core.formatting import human_count
+from core.common.formatting import human_count
+from core.tokens.tokenizers import tokenizer_name
 from nanogpt_tui.listings import file_signature
 
 
@@ -45,9 +45,9 @@ class Engine:
 
 def load_engine(path: Path, precision: str) -> Engine:
     """Load `path` on the best device, its Linear weights at `precision`."""
-    from core.checkpoint import load_model
-    from core.devices import resolve_device
-    from core.quantize import to_precision
+    from core.common.devices import resolve_device
+    from core.inference.quantize import to_precision
+    from core.runs.checkpoint import load_model
 
     signature = file_signature(path)
     device = resolve_device("auto")

@@ -1,8 +1,8 @@
 """What the Chat screen keeps on disk: its settings and its conversations (no Textual, no torch).
 
-- Settings: one small JSON object in the config dir (`core.paths.config_dir()`, `chat.json`): the
+- Settings: one small JSON object in the config dir (`core.common.paths.config_dir()`, `chat.json`): the
   sampling settings, stop strings, precision and colouring, as the panel stores them.
-- Sessions: one JSON file per conversation in `core.paths.sessions_dir()`, named by the session's id:
+- Sessions: one JSON file per conversation in `core.common.paths.sessions_dir()`, named by the session's id:
   `{"version": 1, "id", "checkpoint" (path or null), "created", "updated" (ISO 8601),
   "turns": [{"prompt": str, "reply": [[token_id, text, prob], ...]}, ...]}`.
 
@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core.common import paths
 
 SETTINGS_FILE = "chat.json"
 SESSION_VERSION = 1

@@ -17,18 +17,18 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
-from core import paths
-from core.dataset import DatasetError, DatasetInfo, load_dataset
-from core.run_files import BEST, run_files
-from core.run_lock import holder
-from core.tokenizers import TokenizerError
+from core.common import paths
+from core.common.folder_lock import holder
+from core.dataset.format import DatasetError, DatasetInfo, load_dataset
+from core.runs.files import BEST, run_files
+from core.tokens.tokenizers import TokenizerError
 
 if TYPE_CHECKING:
-    from core.checkpoint_list import CheckpointSummary
+    from core.runs.listing import CheckpointSummary
 
 T = TypeVar("T")
 Signature = tuple[Hashable, ...]
-DatasetItem = DatasetInfo | tuple[Path, str]  # as core.dataset.list_datasets gives them
+DatasetItem = DatasetInfo | tuple[Path, str]  # as core.dataset.format.list_datasets gives them
 DATASET_FILES = ("dataset.json", "train.bin", "val.bin", "meta.pkl", "token_counts.npy")
 
 _lock = threading.Lock()
@@ -93,7 +93,7 @@ def _read_dataset(folder: Path) -> DatasetItem:
 
 
 def datasets() -> tuple[Signature, list[DatasetItem]]:
-    """Every dataset in the data dir, like `core.dataset.list_datasets`, and the listing's signature."""
+    """Every dataset in the data dir, like `core.dataset.format.list_datasets`, and the listing's signature."""
     root = paths.datasets_dir()
     try:
         folders = sorted(p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir())
@@ -114,7 +114,7 @@ def _summary(path: Path, kind: str, signature: Signature) -> CheckpointSummary:
     """The summary of `path` (listed as `kind`), read once per `signature`."""
 
     def read() -> CheckpointSummary:
-        from core.checkpoint_list import summarize, unsaved_run
+        from core.runs.listing import summarize, unsaved_run
 
         return unsaved_run(path.parent) if kind == "none" else summarize(path, kind)
 
@@ -135,7 +135,7 @@ def checkpoint_files(opened: list[Path] | tuple[Path, ...] = ()) -> list[tuple[P
 
 
 def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, list[CheckpointSummary]]:
-    """Every run's checkpoint summaries, newest first (as `core.checkpoint_list.list_checkpoints`), then the
+    """Every run's checkpoint summaries, newest first (as `core.runs.listing.list_checkpoints`), then the
     `opened` files' summaries; and the listing's signature. Only new or changed files are read."""
     from datetime import datetime
 
@@ -152,11 +152,11 @@ def checkpoints(opened: list[Path] | tuple[Path, ...] = ()) -> tuple[Signature, 
 def checkpoint_tokenizer(path: Path) -> tuple[dict[str, Any], str]:
     """A checkpoint's tokenizer spec and its dataset's name, read once per version of the file.
 
-    Raises `core.checkpoint.CheckpointError` when the file cannot be read.
+    Raises `core.runs.checkpoint.CheckpointError` when the file cannot be read.
     """
 
     def read() -> tuple[dict[str, Any], str]:
-        from core.checkpoint import load_checkpoint
+        from core.runs.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path, mmap=True)
         return ckpt["tokenizer"], str(ckpt["dataset"].get("name", ""))

@@ -14,7 +14,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from core.anatomy import (
+from core.common.formatting import human_count, human_size
+from core.model.anatomy import (
     INIT_LOSS_WHY,
     Anatomy,
     Node,
@@ -23,7 +24,6 @@ from core.anatomy import (
     init_loss_expected,
     memory_table,
 )
-from core.formatting import human_count, human_size
 from nanogpt_tui.token_views import VISIBLE_WHITESPACE
 
 LOW, HIGH = (24, 26, 48), (255, 214, 10)  # attention 0 -> dark blue-grey, 1 -> bright yellow

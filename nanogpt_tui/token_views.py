@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from core.token_spans import TokenSpan, count_tokens, count_unknown
+from core.tokens.spans import TokenSpan, count_tokens, count_unknown
 
 MAX_SHOWN = 2000  # spans drawn per panel; the counts always cover the whole text
 # Pastel backgrounds with dark text read well under light and dark themes alike.

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core import paths
+from core.common import paths
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "screenshots"
@@ -27,9 +27,9 @@ SIZE = (150, 46)
 
 def prepare_and_train(iters: int) -> Path:
     """A char-level Shakespeare dataset and a run trained on it; returns the run folder."""
-    from core.presets import from_preset
-    from core.train_events import Failed
-    from core.trainer import Trainer
+    from core.runs.events import Failed
+    from core.settings.presets import from_preset
+    from core.training.trainer import Trainer
     from data.prepare import prepare
 
     source = "shakespeare"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
+from core.common import paths
 
 SHAKESPEARE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -45,7 +45,7 @@ def small_text(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def char_dataset(small_text: Path):
-    """A character-level dataset prepared from `small_text` (a core.dataset.DatasetInfo)."""
+    """A character-level dataset prepared from `small_text` (a core.dataset.format.DatasetInfo)."""
     from data.prepare import prepare
 
     return prepare(str(small_text), tokenizer="char", name="small-char", block_size=32)
@@ -54,9 +54,9 @@ def char_dataset(small_text: Path):
 @pytest.fixture
 def tiny_run(char_dataset) -> Path:
     """A run folder holding ckpt.pt and best.pt of a tiny model trained a few iterations."""
-    from core.presets import from_preset
-    from core.train_events import Failed
-    from core.trainer import Trainer
+    from core.runs.events import Failed
+    from core.settings.presets import from_preset
+    from core.training.trainer import Trainer
 
     config = from_preset(
         "tiny", dataset=char_dataset.name, run_name="tiny-run", max_iters=12, eval_interval=6, eval_iters=2,

@@ -30,7 +30,7 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
 def another_writer(run_dir: Path) -> Iterator[subprocess.Popen[str]]:
     """A real other process holding `run_dir`'s lock, as `nanogpt-tui train` in another terminal does;
     killed on the way out."""
-    code = ("import sys, time; from core.run_lock import RunLock; lock = RunLock(sys.argv[1]); lock.acquire(); "
+    code = ("import sys, time; from core.common.folder_lock import FolderLock; lock = FolderLock(sys.argv[1]); lock.acquire(); "
             "print('locked', flush=True); time.sleep(600)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE, text=True)
     try:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-
 import pytest
+from pilot_helpers import wait_for
 from textual.binding import Binding
 from textual.color import Color
 from textual.command import CommandList
 from textual.widgets import Input, Markdown
 
-from core import paths
-from core.checkpoint import load_checkpoint
+from core.common import paths
+from core.runs.checkpoint import load_checkpoint
 from nanogpt_tui.app import SCREENS, NanoGPTApp, screen_class
 from nanogpt_tui.screens.help import HelpScreen
 from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
 from nanogpt_tui.widgets.loss_plot import LossPlot
-from pilot_helpers import wait_for
-
-
 
 
 async def test_function_keys_reach_every_screen_and_help() -> None:

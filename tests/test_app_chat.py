@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from pilot_helpers import wait_for
 from textual.color import Color
 from textual.widgets import Input, Select, Static, Switch
 
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen
 from nanogpt_tui.widgets.transcript import TurnView, probability_colour
-from pilot_helpers import wait_for
 
 
 def shown(widget_or_screen, selector: str | None = None) -> str:
@@ -47,7 +47,7 @@ async def send(pilot, screen: ChatScreen, prompt: str) -> None:
 
 
 def engine_reply(screen: ChatScreen, context: str, **settings) -> str:
-    from core.sampler import SamplingConfig, generate
+    from core.inference.sampler import SamplingConfig, generate
 
     return "".join(p.text for p in generate(screen.model, screen.tokenizer, context, SamplingConfig(**settings)))
 
@@ -261,7 +261,7 @@ async def test_colours_and_alternatives(tiny_run: Path) -> None:
 async def test_keyboard_reaches_every_control_and_picking_a_checkpoint_focuses_the_prompt(tiny_run: Path) -> None:
     import shutil
 
-    from core import paths
+    from core.common import paths
 
     shutil.copytree(tiny_run, paths.runs_dir() / "other-run")
     app = NanoGPTApp()
@@ -301,10 +301,10 @@ async def test_keyboard_reaches_every_control_and_picking_a_checkpoint_focuses_t
 
 
 async def test_quitting_mid_reply_ends_the_generation(tiny_run: Path, monkeypatch) -> None:
-    import core.sampler
+    import core.inference.sampler
 
     ended = threading.Event()
-    real_generate = core.sampler.generate
+    real_generate = core.inference.sampler.generate
 
     def watched_generate(*args, **kwargs):
         try:
@@ -312,7 +312,7 @@ async def test_quitting_mid_reply_ends_the_generation(tiny_run: Path, monkeypatc
         finally:
             ended.set()
 
-    monkeypatch.setattr(core.sampler, "generate", watched_generate)
+    monkeypatch.setattr(core.inference.sampler, "generate", watched_generate)
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)

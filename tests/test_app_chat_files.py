@@ -9,15 +9,15 @@ import shutil
 import threading
 from pathlib import Path
 
+from pilot_helpers import wait_for
+from test_app_chat import blocks, engine_reply, open_chat, send, set_setting, shown
 from textual.widgets import Input, Select, Switch
 
-from core import paths
+from core.common import paths
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
 from nanogpt_tui.widgets.sessions_modal import SessionsModal
 from nanogpt_tui.widgets.transcript import TurnView
-from pilot_helpers import wait_for
-from test_app_chat import blocks, engine_reply, open_chat, send, set_setting, shown
 
 
 def settings_file() -> Path:
@@ -195,7 +195,7 @@ def picker_labels(screen) -> list[str]:
 
 
 async def test_a_checkpoint_saved_over_is_loaded_again_before_the_next_reply(tiny_run: Path) -> None:
-    from core.checkpoint import load_model
+    from core.runs.checkpoint import load_model
 
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
@@ -209,7 +209,7 @@ async def test_a_checkpoint_saved_over_is_loaded_again_before_the_next_reply(tin
         assert screen.model is not old_model
         assert "1,234 iters" in shown(screen, "#chat-model")
         new_model, tokenizer, _ = load_model(chosen, "cpu")
-        from core.sampler import SamplingConfig, generate
+        from core.inference.sampler import SamplingConfig, generate
 
         config = SamplingConfig(max_new_tokens=20, temperature=0.8, seed=2)
         assert screen.turns[0].reply == "".join(p.text for p in generate(new_model, tokenizer, "The fox", config))

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from pilot_helpers import another_writer, wait_for
 from textual.widgets import DataTable, Input, Label, Static
 
-from core import disk, paths
-from core.formatting import human_size
+from core.common import disk, paths
+from core.common.formatting import human_size
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen, ConfirmModal, TextModal
 from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
 from nanogpt_tui.widgets.checkpoint_table import COLUMNS
 from nanogpt_tui.widgets.loss_plot import LossPlot
-from pilot_helpers import another_writer, wait_for
 
 
 def copy_run(run: Path, to: Path) -> Path:
@@ -260,8 +260,8 @@ async def test_chat_action_opens_chat_with_the_checkpoint(tiny_run: Path) -> Non
 
 
 async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:
-    from core.train_config import TrainConfig
-    from core.train_process import TrainerProcess
+    from core.settings.train_config import TrainConfig
+    from core.training.process import TrainerProcess
 
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:

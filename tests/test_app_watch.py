@@ -14,17 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_helpers import WAIT, train_cli, wait_for, wait_until
 from textual.widgets import DataTable, Input, RichLog, Static
 
-from core import paths, run_watch
-from core.checkpoint import load_checkpoint
-from core.metrics import METRICS_FILE
+from core.common import paths
+from core.runs import watch as run_watch
+from core.runs.checkpoint import load_checkpoint
+from core.runs.metrics import METRICS_FILE
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.train_messages import Phase
 from nanogpt_tui.screens.watch import WatchScreen
 from nanogpt_tui.widgets.dialogs import TextModal
-from pilot_helpers import WAIT, train_cli, wait_for, wait_until
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ async def test_watch_a_run_trained_elsewhere_then_pause_and_stop_it(training: An
         events = screen.query_one("#log", RichLog)
         assert any("the trainer took pause" in line.text for line in events.lines)
         assert any(f"started by pid {process.pid} on " in line.text for line in events.lines)  # who trains it
-        assert screen.check_action("send", ("resume",)) and not screen.check_action("send", ("pause",))
+        assert screen.check_action("send", ("unpause",)) and not screen.check_action("send", ("pause",))
 
         await pilot.press("s")
         assert process.wait(WAIT) == 0  # the trainer stopped, saving its checkpoint
@@ -101,7 +102,7 @@ async def test_quitting_the_app_leaves_a_watched_run_training(training: Any) -> 
     wait_until(lambda: (run_dir / METRICS_FILE).stat().st_size > size, process)  # still training: records keep coming
 
 
-async def test_a_trainer_killed_mid_run_shows_as_stopped_with_nothing_to_steer(training: Any) -> None:
+async def test_a_trainer_killed_mid_run_shows_as_interrupted_with_nothing_to_steer(training: Any) -> None:
     process, run_dir = training
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -111,7 +112,7 @@ async def test_a_trainer_killed_mid_run_shows_as_stopped_with_nothing_to_steer(t
         process.kill()
         process.wait()
         await wait_for(pilot, lambda: status(app).startswith("The trainer ended without finishing"), WAIT)
-        assert screen.state is Phase.STOPPED and screen.query_one("#status").has_class("state-stopped")
+        assert screen.state is Phase.INTERRUPTED and screen.query_one("#status").has_class("state-interrupted")
         for key in ("p", "s"):
             await pilot.press(key)
         await pilot.pause()
@@ -160,7 +161,7 @@ async def test_the_palette_offers_the_run_written_last_found_off_the_ui_thread(t
         trained = load_checkpoint(tiny_run / "ckpt.pt")["iter_num"]
         await wait_for(pilot, lambda: status(app).startswith(f"Finished at iteration {trained}"))
         assert screen.state is Phase.FINISHED
-        for key in ("p", "s", "r"):
+        for key in ("p", "s", "u"):
             await pilot.press(key)
         await pilot.pause()
         assert not any("asking the trainer" in line.text for line in screen.query_one("#log", RichLog).lines)

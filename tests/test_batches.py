@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.batches import BatchStream, get_batch
+from core.dataset.batches import BatchStream, get_batch
 
 CPU = torch.device("cpu")
 

@@ -7,13 +7,13 @@ import math
 import pytest
 from rich.console import Console
 
-from core import paths
-from core.bench import make_random_dataset
-from core.bench_sample import SHAKESPEARE_CHARS, bench_sample
-from core.presets import PRESETS
-from core.train_config import ConfigError
-from nanogpt_tui.bench.training import BENCH_DATASET, WARMUP_ITERS, headless_run
+from core.common import paths
+from core.settings.presets import PRESETS
+from core.settings.train_config import ConfigError
+from nanogpt_tui.bench.sample import SHAKESPEARE_CHARS, bench_sample
+from nanogpt_tui.bench.train import make_random_dataset
 from nanogpt_tui.bench.tui import bench_tui
+from nanogpt_tui.bench.tui_training import BENCH_DATASET, WARMUP_ITERS, headless_run
 
 
 def test_bench_sample_fills_the_block_and_compares_like_with_like() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
-from core.sampling import SamplerError, format_stop_strings, parse_stop_strings
+from core.common import paths
+from core.settings.sampling import SamplerError, format_stop_strings, parse_stop_strings
 from nanogpt_tui import chat_store
 
 

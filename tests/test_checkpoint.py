@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 import torch
 
-from core import checkpoint, checkpoint_list, paths
-from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from core.model import GPT, GPTConfig
-from core.tokenizers import CharTokenizer
+from core.common import paths
+from core.model.gpt import GPT, GPTConfig
+from core.runs import checkpoint
+from core.runs import listing as checkpoint_list
+from core.runs.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from core.tokens.tokenizers import CharTokenizer
 
 CHARS = list("\n abcdefgh")
 MODEL_ARGS = dict(n_layer=1, n_head=2, n_embd=16, block_size=8, bias=False, vocab_size=len(CHARS), dropout=0.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.checkpoint import load_checkpoint
+from core.runs.checkpoint import load_checkpoint
 from nanogpt_tui.cli import main
 from nanogpt_tui.cli.train import StopSignals
 
@@ -85,7 +85,7 @@ def test_corrupt_checkpoint_is_reported(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
-    from core.tokenizers import get_tokenizer
+    from core.tokens.tokenizers import get_tokenizer
 
     text = "Hello world, hello tokens"
     assert main(["tokens", text, "--tokenizer", "gpt2"]) == 0
@@ -108,7 +108,7 @@ def test_tokens_of_a_char_dataset_shows_what_it_lacks_as_a_question_mark(
 def test_checkpoints_table_keeps_names_dates_and_the_apps_size_unit(
     tiny_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from core.formatting import human_size
+    from core.common.formatting import human_size
 
     long_name = "a-rather-long-run-name-that-a-narrow-table-would-cut"
     tiny_run.rename(tiny_run.with_name(long_name))

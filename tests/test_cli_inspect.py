@@ -63,7 +63,7 @@ def test_inspect_a_nanogpt_out_dir_with_gpt2_vocabulary(tmp_path: Path, capsys: 
     """A nanoGPT checkpoint (compiled-model prefixes, no tokenizer: GPT-2's) in its out_dir."""
     import torch
 
-    from core.model import GPT, GPTConfig
+    from core.model.gpt import GPT, GPTConfig
 
     args = {"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 16, "bias": True, "vocab_size": 50304, "dropout": 0.0}
     model = GPT(GPTConfig(**args))

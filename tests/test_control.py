@@ -1,5 +1,5 @@
-"""Watching and steering a run from outside its process: metrics.jsonl read as it grows (core.run_watch),
-requests through control.json (core.control) to a real `nanogpt-tui train` subprocess."""
+"""Watching and steering a run from outside its process: metrics.jsonl read as it grows (core.runs.watch),
+requests through control.json (core.runs.control) to a real `nanogpt-tui train` subprocess."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from core import control, metrics, paths
-from core.control import Ack, Session
-from core.run_watch import MetricsTail, Reset, RunWatcher, WatchError, resolve_run, run_activity
 from pilot_helpers import WAIT, train_cli
-from core.train_events import CheckpointSaved, Eval, Failed, Finished, Paused, Resumed, Sample, Started, Step
 
+from core.common import paths
+from core.runs import control, metrics
+from core.runs.control import Ack, Session
+from core.runs.events import CheckpointSaved, Eval, Failed, Finished, Paused, Sample, Started, Step, Unpaused
+from core.runs.watch import MetricsTail, Reset, RunWatcher, WatchError, resolve_run, run_activity
 
 
 def test_tail_reads_growth_waits_for_partial_lines_and_restarts_after_truncation(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_every_recorded_event_reads_back_as_itself(tmp_path: Path) -> None:
         Eval(4, 2.4, 2.6, 2.6, 0.5),
         Sample(4, "ROMEO:\nhi"),
         CheckpointSaved(4, Path("/elsewhere/run/ckpt.pt"), "latest"),
-        Paused(5), Resumed(5), Finished(6, "stopped"),
+        Paused(5), Unpaused(5), Finished(6, "stopped"),
         Failed(6, "diverged", "nan", details="Traceback ..."),
     ]
     path = tmp_path / "metrics.jsonl"
@@ -103,7 +103,7 @@ def test_send_refuses_unknown_requests_and_unwritable_folders(tmp_path: Path) ->
     with pytest.raises(ValueError, match="unknown request"):
         control.send(tmp_path, "explode")
     with pytest.raises(control.ControlError, match="cannot write"):
-        control.send(tmp_path / "missing", "pause")
+        control.send(tmp_path / "missing", control.Request.PAUSE)
 
 
 class Follower:
@@ -137,7 +137,7 @@ def test_a_cli_run_is_steered_through_its_control_file(char_dataset: Any) -> Non
     run_dir = paths.runs_dir() / "steered"
     run_dir.mkdir(parents=True)
     # A request left from an earlier session must not reach this one.
-    stale = control.send(run_dir, "stop")
+    stale = control.send(run_dir, control.Request.STOP)
     process = train_cli(char_dataset.name, "--name", "steered", "--set", "max_iters=100000", "--set", "eval_interval=100000",
                           "--set", "eval_iters=2", "--set", "log_interval=5", "--set", "sample_tokens=20")
     try:
@@ -149,13 +149,13 @@ def test_a_cli_run_is_steered_through_its_control_file(char_dataset: Any) -> Non
         follow.until(lambda e: isinstance(e, Step) and e.iter >= 10, process)  # the stale stop was ignored
         assert run_activity(run_dir, session).live is True
 
-        paused = follow.ack(control.send(run_dir, "pause"), process)
+        paused = follow.ack(control.send(run_dir, control.Request.PAUSE), process)
         pause = follow.until(lambda e: isinstance(e, Paused), process)
         assert paused.error is None and pause.iter >= paused.iter
         # While paused: save and sample at the paused iteration, and no step in between.
-        follow.ack(control.send(run_dir, "save_now"), process)
+        follow.ack(control.send(run_dir, control.Request.SAVE_NOW), process)
         saved = follow.until(lambda e: isinstance(e, CheckpointSaved), process)
-        follow.ack(control.send(run_dir, "sample_now"), process)
+        follow.ack(control.send(run_dir, control.Request.SAMPLE_NOW), process)
         sample = follow.until(lambda e: isinstance(e, Sample), process)
         assert saved.iter == sample.iter == pause.iter and saved.path == run_dir / "ckpt.pt"
         import torch
@@ -168,11 +168,11 @@ def test_a_cli_run_is_steered_through_its_control_file(char_dataset: Any) -> Non
         (run_dir / control.CONTROL_FILE).write_text(json.dumps({"requests": [{"id": "odd", "request": "explode"}]}))
         assert follow.ack("odd", process).error == "unknown request 'explode'"
 
-        follow.ack(control.send(run_dir, "resume"), process)
-        follow.until(lambda e: isinstance(e, Resumed), process)
+        follow.ack(control.send(run_dir, control.Request.UNPAUSE), process)
+        follow.until(lambda e: isinstance(e, Unpaused), process)
         follow.until(lambda e: isinstance(e, Step) and e.iter > pause.iter, process)
 
-        follow.ack(control.send(run_dir, "stop"), process)
+        follow.ack(control.send(run_dir, control.Request.STOP), process)
         finished = follow.until(lambda e: isinstance(e, Finished), process)
         assert process.wait(WAIT) == 0
         assert finished.reason == "stopped"
@@ -186,15 +186,15 @@ def test_a_cli_run_is_steered_through_its_control_file(char_dataset: Any) -> Non
 
 
 def test_a_run_whose_lock_is_held_is_live_however_old_its_metrics(tmp_path: Path) -> None:
-    from core.run_lock import RunLock
-    from core.run_watch import run_activity
+    from core.common.folder_lock import FolderLock
+    from core.runs.watch import run_activity
     run = tmp_path / "quiet"
     run.mkdir()
     (run / "metrics.jsonl").write_text("")
     hour_ago = time.time() - 3600
     os.utime(run / "metrics.jsonl", (hour_ago, hour_ago))  # e.g. a long eval, or a slow first step
     assert run_activity(run).live is False
-    lock = RunLock(run)
+    lock = FolderLock(run)
     lock.acquire()
     try:
         assert run_activity(run).live is True
@@ -205,5 +205,5 @@ def test_a_run_whose_lock_is_held_is_live_however_old_its_metrics(tmp_path: Path
 
 def test_control_json_is_readable_by_a_trainer_of_another_user(tmp_path: Path) -> None:
     # A run on a shared folder, steered from another account: the file must not keep mkstemp's 0600.
-    control.send(tmp_path, "pause")
+    control.send(tmp_path, control.Request.PAUSE)
     assert stat.S_IMODE((tmp_path / control.CONTROL_FILE).stat().st_mode) == 0o644

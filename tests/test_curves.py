@@ -1,4 +1,4 @@
-"""Curves like TensorBoard: the math of core.curves, metrics.read_curves, and the LossPlot widget driven by keys."""
+"""Curves like TensorBoard: the math of core.runs.curves, metrics.read_curves, and the LossPlot widget driven by keys."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-from core import metrics
-from core.curves import (
+from core.runs import metrics
+from core.runs.curves import (
     CLIP_MIN_POINTS,
     DEFAULT_SMOOTHING,
     EMA,

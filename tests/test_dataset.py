@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import paths
-from core.dataset import (
+from core.common import paths
+from core.dataset.format import (
     DatasetError,
     DatasetInfo,
     DatasetWriter,
@@ -24,8 +24,8 @@ from core.dataset import (
     token_counts,
     tokenizer_of,
 )
-from core.token_check import check_token_ids
-from core.tokenizers import CharTokenizer
+from core.dataset.token_check import check_token_ids
+from core.tokens.tokenizers import CharTokenizer
 
 TEXT = "hello world, hello dataset\n" * 10
 
@@ -247,12 +247,12 @@ def test_missing_and_delete() -> None:
 def test_a_split_found_good_is_not_scanned_again_until_it_changes(
     char_dataset: DatasetInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import core.token_check
+    import core.dataset.token_check
 
     check_token_ids(char_dataset)  # scanned: good
     opened: list[str] = []
-    real_open_split = core.token_check.open_split
-    monkeypatch.setattr(core.token_check, "open_split", lambda info, split: opened.append(split) or real_open_split(info, split))
+    real_open_split = core.dataset.token_check.open_split
+    monkeypatch.setattr(core.dataset.token_check, "open_split", lambda info, split: opened.append(split) or real_open_split(info, split))
     check_token_ids(char_dataset)
     assert opened == []  # a multi-GB dataset is not read again at every start
     ids = np.fromfile(char_dataset.path / "val.bin", dtype=np.uint16)

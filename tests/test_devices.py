@@ -7,8 +7,8 @@ import contextlib
 import pytest
 import torch
 
-from core import devices
-from core.devices import DeviceError
+from core.common import devices
+from core.common.devices import DeviceError
 
 
 def test_cpu_is_always_listed_and_available() -> None:

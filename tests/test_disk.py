@@ -1,12 +1,12 @@
-"""core.disk.folder_size: what a run folder holds, as the delete and replace questions say it."""
+"""core.common.disk.folder_size: what a run folder holds, as the delete and replace questions say it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from core.disk import FolderSize, folder_size
-from core.formatting import human_size
+from core.common.disk import FolderSize, folder_size
+from core.common.formatting import human_size
 
 
 def test_folder_size_counts_nested_files_and_links_without_following_them(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Distributed training on torchrun (core.distributed): two gloo processes on the CPU.
+"""Distributed training on torchrun (core.training.distributed): two gloo processes on the CPU.
 
 The end-to-end tests start real torchrun jobs of `nanogpt-tui train` (a few seconds each, tiny model).
 """
@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from pilot_helpers import wait_until
 
-from core.batches import get_batch
-from core.checkpoint import load_checkpoint
-from core.distributed import Distributed, DistributedError, from_env
-from core.presets import from_preset
-from core.train_config import ConfigError, TrainConfig
-from core.train_events import Failed
-from core.trainer import Trainer
+from core.dataset.batches import get_batch
+from core.runs.checkpoint import load_checkpoint
+from core.runs.events import Failed
+from core.settings.presets import from_preset
+from core.settings.train_config import ConfigError, TrainConfig
+from core.training.distributed import Distributed, DistributedError, from_env
+from core.training.trainer import Trainer
 from nanogpt_tui.cli import main
 from nanogpt_tui.cli.train import first_cause
-from pilot_helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 # The same run for both sides of the comparison; only the batch split differs.

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from pilot_helpers import wait_for
 from textual.widgets import Input
 
-from core.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
-from core.dataset import read_meta
-from core.gpt2_weights import ExportExists, export_checkpoint, init_from, load_hf_gpt2
-from core.model import GPT, GPTConfig
-from core.tokenizers import GPT2_SPEC
-from core.train_config import TrainConfig
+from core.dataset.format import read_meta
+from core.interop.gpt2_weights import ExportExists, export_checkpoint, init_from, load_hf_gpt2
+from core.model.gpt import GPT, GPTConfig
+from core.runs.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from core.settings.train_config import TrainConfig
+from core.tokens.tokenizers import GPT2_SPEC
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.cli import main
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.widgets.export_dialog import ExportModal
-from pilot_helpers import wait_for
 
 NANOGPT_MODEL_ARGS = {"n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout"}
 

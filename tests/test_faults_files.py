@@ -17,15 +17,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from pilot_helpers import wait_for
 from textual.widgets import DataTable, Select
 
-from core import paths
-from core.checkpoint_list import list_checkpoints
-from core.dataset import DatasetError, DatasetInfo, list_datasets, load_dataset
-from core.presets import from_preset
-from core.token_check import check_token_ids
-from core.train_events import Failed, Started
-from core.trainer import Trainer
+from core.common import paths
+from core.dataset.format import DatasetError, DatasetInfo, list_datasets, load_dataset
+from core.dataset.token_check import check_token_ids
+from core.runs.events import Failed, Started
+from core.runs.listing import list_checkpoints
+from core.settings.presets import from_preset
+from core.training.trainer import Trainer
 from nanogpt_tui import listings
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.cli import main
@@ -33,7 +34,6 @@ from nanogpt_tui.screens.chat import ChatScreen
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.data import DataScreen
 from nanogpt_tui.screens.train import TrainScreen
-from pilot_helpers import wait_for
 
 
 def copy_dataset(info: DatasetInfo, name: str, edit: Callable[[dict[str, Any]], None] | None = None,

@@ -17,18 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_helpers import ROOT, WAIT, train_cli, wait_until
 
-from core import paths, run_lock, train_memory
-from core.checkpoint import load_checkpoint
-from core.checkpoint_list import list_checkpoints
-from core.formatting import human_size
-from core.presets import from_preset
-from core.train_events import Event, Failed, Finished
-from core.train_process import TrainerProcess
-from core.trainer import Trainer
+from core.common import folder_lock, paths
+from core.common.formatting import human_size
+from core.runs.checkpoint import load_checkpoint
+from core.runs.events import Event, Failed, Finished
+from core.runs.listing import list_checkpoints
+from core.settings import memory as train_memory
+from core.settings.presets import from_preset
+from core.training.process import TrainerProcess
+from core.training.trainer import Trainer
 from nanogpt_tui import listings
 from nanogpt_tui.cli import main
-from pilot_helpers import ROOT, WAIT, train_cli, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and locks")
 
@@ -105,7 +106,7 @@ def test_a_second_writer_is_refused_with_the_holders_pid(char_dataset: Any) -> N
     run_dir = paths.runs_dir() / "live"
     first = train_cli(char_dataset.name, "--name", "live", "--set", "max_iters=1000000", "--set", "eval_interval=3")
     wait_until(lambda: (run_dir / "ckpt.pt").is_file(), first)
-    assert run_lock.holder(run_dir) == first.pid
+    assert folder_lock.holder(run_dir) == first.pid
     # Two more writers at once: a new run of the same name, and a resume of the live run.
     others = [train_cli(char_dataset.name, "--name", "live"), train_cli(char_dataset.name, "--resume", "live")]
     for other in others:
@@ -116,21 +117,21 @@ def test_a_second_writer_is_refused_with_the_holders_pid(char_dataset: Any) -> N
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=WAIT)
     assert load_checkpoint(run_dir / "ckpt.pt")["iter_num"] == max(logged_steps(run_dir)) + 1
-    assert run_lock.holder(run_dir) is None
+    assert folder_lock.holder(run_dir) is None
 
 
 def test_a_run_lock_dies_with_its_process(tmp_path: Path) -> None:
-    holder_code = f"from core.run_lock import RunLock; lock = RunLock({str(tmp_path)!r}); lock.acquire(); print('ready', flush=True); input()"
+    holder_code = f"from core.common.folder_lock import FolderLock; lock = FolderLock({str(tmp_path)!r}); lock.acquire(); print('ready', flush=True); input()"
     process = subprocess.Popen([sys.executable, "-c", holder_code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert process.stdout is not None and process.stdout.readline() == b"ready\n"
-    assert run_lock.in_use(tmp_path) and run_lock.holder(tmp_path) == process.pid
-    with pytest.raises(run_lock.RunInUse, match=f"process {process.pid}"):
-        run_lock.RunLock(tmp_path).acquire()
+    assert folder_lock.in_use(tmp_path) and folder_lock.holder(tmp_path) == process.pid
+    with pytest.raises(folder_lock.RunInUse, match=f"process {process.pid}"):
+        folder_lock.FolderLock(tmp_path).acquire()
     process.kill()
     process.wait()
-    assert run_lock.holder(tmp_path) is None
-    with run_lock.RunLock(tmp_path):
-        assert run_lock.holder(tmp_path) == os.getpid()
+    assert folder_lock.holder(tmp_path) is None
+    with folder_lock.FolderLock(tmp_path):
+        assert folder_lock.holder(tmp_path) == os.getpid()
 
 
 # -- kill -9 --------------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_leftovers_of_dead_writers_are_cleaned_and_a_run_without_checkpoint_list
         (runs / name).mkdir()
         (runs / name / ".ckpt.pt.k3j4.tmp").write_bytes(b"half a checkpoint")
         (runs / name / "metrics.jsonl").write_text('{"type": "step", "iter": 0}\n')
-    with run_lock.RunLock(runs / "live"):  # as a live trainer holds it (this process: the same lock)
+    with folder_lock.FolderLock(runs / "live"):  # as a live trainer holds it (this process: the same lock)
         (runs / "live" / ".ckpt.pt.k3j4.tmp").write_bytes(b"being written")
         summaries = {s.name: s for s in list_checkpoints()}
         assert not (runs / "dead" / ".ckpt.pt.k3j4.tmp").exists()
@@ -201,11 +202,11 @@ def test_a_killed_prepare_leaves_nothing_the_next_one_keeps(
     (datasets / ".busy.9c1e.tmp").mkdir()  # one a live preparation holds
     (datasets / ".young.51bd.tmp").mkdir()  # one made a moment ago, maybe not locked yet
     (datasets / ".kept.abcdefgh.old" / "data").mkdir(parents=True)  # a dataset moved aside, never replaced
-    past = time.time() - 2 * run_lock.ABANDON_AGE_S
+    past = time.time() - 2 * folder_lock.ABANDON_AGE_S
     for folder in [*spools.iterdir(), *(datasets / name for name in (".gone.0f3a.tmp", ".busy.9c1e.tmp", ".kept.abcdefgh.old"))]:
         os.utime(folder, (past, past))
     monkeypatch.setattr("tempfile.tempdir", str(spools))
-    with run_lock.RunLock(datasets / ".busy.9c1e.tmp"):
+    with folder_lock.FolderLock(datasets / ".busy.9c1e.tmp"):
         os.utime(datasets / ".busy.9c1e.tmp", (past, past))
         prepare(str(small_text), name="next", block_size=8)
     assert list(spools.iterdir()) == []
@@ -234,7 +235,7 @@ def test_a_run_too_big_for_memory_is_refused_before_allocating(char_dataset: Any
     def no_model(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the model was built")
 
-    monkeypatch.setattr("core.run_setup.GPT", no_model)
+    monkeypatch.setattr("core.training.setup.GPT", no_model)
     config = from_preset("cpu", dataset=char_dataset.name, device="cpu", n_embd=8192, n_layer=48, run_name="huge")
     events: list[Event] = []
     Trainer(config, events.append).run()
@@ -246,7 +247,7 @@ def test_a_run_too_big_for_memory_is_refused_before_allocating(char_dataset: Any
 
 
 def test_force_trains_what_the_estimate_refuses(char_dataset: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("core.run_setup.available_system_memory", lambda: 1000)  # a machine with 1 kB free
+    monkeypatch.setattr("core.training.setup.available_system_memory", lambda: 1000)  # a machine with 1 kB free
     config = from_preset("tiny", dataset=char_dataset.name, device="cpu", max_iters=2, eval_interval=2, eval_iters=1)
     refused: list[Event] = []
     Trainer(config, refused.append).run()
@@ -263,7 +264,7 @@ def test_a_block_size_that_cannot_fit_is_refused_up_front(
     big = tmp_path / "big.txt"
     big.write_text(small_text.read_text() * 60)  # 1.2 MB: 120,000 val tokens
     assert main(["prepare", str(big), "--name", "big-char"]) == 0
-    monkeypatch.setattr("core.run_setup.available_system_memory", lambda: 16 * 10**9)  # a 16 GB machine
+    monkeypatch.setattr("core.training.setup.available_system_memory", lambda: 16 * 10**9)  # a 16 GB machine
     assert main(["train", "--dataset", "big-char", "--device", "cpu", "--set", "block_size=100000"]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "this run needs ~" in err and f"{human_size(16 * 10**9)} available" in err
@@ -288,7 +289,7 @@ def test_a_full_disk_while_saving_says_so_and_keeps_the_checkpoint(tiny_run: Pat
     import errno
     import io
 
-    from core.checkpoint import CheckpointError, save_checkpoint
+    from core.runs.checkpoint import CheckpointError, save_checkpoint
 
     class FullDisk(io.RawIOBase):
         """A file whose disk fills after `room` bytes: the write call fails with ENOSPC, as write(2) does."""
@@ -313,7 +314,7 @@ def test_a_full_disk_while_saving_says_so_and_keeps_the_checkpoint(tiny_run: Pat
     before = path.read_bytes()
     ckpt = load_checkpoint(path)
     real_fdopen = os.fdopen
-    monkeypatch.setattr("core.checkpoint.os.fdopen", lambda fd, mode: io.BufferedWriter(FullDisk(fd, 4096)))
+    monkeypatch.setattr("core.runs.checkpoint.os.fdopen", lambda fd, mode: io.BufferedWriter(FullDisk(fd, 4096)))
     with pytest.raises(CheckpointError) as caught:
         save_checkpoint(path, ckpt)
     assert str(caught.value).startswith(f"no space left on device: could not save checkpoint ckpt.pt in {tiny_run} (")
@@ -330,7 +331,7 @@ def test_a_full_disk_while_preparing_is_one_clear_error(
     def full(*args: Any) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("core.dataset.DatasetWriter.append", full)
+    monkeypatch.setattr("core.dataset.format.DatasetWriter.append", full)
     assert main(["prepare", str(small_text), "--name", "full"]) == 1
     err = capsys.readouterr().err
     assert "error: no space left on device: could not write dataset 'full' in" in err and "Traceback" not in err
@@ -357,19 +358,19 @@ def test_an_app_crash_exits_non_zero(monkeypatch: pytest.MonkeyPatch, capsys: py
 
 
 def test_a_writer_waiting_on_a_lock_whose_folder_is_removed_locks_the_new_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_lock, "ACQUIRE_TRIES", 2000)  # the waiting one waits long enough on a busy machine
+    monkeypatch.setattr(folder_lock, "ACQUIRE_TRIES", 2000)  # the waiting one waits long enough on a busy machine
     run_dir = tmp_path / "new-run"
-    first = run_lock.RunLock(run_dir)
+    first = folder_lock.FolderLock(run_dir)
     first.acquire()  # a trainer that made the folder, then fails its setup
-    second = run_lock.RunLock(run_dir)
+    second = folder_lock.FolderLock(run_dir)
     waiting = threading.Thread(target=second.acquire)  # another trainer of the same name, already waiting
     waiting.start()
-    time.sleep(5 * run_lock.ACQUIRE_WAIT_S)  # (it has opened the old lock file by now)
+    time.sleep(5 * folder_lock.ACQUIRE_WAIT_S)  # (it has opened the old lock file by now)
     first.remove_folder()
     waiting.join(WAIT)
     # It holds the lock on the file that is there now, so a third writer is refused.
-    assert run_lock.holder(run_dir) == os.getpid()
-    monkeypatch.setattr(run_lock, "ACQUIRE_TRIES", 1)  # (refused at once, not after the long wait above)
-    with pytest.raises(run_lock.RunInUse):
-        run_lock.RunLock(run_dir).acquire()
+    assert folder_lock.holder(run_dir) == os.getpid()
+    monkeypatch.setattr(folder_lock, "ACQUIRE_TRIES", 1)  # (refused at once, not after the long wait above)
+    with pytest.raises(folder_lock.RunInUse):
+        folder_lock.FolderLock(run_dir).acquire()
     second.release()

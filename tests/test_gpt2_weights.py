@@ -1,4 +1,4 @@
-"""Starting from GPT-2's weights: a Hugging Face GPT-2 folder, written here, loads (core.gpt2_weights) and trains."""
+"""Starting from GPT-2's weights: a Hugging Face GPT-2 folder, written here, loads (core.interop.gpt2_weights) and trains."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import torch
 from safetensors.torch import save_file
 from torch.nn import functional as F
 
-from core.checkpoint import CheckpointError, load_checkpoint, load_model
-from core.dataset import open_split
-from core.evaluation import estimate_loss
-from core.gpt2_weights import export_checkpoint, load_hf_gpt2
-from core.presets import from_preset
-from core.train_config import ConfigError, TrainConfig
-from core.train_events import Eval, Failed, Finished, Started, Step
-from core.trainer import Trainer
+from core.dataset.format import open_split
+from core.interop.gpt2_weights import export_checkpoint, load_hf_gpt2
+from core.runs.checkpoint import CheckpointError, load_checkpoint, load_model
+from core.runs.events import Eval, Failed, Finished, Started, Step
+from core.settings.presets import from_preset
+from core.settings.train_config import ConfigError, TrainConfig
+from core.training.evaluation import estimate_loss
+from core.training.trainer import Trainer
 
 SHAPE = dict(n_layer=2, n_head=2, n_embd=16, n_positions=32)
 GPT2_VOCAB = 50257

@@ -1,4 +1,4 @@
-"""core.anatomy and core.inspect_model: counts, attention, logit lens, embeddings, loss at init."""
+"""core.model.anatomy and core.inference.inspect_model: counts, attention, logit lens, embeddings, loss at init."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ import math
 import pytest
 import torch
 
-from core.anatomy import (
-    Node,
-    build_anatomy,
-    flops_per_token,
-    forward_shapes,
-    memory_table,
-)
-from core.inspect_model import (
+from core.inference.inspect_model import (
     InspectError,
     attention_and_values,
     attention_weights,
@@ -27,8 +20,15 @@ from core.inspect_model import (
     param_infos,
     untrained_model,
 )
-from core.model import GPT, GPTConfig
-from core.tokenizers import CharTokenizer
+from core.model.anatomy import (
+    Node,
+    build_anatomy,
+    flops_per_token,
+    forward_shapes,
+    memory_table,
+)
+from core.model.gpt import GPT, GPTConfig
+from core.tokens.tokenizers import CharTokenizer
 
 CONFIG = GPTConfig(block_size=16, vocab_size=40, n_layer=3, n_head=4, n_embd=32, bias=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import metrics
+from core.runs import metrics
 
 
 def write_records(path: Path, iters: range) -> list[str]:
@@ -38,7 +38,7 @@ def test_an_over_long_line_is_skipped_with_bounded_memory(tmp_path: Path, caplog
         file.write(huge)
         file.write("".join(line + "\n" for line in lines[3:]).encode())
     tracemalloc.start()
-    with caplog.at_level(logging.WARNING, logger="core.metrics"):
+    with caplog.at_level(logging.WARNING, logger="core.runs.metrics"):
         metrics.trim(tmp_path, 5, None)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -55,7 +55,7 @@ def test_bytes_that_are_not_utf8_are_skipped_naming_the_file_and_line(
     with open(path, "ab") as file:
         file.write(b'{"type": "step", "iter": 4, "note": "\xff\xfe"}\n')
         file.write((json.dumps({"type": "step", "iter": 5}) + "\n").encode())
-    with caplog.at_level(logging.WARNING, logger="core.metrics"):
+    with caplog.at_level(logging.WARNING, logger="core.runs.metrics"):
         metrics.trim(tmp_path, 10, None)
     assert path.read_text(encoding="utf-8").splitlines() == [*lines, json.dumps({"type": "step", "iter": 5})]
     assert f"{path} line 5: not UTF-8 text" in caplog.text

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.model import GPT, ContextWindow, GPTConfig, KVCache, ModelError, keep_tokens
+from core.model.gpt import GPT, ContextWindow, GPTConfig, KVCache, ModelError, keep_tokens
 
 
 def tiny(vocab_size: int = 37, block_size: int = 16, bias: bool = True, n_layer: int = 2) -> GPT:
@@ -174,7 +174,7 @@ def test_each_knob_changes_what_it_should(monkeypatch: pytest.MonkeyPatch) -> No
     assert untied.lm_head.weight is not untied.transformer.wte.weight
     assert set(untied.state_dict()) == plain
     assert untied.get_num_params() == knobbed().get_num_params() + 37 * 16
-    from core.checkpoint_list import count_params
+    from core.runs.listing import count_params
     assert count_params(untied.state_dict(), tied=False) == untied.get_num_params()
     assert count_params(knobbed().state_dict()) == knobbed().get_num_params()
 
@@ -205,7 +205,7 @@ def test_each_knob_changes_what_it_should(monkeypatch: pytest.MonkeyPatch) -> No
 def test_rope_positions_are_relative() -> None:
     """With RoPE and no wpe, attention depends only on relative positions: the same two tokens at
     positions (0, 1) and (5, 6) give the second the same query-key score."""
-    from core.model import apply_rotary, rotary_tables
+    from core.model.gpt import apply_rotary, rotary_tables
     cos, sin = rotary_tables(16, 8)
     rotation = torch.complex(cos, sin)  # (16, 4)
     q, k = torch.randn(8), torch.randn(8)
@@ -260,7 +260,8 @@ def test_rope_needs_an_even_head_size() -> None:
 
 def test_knobs_round_trip_through_a_checkpoint(tmp_path) -> None:
     import dataclasses
-    from core.checkpoint import build_model, load_checkpoint, save_checkpoint
+
+    from core.runs.checkpoint import build_model, load_checkpoint, save_checkpoint
     model = knobbed(**{k: True for k in KNOBS})
     save_checkpoint(tmp_path / "c.pt", {"model": model.state_dict(), "model_args": dataclasses.asdict(model.config)})
     ckpt = load_checkpoint(tmp_path / "c.pt")

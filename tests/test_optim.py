@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.model import GPT, GPTConfig
-from core.optim import Muon, build_optimizer, group_lr, orthogonalize
-from core.train_config import TrainConfig
+from core.model.gpt import GPT, GPTConfig
+from core.settings.train_config import TrainConfig
+from core.training.optim import Muon, build_optimizer, group_lr, orthogonalize
 
 
 def test_newton_schulz_output_is_near_orthogonal() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
+from core.common import paths
 
 
 def test_paths_under_the_users_home_are_shown_with_a_tilde(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import paths
-from core.dataset import load_dataset, token_counts
-from core.tokenizers import get_tokenizer
+from core.common import paths
+from core.dataset.format import load_dataset, token_counts
+from core.tokens.tokenizers import get_tokenizer
 from data import sources
-from data.bench import bench_prepare
 from data.prepare import DatasetExists, DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
+from nanogpt_tui.bench.prepare import bench_prepare
 
 
 def nanogpt_char(text: str, val_fraction: float = 0.1) -> tuple[bytes, bytes, dict]:

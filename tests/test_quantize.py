@@ -1,4 +1,4 @@
-"""Lower-precision inference weights (core.quantize): close to float32, really smaller, same cached and
+"""Lower-precision inference weights (core.inference.quantize): close to float32, really smaller, same cached and
 uncached, chosen by the CLI and the Chat screen, and measured by `bench sample`.
 
 Tolerances: bfloat16 keeps 8 bits of mantissa, so each rounding is off by at most 2^-9 (0.2%) of the
@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from pilot_helpers import wait_for
 from rich.console import Console
 from textual.widgets import Select, Static
 
-from core.bench_sample import bench_sample
-from core.model import GPT, ContextWindow, GPTConfig
-from core.quantize import LowPrecisionLinear, TiedEmbedding, quantize_int8, to_precision, weight_bytes
-from core.sampler import SamplingConfig, generate
-from core.sampling import PRECISIONS, SamplerError
-from core.tokenizers import CharTokenizer
+from core.inference.quantize import LowPrecisionLinear, TiedEmbedding, quantize_int8, to_precision, weight_bytes
+from core.inference.sampler import SamplingConfig, generate
+from core.model.gpt import GPT, ContextWindow, GPTConfig
+from core.settings.sampling import PRECISIONS, SamplerError
+from core.tokens.tokenizers import CharTokenizer
 from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.bench.sample import bench_sample
 from nanogpt_tui.cli import main
-from pilot_helpers import wait_for
 
 LOW = ["bfloat16", "int8"]
 CONFIG = GPTConfig(block_size=64, vocab_size=65, n_layer=2, n_head=2, n_embd=64, dropout=0.0)

@@ -1,4 +1,4 @@
-"""Setting a run up (core.run_setup): the architecture a resume takes from its checkpoint."""
+"""Setting a run up (core.training.setup): the architecture a resume takes from its checkpoint."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from core.model import GPTConfig
-from core.presets import from_preset
-from core.run_setup import RunFolder, setup_run
-from core.train_config import MODEL_KEYS
+from core.model.gpt import GPTConfig
+from core.settings.presets import from_preset
+from core.settings.train_config import MODEL_KEYS
+from core.training.setup import RunFolder, setup_run
 
 
 def test_model_keys_are_the_gpt_config_fields_a_run_sets() -> None:
@@ -33,10 +33,10 @@ def test_resuming_a_nanogpt_checkpoint_keeps_its_architecture(tiny_run: Path, tm
     config = from_preset("tiny", dataset=ckpt["config"]["dataset"], device="cpu", max_iters=20,
                          rope=True, rmsnorm=True, qk_norm=True, relu2=True, untie_head=True)
     folder = RunFolder()
-    state = setup_run(config, out_dir / "ckpt.pt", folder)
+    built, _ = setup_run(config, out_dir / "ckpt.pt", folder)
     try:
-        assert not any(getattr(state.config, knob) for knob in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head"))
-        assert {k: getattr(state.config, k) for k in MODEL_KEYS} == {
-            k: getattr(state.model.config, k) for k in MODEL_KEYS}
+        assert not any(getattr(built.config, knob) for knob in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head"))
+        assert {k: getattr(built.config, k) for k in MODEL_KEYS} == {
+            k: getattr(built.model.config, k) for k in MODEL_KEYS}
     finally:
         folder.release(set_up=True)

@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
-from core.model import GPT, GPTConfig
-from core.sampler import SamplerError, SamplingConfig, TokenPiece, generate
-from core.tokenizers import CharTokenizer, get_tokenizer
+from core.inference.sampler import SamplerError, SamplingConfig, TokenPiece, generate
+from core.model.gpt import GPT, GPTConfig
+from core.tokens.tokenizers import CharTokenizer, get_tokenizer
 
 TEXT = "Quiet Baker: we knead the dough at dawn, then sell warm loaves by noon.\n"
 

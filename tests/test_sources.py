@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from core import paths
+from core.common import paths
 from data import sources
 
 BODY = b"Quiet Baker:\nWe knead the dough at dawn and sell warm loaves by noon.\n"

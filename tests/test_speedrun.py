@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from core import paths
-from core.speedrun import speedrun
+from core.common import paths
 from nanogpt_tui import cli
+from nanogpt_tui.bench.speedrun import speedrun
 from nanogpt_tui.cli.bench import shakespeare_text
 
 TINY = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, warmup_iters=2, lr_decay_iters=0)
@@ -57,11 +57,11 @@ def test_cli_speedrun_without_the_text_says_what_to_do(monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize("preset", ["cpu", "fast"])
 def test_readme_gives_each_presets_parameter_count(preset: str) -> None:
-    """README's sizes of the presets' models (on Tiny Shakespeare's 65 characters) are what core.model builds."""
-    from core.bench import SHAKESPEARE_CHARS
-    from core.model import GPT, GPTConfig
-    from core.presets import from_preset
-    from core.train_config import MODEL_KEYS
+    """README's sizes of the presets' models (on Tiny Shakespeare's 65 characters) are what core.model.gpt builds."""
+    from core.model.gpt import GPT, GPTConfig
+    from core.settings.presets import from_preset
+    from core.settings.train_config import MODEL_KEYS
+    from nanogpt_tui.bench.train import SHAKESPEARE_CHARS
 
     config = from_preset(preset)
     model = GPT(GPTConfig(**{key: getattr(config, key) for key in MODEL_KEYS}, vocab_size=len(SHAKESPEARE_CHARS)))

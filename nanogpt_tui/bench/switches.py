@@ -9,8 +9,7 @@ import statistics
 import time
 from typing import Any
 
-from core.figures import percentile
-
+from nanogpt_tui.bench.figures import percentile
 
 SWITCH_TEXT = "LEAD:\nThe model reads a character at a time, and learns.\n\nCHORUS:\nLearn, learn.\n" * 40
 
@@ -21,9 +20,9 @@ def make_switch_home(iters: int = 20) -> None:
     import tempfile
     from pathlib import Path
 
-    from core.presets import from_preset
-    from core.train_events import Failed
-    from core.trainer import Trainer
+    from core.runs.events import Failed
+    from core.settings.presets import from_preset
+    from core.training.trainer import Trainer
     from data.prepare import prepare
 
     with tempfile.TemporaryDirectory() as folder:

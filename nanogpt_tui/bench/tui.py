@@ -12,11 +12,11 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-from core import paths
-from core.figures import percentile, print_figures
+from core.common import paths
+from nanogpt_tui.bench.figures import percentile, print_figures
 from nanogpt_tui.bench.first_paint import first_paint_seconds
 from nanogpt_tui.bench.switches import make_switch_home, switch_times
-from nanogpt_tui.bench.training import BENCH_DATASET, WARMUP_ITERS, AppRun, app_run, headless_run
+from nanogpt_tui.bench.tui_training import BENCH_DATASET, WARMUP_ITERS, AppRun, app_run, headless_run
 
 RATIO_GOAL = 0.95
 LATENCY_GOAL_MS = 100.0
@@ -35,8 +35,8 @@ def bench_tui(
 ) -> dict[str, Any]:
     """Measure training speed in the app against headless, key latency while training, first paint and
     screen switches (`switch_rounds` rounds through every screen)."""
-    from core.bench import make_random_dataset
-    from core.train_config import ConfigError
+    from core.settings.train_config import ConfigError
+    from nanogpt_tui.bench.train import make_random_dataset
     from nanogpt_tui.widgets.loss_plot import MAX_POINTS
 
     # Checked first, so a bad value fails in a second, not after minutes of training.

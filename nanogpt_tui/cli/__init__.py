@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from core import paths
+from core.common import paths
 from nanogpt_tui.cli import bench, export, inference, inspect, listing, prepare, train
 from nanogpt_tui.cli.common import err_console, is_user_error
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core import paths
+from core.common import paths
 from nanogpt_tui.cli.common import console, err_console
-
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the repository, where there is one
 
@@ -24,11 +23,11 @@ def shakespeare_text(given: str | None = None) -> Path | None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "train":
-        from core.bench import bench_train
+        from nanogpt_tui.bench.train import bench_train
 
         bench_train(preset=args.preset, iters=args.iters or 30, device=args.device)
     elif args.what == "sample":
-        from core.bench_sample import bench_sample
+        from nanogpt_tui.bench.sample import bench_sample
 
         bench_sample(n_tokens=args.tokens, vocab=args.vocab, device=args.device, checkpoint=args.checkpoint,
                      text=shakespeare_text(args.text), threads=args.threads)
@@ -37,7 +36,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "gpu":
         return cmd_gpu(args)
     elif args.what == "prepare":
-        from data.bench import bench_prepare
+        from nanogpt_tui.bench.prepare import bench_prepare
 
         bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer, text=Path(args.text) if args.text else None)
     else:
@@ -63,7 +62,7 @@ def cmd_speedrun(args: argparse.Namespace) -> int:
     text = found_text(args.text)
     if text is None:
         return 1
-    from core.speedrun import TARGET, speedrun
+    from nanogpt_tui.bench.speedrun import TARGET, speedrun
 
     target = TARGET if args.target is None else args.target
     speedrun(text, presets=tuple(args.presets.split(",")), target=target, cap=args.iters, console=console)
@@ -71,7 +70,7 @@ def cmd_speedrun(args: argparse.Namespace) -> int:
 
 
 def cmd_gpu(args: argparse.Namespace) -> int:
-    from core.bench_gpu import TARGET, bench_gpu, require_cuda
+    from nanogpt_tui.bench.gpu import TARGET, bench_gpu, require_cuda
 
     require_cuda()  # before anything else: without a GPU there is nothing to check
     text = found_text(args.text)

@@ -12,16 +12,16 @@ err_console = Console(stderr=True)
 # Engine exceptions whose message is written for the user, by module. A module that was never imported
 # cannot have raised its error, so checking sys.modules avoids importing torch just to catch one.
 USER_ERRORS = {
-    "core.tokenizers": "TokenizerError",
-    "core.dataset": "DatasetError",
-    "core.model": "ModelError",
-    "core.devices": "DeviceError",
-    "core.distributed": "DistributedError",
-    "core.checkpoint": "CheckpointError",
-    "core.inspect_model": "InspectError",
-    "core.sampler": "SamplerError",
-    "core.sampling": "SamplerError",
-    "core.train_config": "ConfigError",
+    "core.tokens.tokenizers": "TokenizerError",
+    "core.dataset.format": "DatasetError",
+    "core.model.gpt": "ModelError",
+    "core.common.devices": "DeviceError",
+    "core.training.distributed": "DistributedError",
+    "core.runs.checkpoint": "CheckpointError",
+    "core.inference.inspect_model": "InspectError",
+    "core.inference.sampler": "SamplerError",
+    "core.settings.sampling": "SamplerError",
+    "core.settings.train_config": "ConfigError",
     "data.sources": "SourceError",
     "data.prepare": "PrepareError",
 }

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from core.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, HUB_OWNER, models_dir, where_to_put
+from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, HUB_OWNER, models_dir, where_to_put
 from nanogpt_tui.cli.common import console, err_console
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.gpt2_weights import ExportExists, export_checkpoint
+    from core.interop.gpt2_weights import ExportExists, export_checkpoint
 
     try:
         exported = export_checkpoint(args.run, args.format, args.out, overwrite=args.overwrite)

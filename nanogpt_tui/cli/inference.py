@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision, parse_stop_strings
+from core.settings.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision, parse_stop_strings
 from nanogpt_tui.cli.common import console
 
 
@@ -44,7 +44,7 @@ def add_precision_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def precision_name(text: str) -> str:
-    """argparse type: a name from core.sampling.PRECISIONS, else an error that lists them."""
+    """argparse type: a name from core.settings.sampling.PRECISIONS, else an error that lists them."""
     try:
         return check_precision(text)
     except ValueError as error:
@@ -53,9 +53,9 @@ def precision_name(text: str) -> str:
 
 def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Any, Path]:
     """The checkpoint's model at `--precision` on `--device`, its tokenizer, the checkpoint dict, device and path."""
-    from core.checkpoint import load_model, resolve_checkpoint
-    from core.devices import resolve_device
-    from core.quantize import to_precision
+    from core.common.devices import resolve_device
+    from core.inference.quantize import to_precision
+    from core.runs.checkpoint import load_model, resolve_checkpoint
 
     device = resolve_device(args.device)
     path = resolve_checkpoint(args.checkpoint, meta=args.meta)
@@ -64,7 +64,7 @@ def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, An
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from core.sampler import SamplingConfig, generate
+    from core.inference.sampler import SamplingConfig, generate
 
     model, tokenizer, _, device, _ = load_for_inference(args)
     config = SamplingConfig(
@@ -90,9 +90,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from core.checkpoint import training_dataset
-    from core.dataset import DatasetError, load_dataset
-    from core.evaluation import evaluate
+    from core.dataset.format import DatasetError, load_dataset
+    from core.runs.checkpoint import training_dataset
+    from core.training.evaluation import evaluate
 
     model, _, ckpt, device, path = load_for_inference(args)
     try:

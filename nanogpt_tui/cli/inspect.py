@@ -10,13 +10,20 @@ from nanogpt_tui.cli.inference import add_checkpoint_flags
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """The model's anatomy; with --attention, --lens or --nearest, what it does with a text."""
-    from core.anatomy import build_anatomy
-    from core.checkpoint import load_model, resolve_checkpoint
-    from core.devices import resolve_device
-    from core.inspect_model import (
-        attention_weights, check_layer_head, check_position, encode, logit_lens, model_config, nearest_tokens,
-        param_infos, token_text,
+    from core.common.devices import resolve_device
+    from core.inference.inspect_model import (
+        attention_weights,
+        check_layer_head,
+        check_position,
+        encode,
+        logit_lens,
+        model_config,
+        nearest_tokens,
+        param_infos,
+        token_text,
     )
+    from core.model.anatomy import build_anatomy
+    from core.runs.checkpoint import load_model, resolve_checkpoint
     from nanogpt_tui import model_views as views
 
     path = resolve_checkpoint(args.checkpoint, args.meta)

@@ -8,16 +8,16 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from core import paths
-from core.formatting import human_count, human_size
+from core.common import paths
+from core.common.formatting import human_count, human_size
 from nanogpt_tui.cli.common import console
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
     """One row per token; characters a dataset's vocabulary lacks show as `?`, as on the Tokens screen."""
-    from core.dataset import load_dataset, tokenizer_of
-    from core.token_spans import count_tokens, count_unknown, split_tokens
-    from core.tokenizers import get_tokenizer
+    from core.dataset.format import load_dataset, tokenizer_of
+    from core.tokens.spans import count_tokens, count_unknown, split_tokens
+    from core.tokens.tokenizers import get_tokenizer
 
     tokenizer = tokenizer_of(load_dataset(args.dataset)) if args.dataset else get_tokenizer(args.tokenizer)
     spans = split_tokens(tokenizer, args.text, allow_special=args.special)
@@ -45,7 +45,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
-    from core.checkpoint_list import list_checkpoints
+    from core.runs.listing import list_checkpoints
 
     summaries = list_checkpoints()
     if not summaries:

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from core import paths
-from core.presets import PRESETS
-from core.stop_signals import end_by_signal, flush_output
+from core.common import paths
+from core.settings.presets import PRESETS
+from core.training.stop_signals import end_by_signal, flush_output
 from nanogpt_tui.cli.common import console, err_console
 
 if TYPE_CHECKING:
-    from core.distributed import Distributed
-    from core.train_config import TrainConfig
+    from core.settings.train_config import TrainConfig
+    from core.training.distributed import Distributed
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -61,14 +61,14 @@ class StopSignals:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.distributed import from_env
-    from core.presets import from_preset
-    from core.train_config import apply_overrides, config_from_dict
-    from core.train_events import Failed, Finished
+    from core.runs.events import Failed, Finished
+    from core.settings.presets import from_preset
+    from core.settings.train_config import apply_overrides, config_from_dict
+    from core.training.distributed import from_env
 
     if args.resume:
         # A resumed run keeps its own settings; flags and --set change what they name (e.g. max_iters).
-        from core.checkpoint import load_checkpoint, resolve_checkpoint
+        from core.runs.checkpoint import load_checkpoint, resolve_checkpoint
 
         base = config_from_dict(load_checkpoint(resolve_checkpoint(args.resume), mmap=True)["config"])
     else:
@@ -128,8 +128,19 @@ def exit_rank(status: int) -> NoReturn:
 def train_with_progress(config: TrainConfig, resume: str | None, stops: StopSignals, place: Distributed) -> Any:
     """Train with figures on a progress bar (rank 0's) until the end or a stop signal (then the trainer
     stops, which saves); the Finished or Failed event."""
-    from core.train_events import CheckpointSaved, Compiling, Eval, Failed, Finished, Paused, Resumed, Sample, Started, Step
-    from core.trainer import Trainer
+    from core.runs.events import (
+        CheckpointSaved,
+        Compiling,
+        Eval,
+        Failed,
+        Finished,
+        Paused,
+        Sample,
+        Started,
+        Step,
+        Unpaused,
+    )
+    from core.training.trainer import Trainer
 
     outcome: dict[str, Any] = {}
     with Progress(
@@ -179,8 +190,8 @@ def train_with_progress(config: TrainConfig, resume: str | None, stops: StopSign
                 bar.console.print(f"[dim]--- sample at step {event.iter} ---[/]\n{event.text}\n[dim]---[/]")
             elif isinstance(event, CheckpointSaved):
                 bar.console.print(f"[dim]saved {event.kind} checkpoint {event.path}[/]")
-            elif isinstance(event, (Paused, Resumed)):  # asked for from the app's Watch screen (control.json)
-                verb = "[yellow]paused[/] (the app's Watch screen resumes it)" if isinstance(event, Paused) else "resumed"
+            elif isinstance(event, (Paused, Unpaused)):  # asked for from the app's Watch screen (control.json)
+                verb = "[yellow]paused[/] (the app's Watch screen unpauses it: u)" if isinstance(event, Paused) else "unpaused"
                 bar.console.print(f"{verb} at iteration {event.iter}")
 
         trainer = Trainer(config, on_event, resume=resume)
@@ -224,8 +235,8 @@ def torchrun_args(args: argparse.Namespace) -> list[str]:
 
 def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
     """Run torchrun in this process; when a rank fails, say which and how (torchrun stops the others)."""
-    from core.dataset import load_dataset
-    from core.distributed import Distributed, DistributedError, device_for, from_env
+    from core.dataset.format import load_dataset
+    from core.training.distributed import Distributed, DistributedError, device_for, from_env
 
     if from_env().enabled:
         raise DistributedError("this process already runs under torchrun: leave out --nproc")
@@ -237,10 +248,11 @@ def launch_torchrun(args: argparse.Namespace, config: TrainConfig) -> int:
     last = args.nproc - 1  # the last process needs the highest GPU number
     device_for(Distributed(last, last, args.nproc, args.nproc, enabled=True), config.device)
 
-    from core.devices import cpu_count
     from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
+
+    from core.common.devices import cpu_count
 
     # torchrun gives each process 1 thread unless told; the trainer shares the cores out itself (CPU runs).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpu_count() // args.nproc)))

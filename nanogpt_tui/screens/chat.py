@@ -30,7 +30,7 @@ from textual.reactive import reactive
 from textual.widgets import Header, Input, Select, Static, Switch
 from textual.worker import get_current_worker
 
-from core import paths
+from core.common import paths
 from nanogpt_tui import chat_store
 from nanogpt_tui.chat_engine import Engine, load_engine
 from nanogpt_tui.messages import WorkFailed
@@ -44,8 +44,8 @@ from nanogpt_tui.widgets.sessions_modal import Reopened, SessionsModal
 from nanogpt_tui.widgets.transcript import Transcript, Turn, context_text, describe_token
 
 if TYPE_CHECKING:
-    from core.sampler import TokenPiece
-    from core.sampling import SamplingConfig
+    from core.inference.sampler import TokenPiece
+    from core.settings.sampling import SamplingConfig
 
 UPDATE_INTERVAL = 1 / 15  # seconds between UI updates while a reply streams (~15 a second)
 ALTERNATIVES = 5  # how many of the likeliest tokens each generated token reports
@@ -234,7 +234,7 @@ class ChatScreen(AppScreen):
         The checkpoint is loaded again first if its file changed since, so the reply comes from the model
         the picker names. It stops on `cancel` (esc, new chat) and on the worker's cancellation (quitting).
         """
-        from core.sampler import generate
+        from core.inference.sampler import generate
 
         worker = get_current_worker()
         count = 0

@@ -23,8 +23,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Header
 from textual.worker import get_current_worker
 
-from core import disk, paths, run_lock
-from core.run_watch import WatchError, resolve_run
+from core.common import disk, folder_lock, paths
+from core.runs.watch import WatchError, resolve_run
 from nanogpt_tui import listings
 from nanogpt_tui.messages import WorkFailed
 from nanogpt_tui.screens.base import AppScreen
@@ -37,7 +37,7 @@ from nanogpt_tui.widgets.export_dialog import ExportChoice, ExportModal
 from nanogpt_tui.widgets.footer import Footer
 
 if TYPE_CHECKING:
-    from core.checkpoint_list import CheckpointSummary
+    from core.runs.listing import CheckpointSummary
 
 DEBOUNCE_S = 0.15  # the cursor rests this long on a row before its details are read
 
@@ -101,7 +101,7 @@ class CheckpointsScreen(AppScreen):
             self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
             return
         # Not cached with the listing: a lock comes and goes without a checkpoint changing.
-        training = frozenset(str(folder) for folder in {s.run_dir for s in summaries} if run_lock.in_use(folder))
+        training = frozenset(str(folder) for folder in {s.run_dir for s in summaries} if folder_lock.in_use(folder))
         if not get_current_worker().is_cancelled:
             self.post_message(Listed(summaries, signature, training))
 
@@ -224,7 +224,7 @@ class CheckpointsScreen(AppScreen):
         if trainer is not None and trainer.run_dir is not None and trainer.run_dir.resolve() == summary.run_dir.resolve():
             self.notify(f"Run {summary.name!r} is training now: stop it first (f3)", severity="warning")
             return True
-        pid = run_lock.holder(summary.run_dir)
+        pid = folder_lock.holder(summary.run_dir)
         if pid is None:
             return False
         self.notify(f"Run {summary.name!r} is being trained by process {pid}: stop it first (w watches and "
@@ -323,7 +323,7 @@ class CheckpointsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-open")
     def open_checkpoint(self, spec: str) -> None:
-        from core.checkpoint import CheckpointError, resolve_checkpoint
+        from core.runs.checkpoint import CheckpointError, resolve_checkpoint
 
         try:
             path = resolve_checkpoint(str(Path(spec).expanduser()))
@@ -353,7 +353,7 @@ class CheckpointsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-export")
     def export(self, path: Path, choice: ExportChoice) -> None:
-        from core.gpt2_weights import ExportExists, export_checkpoint
+        from core.interop.gpt2_weights import ExportExists, export_checkpoint
 
         try:
             exported = export_checkpoint(path, choice.format, choice.folder, choice.overwrite)

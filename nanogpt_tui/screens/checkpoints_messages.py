@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from core.disk import FolderSize
+from core.common.disk import FolderSize
 
 if TYPE_CHECKING:
-    from core.checkpoint_list import CheckpointSummary
+    from core.runs.listing import CheckpointSummary
 
 
 class Listed(Message):

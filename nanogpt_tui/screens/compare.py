@@ -21,14 +21,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
-from core import metrics
-from core.curves import settings_diff
+from core.runs import metrics
+from core.runs.curves import settings_diff
 from nanogpt_tui import listings
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
-    from core.checkpoint_list import CheckpointSummary
+    from core.runs.listing import CheckpointSummary
 
 
 @dataclass

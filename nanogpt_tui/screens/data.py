@@ -20,10 +20,18 @@ from textual.reactive import reactive
 from textual.widgets import Button, DataTable, Header, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import paths
-from core.dataset import DatasetError, DatasetInfo, DatasetStats, dataset_stats, delete_dataset, open_split, tokenizer_of
-from core.formatting import human_size
-from core.tokenizers import TokenizerError, tokenizer_name
+from core.common import paths
+from core.common.formatting import human_size
+from core.dataset.format import (
+    DatasetError,
+    DatasetInfo,
+    DatasetStats,
+    dataset_stats,
+    delete_dataset,
+    open_split,
+    tokenizer_of,
+)
+from core.tokens.tokenizers import TokenizerError, tokenizer_name
 from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed

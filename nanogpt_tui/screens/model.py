@@ -6,7 +6,7 @@ shapes), its loss at initialisation beside ln(vocab_size), the attention weights
 on a text, what each layer would predict next (the logit lens), and a token's nearest neighbours in
 the embedding.
 
-Every computation runs in a thread worker (core.inspect_model); the workers post typed messages
+Every computation runs in a thread worker (core.inference.inspect_model); the workers post typed messages
 (screens/model_work.py) and the handlers own the widgets (the Anatomy and Attention tabs are
 widgets/model_tabs.py's). Keys: ↑/↓ move along the text's tokens (the query row, the lens position, the
 embedding's token), [ and ] (or page up/down) change the layer, , and . (or alt+←/→) the head, ctrl+t
@@ -27,7 +27,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Header, Input, Select, Static, TabbedContent, TabPane, Tabs
 
-from core.anatomy import init_loss_expected
+from core.model.anatomy import init_loss_expected
 from nanogpt_tui import listings
 from nanogpt_tui import model_views as views
 from nanogpt_tui.messages import WorkFailed
@@ -125,7 +125,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-list")
     def list_sources(self) -> None:
-        from core.dataset import DatasetInfo
+        from core.dataset.format import DatasetInfo
 
         try:  # cached by the files' stats: a revisit with nothing changed reads nothing
             checkpoints = [s for s in listings.checkpoints()[1] if not s.error]
@@ -186,7 +186,7 @@ class ModelScreen(AppScreen):
 
     def train_settings(self) -> tuple[dict[str, Any], str | None, str]:
         """The Train screen's form values (its settings, its dataset), else the cpu preset's."""
-        from core.presets import from_preset
+        from core.settings.presets import from_preset
         from nanogpt_tui.screens.train import TrainScreen
 
         train = self.app.opened_screen(TrainScreen)  # type: ignore[attr-defined]
@@ -197,8 +197,8 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-load")
     def load_source(self, source: str, settings: tuple[dict[str, Any], str | None, str] | None, dataset: str | None) -> None:
-        from core.anatomy import build_anatomy
-        from core.inspect_model import model_config, param_infos
+        from core.inference.inspect_model import model_config, param_infos
+        from core.model.anatomy import build_anatomy
 
         try:
             if settings is None:
@@ -257,8 +257,8 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-loss")
     def measure_loss(self, source: str, model: Any, dataset: str) -> None:
-        from core.dataset import load_dataset
-        from core.inspect_model import measure_loss
+        from core.dataset.format import load_dataset
+        from core.inference.inspect_model import measure_loss
 
         try:
             loss = measure_loss(model, load_dataset(dataset))
@@ -292,7 +292,7 @@ class ModelScreen(AppScreen):
     def run_analysis(self, generation: int, model: Any, tokenizer: Any, text: str) -> None:
         import torch
 
-        from core.inspect_model import attention_weights, device_of, encode
+        from core.inference.inspect_model import attention_weights, device_of, encode
 
         try:
             tokens = encode(tokenizer, text, model.config.block_size)
@@ -347,7 +347,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-probe")
     def run_probe(self, generation: int, model: Any, tokenizer: Any, ids: list[int], position: int) -> None:
-        from core.inspect_model import logit_lens, nearest_tokens, token_text
+        from core.inference.inspect_model import logit_lens, nearest_tokens, token_text
 
         try:
             lens = logit_lens(model, tokenizer, ids, position)

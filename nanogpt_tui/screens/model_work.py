@@ -12,7 +12,7 @@ from typing import Any
 
 from textual.message import Message
 
-from core.formatting import human_count
+from core.common.formatting import human_count
 
 
 @dataclass
@@ -35,7 +35,7 @@ class ModelReady(Message):
 @dataclass
 class Analysed(Message):
     generation: int
-    tokens: Any  # core.inspect_model.Tokens
+    tokens: Any  # core.inference.inspect_model.Tokens
     attention: Any  # numpy (n_layer, n_head, T, T)
 
 
@@ -56,9 +56,9 @@ class LossMeasured(Message):
 
 def load_checkpoint(path: Path) -> tuple[Any, Any, str, bool, str | None]:
     """A checkpoint's model and tokenizer, its description, whether it was trained, and its dataset's name."""
-    from core.checkpoint import load_model
-    from core.devices import resolve_device
-    from core.tokenizers import tokenizer_name
+    from core.common.devices import resolve_device
+    from core.runs.checkpoint import load_model
+    from core.tokens.tokenizers import tokenizer_name
 
     device = resolve_device("auto")
     model, tokenizer, ckpt = load_model(path, device)
@@ -71,9 +71,9 @@ def load_checkpoint(path: Path) -> tuple[Any, Any, str, bool, str | None]:
 
 def build_untrained(settings: tuple[dict[str, Any], str | None, str], dataset: str | None) -> tuple[Any, Any, str, str | None]:
     """An untrained model of the settings, with `dataset`'s vocabulary (else the form's dataset's, else GPT-2's)."""
-    from core.dataset import load_dataset, tokenizer_of
-    from core.inspect_model import untrained_model
-    from core.tokenizers import get_tokenizer
+    from core.dataset.format import load_dataset, tokenizer_of
+    from core.inference.inspect_model import untrained_model
+    from core.tokens.tokenizers import get_tokenizer
 
     values, form_dataset, origin = settings
     name = dataset or form_dataset

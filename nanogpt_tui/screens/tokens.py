@@ -25,16 +25,16 @@ from textual.widgets import Header, SelectionList, Static, Switch, TextArea
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
-from core.dataset import (
+from core.dataset.format import (
     DatasetError,
     DatasetInfo,
     load_dataset,
     token_counts,
     tokenizer_of,
 )
-from core.run_files import LATEST
-from core.token_spans import decode_spans, parse_ids, split_tokens
-from core.tokenizers import (
+from core.runs.files import LATEST
+from core.tokens.spans import decode_spans, parse_ids, split_tokens
+from core.tokens.tokenizers import (
     ENDOFTEXT,
     TIKTOKEN_NAMES,
     Tokenizer,
@@ -276,7 +276,7 @@ class TokensScreen(AppScreen):
         if kind == "tiktoken":
             return listings.memo(("tokenizer", name), lambda: (get_tokenizer(name), None))
         if kind == "checkpoint":
-            from core.checkpoint import CheckpointError
+            from core.runs.checkpoint import CheckpointError
 
             try:
                 spec, dataset = listings.checkpoint_tokenizer(Path(name))

@@ -2,7 +2,7 @@
 
 The screen coordinates two widgets: TrainSettingsForm (the settings; posts SettingsChanged) and
 RunMonitor (draws a run's events). `load_devices` imports torch in a worker to find the devices and the
-dtypes each takes. Training runs in a child process (core.train_process.TrainerProcess) driven by the
+dtypes each takes. Training runs in a child process (core.training.process.TrainerProcess) driven by the
 `run_training` worker, which relays its events as messages batched by `EventThrottle` (at most 4 a
 second): the trainer has a GIL of its own, so drawing the screen never stalls it. `state` (a Phase) says what the
 screen is doing; the keys follow it (`check_action`).
@@ -22,25 +22,35 @@ from textual.reactive import reactive
 from textual.widgets import Button, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core import disk, paths
-from core.run_files import LATEST
-from core.train_config import TrainConfig
-from core.train_events import Compiling, Event, Failed, Finished, Paused, Resumed, Started, Step
-from core.train_process import TrainerProcess
+from core.common import disk, paths
+from core.runs.events import Compiling, Event, Failed, Finished, Paused, Started, Step, Unpaused
+from core.runs.files import LATEST
+from core.settings.train_config import TrainConfig
+from core.training.process import TrainerProcess
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.run_folders import FolderId, find_moved, folder_id
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.train_messages import (
-    TRAINING, UPDATE_INTERVAL, DevicesFailed, DevicesReady, ExistingRun, FoldersMoved, Phase, ResumeFailed,
-    ResumeLoaded, TrainerEvents, TrainingStarted, find_devices, read_resume,
+    TRAINING,
+    UPDATE_INTERVAL,
+    DevicesFailed,
+    DevicesReady,
+    ExistingRun,
+    FoldersMoved,
+    Phase,
+    ResumeFailed,
+    ResumeLoaded,
+    TrainerEvents,
+    TrainingStarted,
+    find_devices,
+    read_resume,
 )
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal, ConfirmModal
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.run_monitor import RunMonitor
 from nanogpt_tui.widgets.settings_form import FORM, SettingsChanged, TrainSettingsForm
-
 
 
 class TrainScreen(AppScreen):
@@ -51,7 +61,7 @@ class TrainScreen(AppScreen):
     BINDINGS = [
         Binding("ctrl+r", "start", "Start", id="train.start"),
         Binding("ctrl+t", "pause", "Pause", id="train.pause"),
-        Binding("ctrl+t", "resume_run", "Resume", id="train.resume"),
+        Binding("ctrl+t", "unpause", "Unpause", id="train.unpause"),
         Binding("ctrl+b", "stop", "Stop", id="train.stop"),
         Binding("ctrl+s", "save_now", "Save now", id="train.save"),
         Binding("ctrl+n", "sample_now", "Sample now", id="train.sample"),
@@ -219,13 +229,13 @@ class TrainScreen(AppScreen):
     # -- running ------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Keys that do nothing now show disabled in the footer (Pause and Resume share ctrl+t)."""
+        """Keys that do nothing now show disabled in the footer (Pause and Unpause share ctrl+t)."""
         if action == "start":
             ready = self.settings is not None and self.settings.config.dataset
             return None if self.state in TRAINING or not ready else True
         if action == "pause":
             return self.state != Phase.PAUSED if self.trainer is not None else None
-        if action == "resume_run":
+        if action == "unpause":
             return self.trainer is not None and self.state == Phase.PAUSED
         if action in ("stop", "save_now", "sample_now"):
             return True if self.trainer is not None else None
@@ -315,7 +325,7 @@ class TrainScreen(AppScreen):
             self.show_failure(f"{type(event.worker.error).__name__}: {event.worker.error}")
             self.monitor.write_log(f"[red]failed:[/] {event.worker.error}")
         elif self.state in TRAINING:
-            self.set_state(Phase.STOPPED, "Training ended.")
+            self.set_state(Phase.INTERRUPTED, "Training ended.")
 
     def on_trainer_events(self, message: TrainerEvents) -> None:
         steps: list[Step] = []
@@ -341,7 +351,7 @@ class TrainScreen(AppScreen):
             self.set_state(Phase.RUNNING, "Compiling the model (torch.compile): the first steps wait for it…")
         elif isinstance(event, Paused):
             self.set_state(Phase.PAUSED, f"Paused at iteration {event.iter}: ctrl+t resumes.")
-        elif isinstance(event, Resumed):
+        elif isinstance(event, Unpaused):
             self.set_state(Phase.RUNNING, f"Training {self.run_dir.name if self.run_dir else ''}.")
         elif isinstance(event, Finished):
             self.ended = event
@@ -379,9 +389,9 @@ class TrainScreen(AppScreen):
         if self.trainer is not None:
             self.trainer.pause()
 
-    def action_resume_run(self) -> None:
+    def action_unpause(self) -> None:
         if self.trainer is not None:
-            self.trainer.resume()
+            self.trainer.unpause()
 
     def action_stop(self) -> None:
         if self.trainer is not None:

@@ -11,10 +11,10 @@ from typing import Any
 
 from textual.message import Message
 
-from core.disk import FolderSize
-from core.train_config import TrainConfig
-from core.train_events import Event
-from core.train_process import TrainerProcess
+from core.common.disk import FolderSize
+from core.runs.events import Event
+from core.settings.train_config import TrainConfig
+from core.training.process import TrainerProcess
 from nanogpt_tui.run_folders import FolderId, folder_id
 
 # Seconds between UI updates from a stream of Step events. Every update costs CPU time on a core the
@@ -32,7 +32,7 @@ class Phase(str, enum.Enum):  # (enum.StrEnum is Python 3.11+; the project suppo
     RUNNING = "running"
     PAUSED = "paused"
     FINISHED = "finished"
-    STOPPED = "stopped"  # the trainer ended without a Finished event (Train: its worker; Watch: its process)
+    INTERRUPTED = "interrupted"  # the trainer ended without a Finished event (Train: its worker; Watch: its process)
     FAILED = "failed"
 
     def __str__(self) -> str:
@@ -44,7 +44,7 @@ TRAINING = (Phase.STARTING, Phase.RUNNING, Phase.PAUSED)
 
 @dataclass
 class DevicesReady(Message):
-    """torch is imported: the devices (core.devices.DeviceInfo), the dtypes each takes, the default."""
+    """torch is imported: the devices (core.common.devices.DeviceInfo), the dtypes each takes, the default."""
 
     devices: list[Any]
     dtypes: dict[str, dict[str, str | None]]
@@ -104,7 +104,7 @@ class FoldersMoved(Message):
 def find_devices() -> DevicesReady | DevicesFailed:
     """Import torch (seconds: call it in a worker); the devices, the dtypes each takes, the default."""
     try:
-        from core import devices
+        from core.common import devices
 
         found = devices.list_devices()
         dtypes = {d.name: devices.supported_dtypes(devices.resolve_device(d.name)) for d in found if d.available}
@@ -117,7 +117,7 @@ def find_devices() -> DevicesReady | DevicesFailed:
 def read_resume(path: Path) -> ResumeLoaded | ResumeFailed:
     """The settings and iteration of the checkpoint at `path` (a run folder or a file), read in a worker."""
     try:
-        from core.checkpoint import load_checkpoint, resolve_checkpoint
+        from core.runs.checkpoint import load_checkpoint, resolve_checkpoint
 
         resolved = resolve_checkpoint(str(path))
         ckpt = load_checkpoint(resolved)

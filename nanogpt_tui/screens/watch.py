@@ -3,13 +3,13 @@ shared folder), live, and steered from here.
 
 Reached from the Checkpoints screen (w) or the command palette ("Watch a run": the prompt offers the run
 written to last, found in the app's worker by `find_latest_run` first); escape goes back. A thread
-worker reads the run's metrics.jsonl as it grows (core.run_watch) and posts what it found as one message
+worker reads the run's metrics.jsonl as it grows (core.runs.watch) and posts what it found as one message
 per poll (every POLL_S; a long file is caught up a chunk at a time), one message in flight at a time, so
-the UI never falls behind with a queue of batches. The events are the Trainer's own (core.train_events),
+the UI never falls behind with a queue of batches. The events are the Trainer's own (core.runs.events),
 drawn by the Train screen's RunMonitor; this screen keeps the run's `state` (the Train screen's Phase) and
 words the status (the session, the file's freshness). Keys send pause, resume, stop, save-now and sample-now
-through the run's control.json (core.control); each request is answered by the trainer's acknowledgment
-or, after core.control.ACK_TIMEOUT_S, by "no answer". Leaving the screen or quitting the app never stops
+through the run's control.json (core.runs.control); each request is answered by the trainer's acknowledgment
+or, after core.runs.control.ACK_TIMEOUT_S, by "no answer". Leaving the screen or quitting the app never stops
 the run: only `s` does.
 """
 
@@ -31,10 +31,11 @@ from textual.screen import Screen
 from textual.widgets import Header
 from textual.worker import get_current_worker
 
-from core import control, run_watch
-from core.control import Ack, Session
-from core.run_watch import STALE_S, Activity, Reset, RunWatcher, WatchError, resolve_run, run_activity
-from core.train_events import Failed, Finished, Paused, Resumed, Started, Step
+from core.runs import control
+from core.runs import watch as run_watch
+from core.runs.control import Ack, Request, Session
+from core.runs.events import Failed, Finished, Paused, Started, Step, Unpaused
+from core.runs.watch import STALE_S, Activity, Reset, RunWatcher, WatchError, resolve_run, run_activity
 from nanogpt_tui.screens.train_messages import TRAINING, Phase
 from nanogpt_tui.widgets.dialogs import TextModal, TextPrompt
 from nanogpt_tui.widgets.footer import Footer
@@ -42,7 +43,6 @@ from nanogpt_tui.widgets.run_monitor import RunMonitor
 
 POLL_S = 0.5  # how often the worker looks for new records
 ACTIVITY_S = 1.0  # how often it asks whether the trainer is still there (the status line's clock)
-REQUEST_WORDS = {"pause": "pause", "resume": "resume", "stop": "stop", "save_now": "save now", "sample_now": "sample now"}
 
 
 def ago(seconds: float) -> str:
@@ -101,12 +101,12 @@ class ActivityChecked(Message):
 @dataclass
 class RequestSent(Message):
     id: str
-    request: str
+    request: Request
 
 
 @dataclass
 class RequestFailed(Message):
-    request: str
+    request: Request
     error: str
 
 
@@ -116,7 +116,7 @@ class WatchScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="watch.back"),
         Binding("p", "send('pause')", "Pause", id="watch.pause"),
-        Binding("r", "send('resume')", "Resume", id="watch.resume"),
+        Binding("u", "send('unpause')", "Unpause", id="watch.unpause"),
         Binding("s", "send('stop')", "Stop", id="watch.stop"),
         Binding("ctrl+s", "send('save_now')", "Save", id="watch.save"),
         Binding("n", "send('sample_now')", "Sample", id="watch.sample"),
@@ -125,7 +125,7 @@ class WatchScreen(Screen[None]):
     ]
 
     # What the records say the run is doing, in the Train screen's words: STARTING (no record of its start
-    # yet), RUNNING, PAUSED, FINISHED, FAILED, or STOPPED (its process ended without a Finished record).
+    # yet), RUNNING, PAUSED, FINISHED, FAILED, or INTERRUPTED (its process ended without a Finished record).
     # Which keys work follows it (check_action).
     state: reactive[Phase] = reactive(Phase.STARTING, bindings=True)
 
@@ -135,7 +135,7 @@ class WatchScreen(Screen[None]):
         self.session: Session | None = None
         self.activity: Activity | None = None
         self.iter = 0
-        self.pending: dict[str, str] = {}  # request id -> request, awaiting the trainer's acknowledgment
+        self.pending: dict[str, Request] = {}  # request id -> request, awaiting the trainer's acknowledgment
         self.overdue: set[str] = set()  # pending ids already reported as unanswered
         self.recent_acks: dict[str, Ack] = {}  # the latest acknowledgments, for one that overtakes its RequestSent
         self.handled = threading.Event()  # the worker's last batch has been shown: it may post the next
@@ -204,8 +204,8 @@ class WatchScreen(Screen[None]):
             self.monitor.plot.replot()
         self.activity = message.activity
         if message.activity.pid_alive is False and self.state in TRAINING:
-            self.state = Phase.STOPPED
-        elif message.activity.pid_alive and self.state == Phase.STOPPED:
+            self.state = Phase.INTERRUPTED
+        elif message.activity.pid_alive and self.state == Phase.INTERRUPTED:
             self.state = Phase.RUNNING
         self.show_status()
 
@@ -214,7 +214,7 @@ class WatchScreen(Screen[None]):
     def show_steps(self, steps: list[Step]) -> None:
         self.monitor.show_steps(steps)
         self.iter = steps[-1].iter + 1
-        if self.state in (Phase.STARTING, Phase.STOPPED):
+        if self.state in (Phase.STARTING, Phase.INTERRUPTED):
             self.state = Phase.RUNNING  # a run recorded before sessions were: steps are all it says
 
     def show_event(self, event: Any) -> None:
@@ -236,7 +236,7 @@ class WatchScreen(Screen[None]):
             self.iter, self.state = event.start_iter, Phase.RUNNING
         elif isinstance(event, Paused):
             self.state, self.iter = Phase.PAUSED, event.iter
-        elif isinstance(event, Resumed):
+        elif isinstance(event, Unpaused):
             self.state = Phase.RUNNING
         elif isinstance(event, Finished):
             self.state, self.iter = Phase.FINISHED, event.iter
@@ -255,7 +255,7 @@ class WatchScreen(Screen[None]):
             Phase.PAUSED: f"Paused at iteration {self.iter}{where} (r resumes)",
             Phase.FINISHED: f"Finished at iteration {self.iter}{where}",
             Phase.FAILED: f"Failed at iteration {self.iter}{where}",
-            Phase.STOPPED: f"The trainer ended without finishing, at iteration {self.iter}{where}",
+            Phase.INTERRUPTED: f"The trainer ended without finishing, at iteration {self.iter}{where}",
         }[self.state]
         parts = [text]
         if self.session:
@@ -279,16 +279,18 @@ class WatchScreen(Screen[None]):
         request = parameters[0] if parameters else None
         if request == "pause":
             return True if self.state == Phase.RUNNING else None
-        if request == "resume":
+        if request == "unpause":
             return True if self.state == Phase.PAUSED else None
         return True if self.state in (Phase.RUNNING, Phase.PAUSED) else None
 
-    def action_send(self, request: str) -> None:
-        self.monitor.write_log(f"asking the trainer to {REQUEST_WORDS[request]}…")
+    def action_send(self, name: str) -> None:
+        """Ask the trainer for the request of that name (a Request's, in lower case)."""
+        request = Request[name.upper()]
+        self.monitor.write_log(f"asking the trainer to {request.label}…")
         self.send_request(request)
 
     @work(thread=True, exit_on_error=False, group="watch-send")
-    def send_request(self, request: str) -> None:
+    def send_request(self, request: Request) -> None:
         try:
             request_id = control.send(self.run_dir, request)
         except OSError as error:
@@ -304,7 +306,7 @@ class WatchScreen(Screen[None]):
         self.set_timer(control.ACK_TIMEOUT_S, lambda: self.no_answer(message.id))
 
     def on_request_failed(self, message: RequestFailed) -> None:
-        self.notify(message.error, title=f"Could not ask to {REQUEST_WORDS[message.request]}", severity="error")
+        self.notify(message.error, title=f"Could not ask to {message.request.label}", severity="error")
 
     def acknowledged(self, ack: Ack) -> None:
         ours = self.pending.pop(ack.id, None) is not None
@@ -313,7 +315,7 @@ class WatchScreen(Screen[None]):
         self.recent_acks[ack.id] = ack
         if len(self.recent_acks) > control.KEPT_REQUESTS:
             del self.recent_acks[next(iter(self.recent_acks))]
-        words = REQUEST_WORDS.get(ack.request, ack.request)
+        words = Request.label_of(ack.request)
         if ack.error:
             self.monitor.write_log(f"[red]the trainer refused {words}:[/] {ack.error}")
         else:
@@ -327,7 +329,7 @@ class WatchScreen(Screen[None]):
         if request is None:
             return
         self.overdue.add(request_id)
-        words = REQUEST_WORDS[request]
+        words = request.label
         self.monitor.write_log(f"[yellow]no answer from the trainer to {words}[/]")
         self.notify(
             f"nothing took {words} in {control.ACK_TIMEOUT_S:.0f} s. The trainer reads requests between steps "

@@ -19,13 +19,14 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from core import metrics, paths
-from core.curves import with_recorded_lr
-from core.train_config import NANOGPT_INCOMPATIBLE
+from core.common import paths
+from core.runs import metrics
+from core.runs.curves import with_recorded_lr
+from core.settings.train_config import NANOGPT_INCOMPATIBLE
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
-    from core.checkpoint_list import CheckpointSummary
+    from core.runs.listing import CheckpointSummary
 
 SAMPLE_TOKENS = 200  # enough to judge a model: several lines of a char model, a paragraph of BPE
 SAMPLE_SEED = 1337  # fixed, so the same checkpoint always shows the same sample
@@ -111,9 +112,9 @@ class CheckpointDetails(VerticalScroll):
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-detail")
     def load_details(self, path: Path) -> None:
         """Settings and history first (cheap), then a short sample from the model."""
-        from core.checkpoint import build_model, load_checkpoint
-        from core.sampler import SamplingConfig, generate
-        from core.tokenizers import load_tokenizer
+        from core.inference.sampler import SamplingConfig, generate
+        from core.runs.checkpoint import build_model, load_checkpoint
+        from core.tokens.tokenizers import load_tokenizer
 
         worker = get_current_worker()
         try:

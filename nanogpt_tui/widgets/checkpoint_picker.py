@@ -21,13 +21,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Select, Static
 
-from core.sampling import DEFAULT_PRECISION
+from core.settings.sampling import DEFAULT_PRECISION
 from nanogpt_tui import listings
 from nanogpt_tui.chat_engine import Engine, load_engine
 from nanogpt_tui.messages import WorkFailed
 
 if TYPE_CHECKING:
-    from core.checkpoint_list import CheckpointSummary
+    from core.runs.listing import CheckpointSummary
 
 LISTING_INTERVAL = 5.0  # seconds between looks at the runs' checkpoints while watched
 Signature = tuple[int, int, int] | None  # a file's stat signature (nanogpt_tui.listings.file_signature)

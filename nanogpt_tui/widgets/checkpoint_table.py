@@ -1,6 +1,6 @@
 """CheckpointTable: the Checkpoints screen's table, a row per checkpoint file keyed by the file's path.
 
-A row shows what the listing summarized (core.checkpoint_list.CheckpointSummary): a checkpoint that cannot be
+A row shows what the listing summarized (core.runs.listing.CheckpointSummary): a checkpoint that cannot be
 read shows its error last; the kind cell says when a process trains the run now or the screen works on its
 folder (RunTask: sizing or deleting it); the name cell has a mark when the row is marked for comparing.
 The screen decides what is listed, marked or under way; this widget keeps it and draws it.
@@ -17,12 +17,12 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from core.formatting import human_count, human_size
+from core.common.formatting import human_count, human_size
 from nanogpt_tui import listings
 from nanogpt_tui.widgets.tables import current_row_key
 
 if TYPE_CHECKING:
-    from core.checkpoint_list import CheckpointSummary
+    from core.runs.listing import CheckpointSummary
 
 # What tells runs apart comes first, so a narrow terminal shows it without scrolling sideways.
 COLUMNS = ("name", "kind", "iters", "best val", "date", "dataset", "tokenizer", "params", "size", "problem")

@@ -13,13 +13,13 @@ from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
 
-from core.gpt2_files import FORMATS
+from core.interop.gpt2_files import FORMATS
 from nanogpt_tui.widgets.path_input import PathInput, expand
 
 
 @dataclass
 class ExportChoice:
-    """What the user chose: a format (a key of core.gpt2_files.FORMATS), a folder, and whether to replace files."""
+    """What the user chose: a format (a key of core.interop.gpt2_files.FORMATS), a folder, and whether to replace files."""
 
     format: str
     folder: str

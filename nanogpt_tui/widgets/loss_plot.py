@@ -7,7 +7,7 @@ colour of its own, named in the legend. With focus the plot takes keys (its BIND
 in the footer, all in F1 help and the command palette): smoothing, y clipping, the lr curve, and a cursor
 that reads the values at a point.
 
-Each run is a core.curves.Series, its memory bounded whatever the run's length. Drawing is pure Python
+Each run is a core.runs.curves.Series, its memory bounded whatever the run's length. Drawing is pure Python
 on the UI thread, so it draws at most two points per column, and only when something changed since the
 last drawing.
 """
@@ -24,11 +24,21 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from core.curves import MAX_POINTS as MAX_POINTS  # re-exported: the bench sizes its runs by it
-from core.curves import (
-    DEFAULT_SMOOTHING, DecimatingBuffer, Point, Series, downsample, finite, nearest, next_level, nice_ticks,
-    quantile, robust_range, tick_label,
+from core.runs.curves import (
+    DEFAULT_SMOOTHING,
+    DecimatingBuffer,
+    Point,
+    Series,
+    downsample,
+    finite,
+    nearest,
+    next_level,
+    nice_ticks,
+    quantile,
+    robust_range,
+    tick_label,
 )
+from core.runs.curves import MAX_POINTS as MAX_POINTS  # re-exported: the bench sizes its runs by it
 
 X_MODES = ("steps", "tokens", "time")
 X_LABELS = {"steps": "iteration", "tokens": "tokens seen", "time": "seconds of training"}
@@ -70,7 +80,7 @@ class LossPlot(PlotextPlot, can_focus=True):
     log_scale: reactive[bool] = reactive(False)
     x_mode: reactive[str] = reactive("steps")
     smoothing: reactive[float] = reactive(SMOOTHING)
-    clip_y: reactive[bool] = reactive(True)  # applied once there are enough points (core.curves)
+    clip_y: reactive[bool] = reactive(True)  # applied once there are enough points (core.runs.curves)
     show_lr: reactive[bool] = reactive(False)
     cursor: reactive[int | None] = reactive(None, bindings=True)  # the iteration it reads; None: hidden
 

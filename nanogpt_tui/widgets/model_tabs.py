@@ -22,7 +22,7 @@ HEADS_WINDOW = 48  # tokens each small multiple shows
 
 
 class AnatomyTab(TabPane):
-    """A model's parameter tree, counts, memory, FLOPs and shapes (core.anatomy's Anatomy)."""
+    """A model's parameter tree, counts, memory, FLOPs and shapes (core.model.anatomy's Anatomy)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal():

@@ -14,9 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
 
-from core import paths
-from core.dataset import check_name
-from core.tokenizers import available_tokenizers
+from core.common import paths
+from core.dataset.format import check_name
+from core.tokens.tokenizers import available_tokenizers
 from data.prepare import default_name
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
 from nanogpt_tui.widgets.path_input import PathInput

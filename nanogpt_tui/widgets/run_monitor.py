@@ -1,6 +1,6 @@
 """RunMonitor: a training run as it happens: status line, loss plot, figures, samples and log.
 
-Fed the events of core.train_events (`show_steps`, `show_event`) by the Train screen and the Watch screen,
+Fed the events of core.runs.events (`show_steps`, `show_event`) by the Train screen and the Watch screen,
 which own the run's state and the status text; this widget only draws. Updating it never re-lays out the
 screen: the figures have a fixed height (set again only when the widget is resized), the logs keep bounded
 buffers.
@@ -18,9 +18,18 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import RichLog, Static
 
-from core import paths
-from core.train_events import (
-    CheckpointSaved, Eval, Event, Failed, Finished, Paused, Resumed, Sample, Started, Step,
+from core.common import paths
+from core.runs.events import (
+    CheckpointSaved,
+    Eval,
+    Event,
+    Failed,
+    Finished,
+    Paused,
+    Sample,
+    Started,
+    Step,
+    Unpaused,
 )
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
@@ -51,7 +60,7 @@ class RunMonitor(Vertical):
     DEFAULT_CSS = """
     RunMonitor #status { height: auto; padding: 0 1; text-style: bold; }
     RunMonitor #status.state-paused, RunMonitor #status.state-stalled { color: $warning; }
-    RunMonitor #status.state-failed, RunMonitor #status.state-stopped { color: $error; }
+    RunMonitor #status.state-failed, RunMonitor #status.state-interrupted { color: $error; }
     RunMonitor #status.state-finished { color: $success; }
     RunMonitor #loss-plot { height: 3fr; min-height: 8; }
     /* rows for the columns that fit (on_resize); updating the figures never re-lays out */
@@ -172,7 +181,7 @@ class RunMonitor(Vertical):
             self.write_log(f"iter {event.iter}: saved {event.kind} checkpoint {event.path.name}")
         elif isinstance(event, Paused):
             self.write_log(f"paused at iteration {event.iter}")
-        elif isinstance(event, Resumed):
+        elif isinstance(event, Unpaused):
             self.write_log(f"resumed at iteration {event.iter}")
         elif isinstance(event, Finished):
             self.write_log(f"[green]finished ({event.reason})[/] at iteration {event.iter}")

@@ -1,7 +1,7 @@
 """The Chat screen's side panel: sampling settings, stop strings, precision and colouring.
 
-One table (SETTINGS) drives the fields; `core.sampling.SamplingConfig.validate` judges the ranges and
-`core.sampling.parse_stop_strings` the stop strings, so the panel accepts what the engine accepts.
+One table (SETTINGS) drives the fields; `core.settings.sampling.SamplingConfig.validate` judges the ranges and
+`core.settings.sampling.parse_stop_strings` the stop strings, so the panel accepts what the engine accepts.
 The panel remembers its values between launches (`nanogpt_tui.chat_store`): read in a worker when it
 mounts, written in a worker whenever they change and are valid. A file that cannot be used leaves the
 defaults, with a notification.
@@ -19,8 +19,13 @@ from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static, Switch
 
-from core.sampling import (
-    DEFAULT_PRECISION, PRECISIONS, STOP_HELP, SamplingConfig, format_stop_strings, parse_stop_strings,
+from core.settings.sampling import (
+    DEFAULT_PRECISION,
+    PRECISIONS,
+    STOP_HELP,
+    SamplingConfig,
+    format_stop_strings,
+    parse_stop_strings,
 )
 from nanogpt_tui import chat_store
 from nanogpt_tui.messages import WorkFailed

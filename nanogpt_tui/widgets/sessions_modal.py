@@ -105,7 +105,7 @@ class SessionsModal(ModalScreen["Reopened | None"]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sessions")
     def reopen(self, path: Path) -> None:
-        from core.sampler import TokenPiece  # imports torch: a worker's job
+        from core.inference.sampler import TokenPiece  # imports torch: a worker's job
 
         try:
             session = chat_store.load_session(path)

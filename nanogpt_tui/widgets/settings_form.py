@@ -1,6 +1,6 @@
 """TrainSettingsForm: the Train screen's settings, one widget per TrainConfig field, checked as they are typed.
 
-Built from the torch-free core.train_config (fields, parsing, problems) and core.presets, so it is there
+Built from the torch-free core.settings.train_config (fields, parsing, problems) and core.settings.presets, so it is there
 before torch loads. Whenever the config it holds or its problems change it posts `SettingsChanged`; the
 screen reads nothing else of it. Each problem shows under the field it names (`ConfigError.by_field`).
 """
@@ -18,9 +18,17 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
-from core.dataset import DatasetInfo
-from core.presets import PRESETS, from_preset
-from core.train_config import FORM, MODEL_KEYS, ConfigError, TrainConfig, config_from_dict, field_types, parse_value
+from core.dataset.format import DatasetInfo
+from core.settings.presets import PRESETS, from_preset
+from core.settings.train_config import (
+    FORM,
+    MODEL_KEYS,
+    ConfigError,
+    TrainConfig,
+    config_from_dict,
+    field_types,
+    parse_value,
+)
 
 # TrainConfig fields that have a widget of their own; every other field gets an input (bool: a checkbox).
 SPECIAL_FIELDS = ("dataset", "run_name", "device", "dtype")
@@ -121,7 +129,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         self.validate()
 
     async def show_devices(self, devices: list[Any], dtypes: dict[str, dict[str, str | None]], default: str) -> None:
-        """The devices torch found (core.devices.DeviceInfo) and the dtypes each takes."""
+        """The devices torch found (core.common.devices.DeviceInfo) and the dtypes each takes."""
         self.dtypes = dtypes
         box = self.query_one("#device-box")
         await box.remove_children()

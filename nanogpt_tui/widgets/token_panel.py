@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.token_spans import TokenSpan, count_tokens
+from core.tokens.spans import TokenSpan, count_tokens
 from nanogpt_tui.token_views import render_ids, render_splits, render_stats
 
 

@@ -18,7 +18,7 @@ from textual.style import Style
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from core.sampler import TokenPiece
+    from core.inference.sampler import TokenPiece
 
 UNLIKELY, LIKELY = Color(220, 70, 70), Color(70, 200, 100)  # probability colours: 0 -> red, 1 -> green
 

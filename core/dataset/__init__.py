@@ -1,0 +1,3 @@
+"""A prepared dataset on disk (nanoGPT's train.bin/val.bin plus dataset.json): writing and loading it
+(format), reading its metadata safely (files), checking its ids against the vocabulary (token_check), and
+drawing training batches from it (batches). Only batches imports torch."""

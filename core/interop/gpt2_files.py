@@ -1,0 +1,28 @@
+"""GPT-2 weight files: their names, where they are looked for, the export formats (torch-free, for the CLI's help)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.common import paths
+
+HF_CONFIG = "config.json"
+HF_WEIGHTS = "model.safetensors"
+GPT2_MODELS = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+HUB_OWNER = "openai-community"  # the hub's home of the four GPT-2 models
+FORMATS = {
+    "nanogpt": "nanoGPT: ckpt.pt (its sample.py and train.py load it)",
+    "hf": "Hugging Face GPT-2: model.safetensors + config.json",
+}
+
+
+def models_dir() -> Path:
+    """Where `--init-from NAME` looks for a folder called NAME (and `download-gpt2` puts one)."""
+    return paths.home() / "models"
+
+
+def where_to_put(name: str) -> str:
+    """Which files to download from where, and into which folder, for GPT-2 model `name` (else gpt2)."""
+    model = name if name in GPT2_MODELS else "gpt2"
+    return (f"download {HF_CONFIG} and {HF_WEIGHTS} from https://huggingface.co/{HUB_OWNER}/{model}/tree/main "
+            f"into {models_dir() / model}")

@@ -1,0 +1,95 @@
+"""What a Trainer reports while it runs (torch-free, and picklable: they also cross a process pipe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.settings.train_config import TrainConfig
+
+
+@dataclass
+class Started:
+    run_dir: Path
+    n_params: int
+    device: str
+    dtype: str
+    config: TrainConfig
+    start_iter: int
+    max_iters: int
+    resumed: bool
+    best_val_loss: float  # inf for a new run
+    # A resumed run's history so far ({"steps": [...], "evals": [...]}, as in a checkpoint), so a UI
+    # can draw the curve it continues; empty for a new run.
+    history: dict[str, list[list[float]]]
+
+
+@dataclass
+class Compiling:
+    """torch.compile is compiling the model (the first steps wait for it)."""
+
+    iter: int
+
+
+@dataclass
+class Step:
+    iter: int
+    loss: float  # mean over the iteration's micro-batches
+    lr: float
+    grad_norm: float  # before clipping
+    tokens_per_sec: float
+    iter_ms: float
+    tokens_seen: int
+    elapsed_s: float  # time spent in training steps so far (not evals, not pauses), across resumes
+
+
+@dataclass
+class Eval:
+    iter: int
+    train_loss: float
+    val_loss: float
+    best_val_loss: float
+    seconds: float = 0.0  # how long the evaluation took
+
+
+@dataclass
+class Sample:
+    iter: int
+    text: str
+
+
+@dataclass
+class CheckpointSaved:
+    iter: int
+    path: Path
+    kind: str  # "latest" or "best"
+
+
+@dataclass
+class Paused:
+    iter: int
+
+
+@dataclass
+class Unpaused:
+    """Training goes on after a pause (metrics.jsonl calls it "resumed": FORMATS.md)."""
+
+    iter: int
+
+
+@dataclass
+class Finished:
+    iter: int
+    reason: str  # "completed" (max_iters reached) or "stopped" (a user's stop request or signal)
+
+
+@dataclass
+class Failed:
+    iter: int
+    message: str
+    kind: str  # "nan", "oom", "in_use" (another process trains the run folder: `path`) or "error"
+    details: str = field(default="", repr=False)  # the traceback, for a log
+    path: str = ""  # in_use: the run folder another process is training
+
+
+Event = Started | Compiling | Step | Eval | Sample | CheckpointSaved | Paused | Unpaused | Finished | Failed

@@ -1,0 +1,110 @@
+"""Sampling settings: what `core.inference.sampler.generate` takes, and their valid ranges.
+
+Torch-free, so the app's Chat screen can check the settings as they are typed, with the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Temperatures below this sample greedily (see core.inference.sampler's docstring).
+GREEDY_BELOW = 1e-5
+
+
+class SamplerError(ValueError):
+    """Bad sampling settings or a prompt the tokenizer cannot encode."""
+
+
+# Precisions of the weights a model samples with (core.inference.quantize converts to them): name -> one line.
+PRECISIONS: dict[str, str] = {
+    "float32": "the weights as trained (default)",
+    "bfloat16": "bfloat16 Linear weights: half the memory",
+    "int8": "int8 Linear weights, per-channel scales: a quarter of the memory, fastest on CPU",
+}
+DEFAULT_PRECISION = "float32"
+
+
+def check_precision(name: str) -> str:
+    """`name` when it is one of PRECISIONS, else SamplerError listing them."""
+    if name not in PRECISIONS:
+        raise SamplerError(f"unknown precision {name!r}: use one of {', '.join(PRECISIONS)}")
+    return name
+
+
+# How stop strings are typed on one line (the Chat screen's field): separated by commas, spaces around
+# each one trimmed, and these escapes for what one line cannot hold or what a comma or the trim would eat.
+STOP_ESCAPES = {"n": "\n", "t": "\t", "s": " ", ",": ",", "\\": "\\"}
+STOP_HELP = r"comma-separated; \n newline, \t tab, \s space, \, comma, \\ backslash"
+
+
+def parse_stop_strings(text: str) -> list[str]:
+    """The stop strings typed in `text` (see STOP_ESCAPES); SamplerError for an empty one or a bad escape."""
+    if not text.strip():
+        return []
+    items: list[list[tuple[str, bool]]] = [[]]  # per stop string: (character, escaped)
+    chars = iter(text)
+    for char in chars:
+        if char == "\\":
+            code = next(chars, "")
+            if code not in STOP_ESCAPES:
+                raise SamplerError(f"stop strings: unknown escape \\{code} ({STOP_HELP})")
+            items[-1].append((STOP_ESCAPES[code], True))
+        elif char == ",":
+            items.append([])
+        else:
+            items[-1].append((char, False))
+    stops = []
+    for item in items:
+        while item and item[0] == (" ", False):
+            item.pop(0)
+        while item and item[-1] == (" ", False):
+            item.pop()
+        stops.append("".join(char for char, _ in item))
+    if not all(stops):
+        raise SamplerError(f"stop strings must not be empty ({STOP_HELP})")
+    return stops
+
+
+def format_stop_strings(stops: list[str]) -> str:
+    """`stops` as typed: parse_stop_strings reads it back."""
+    escape = {value: "\\" + code for code, value in STOP_ESCAPES.items() if value != " "}
+
+    def typed(stop: str) -> str:
+        inner = stop.strip(" ")
+        ends = len(stop) - len(stop.lstrip(" ")), len(stop) - len(stop.rstrip(" "))
+        if not inner:  # spaces only
+            return "\\s" * len(stop)
+        return "\\s" * ends[0] + "".join(escape.get(char, char) for char in inner) + "\\s" * ends[1]
+
+    return ", ".join(typed(stop) for stop in stops)
+
+
+@dataclass
+class SamplingConfig:
+    """How to sample. The defaults filter nothing; temperature 0.8 as in nanoGPT's sample.py."""
+
+    max_new_tokens: int = 200
+    temperature: float = 0.8  # 0 (or below GREEDY_BELOW) = greedy: always the most likely token
+    top_k: int | None = None  # keep only the k most likely tokens
+    top_p: float = 1.0  # keep the smallest set of tokens whose probabilities reach top_p
+    min_p: float = 0.0  # drop tokens less likely than min_p times the most likely one
+    repetition_penalty: float = 1.0  # > 1 makes tokens already in the context less likely
+    seed: int | None = None  # None = different every run
+    stop: list[str] = field(default_factory=list)
+    alternatives: int = 0  # how many of the most likely tokens to report with each piece
+
+    def validate(self) -> None:
+        """Raise SamplerError naming the first setting that is out of range."""
+        checks = [
+            (self.max_new_tokens >= 0, "max_new_tokens must be >= 0"),
+            (self.temperature >= 0, "temperature must be >= 0 (0 = greedy)"),
+            (self.top_k is None or self.top_k >= 1, "top_k must be >= 1 (or None for no limit)"),
+            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+            (0 <= self.min_p <= 1, "min_p must be in [0, 1]"),
+            (self.repetition_penalty > 0, "repetition_penalty must be > 0 (1 = off)"),
+            (self.alternatives >= 0, "alternatives must be >= 0"),
+            (all(self.stop), "stop strings must not be empty"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SamplerError(message)

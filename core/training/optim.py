@@ -1,0 +1,140 @@
+"""Optimizers: nanoGPT's AdamW, or Muon for the hidden matrices with AdamW for the rest.
+
+Muon (Keller Jordan's, 2024) keeps a Nesterov momentum of each hidden weight matrix's gradient and
+steps along its orthogonalised version: the nearest matrix with all singular values ~1, found by a few
+Newton–Schulz iterations. Embeddings, the head and the gains/biases stay on AdamW.
+
+One `Muon` optimizer holds both kinds as param groups (`muon: True` or `False`), so the trainer's
+GradScaler, gradient clipping, lr schedule and checkpoint round trip see a single optimizer. Its
+state_dict is torch's: per parameter, `momentum_buffer` (Muon) or `step`, `exp_avg`, `exp_avg_sq` (AdamW).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import torch
+
+from core.model.gpt import GPT
+from core.settings.train_config import TrainConfig
+
+NS_COEFFS = (3.4445, -4.7750, 2.0315)  # the quintic's a, b, c: fast growth of small singular values
+
+
+def orthogonalize(G: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """An approximately orthogonal U V^T for each matrix of G (n, rows, cols) with rows <= cols.
+
+    Quintic Newton–Schulz: X <- a X + b (X X^T) X + c (X X^T)^2 X, after scaling X to spectral norm <= 1.
+    The singular values end up in roughly [0.7, 1.2], which is all Muon needs; all n at once (bmm).
+    """
+    a, b, c = NS_COEFFS
+    X = G.bfloat16()  # as Keller Jordan's: the iteration is robust to bfloat16, and twice as fast
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # Frobenius norm >= spectral norm
+    for _ in range(steps):
+        A = torch.bmm(X, X.mT.contiguous())  # (n, rows, rows); bmm is slow on a transposed view on CPU
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # b A + c A A
+        X = torch.baddbmm(X, B, X, beta=a)  # a X + B X
+    return X.to(G.dtype)
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon for the param groups with `muon=True` (2-D weights), AdamW for the others.
+
+    Muon groups: lr, momentum, nesterov, ns_steps. Each update is orthogonalised and scaled by
+    sqrt(max(1, rows / cols)); matrices of one shape (a transposed one counts as the same) are
+    orthogonalised together in one batched matmul.
+    AdamW groups: lr, betas, eps, weight_decay (decoupled, as torch.optim.AdamW).
+    """
+
+    def __init__(self, groups: list[dict[str, Any]], lr: float = 1e-3, momentum: float = 0.95,
+                 nesterov: bool = True, ns_steps: int = 5, betas: tuple[float, float] = (0.9, 0.99),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        defaults = dict(lr=lr, muon=False, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps,
+                        betas=betas, eps=eps, weight_decay=weight_decay)
+        super().__init__(groups, defaults)
+        for group in self.param_groups:
+            if group["muon"] and any(p.dim() != 2 for p in group["params"]):
+                raise ValueError("Muon groups take 2-D weight matrices only")
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                (self._muon_step if group["muon"] else self._adamw_step)(group, params)
+
+    def _muon_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        grads = [p.grad for p in params]
+        for p in params:
+            if "momentum_buffer" not in self.state[p]:
+                self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+        bufs = [self.state[p]["momentum_buffer"] for p in params]
+        momentum = group["momentum"]
+        torch._foreach_lerp_(bufs, grads, 1 - momentum)  # buf = m buf + (1 - m) g
+        # Nesterov: step along (1 - m) g + m buf, the momentum's look-ahead.
+        updates = torch._foreach_lerp(grads, bufs, momentum) if group["nesterov"] else bufs
+        by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, p in enumerate(params):
+            by_shape[(min(p.shape), max(p.shape))].append(i)
+        for indices in by_shape.values():
+            # Wide orientation (rows <= cols) makes X X^T the small product.
+            G = torch.stack([updates[i] if updates[i].size(0) <= updates[i].size(1) else updates[i].mT
+                             for i in indices])  # (n, rows, cols)
+            O = orthogonalize(G, group["ns_steps"])
+            for j, i in enumerate(indices):
+                p = params[i]
+                update = O[j] if p.size(0) <= p.size(1) else O[j].mT
+                p.add_(update, alpha=-group["lr"] * math.sqrt(max(1.0, p.size(0) / p.size(1))))
+
+    def _adamw_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        beta1, beta2 = group["betas"]
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        for p in params:
+            if "step" not in self.state[p]:
+                self.state[p].update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            self.state[p]["step"] += 1
+        step = self.state[params[0]]["step"]  # the same for the whole group
+        grads = [p.grad for p in params]
+        exp_avgs = [self.state[p]["exp_avg"] for p in params]
+        exp_avg_sqs = [self.state[p]["exp_avg_sq"] for p in params]
+        if weight_decay:
+            torch._foreach_mul_(params, 1 - lr * weight_decay)
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
+        torch._foreach_add_(denom, eps)
+        torch._foreach_addcdiv_(params, exp_avgs, denom, value=-lr / (1 - beta1**step))
+
+
+def is_hidden_matrix(name: str, param: torch.Tensor) -> bool:
+    """The weights Muon trains: 2-D matrices inside the blocks (attention and MLP), not embeddings or head."""
+    return param.dim() == 2 and name.startswith("transformer.h.")
+
+
+def build_optimizer(model: GPT, config: TrainConfig, device_type: str) -> torch.optim.Optimizer:
+    """nanoGPT's AdamW (model.configure_optimizers), or with `config.muon` a Muon optimizer.
+
+    Muon's groups: the hidden matrices (muon, lr muon_lr), then AdamW for the other matrices
+    (embeddings, an untied head) with weight_decay, then AdamW for gains and biases without.
+    The trainer scales every group's lr by get_lr(it) / learning_rate (see `group_lr`).
+    """
+    betas = (config.beta1, config.beta2)
+    if not config.muon:
+        return model.configure_optimizers(config.weight_decay, config.learning_rate, betas, device_type)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in named if is_hidden_matrix(n, p)], "muon": True, "lr": config.muon_lr},
+        {"params": [p for n, p in named if not is_hidden_matrix(n, p) and p.dim() >= 2],
+         "weight_decay": config.weight_decay},
+        {"params": [p for n, p in named if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return Muon([g for g in groups if g["params"]], lr=config.learning_rate, betas=betas)
+
+
+def group_lr(group: dict[str, Any], lr: float, config: TrainConfig) -> float:
+    """A param group's learning rate when the schedule gives `lr`: Muon's follows it in proportion."""
+    return lr * config.muon_lr / config.learning_rate if group.get("muon") else lr
