@@ -1,4 +1,4 @@
-"""The on-disk dataset format (nanoGPT's, plus dataset.json and token_counts.npy; see DEVELOPERS.md).
+"""The on-disk dataset format (nanoGPT's, plus dataset.json and token_counts.npy; see FORMATS.md).
 
 A dataset is written into a hidden staging folder beside the others and renamed into place only when
 complete, so a failed or cancelled preparation never leaves a half-written dataset behind.

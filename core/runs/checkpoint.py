@@ -2,7 +2,7 @@
 
 A checkpoint is a `torch.save`d dict with nanoGPT's keys (`model`, `optimizer`, `model_args`,
 `iter_num`, `best_val_loss`, `config`) plus `tokenizer` (spec), `dataset` (dataset.json contents),
-`history`, `rng` (tensors only), `scaler` and `version`; see DEVELOPERS.md. A nanoGPT `ckpt.pt`
+`history`, `rng` (tensors only), `scaler` and `version`; see FORMATS.md. A nanoGPT `ckpt.pt`
 (no `version`) is normalized on load into the same shape.
 """
 
