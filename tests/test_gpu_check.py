@@ -16,7 +16,7 @@ from core.model.anatomy import flops_per_token
 from core.model.gpt import GPT, GPTConfig
 from core.settings.presets import from_preset
 from core.settings.train_config import MODEL_KEYS
-from nanogpt_tui.bench import gpu
+from nanogpt_tui.bench import gpu as bench_gpu
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,14 +31,14 @@ def test_without_cuda_the_script_says_so_and_fails(small_text: Path) -> None:
 
 
 def test_peak_flops_by_device_name_or_override() -> None:
-    assert gpu.peak_tflops("NVIDIA A100-SXM4-80GB", {}) == 312
-    assert gpu.peak_tflops("NVIDIA H100 80GB HBM3", {}) == 989
-    assert gpu.peak_tflops("NVIDIA H100 PCIe", {}) == 756  # the longer name wins
-    assert gpu.peak_tflops("NVIDIA H200", {}) == 989
-    assert gpu.peak_tflops("NVIDIA GeForce GTX 1080", {}) is None
-    assert gpu.peak_tflops("NVIDIA A100-SXM4-80GB", {gpu.PEAK_ENV: "100.5"}) == 100.5
-    with pytest.raises(DeviceError, match=gpu.PEAK_ENV):
-        gpu.peak_tflops("NVIDIA H100", {gpu.PEAK_ENV: "fast"})
+    assert bench_gpu.peak_tflops("NVIDIA A100-SXM4-80GB", {}) == 312
+    assert bench_gpu.peak_tflops("NVIDIA H100 80GB HBM3", {}) == 989
+    assert bench_gpu.peak_tflops("NVIDIA H100 PCIe", {}) == 756  # the longer name wins
+    assert bench_gpu.peak_tflops("NVIDIA H200", {}) == 989
+    assert bench_gpu.peak_tflops("NVIDIA GeForce GTX 1080", {}) is None
+    assert bench_gpu.peak_tflops("NVIDIA A100-SXM4-80GB", {bench_gpu.PEAK_ENV: "100.5"}) == 100.5
+    with pytest.raises(DeviceError, match=bench_gpu.PEAK_ENV):
+        bench_gpu.peak_tflops("NVIDIA H100", {bench_gpu.PEAK_ENV: "fast"})
 
 
 def test_bench_gpu_figures_on_the_cpu(small_text: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,7 +49,7 @@ def test_bench_gpu_figures_on_the_cpu(small_text: Path, monkeypatch: pytest.Monk
                    "eval_iters": 2, "max_iters": 200}))
     monkeypatch.setattr(bench_gpu, "SAMPLE_TOKENS", 20)
     out = StringIO()
-    result = gpu.bench_gpu(small_text, target=3.3, console=Console(file=out, width=200))
+    result = bench_gpu.bench_gpu(small_text, target=3.3, console=Console(file=out, width=200))
     assert result.failure is None
     assert result.reached_at is not None and result.best_val <= 3.3
     assert result.reached_at[0] < 200 and result.iters <= result.reached_at[0] + 1  # stopped at the crossing
