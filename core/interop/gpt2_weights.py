@@ -230,6 +230,19 @@ def load_hf_gpt2(spec: str | os.PathLike[str], block_size: int | None = None, dr
     return model
 
 
+def init_from_shape(config: TrainConfig) -> tuple[TrainConfig, int]:
+    """`config` with the shape of the folder `config.init_from` names (its n_layer, n_head, n_embd and
+    biases), and that model's vocabulary size: read and checked from its config.json alone, so the
+    memory check sees the model that will be built before anything is."""
+    assert config.init_from
+    folder = resolve_hf_folder(config.init_from)
+    shape = read_hf_config(folder)
+    if config.block_size > shape.block_size:
+        raise CheckpointError(f"block_size {config.block_size} exceeds the {shape.block_size} positions of {folder}")
+    return (dataclasses.replace(config, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, bias=True),
+            shape.vocab_size)
+
+
 def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size: int) -> tuple[GPT, TrainConfig]:
     """The model `config.init_from` names, at config's block_size and dropout, and config with its shape.
 
