@@ -7,6 +7,7 @@ does not wait for it.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 from functools import partial
@@ -18,6 +19,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
+
+from nanogpt_tui.worker_threads import AbandonableExecutor
 
 if TYPE_CHECKING:
     from core.training.process import TrainerProcess
@@ -88,6 +91,8 @@ class NanoGPTApp(App[None]):
         super().__init__()
         # The trainer the Train screen runs, if any: quitting stops it and waits for its checkpoint.
         self.trainer: TrainerProcess | None = None
+        # The threads thread workers run on (see on_load and action_quit).
+        self.worker_threads = AbandonableExecutor()
         # Each main screen once it has been opened (AppScreen registers itself), for screens that read
         # another's state: the Model screen takes the Train screen's settings and the Chat screen's prompt.
         self.opened_screens: dict[type[Screen], Screen] = {}
@@ -95,6 +100,12 @@ class NanoGPTApp(App[None]):
     def opened_screen(self, screen_type: type[S]) -> S | None:
         """The screen of that type if it has been opened, else None."""
         return cast("S | None", self.opened_screens.get(screen_type))
+
+    def on_load(self) -> None:
+        # Thread workers run on threads quitting can leave behind: a worker blocked in the kernel (a FIFO,
+        # a hung network disk) never keeps the app from ending (nanogpt_tui.worker_threads).
+        self.worker_threads.wait_at_exit()
+        asyncio.get_running_loop().set_default_executor(self.worker_threads)
 
     def on_mount(self) -> None:
         # After the first paint: importing torch holds the GIL for a second and would delay it.
@@ -183,7 +194,8 @@ class NanoGPTApp(App[None]):
         self.push_screen(screen_class("watch")(run_dir))  # type: ignore[call-arg]
 
     async def action_quit(self) -> None:
-        """Quit; a training run is stopped first, so its latest checkpoint is saved."""
+        """Quit; a training run is stopped first, so its latest checkpoint is saved. Other workers are not
+        waited for beyond a moment (see `on_load`)."""
         if self.trainer is not None:
             self.notify("Stopping training and saving a checkpoint…", title="Quitting", timeout=60)  # stays up until the save is done
             self.trainer.stop()
@@ -192,4 +204,5 @@ class NanoGPTApp(App[None]):
             training = [worker for worker in self.workers if worker.group == "train"]
             if training:
                 await self.workers.wait_for_complete(training)
+        self.worker_threads.quitting()  # any other worker gets a moment to end, then is left behind
         self.exit()
