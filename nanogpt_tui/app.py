@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, TypeVar, cast
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING, Iterable, TypeVar, cast
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from core.common import paths
 from nanogpt_tui.worker_threads import AbandonableExecutor
 
 if TYPE_CHECKING:
@@ -68,6 +71,13 @@ def make_screen(mode: str) -> Screen:
 SCREEN_KEYS = Binding.Group("Screens")
 
 
+@dataclass
+class HomeChecked(Message):
+    """What cannot be done because the data folder cannot be written (core.common.paths.home_problem)."""
+
+    problem: str | None
+
+
 class NanoGPTApp(App[None]):
     """The nanogpt-tui application."""
 
@@ -110,6 +120,16 @@ class NanoGPTApp(App[None]):
     def on_mount(self) -> None:
         # After the first paint: importing torch holds the GIL for a second and would delay it.
         self.call_after_refresh(self.warm_up)
+        self.check_home()
+
+    @work(thread=True, exit_on_error=False, group="check-home")
+    def check_home(self) -> None:
+        """Say at once what cannot be done when the data folder cannot be written (a read-only disk)."""
+        self.post_message(HomeChecked(paths.home_problem()))
+
+    def on_home_checked(self, message: HomeChecked) -> None:
+        if message.problem:
+            self.notify(message.problem, title="Read-only data folder", severity="warning", timeout=20)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def warm_up(self) -> None:

@@ -127,7 +127,7 @@ class DatasetWriter:
         self._refuse_existing()
         # A hidden sibling (same filesystem, so the final rename is atomic); mkdir keeps the umask's mode.
         self.staging = paths.datasets_dir() / f".{name}.{uuid.uuid4().hex}.tmp"
-        self.staging.mkdir()
+        self.staging.mkdir(parents=True)  # (datasets/ too, on first use: a read-only home fails here)
         # Held until the end: other preparations clean up staging folders that nobody holds (killed ones).
         self._lock = FolderLock(self.staging)
         self._lock.acquire()
@@ -311,7 +311,8 @@ def load_dataset(name_or_path: str | os.PathLike[str]) -> DatasetInfo:
 def list_datasets() -> list[DatasetInfo | tuple[Path, str]]:
     """Every dataset in the user data dir, by folder; a broken one appears as (folder, error message)."""
     result: list[DatasetInfo | tuple[Path, str]] = []
-    for folder in sorted(paths.datasets_dir().iterdir()):
+    root = paths.datasets_dir()
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:  # (none yet on a read-only home)
         if folder.name.startswith(".") or not folder.is_dir():
             continue  # staging folders of preparations in progress
         try:
