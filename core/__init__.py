@@ -1,6 +1,6 @@
 """The GPT engine, in packages that import one way (each only those listed before it):
 
-    common     paths, atomic writes, folder locks, formatting, devices
+    common     paths, atomic writes, safe opens of shared files, folder locks, formatting, devices
     tokens     tokenizers and token spans
     dataset    the on-disk dataset: format, metadata, id checks, batches
     model      nanoGPT's GPT and its anatomy in numbers

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.common import paths
-from core.common.disk import is_disk_full, no_space_message
+from core.common.disk import disk_problem
 from core.common.folder_lock import abandoned
 from core.common.lazy import lazy
 from core.dataset.format import DatasetError, DatasetInfo, DatasetWriter, check_name
@@ -237,11 +237,11 @@ def prepare(
         raise DownloadFailed(str(error), error.url) from None
     except (SourceError, DatasetError, TokenizerError) as error:
         raise PrepareError(str(error)) from None
-    except OSError as error:
-        if is_disk_full(error):
-            what = f"write dataset {name!r}" if name else "write the dataset"
-            raise PrepareError(no_space_message(what, paths.datasets_dir())) from None
-        raise
+    except OSError as error:  # a full or read-only disk is one line; anything else is a bug's traceback
+        problem = disk_problem(error, f"write dataset {name!r}" if name else "write the dataset", paths.home())
+        if problem is None:
+            raise
+        raise PrepareError(str(problem)) from None
 
 
 def remove_stale_staging() -> list[Path]:

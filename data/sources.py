@@ -8,7 +8,6 @@ is `data.prepare`'s job.
 from __future__ import annotations
 
 import http.client
-import os
 import shutil
 import sys
 import tempfile
@@ -18,8 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from core.common import paths
+from core.common.disk import disk_problem, write_atomic
 from core.common.folder_lock import FolderLock, abandoned
 
 SHAKESPEARE = "shakespeare"
@@ -136,16 +137,15 @@ def download(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Path:
-    """Fetch `url` into `dest` atomically (a temp file beside it, then rename)."""
+    """Fetch `url` into `dest` atomically (core.common.disk.write_atomic: nothing half-downloaded is left).
+    SourceError for a full or read-only disk, DownloadError for the network."""
     import urllib.error  # here, not at the top: urllib costs the app's first paint 15 ms
     import urllib.request
 
     report = Throttle(progress)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(name)
-    try:
-        # The file object owns the descriptor from here on, so it is closed whatever happens.
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+
+    def fetch(out: IO[bytes]) -> None:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(64 * 1024):
@@ -159,12 +159,16 @@ def download(
                     f"the download of Tiny Shakespeare from {url} stopped after {done:,} of {total:,} bytes; try again", url
                 )
             report("download", done, done)
-        os.replace(tmp, dest)
+
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(dest, fetch, what="save the download")
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        problem = disk_problem(error, "save the download", dest.parent)  # a full or read-only disk, not the network
+        if problem is not None:
+            raise SourceError(str(problem)) from None
         reason = error.reason if isinstance(error, urllib.error.URLError) else f"{type(error).__name__}: {error}"
         raise DownloadError(f"cannot download Tiny Shakespeare from {url} ({reason}); no network?", url) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -7,8 +7,10 @@ does not wait for it.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, TypeVar, cast
@@ -16,8 +18,12 @@ from typing import TYPE_CHECKING, Iterable, TypeVar, cast
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
+
+from core.common import paths
+from nanogpt_tui.worker_threads import AbandonableExecutor
 
 if TYPE_CHECKING:
     from core.training.process import TrainerProcess
@@ -65,6 +71,13 @@ def make_screen(mode: str) -> Screen:
 SCREEN_KEYS = Binding.Group("Screens")
 
 
+@dataclass
+class HomeChecked(Message):
+    """What cannot be done because the data folder cannot be written (core.common.paths.home_problem)."""
+
+    problem: str | None
+
+
 class NanoGPTApp(App[None]):
     """The nanogpt-tui application."""
 
@@ -88,6 +101,8 @@ class NanoGPTApp(App[None]):
         super().__init__()
         # The trainer the Train screen runs, if any: quitting stops it and waits for its checkpoint.
         self.trainer: TrainerProcess | None = None
+        # The threads thread workers run on (see on_load and action_quit).
+        self.worker_threads = AbandonableExecutor()
         # Each main screen once it has been opened (AppScreen registers itself), for screens that read
         # another's state: the Model screen takes the Train screen's settings and the Chat screen's prompt.
         self.opened_screens: dict[type[Screen], Screen] = {}
@@ -96,9 +111,25 @@ class NanoGPTApp(App[None]):
         """The screen of that type if it has been opened, else None."""
         return cast("S | None", self.opened_screens.get(screen_type))
 
+    def on_load(self) -> None:
+        # Thread workers run on threads quitting can leave behind: a worker blocked in the kernel (a FIFO,
+        # a hung network disk) never keeps the app from ending (nanogpt_tui.worker_threads).
+        self.worker_threads.wait_at_exit()
+        asyncio.get_running_loop().set_default_executor(self.worker_threads)
+
     def on_mount(self) -> None:
         # After the first paint: importing torch holds the GIL for a second and would delay it.
         self.call_after_refresh(self.warm_up)
+        self.check_home()
+
+    @work(thread=True, exit_on_error=False, group="check-home")
+    def check_home(self) -> None:
+        """Say at once what cannot be done when the data folder cannot be written (a read-only disk)."""
+        self.post_message(HomeChecked(paths.home_problem()))
+
+    def on_home_checked(self, message: HomeChecked) -> None:
+        if message.problem:
+            self.notify(message.problem, title="Read-only data folder", severity="warning", timeout=20)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def warm_up(self) -> None:
@@ -183,7 +214,8 @@ class NanoGPTApp(App[None]):
         self.push_screen(screen_class("watch")(run_dir))  # type: ignore[call-arg]
 
     async def action_quit(self) -> None:
-        """Quit; a training run is stopped first, so its latest checkpoint is saved."""
+        """Quit; a training run is stopped first, so its latest checkpoint is saved. Other workers are not
+        waited for beyond a moment (see `on_load`)."""
         if self.trainer is not None:
             self.notify("Stopping training and saving a checkpoint…", title="Quitting", timeout=60)  # stays up until the save is done
             self.trainer.stop()
@@ -192,4 +224,5 @@ class NanoGPTApp(App[None]):
             training = [worker for worker in self.workers if worker.group == "train"]
             if training:
                 await self.workers.wait_for_complete(training)
+        self.worker_threads.quitting()  # any other worker gets a moment to end, then is left behind
         self.exit()

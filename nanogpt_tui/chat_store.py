@@ -4,11 +4,14 @@
   sampling settings, stop strings, precision and colouring, as the panel stores them.
 - Sessions: one JSON file per conversation in `core.common.paths.sessions_dir()`, named by the session's id:
   `{"version": 1, "id", "checkpoint" (path or null), "created", "updated" (ISO 8601),
-  "turns": [{"prompt": str, "reply": [[token_id, text, prob], ...]}, ...]}`.
+  "turns": [{"prompt": str, "reply": [[token_id, text, prob], ...]}, ...]}`. A session read back takes
+  its id from its file's name, never from the "id" inside (which could name a path elsewhere).
 
-Every file is written atomically (a temporary file in the same folder, then `os.replace`), so a crash
-leaves the old version or the new one, never half of one; and in the order the data was taken
-(`NewestWins`): an older snapshot whose write ends last is dropped. Reading and writing block on the
+Every file is written atomically (core.common.disk.write_atomic), so a crash leaves the old version or
+the new one, never half of one; and in the order the data was taken (`NewestWins`): an older snapshot
+whose write ends last is dropped. Every file is read through core.common.safe_files: never through a
+link, never a FIFO or device, at most MAX_SETTINGS_BYTES / MAX_SESSION_BYTES, JSON nested at most
+safe_files.MAX_DEPTH; a file that fails is a StoreError naming it. Reading and writing block on the
 disk: call these from thread workers.
 """
 
@@ -18,16 +21,18 @@ import itertools
 import json
 import os
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.common import paths
+from core.common import paths, safe_files
+from core.common.disk import write_text_atomic
 
 SETTINGS_FILE = "chat.json"
+MAX_SETTINGS_BYTES = 64 * 2**10  # the panel's settings and stop strings take well under 1 kB
+MAX_SESSION_BYTES = 32 * 2**20  # a reply token is saved in about 30 bytes: a million tokens of conversation
 SESSION_VERSION = 1
 PieceData = tuple[int, str, float]  # a generated token as saved: id, the text it released, its probability
 
@@ -36,27 +41,13 @@ class StoreError(Exception):
     """A settings or session file that cannot be read or does not hold what it should."""
 
 
-def _json_beside(path: Path, data: Any) -> Path:
-    """`data` as JSON in a new temporary file beside `path` (to be moved over it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(data, file, ensure_ascii=False, indent=1)
-        os.chmod(temp, 0o644)  # mkstemp makes it 0600; these are ordinary user files
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return Path(temp)
-
-
 class NewestWins:
     """Atomic JSON writes of files that several worker threads write: each write carries a version taken
     when its data was snapshotted (on the UI thread, `new_version`), and a write older than the last one
     that reached its file is dropped, so a slow write of an old snapshot never lands over a newer one.
 
-    The JSON is written outside the lock (no writer waits on another's disk); the check and `os.replace`
-    are one step under it.
+    The JSON is written outside the lock (no writer waits on another's disk); the check and the move
+    into place (core.common.disk.write_atomic's `replace` step) are one step under it.
     """
 
     def __init__(self) -> None:
@@ -69,35 +60,33 @@ class NewestWins:
         return next(self._versions)
 
     def write(self, path: Path, data: Any, version: int) -> bool:
-        """Write `data` to `path` atomically unless a newer version got there first; True if it was written."""
-        temp = _json_beside(path, data)
-        with self._lock:
-            newest = version > self._written.get(path, 0)
-            if newest:
-                try:
-                    os.replace(temp, path)
-                except BaseException:
-                    temp.unlink(missing_ok=True)
-                    raise
-                self._written[path] = version
-        if not newest:
-            temp.unlink()
-        return newest
+        """Write `data` to `path` atomically unless a newer version got there first; True if it was written.
+        DiskWriteError (an OSError) on a full or read-only disk."""
+        text = json.dumps(data, ensure_ascii=False, indent=1)
+
+        def replace_if_newest(temp: str, target: Path) -> bool:
+            with self._lock:
+                if version <= self._written.get(target, 0):
+                    return False
+                os.replace(temp, target)
+                self._written[target] = version
+                return True
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_text_atomic(path, text, what=f"save {path.name}", replace=replace_if_newest)
 
 
 _writes = NewestWins()
 new_version = _writes.new_version
 
 
-def read_json_object(path: Path) -> dict[str, Any]:
-    """The JSON object in `path`; StoreError when it cannot be read, is not JSON, or is not an object."""
+def read_json_object(path: Path, limit: int) -> dict[str, Any]:
+    """The JSON object in `path`, read through core.common.safe_files (a regular file of at most `limit`
+    bytes, never through a link, JSON nested at most MAX_DEPTH); StoreError naming the file otherwise."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise StoreError(f"{path}: {error}") from None
-    if not isinstance(data, dict):
-        raise StoreError(f"{path}: not a JSON object")
-    return data
+        return safe_files.read_json_object(path, limit)
+    except OSError as error:  # UnsafeFile's message names the file; others say why it cannot be read
+        raise StoreError(str(error) if isinstance(error, safe_files.UnsafeFile) else f"{path}: {error.strerror or error}") from None
 
 
 # -- settings --------------------------------------------------------------------------------------------
@@ -110,9 +99,9 @@ def settings_path() -> Path:
 def read_settings() -> dict[str, Any]:
     """The saved settings ({} when none were saved); StoreError for a file that cannot be used."""
     path = settings_path()
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         return {}
-    return read_json_object(path)
+    return read_json_object(path, MAX_SETTINGS_BYTES)
 
 
 def write_settings(values: dict[str, Any], version: int) -> None:
@@ -176,14 +165,16 @@ def _piece(value: Any) -> PieceData:
 
 def load_session(path: Path) -> Session:
     """The session saved in `path`; StoreError naming the file when it is not one."""
-    return _session(path, read_json_object(path))
+    return _session(path, read_json_object(path, MAX_SESSION_BYTES))
 
 
 def _session(path: Path, data: dict[str, Any]) -> Session:
     try:
         turns = [(str(turn["prompt"]), [_piece(piece) for piece in turn["reply"]]) for turn in data["turns"]]
         checkpoint = data.get("checkpoint")
-        return Session(str(data["id"]), str(checkpoint) if checkpoint else None, str(data.get("created", "")), turns)
+        # Its id is its file's name, not the one written inside: a session saved again goes back to the
+        # file it came from, and an id from a file can never name a path outside the sessions folder.
+        return Session(path.stem, str(checkpoint) if checkpoint else None, str(data.get("created", "")), turns)
     except (KeyError, TypeError, ValueError) as error:
         raise StoreError(f"{path}: not a chat session ({type(error).__name__}: {error})") from None
 
@@ -203,7 +194,7 @@ def list_sessions() -> list[SessionSummary]:
     bad: list[SessionSummary] = []
     for path in sorted(paths.sessions_dir().glob("*.json")):
         try:
-            data = read_json_object(path)
+            data = read_json_object(path, MAX_SESSION_BYTES)
             session = _session(path, data)
         except StoreError as error:
             bad.append(SessionSummary(path, error=str(error)))

@@ -148,18 +148,18 @@ async def test_sessions_are_saved_and_reopened(tiny_run: Path) -> None:
 
 
 async def test_overlapping_saves_keep_the_newest_turn(tiny_run: Path, monkeypatch) -> None:
-    # The first reply's save is held in the middle of writing its JSON until the second reply's save has
-    # landed: the older snapshot then finishes last, as a slow disk can make it.
+    # The first reply's save is held while making its JSON until the second reply's save has landed: the
+    # older snapshot then finishes last, as a slow disk can make it.
     held, release = threading.Event(), threading.Event()
-    dump = json.dump
+    dumps = json.dumps
 
-    def slow_dump(data, file, **kwargs):
+    def slow_dumps(data, **kwargs):
         if isinstance(data, dict) and len(data.get("turns", ())) == 1:
             held.set()
             release.wait(60)  # (a bound only so that a failing test cannot hang the run)
-        return dump(data, file, **kwargs)
+        return dumps(data, **kwargs)
 
-    monkeypatch.setattr(json, "dump", slow_dump)
+    monkeypatch.setattr(json, "dumps", slow_dumps)
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)

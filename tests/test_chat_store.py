@@ -79,12 +79,17 @@ def test_a_save_killed_midway_leaves_the_previous_session() -> None:
     path = chat_store.save_session(session, chat_store.new_version())
     # Another process saves one more turn and is killed half-way through writing the JSON.
     code = (
-        "import json, os, signal, sys\n"
+        "import os, signal, sys\n"
         "from pathlib import Path\n"
+        "from core.common import disk\n"
         "from nanogpt_tui import chat_store\n"
-        "def dying(data, file, **kwargs):\n"
-        "    file.write(json.dumps(data)[:30]); file.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
-        "json.dump = dying\n"
+        "real = disk.write_atomic\n"
+        "def dying(path, write, **kwargs):\n"
+        "    def half(file):\n"
+        "        write(file); file.flush(); file.truncate(file.tell() // 2); file.flush()\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    real(path, half, **kwargs)\n"
+        "disk.write_atomic = dying\n"
         "session = chat_store.load_session(Path(sys.argv[1]))\n"
         "session.turns.append(('more', []))\n"
         "chat_store.save_session(session, chat_store.new_version())\n"

@@ -115,7 +115,7 @@ def test_a_failed_overwrite_puts_the_old_dataset_back(monkeypatch: pytest.Monkey
     real_replace = os.replace
 
     def failing(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        if Path(src).name.endswith(".tmp"):  # the staging folder's move into place
+        if Path(src).name.endswith(".tmp") and Path(src).is_dir():  # the staging folder's move into place
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 

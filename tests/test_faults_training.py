@@ -1,10 +1,13 @@
 """Nothing lost while training: real signals and kills on real training processes, one writer per run,
-a renamed run resumed in place, leftovers cleaned, a run too big for memory refused before allocating."""
+a renamed run resumed in place, leftovers cleaned, a run too big for memory refused before allocating;
+hostile files in a run folder never stop, hang or slow a run, and quitting the app never waits on a
+blocked worker (issue 20)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import random
 import re
@@ -17,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from pilot_helpers import ROOT, WAIT, train_cli, wait_until
+from safetensors.torch import save_file
 
 from core.common import folder_lock, paths
 from core.common.formatting import human_size
+from core.runs import control
 from core.runs.checkpoint import load_checkpoint
 from core.runs.events import Event, Failed, Finished
 from core.runs.listing import list_checkpoints
@@ -374,3 +380,159 @@ def test_a_writer_waiting_on_a_lock_whose_folder_is_removed_locks_the_new_one(tm
     with pytest.raises(folder_lock.RunInUse):
         folder_lock.FolderLock(run_dir).acquire()
     second.release()
+
+
+# -- hostile files in a run folder (issue 20): nothing there can stop, hang or slow a run ----------------------
+
+
+class Output:
+    """A process's output, read as it comes by a thread of its own (so a test can wait for a line)."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.text = ""
+        self.stream = process.stdout
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.stream is not None
+        while chunk := self.stream.read1(4096):  # type: ignore[attr-defined]
+            self.text += chunk.decode("utf-8", "replace")
+
+
+def acks(run_dir: Path, request_id: str) -> int:
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in lines if '"ack"' in line and f'"{request_id}"' in line)
+
+
+def test_hostile_control_files_never_stop_hang_or_slow_a_run(char_dataset: Any, tmp_path: Path) -> None:
+    """Issue 20's reproductions 2-4 and 11 against a real `nanogpt-tui train`: control.json nested 60,000
+    deep (RecursionError ended the run), a link to a FIFO (the trainer blocked, and a stop never
+    finished), a FIFO, a link to /dev/zero (memory without bound), one id 500 times (as many acks)."""
+    run_dir = paths.runs_dir() / "steered"
+    process = train_cli(char_dataset.name, "--name", "steered", *ENDLESS)
+    output = Output(process)
+    try:
+        wait_until(lambda: len(logged_steps(run_dir)) >= 3, process)
+        path = run_dir / "control.json"
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        variants = [("deep", "nested too deeply"), ("fifo-link", "is a symbolic link"), ("fifo", "is a FIFO"),
+                    ("zero-link", "is a symbolic link")]  # (each warning differs from the one before)
+        for kind, warning in variants:
+            seen = output.text.count(warning)
+            if os.path.lexists(path):
+                path.unlink()
+            if kind == "deep":
+                path.write_text("[" * 60_000)
+            elif kind == "fifo":
+                os.mkfifo(path)
+            else:
+                path.symlink_to(fifo if kind == "fifo-link" else Path("/dev/zero"))
+            wait_until(lambda w=warning, n=seen: output.text.count(w) > n, process)  # the trainer looked at it
+            steps = len(logged_steps(run_dir))
+            wait_until(lambda n=steps: len(logged_steps(run_dir)) > n + 2, process)  # and trains on
+        path.unlink()
+        path.write_text(json.dumps({"requests": [{"id": "same", "request": "sample_now"}] * 500}))
+        wait_until(lambda: acks(run_dir, "same") >= 1, process)
+        request_id = control.send(run_dir, control.Request.SAVE_NOW)  # a controller's request after all that
+        wait_until(lambda: acks(run_dir, request_id) == 1, process)
+        assert acks(run_dir, "same") == 1
+        process.send_signal(signal.SIGTERM)
+        process.wait(WAIT)
+        output.thread.join(WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGTERM, output.text[-3000:]
+    assert "Finished (stopped)" in output.text and "Traceback" not in output.text
+    assert load_checkpoint(run_dir / "ckpt.pt")["iter_num"] == max(logged_steps(run_dir)) + 1
+
+
+def test_a_nested_metrics_line_does_not_stop_a_resume(tiny_run: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Reproduction 5: a 60 kB line nested 60,000 deep (under the line limit) failed every `train --resume`."""
+    with open(tiny_run / "metrics.jsonl", "a") as file:
+        file.write("[" * 60_000 + "\n")
+    with caplog.at_level(logging.WARNING, logger="core.runs.metrics"):
+        assert main(["train", "--resume", tiny_run.name, "--set", "max_iters=14"]) == 0
+    assert "holds JSON nested too deeply" in caplog.text and "skipped" in caplog.text
+    assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == 14
+    assert "[[[" not in (tiny_run / "metrics.jsonl").read_text()
+
+
+def gpt2_folder(folder: Path, **shape: int) -> Path:
+    """A GPT-2 folder whose config.json says `shape` (its weights file holds one small tensor: nothing may read it)."""
+    folder.mkdir()
+    config = {"model_type": "gpt2", "n_layer": 2, "n_head": 2, "n_embd": 8, "vocab_size": 50257, "n_positions": 64}
+    (folder / "config.json").write_text(json.dumps({**config, **shape}))
+    save_file({"wte.weight": torch.zeros(2, 2)}, str(folder / "model.safetensors"))
+    return folder
+
+
+def test_init_from_checks_the_folders_shape_and_memory_before_building(char_dataset: Any, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reproduction 6: `n_layer: 100000` in config.json grew past 6 GiB in 40 s: the memory check ran on the
+    preset's shape, and the model was built before its weights' shapes were compared."""
+    def no_model(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr("core.training.setup.GPT", no_model)
+    monkeypatch.setattr("core.interop.gpt2_weights.GPT", no_model)
+    monkeypatch.setattr("core.training.setup.available_system_memory", lambda: 16 * 10**9)  # a 16 GB machine
+    settings = dict(dataset=char_dataset.name, device="cpu", block_size=32)
+    cases = {
+        "deep": ({"n_layer": 100_000}, "too large to build here: n_layer 100,000 (at most 4,096)"),
+        "big": ({"n_layer": 48, "n_head": 32, "n_embd": 8192}, "this run needs ~"),
+    }
+    for name, (shape, message) in cases.items():
+        folder = gpt2_folder(tmp_path / name, **shape)
+        events: list[Event] = []
+        Trainer(from_preset("tiny", init_from=str(folder), run_name=name, **settings), events.append).run()
+        assert isinstance(events[-1], Failed) and message in events[-1].message, events[-1]
+        assert not (paths.runs_dir() / name).exists()
+    # The estimate is the folder's model's: 48 layers of 8192, GPT-2's vocabulary.
+    config = from_preset("tiny", **settings)
+    config = dataclasses.replace(config, n_layer=48, n_head=32, n_embd=8192, bias=True)
+    assert f"~{human_size(train_memory.estimate(config, 50257).total)} on cpu" in events[-1].message
+
+
+QUIT_WITH_A_BLOCKED_WORKER = """
+import asyncio, sys, threading
+from nanogpt_tui.app import NanoGPTApp
+
+started = threading.Event()
+
+def block() -> None:
+    started.set()
+    open(sys.argv[1], "rb")  # a FIFO no one writes to: blocked in the kernel, deaf to cancellation
+
+async def main() -> None:
+    app = NanoGPTApp()
+    async with app.run_test() as pilot:
+        app.run_worker(block, thread=True, group="blocked")
+        await asyncio.to_thread(started.wait)
+        await pilot.press("ctrl+q")
+    print("quit", flush=True)
+
+asyncio.run(main())  # (then asyncio and Python wait for the executor's threads, as at the end of `nanogpt-tui`)
+"""
+
+
+def test_quitting_never_waits_for_a_worker_blocked_in_the_kernel(tmp_path: Path) -> None:
+    """Reproduction 8: after a worker blocked on a FIFO (Watch on a FIFO metrics.jsonl, Chat on a FIFO
+    chat.json), ctrl+q blanked the screen and the process stayed until SIGTERM."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    process = subprocess.Popen([sys.executable, "-c", QUIT_WITH_A_BLOCKED_WORKER, str(fifo)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        output = process.communicate(timeout=WAIT)[0].decode()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output = process.communicate()[0].decode()
+        pytest.fail(f"the app never ended: {output[-2000:]}")
+    assert process.returncode == 0 and "quit" in output, output[-2000:]

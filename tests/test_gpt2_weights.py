@@ -155,14 +155,14 @@ def test_missing_and_invalid_folders_say_what_is_wrong(tmp_path: Path, nanogpt_h
         "wider": ({"n_embd": 32}, "does not match its config.json"),
         "relu": ({"activation_function": "relu"}, "activation_function 'relu'"),
         "no-layers": ({"n_layer": None}, "n_layer=None"),
-        "eps": ({"layer_norm_epsilon": "tiny"}, "layer_norm_epsilon tiny"),
+        "eps": ({"layer_norm_epsilon": "tiny"}, "layer_norm_epsilon 'tiny'"),
     }
     for name, (change, expected) in cases.items():
         write_hf_gpt2(tmp_path / name, **change)
         with pytest.raises(CheckpointError, match=expected):
             load_hf_gpt2(tmp_path / name)
     (tmp_path / "llama" / "config.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="not a readable JSON file"):
+    with pytest.raises(CheckpointError, match="config.json is not valid JSON"):
         load_hf_gpt2(tmp_path / "llama")
 
 

@@ -1,9 +1,11 @@
 """One writer per folder (a run folder, a dataset being prepared): an OS lock held for its writer's life (torch-free).
 
 A process that trains into a run folder holds `FolderLock(run_dir)`: an exclusive `fcntl.flock` on the
-file `.lock` in the folder, which also records the holder's pid. The OS releases the lock when the
-process ends, however it ends (kill -9 included), so a stale lock cannot outlive its holder. Other
-code asks `holder(run_dir)`: the pid of the live process writing there, or None.
+file `.lock` in the folder, which also records the holder's pid. The lock file is opened and created
+through core.common.safe_files (O_NOFOLLOW | O_CREAT, O_NONBLOCK, a regular-file check): a `.lock` that
+is a link, a FIFO, a device or a folder is refused with UnsafeFile, never followed or written through.
+The OS releases the lock when the process ends, however it ends (kill -9 included), so a stale lock
+cannot outlive its holder. Other code asks `holder(run_dir)`: the pid of the live process writing there, or None.
 
     with FolderLock(run_dir):          # RunInUse if another process trains there
         ...train...
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Iterator
+
+from core.common.safe_files import UnsafeFile, open_regular
 
 try:
     import fcntl
@@ -48,18 +52,27 @@ class RunInUse(Exception):
         )
 
 
-def _is_at(file: IO[str], path: Path) -> bool:
+def _is_at(file: IO[bytes], path: Path) -> bool:
     """Whether the open `file` is still the file at `path` (not one unlinked meanwhile)."""
     try:
-        return os.path.samestat(os.fstat(file.fileno()), os.stat(path))
+        return os.path.samestat(os.fstat(file.fileno()), os.lstat(path))
     except OSError:
         return False
 
 
-def _read_pid(file: IO[str]) -> int | None:
+def _read_pid(file: IO[bytes]) -> int | None:
     file.seek(0)
     text = file.read(32).strip()
     return int(text) if text.isdigit() else None
+
+
+def _open_lock(path: Path, create: bool) -> IO[bytes]:
+    """The lock file, opened by core.common.safe_files.open_regular: never through a link (O_NOFOLLOW,
+    created with O_CREAT | O_NOFOLLOW), never a FIFO, device or folder. UnsafeFile saying how to fix it."""
+    try:
+        return open_regular(path, write=create, create=create)
+    except UnsafeFile as error:
+        raise UnsafeFile(path, f"{error.reason}; not a lock file of this program's: remove it and try again") from None
 
 
 class FolderLock:
@@ -67,16 +80,17 @@ class FolderLock:
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         self.run_dir = Path(run_dir)
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
 
     def acquire(self) -> None:
-        """Take the lock and write our pid into it, or raise RunInUse naming the holder's pid."""
+        """Take the lock and write our pid into it, or raise RunInUse naming the holder's pid (UnsafeFile
+        when `.lock` is a link, a FIFO, a folder, anything but the regular file it should be)."""
         if fcntl is None or self._file is not None:
             return
         pid = None
         for _ in range(ACQUIRE_TRIES):
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            file = open(self.run_dir / LOCK_FILE, "a+")
+            file = _open_lock(self.run_dir / LOCK_FILE, create=True)
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -91,7 +105,7 @@ class FolderLock:
             raise RunInUse(self.run_dir, pid)
         file.seek(0)
         file.truncate()
-        file.write(f"{os.getpid()}\n")
+        file.write(f"{os.getpid()}\n".encode())
         file.flush()
         self._file = file
         _remove(_temp_files(self.run_dir))  # we are the only writer now: any temp file is a dead one's
@@ -121,13 +135,13 @@ class FolderLock:
 
 
 @contextlib.contextmanager
-def _peek(run_dir: Path) -> Iterator[IO[str] | None]:
+def _peek(run_dir: Path) -> Iterator[IO[bytes] | None]:
     """Yield None while holding a shared lock on the run for a moment (no writer there), else the
     open lock file so the caller can read the writer's pid."""
     path = Path(run_dir) / LOCK_FILE
     try:
-        file = open(path)
-    except OSError:  # no lock file: nobody ever locked it (or it is not a run folder we can read)
+        file = _open_lock(path, create=False)
+    except OSError:  # no lock file: nobody ever locked it (or not one acquire would take: no one can hold it)
         yield None
         return
     with file:

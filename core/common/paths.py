@@ -1,10 +1,13 @@
 """Where user data lives: datasets, runs (checkpoints), chat sessions, downloads, and the app's settings.
 
-`$NANOGPT_TUI_HOME` overrides the platform's user data dir; the CLI's `--home DIR` sets it.
+`$NANOGPT_TUI_HOME` overrides the platform's user data dir; the CLI's `--home DIR` sets it. Each folder is
+created on first use where it can be; on a read-only home the paths are returned all the same (readers
+find nothing, writers fail with one line) and `home_problem` words what cannot be done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -38,11 +41,36 @@ def check_name(name: object, what: str = "name") -> str:
 
 
 def home() -> Path:
-    """The root of all user data, created on first use."""
+    """The root of all user data, created on first use (where it can be: see `_made`)."""
     override = os.environ.get(HOME_ENV)
-    root = Path(override).expanduser() if override else Path(platformdirs.user_data_dir("nanogpt-tui"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return _made(Path(override).expanduser() if override else Path(platformdirs.user_data_dir("nanogpt-tui")))
+
+
+def _made(path: Path) -> Path:
+    """`path`, created with its parents if it is missing and can be. On a read-only disk (or without the
+    permission) it is returned all the same: a reader finds nothing in it, and a writer, which creates the
+    folders it writes into, fails with one line saying why (core.common.disk.DiskWriteError)."""
+    with contextlib.suppress(OSError):
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def home_problem() -> str | None:
+    """What cannot be done because the data folder cannot be written (a read-only disk, no permission),
+    in a line for the user; None when it can be written."""
+    root = home()
+    if os.access(root, os.W_OK):
+        return None
+    why = "is on a read-only file system" if _read_only(root) else "cannot be written (no permission, or missing)"
+    return (f"The data folder {shown(root)} {why}: datasets, runs and models there can be looked at, but nothing "
+            "can be prepared, trained, downloaded or saved. Choose another with --home DIR or $" + HOME_ENV + ".")
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # (no statvfs on Windows)
+        return False
 
 
 def set_home(path: str | os.PathLike[str]) -> None:
@@ -59,9 +87,7 @@ def shown(path: str | os.PathLike[str]) -> str:
 
 
 def _sub(name: str) -> Path:
-    path = home() / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _made(home() / name)
 
 
 def datasets_dir() -> Path:
@@ -99,9 +125,7 @@ def config_dir() -> Path:
     """
     if os.environ.get(HOME_ENV):
         return _sub("config")
-    root = Path(platformdirs.user_config_dir("nanogpt-tui"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return _made(Path(platformdirs.user_config_dir("nanogpt-tui")))
 
 
 @contextmanager

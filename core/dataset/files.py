@@ -6,12 +6,12 @@ No torch here (the app lists datasets before torch loads).
 from __future__ import annotations
 
 import io
-import json
 import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.common.lazy import lazy
+from core.common.safe_files import UnsafeFile, read_bytes, read_json_object
 from core.tokens.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ else:
     np = lazy("numpy")
 
 MAX_INFO_BYTES = 16 * 2**20  # a dataset.json is a few kB (a huge char vocabulary: a few MB)
+MAX_META_BYTES = 16 * 2**20  # a meta.pkl holds a character vocabulary twice (itos and stoi)
 DTYPES = ("uint16", "uint32")
 # dataset.json's fields (its `name` aside: a dataset is named by its folder) and the types each may hold.
 INFO_TYPES: dict[str, tuple[type, ...]] = {
@@ -46,11 +47,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """nanoGPT's meta.pkl, read safely."""
+    """nanoGPT's meta.pkl, read safely: a regular file (core.common.safe_files) of at most MAX_META_BYTES,
+    unpickled without running code."""
     try:
-        meta = _RestrictedUnpickler(io.BytesIO(path.read_bytes())).load()
+        data = read_bytes(path, MAX_META_BYTES)
+    except UnsafeFile as error:
+        raise DatasetError(str(error)) from None
     except OSError as error:
         raise DatasetError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        meta = _RestrictedUnpickler(io.BytesIO(data)).load()
     except Exception as error:  # a hostile or corrupt pickle can raise nearly anything
         raise DatasetError(f"{path} is not a plain nanoGPT meta.pkl: {error}") from None
     if not isinstance(meta, dict):
@@ -71,20 +77,14 @@ def tokenizer_from_meta(meta: dict[str, Any], path: Path) -> Tokenizer:
 
 
 def read_info_json(path: Path) -> dict[str, Any]:
-    """dataset.json's contents as a dict, or DatasetError saying what is wrong with the file."""
+    """dataset.json's contents as a dict, or DatasetError saying what is wrong with the file (read through
+    core.common.safe_files: a regular file of at most MAX_INFO_BYTES, JSON nested at most MAX_DEPTH)."""
     try:
-        if path.stat().st_size > MAX_INFO_BYTES:
-            raise DatasetError(f"{path} is {path.stat().st_size:,} bytes: too large to be a dataset.json")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json_object(path, MAX_INFO_BYTES)
+    except UnsafeFile as error:
+        raise DatasetError(str(error)) from None
     except OSError as error:
         raise DatasetError(f"cannot read {path}: {error.strerror}") from None
-    except ValueError as error:  # UnicodeDecodeError too
-        raise DatasetError(f"{path} is not valid JSON: {error}") from None
-    except RecursionError:
-        raise DatasetError(f"{path} holds JSON nested too deeply") from None
-    if not isinstance(data, dict):
-        raise DatasetError(f"{path} holds a JSON {type(data).__name__}, not an object")
-    return data
 
 
 def info_problem(data: dict[str, Any]) -> str | None:
@@ -100,6 +100,9 @@ def info_problem(data: dict[str, Any]) -> str | None:
     for key in ("vocab_size", "train_tokens", "val_tokens", "chars"):
         if data[key] is not None and data[key] < (1 if key == "vocab_size" else 0):
             return f"has {key} = {data[key]}, below {1 if key == 'vocab_size' else 0}"
+    fraction = data["val_fraction"]
+    if fraction is not None and not 0 < fraction < 1:  # (NaN fails this too)
+        return f"has val_fraction = {fraction}, not between 0 and 1"
     if data["dtype"] not in DTYPES:
         return f"names dtype {data['dtype']!r:.40}, not one of {', '.join(DTYPES)}"
     if data["vocab_size"] > np.iinfo(data["dtype"]).max + 1:

@@ -1,12 +1,16 @@
 """The on-disk dataset format (nanoGPT's, plus dataset.json and token_counts.npy; see FORMATS.md).
 
-A dataset is written into a hidden staging folder beside the others and renamed into place only when
-complete, so a failed or cancelled preparation never leaves a half-written dataset behind.
+A dataset is written into a hidden staging folder beside the others (its .bin files fsync'ed, its
+metadata by core.common.disk.write_atomic) and renamed into place only when complete, so a failed or
+cancelled preparation, a full disk or a crash never leaves a half-written dataset behind. Its metadata
+files are read through core.common.safe_files (core.dataset.files): a link, FIFO or device in their
+place, or one too large, makes the dataset broken, with that reason, never a hang.
 No torch here: the app lists and inspects datasets on its UI thread.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -20,8 +24,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from core.common import paths
+from core.common.disk import sync_folder, write_atomic, write_bytes_atomic, write_text_atomic
 from core.common.folder_lock import LOCK_FILE, FolderLock
 from core.common.lazy import lazy
+from core.common.safe_files import UnsafeFile, read_bytes
 from core.dataset.files import INFO_TYPES, DatasetError, info_problem, read_info_json, read_meta, tokenizer_from_meta
 from core.tokens.tokenizers import GPT2_N_VOCAB, GPT2_SPEC, CharTokenizer, Tokenizer, TokenizerError, load_tokenizer
 
@@ -34,6 +40,7 @@ SPLITS = ("train", "val")
 INFO_FILE = "dataset.json"
 COUNTS_FILE = "token_counts.npy"
 META_FILE = "meta.pkl"
+COUNTS_HEADER_BYTES = 4096  # room for a .npy header (numpy writes 128 bytes)
 COUNT_CHUNK = 16 * 2**20  # tokens per slice when counting or scanning a .bin file (bounded memory)
 
 
@@ -120,7 +127,7 @@ class DatasetWriter:
         self._refuse_existing()
         # A hidden sibling (same filesystem, so the final rename is atomic); mkdir keeps the umask's mode.
         self.staging = paths.datasets_dir() / f".{name}.{uuid.uuid4().hex}.tmp"
-        self.staging.mkdir()
+        self.staging.mkdir(parents=True)  # (datasets/ too, on first use: a read-only home fails here)
         # Held until the end: other preparations clean up staging folders that nobody holds (killed ones).
         self._lock = FolderLock(self.staging)
         self._lock.acquire()
@@ -138,7 +145,8 @@ class DatasetWriter:
             raise DatasetError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
         if ids.size and int(ids.max()) >= self.tokenizer.vocab_size:
             raise DatasetError(f"token id {int(ids.max())} is outside the vocabulary of {self.tokenizer.vocab_size}")
-        ids.astype(self.dtype, copy=False).tofile(self._files[split])
+        # (file.write, not ndarray.tofile: a full disk then raises OSError with its errno, which tofile loses)
+        self._files[split].write(np.ascontiguousarray(ids, dtype=self.dtype).data)
         self.tokens[split] += int(ids.size)
         if split == "train":
             self.counts += np.bincount(ids, minlength=self.tokenizer.vocab_size)
@@ -146,6 +154,8 @@ class DatasetWriter:
     def commit(self, source: str, chars: int, val_fraction: float) -> DatasetInfo:
         """Write the metadata and move the finished dataset into place."""
         for file in self._files.values():
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the folder is renamed into place
             file.close()
         info = DatasetInfo(
             name=self.name,
@@ -160,11 +170,13 @@ class DatasetWriter:
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             path=self.target,
         )
-        np.save(self.staging / COUNTS_FILE, self.counts, allow_pickle=False)
+        what = f"write dataset {self.name!r}"
+        write_atomic(self.staging / COUNTS_FILE, lambda file: np.save(file, self.counts, allow_pickle=False), what=what)
         if isinstance(self.tokenizer, CharTokenizer):
-            with open(self.staging / META_FILE, "wb") as f:
-                pickle.dump(char_meta(self.tokenizer), f)
-        (self.staging / INFO_FILE).write_text(json.dumps(info.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+            meta = pickle.dumps(char_meta(self.tokenizer))
+            write_bytes_atomic(self.staging / META_FILE, meta, what=what)
+        text = json.dumps(info.to_json(), indent=2, ensure_ascii=False)
+        write_text_atomic(self.staging / INFO_FILE, text, what=what)
         self._move_into_place()
         self._lock.release()
         (self.target / LOCK_FILE).unlink(missing_ok=True)  # it moved in with the staging folder
@@ -179,6 +191,7 @@ class DatasetWriter:
                 old = Path(tempfile.mkdtemp(prefix=f".{self.name}.", suffix=".old", dir=paths.datasets_dir()))
                 os.replace(self.target, old / "data")
             os.replace(self.staging, self.target)
+            sync_folder(paths.datasets_dir())  # the rename survives a crash
         except OSError as error:
             if old is not None and (old / "data").exists():
                 os.replace(old / "data", self.target)  # put the old dataset back where it was
@@ -250,7 +263,7 @@ def _load_info_file(folder: Path, name: str) -> DatasetInfo:
 
 def _load_nanogpt_folder(folder: Path, name: str) -> DatasetInfo:
     meta_path = folder / META_FILE
-    if meta_path.is_file():
+    if os.path.lexists(meta_path):  # (a link or FIFO there is refused by read_meta, not passed over)
         tokenizer = tokenizer_from_meta(read_meta(meta_path), meta_path)
         spec, vocab_size = tokenizer.to_dict(), tokenizer.vocab_size
     else:  # nanoGPT's gpt2 datasets have no meta.pkl; listing them should not build the encoding (~1 s)
@@ -286,7 +299,7 @@ def load_dataset(name_or_path: str | os.PathLike[str]) -> DatasetInfo:
         except paths.BadName as error:
             raise DatasetError(f"{error} (rename its folder)") from None
     try:
-        if (folder / INFO_FILE).is_file():
+        if os.path.lexists(folder / INFO_FILE):  # (a link, FIFO or folder there is refused, not passed over)
             return _load_info_file(folder, name)
         if (folder / "train.bin").is_file():
             return _load_nanogpt_folder(folder, name)
@@ -298,7 +311,8 @@ def load_dataset(name_or_path: str | os.PathLike[str]) -> DatasetInfo:
 def list_datasets() -> list[DatasetInfo | tuple[Path, str]]:
     """Every dataset in the user data dir, by folder; a broken one appears as (folder, error message)."""
     result: list[DatasetInfo | tuple[Path, str]] = []
-    for folder in sorted(paths.datasets_dir().iterdir()):
+    root = paths.datasets_dir()
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:  # (none yet on a read-only home)
         if folder.name.startswith(".") or not folder.is_dir():
             continue  # staging folders of preparations in progress
         try:
@@ -330,10 +344,13 @@ def tokenizer_of(info: DatasetInfo) -> Tokenizer:
 def token_counts(info: DatasetInfo) -> np.ndarray:
     """How often each vocabulary id occurs in train (computed from train.bin for a nanoGPT folder)."""
     path = info.path / COUNTS_FILE
-    if path.is_file():
-        try:
-            counts = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
+    if path.exists() or path.is_symlink():
+        try:  # a regular file no larger than the counts it should hold (core.common.safe_files)
+            data = read_bytes(path, COUNTS_HEADER_BYTES + 8 * info.vocab_size)
+            counts = np.load(io.BytesIO(data), allow_pickle=False)
+        except UnsafeFile as error:
+            raise DatasetError(str(error)) from None
+        except (OSError, ValueError, EOFError) as error:
             raise DatasetError(f"cannot read {path}: {error}") from None
         if counts.shape != (info.vocab_size,):
             raise DatasetError(f"{path} has shape {counts.shape}, expected ({info.vocab_size},)")

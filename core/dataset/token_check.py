@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from core.common import paths
-from core.common.disk import write_atomic
+from core.common.disk import write_text_atomic
+from core.common.safe_files import read_json
 from core.dataset.format import COUNT_CHUNK, INFO_FILE, META_FILE, SPLITS, DatasetError, DatasetInfo, open_split
 
 
@@ -45,6 +46,7 @@ def check_token_ids(info: DatasetInfo, remember: bool = True) -> None:
 
 CHECKED_IDS = "checked-token-ids.json"  # in the cache folder: .bin files whose ids were all found in range
 MAX_CHECKED = 256  # entries kept (the newest): files long gone are forgotten
+MAX_CHECKED_BYTES = 2**20  # the file holds MAX_CHECKED entries of a path and five numbers
 
 
 def _file_stamp(path: Path, vocab_size: int) -> list[int]:
@@ -55,9 +57,9 @@ def _file_stamp(path: Path, vocab_size: int) -> list[int]:
 
 def _read_checked_ids() -> dict[str, list[int]]:
     try:
-        data = json.loads((paths.cache_dir() / CHECKED_IDS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # none yet, or unreadable: everything is scanned
+        data = read_json(paths.cache_dir() / CHECKED_IDS, MAX_CHECKED_BYTES)
+    except OSError:
+        return {}  # none yet, or unreadable or refused (core.common.safe_files): everything is scanned
     return data if isinstance(data, dict) else {}
 
 
@@ -65,6 +67,6 @@ def _write_checked_ids(checked: dict[str, list[int]]) -> None:
     """Written beside and moved in (two processes at once: the last one's view wins, which is still true)."""
     kept = dict(list(checked.items())[-MAX_CHECKED:])
     try:
-        write_atomic(paths.cache_dir() / CHECKED_IDS, lambda tmp: tmp.write_text(json.dumps(kept), encoding="utf-8"))
+        write_text_atomic(paths.cache_dir() / CHECKED_IDS, json.dumps(kept))
     except OSError:
-        pass  # a read-only cache: the next start scans again, nothing worse
+        pass  # a read-only or full disk: the next start scans again, nothing worse

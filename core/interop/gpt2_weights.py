@@ -14,12 +14,19 @@ An export says "gelu" (exact): GPT2LMHeadModel then computes exactly this model'
 
 A folder holding nanoGPT's `meta.pkl` has that character vocabulary (our export of a char run writes
 one); any other folder has GPT-2's tokenizer.
+
+A folder is input from anywhere: config.json is read through core.common.safe_files (a link to a regular
+file is followed: the hub's cache is links) and checked (its shape within the training settings'
+ranges, finite numbers); the weights' names, shapes and dtypes (F32, F16, BF16) are read from the
+safetensors header and checked before anything is built or loaded (`init_from_shape` lets the trainer
+check memory from the folder's shape first). Exports are written with core.common.disk.write_atomic.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pickle
 from pathlib import Path
@@ -27,14 +34,16 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
-from core.common.disk import write_atomic
+from core.common.disk import disk_problem, write_bytes_atomic, write_text_atomic
+from core.common.safe_files import BadJSON, UnsafeFile, open_regular, parse_json, read_json_object
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
 from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, models_dir, where_to_put
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
-from core.settings.train_config import NANOGPT_INCOMPATIBLE, TrainConfig
+from core.settings.train_config import INT_RANGES, NANOGPT_INCOMPATIBLE, TrainConfig
 from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError
 
 NANOGPT_CKPT = "ckpt.pt"
@@ -43,6 +52,10 @@ HF_BUFFERS = (".attn.bias", ".attn.masked_bias")  # causal masks in old GPT-2 fi
 NANOGPT_MODEL_ARGS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout")
 GELUS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")  # exact GELU or its tanh approximation
 GPT2_EOT = 50256  # <|endoftext|>
+HF_DTYPES = ("F32", "F16", "BF16")  # the weights' dtypes that load (as float32)
+MAX_HF_CONFIG_BYTES = 2**20  # GPT-2's config.json is under 1 kB
+MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on a header
+MAX_VOCAB = 2**32  # token ids a dataset can hold (uint32)
 
 
 class ExportExists(CheckpointError):
@@ -84,39 +97,97 @@ def resolve_hf_folder(spec: str | os.PathLike[str]) -> Path:
 
 
 def read_hf_config(folder: Path) -> GPTConfig:
-    """The model shape a GPT-2 config.json describes (block_size = n_positions); refuses what core.model.gpt lacks."""
+    """The model shape a GPT-2 config.json describes (block_size = n_positions); refuses what core.model.gpt
+    lacks, and a shape outside the training settings' ranges. The file is read through
+    core.common.safe_files (a regular file of at most MAX_HF_CONFIG_BYTES, JSON nested at most MAX_DEPTH);
+    a link to one is followed, as the hub's cache folders are links."""
     path = folder / HF_CONFIG
     try:
-        hf = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path} is not a readable JSON file: {error}") from None
-    if not isinstance(hf, dict):
-        raise CheckpointError(f"{path} does not hold a JSON object")
+        hf = read_json_object(path, MAX_HF_CONFIG_BYTES, follow_links=True)
+    except OSError as error:  # UnsafeFile names the file; a permission error does not
+        raise CheckpointError(str(error) if isinstance(error, UnsafeFile) else f"cannot read {path}: {error.strerror}") from None
     if hf.get("model_type", "gpt2") != "gpt2":
-        raise CheckpointError(f"{path} describes a {hf['model_type']!r} model; only GPT-2 (model_type gpt2) loads")
+        raise CheckpointError(f"{path} describes a {hf['model_type']!r:.60} model; only GPT-2 (model_type gpt2) loads")
     positions = hf.get("n_positions", hf.get("n_ctx"))
     shape = {"n_layer": hf.get("n_layer"), "n_head": hf.get("n_head"), "n_embd": hf.get("n_embd"),
              "vocab_size": hf.get("vocab_size"), "block_size": positions}
-    bad = [f"{k}={v!r}" for k, v in shape.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1]
+    bad = [f"{k}={v!r:.40}" for k, v in shape.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1]
     if bad:
         raise CheckpointError(f"{path} lacks a positive whole number for {', '.join(bad)} (block_size is n_positions)")
+    ranges = {**{name: INT_RANGES[name] for name in ("n_layer", "n_head", "n_embd", "block_size")},
+              "vocab_size": (1, MAX_VOCAB)}
+    out = [f"{k} {v:,} (at most {ranges[k][1]:,})" for k, v in shape.items() if v > ranges[k][1]]
+    if out:
+        raise CheckpointError(f"{path} describes a model too large to build here: {', '.join(out)}")
     if shape["n_embd"] % shape["n_head"]:
         raise CheckpointError(f"{path}: n_embd ({shape['n_embd']}) is not a multiple of n_head ({shape['n_head']})")
     unsupported = []
     if hf.get("activation_function", "gelu_new") not in GELUS:
-        unsupported.append(f"activation_function {hf['activation_function']!r} (only GELU)")
+        unsupported.append(f"activation_function {hf['activation_function']!r:.40} (only GELU)")
     if hf.get("n_inner") not in (None, 4 * shape["n_embd"]):
-        unsupported.append(f"n_inner {hf['n_inner']} (the MLP is 4 x n_embd wide)")
+        unsupported.append(f"n_inner {hf['n_inner']!r:.40} (the MLP is 4 x n_embd wide)")
     eps = hf.get("layer_norm_epsilon", 1e-5)
-    if not isinstance(eps, (int, float)) or abs(eps - 1e-5) > 1e-9:
-        unsupported.append(f"layer_norm_epsilon {hf['layer_norm_epsilon']} (it is 1e-5)")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or abs(eps - 1e-5) > 1e-9:
+        unsupported.append(f"layer_norm_epsilon {eps!r:.40} (it is 1e-5)")
     for flag, plain in (("scale_attn_by_inverse_layer_idx", False), ("scale_attn_weights", True),
                         ("tie_word_embeddings", True)):
         if hf.get(flag, plain) != plain:
-            unsupported.append(f"{flag} {hf[flag]}")
+            unsupported.append(f"{flag} {hf[flag]!r:.40}")
     if unsupported:
         raise CheckpointError(f"{path}: this GPT-2 variant does not load here: {'; '.join(unsupported)}")
     return GPTConfig(**shape, bias=True)
+
+
+def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Each tensor's (dtype, shape) from a safetensors file's header, read without loading a weight: its
+    first 8 bytes give the header's length, then the header is JSON (read through core.common.safe_files:
+    a regular file, a link to one followed, at most MAX_HEADER_BYTES)."""
+    try:
+        with open_regular(path, follow_links=True) as file:
+            head = file.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else 0
+            if not 0 < length <= MAX_HEADER_BYTES:
+                raise CheckpointError(f"{path} is not a safetensors file (no header of at most {MAX_HEADER_BYTES:,} bytes)")
+            raw = file.read(length)
+            if len(raw) < length:
+                raise CheckpointError(f"{path} is not a safetensors file (truncated in its header)")
+            header = parse_json(raw)
+    except OSError as error:
+        raise CheckpointError(str(error) if isinstance(error, UnsafeFile) else f"cannot read {path}: {error.strerror}") from None
+    except BadJSON as error:
+        raise CheckpointError(f"{path} is not a safetensors file: its header {error}") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is not a safetensors file: its header is not a JSON object")
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise CheckpointError(f"{path} is not a safetensors file: tensor {name!r:.60} has no shape")
+        tensors[name] = (str(entry.get("dtype")), tuple(shape))
+    return tensors
+
+
+def _check_hf_weights(path: Path, config: GPTConfig) -> None:
+    """CheckpointError unless the file holds exactly the weights a GPT of `config` needs, each of its
+    shape and of a float dtype; read from the header alone, before anything is built or loaded."""
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        expected = {k: tuple(v.shape) for k, v in GPT(config).state_dict().items() if k != "lm_head.weight"}
+    found = {}
+    for key, (dtype, shape) in read_safetensors_header(path).items():
+        name = key.removeprefix("transformer.")
+        if name.endswith(HF_BUFFERS) or name == "lm_head.weight":
+            continue
+        if dtype not in HF_DTYPES:
+            raise CheckpointError(f"{path}: weight {key!r:.60} is {dtype:.20}, not a float type ({', '.join(HF_DTYPES)})")
+        found[f"transformer.{name}"] = shape[::-1] if name.endswith(CONV1D) else shape
+    problems = [f"missing {k}" for k in expected if k not in found]
+    problems += [f"unexpected {k!r:.60}" for k in found if k not in expected]
+    problems += [f"{k} is {found[k]}, not {shape}" for k, shape in expected.items() if k in found and found[k] != shape]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError(f"{path} does not match its {HF_CONFIG}: {'; '.join(problems[:3])}{more}")
 
 
 def folder_tokenizer(folder: Path) -> dict[str, Any]:
@@ -131,12 +202,14 @@ def folder_tokenizer(folder: Path) -> dict[str, Any]:
 
 
 def load_hf_gpt2(spec: str | os.PathLike[str], block_size: int | None = None, dropout: float = 0.0) -> GPT:
-    """A GPT holding the weights of a Hugging Face GPT-2 folder, its positions cropped to `block_size`."""
+    """A GPT holding the weights of a Hugging Face GPT-2 folder, its positions cropped to `block_size`.
+    Its config and the weights' names, shapes and dtypes are checked before anything is built."""
     folder = resolve_hf_folder(spec)
     config = read_hf_config(folder)
     if block_size is not None and block_size > config.block_size:
         raise CheckpointError(f"block_size {block_size} exceeds the {config.block_size} positions of {folder}")
     path = folder / HF_WEIGHTS
+    _check_hf_weights(path, config)
     try:
         tensors = load_file(path)
     except (SafetensorError, OSError, ValueError) as error:
@@ -151,19 +224,23 @@ def load_hf_gpt2(spec: str | os.PathLike[str], block_size: int | None = None, dr
     keep = block_size or config.block_size
     if "transformer.wpe.weight" in state:  # cropping keeps the first positions, like nanoGPT's crop_block_size
         state["transformer.wpe.weight"] = state["transformer.wpe.weight"][:keep]
-    config = dataclasses.replace(config, block_size=keep, dropout=dropout)
-    model = GPT(config)
-    expected = {k: v.shape for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    problems = [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
-    problems += [f"{k} is {tuple(state[k].shape)}, not {tuple(shape)}"
-                 for k, shape in expected.items() if k in state and state[k].shape != shape]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise CheckpointError(f"{path} does not match its {HF_CONFIG}: {'; '.join(problems[:3])}{more}")
+    model = GPT(dataclasses.replace(config, block_size=keep, dropout=dropout))
     state["lm_head.weight"] = state["transformer.wte.weight"]
     model.load_state_dict(state)
     return model
+
+
+def init_from_shape(config: TrainConfig) -> tuple[TrainConfig, int]:
+    """`config` with the shape of the folder `config.init_from` names (its n_layer, n_head, n_embd and
+    biases), and that model's vocabulary size: read and checked from its config.json alone, so the
+    memory check sees the model that will be built before anything is."""
+    assert config.init_from
+    folder = resolve_hf_folder(config.init_from)
+    shape = read_hf_config(folder)
+    if config.block_size > shape.block_size:
+        raise CheckpointError(f"block_size {config.block_size} exceeds the {shape.block_size} positions of {folder}")
+    return (dataclasses.replace(config, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, bias=True),
+            shape.vocab_size)
 
 
 def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size: int) -> tuple[GPT, TrainConfig]:
@@ -210,7 +287,7 @@ def _write_meta(tokenizer: dict[str, Any], folder: Path) -> Path | None:
         return None
     meta = char_meta(CharTokenizer(tokenizer["chars"]))
     path = folder / META_FILE
-    write_atomic(path, lambda tmp: tmp.write_bytes(pickle.dumps(meta)))
+    write_bytes_atomic(path, pickle.dumps(meta), what=f"export {META_FILE}")
     return path
 
 
@@ -268,9 +345,11 @@ def export_hf(ckpt: dict[str, Any], folder: Path) -> list[Path]:
             with_bias.get_parameter(key).data.zero_()
         model = with_bias
     weights, config = folder / HF_WEIGHTS, folder / HF_CONFIG
-    write_atomic(weights, lambda tmp: save_file(hf_tensors(model), str(tmp), metadata={"format": "pt"}))
+    data = save_safetensors(hf_tensors(model), metadata={"format": "pt"})
+    write_bytes_atomic(weights, data, what=f"export {HF_WEIGHTS}")
+    del data
     text = json.dumps(hf_config(model.config, ckpt["tokenizer"]), indent=2) + "\n"
-    write_atomic(config, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(config, text, what=f"export {HF_CONFIG}")
     meta = _write_meta(ckpt["tokenizer"], folder)
     return [weights, config] + ([meta] if meta else [])
 
@@ -299,6 +378,8 @@ def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.P
     """Export checkpoint `spec` (a run, folder or file) as `fmt` ("nanogpt" or "hf") into `folder`."""
     if fmt not in FORMATS:
         raise CheckpointError(f"unknown export format {fmt!r}: choose {' or '.join(FORMATS)}")
+    if not os.fspath(folder).strip():
+        raise CheckpointError("no folder to export into: name one (--out DIR)")
     path = resolve_checkpoint(spec)
     ckpt = load_checkpoint(path)
     _check_exportable(ckpt, path)
@@ -314,7 +395,8 @@ def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.P
     try:
         out.mkdir(parents=True, exist_ok=True)
         files = export_nanogpt(ckpt, out) if fmt == "nanogpt" else export_hf(ckpt, out)
-    except OSError as error:
-        raise CheckpointError(f"could not export into {out}: {error}") from None
+    except OSError as error:  # (a full or read-only disk: DiskWriteError's line says it all)
+        problem = disk_problem(error, "export", out)
+        raise CheckpointError(str(problem) if problem else f"could not export into {out}: {error}") from None
     dataset = str(ckpt["dataset"].get("name", ""))
     return Exported(files, export_note(ckpt["tokenizer"], fmt, dataset))

@@ -12,7 +12,6 @@ import contextlib
 import os
 import pickle
 import re
-import tempfile
 import typing
 import zipfile
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import torch
 
 from core.common import paths
-from core.common.disk import is_disk_full, no_space_message
+from core.common.disk import DiskWriteError, disk_problem, write_atomic
 from core.dataset.files import DatasetError, read_meta, tokenizer_from_meta
 from core.dataset.format import DatasetInfo, load_dataset
 from core.model.gpt import GPT, GPTConfig, ModelError
@@ -37,25 +36,17 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(path: str | os.PathLike[str], ckpt: dict[str, Any]) -> None:
-    """Write `ckpt` to `path` atomically: readers see the old file or the new one, never half of one."""
+    """Write `ckpt` to `path` atomically (core.common.disk.write_atomic): readers see the old file or the
+    new one, never half of one. CheckpointError saying why when it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as file:
-            torch.save(ckpt, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException as error:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if is_disk_full(error):
-            raise CheckpointError(no_space_message(f"save checkpoint {path.name}", path.parent)) from error
-        if isinstance(error, Exception):
-            raise CheckpointError(f"could not save checkpoint {path}: {error}") from error
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda file: torch.save(ckpt, file), what=f"save checkpoint {path.name}")
+    except DiskWriteError as error:
+        raise CheckpointError(str(error)) from error
+    except Exception as error:
+        problem = disk_problem(error, f"save checkpoint {path.name}", path.parent)  # (a failed mkdir)
+        raise CheckpointError(str(problem) if problem else f"could not save checkpoint {path}: {error}") from error
 
 
 def load_checkpoint(

@@ -7,7 +7,10 @@ core.runs.control's `Ack`s, so a screen that draws a live run draws a watched on
 The file is read from the last offset, at most `CHUNK` bytes a call (`more` says whether some is left),
 so memory stays bounded whatever its length. A last line without its newline is being written: it waits
 for the next call. When the file is replaced (a resumed run trims it: a new inode) or shrinks, the watcher
-starts again from its first byte and reports `Reset` first: what was shown is to be forgotten.
+starts again from its first byte and reports `Reset` first: what was shown is to be forgotten. The file
+is read through core.common.safe_files (never a link, a FIFO or a device) and each line parsed by
+core.runs.metrics.parse_record, as resume and curves do: what is not a record is skipped, counted, and
+reported as a `FileProblem`, as is a file that cannot be read; neither ends the watch.
 
 Whether a process trains the run now (`run_activity`): the session's pid when it runs on this host,
 else how fresh the file is (a waiting trainer touches it every core.runs.control.HEARTBEAT_S).
@@ -15,7 +18,6 @@ else how fresh the file is (a waiting trainer touches it every core.runs.control
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -26,7 +28,8 @@ from typing import Any
 from core.common import folder_lock, paths
 from core.runs.control import Ack, Session
 from core.runs.events import Event, Started
-from core.runs.metrics import MAX_LINE, METRICS_FILE, event_from_record
+from core.common.safe_files import open_regular
+from core.runs.metrics import MAX_LINE, METRICS_FILE, Skipped, event_from_record, parse_record
 from core.settings.train_config import config_from_dict
 
 CHUNK = 1 << 20  # bytes read per poll at most
@@ -42,7 +45,15 @@ class Reset:
     """metrics.jsonl was replaced or truncated: forget what it said; it is read again from the start."""
 
 
-WatchEvent = Event | Session | Ack | Reset
+@dataclass
+class FileProblem:
+    """metrics.jsonl cannot be read (a link, a FIFO...: `message` says which), or some of its lines are
+    not records (how many, and the first). Reported once each time it changes; the watcher reads on."""
+
+    message: str
+
+
+WatchEvent = Event | Session | Ack | Reset | FileProblem
 
 
 class MetricsTail:
@@ -53,12 +64,16 @@ class MetricsTail:
         self.offset = 0
         self.inode: int | None = None
         self.partial = b""  # the start of a line still being written
+        self.partial_dropped = False  # that start was longer than MAX_LINE: the line is skipped when it ends
         self.more = False  # whether the file held more than the last call read
+        self.lines = 0  # complete lines read so far (line numbers for `skipped`)
+        self.skipped = Skipped()  # the lines that were not records (metrics.parse_record says why)
 
     def read(self, limit: int = CHUNK) -> tuple[list[dict[str, Any]], bool]:
-        """The new records, and whether the file was replaced or truncated first (a reset)."""
+        """The new records, and whether the file was replaced or truncated first (a reset). UnsafeFile
+        (an OSError) when the file is a link, a FIFO or anything but a regular file."""
         try:
-            file = open(self.path, "rb")
+            file = open_regular(self.path)
         except FileNotFoundError:
             self.more = False
             return [], False
@@ -66,7 +81,8 @@ class MetricsTail:
             st = os.fstat(file.fileno())
             reset = self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset)
             if reset:
-                self.offset, self.partial = 0, b""
+                self.offset, self.partial, self.partial_dropped, self.lines = 0, b"", False, 0
+                self.skipped = Skipped()
             self.inode = st.st_ino
             file.seek(self.offset)
             data = file.read(limit)
@@ -74,18 +90,22 @@ class MetricsTail:
         self.more = self.offset < st.st_size
         lines = (self.partial + data).split(b"\n")
         self.partial = lines.pop()
-        if len(self.partial) > MAX_LINE:
-            self.partial = b""
         records = []
         for line in lines:
-            if len(line) > MAX_LINE:  # not a record of ours (metrics.records skips it too)
+            self.lines += 1
+            if self.partial_dropped:  # the end of a line too long to be a record
+                self.partial_dropped = False
+                self.skipped.add(self.lines, f"longer than {MAX_LINE} bytes, not a record")
                 continue
-            try:
-                record = json.loads(line)
-            except ValueError:  # a line cut short by a crash, or not ours
+            if not line.strip():
                 continue
-            if isinstance(record, dict):
+            record = parse_record(line)
+            if isinstance(record, str):
+                self.skipped.add(self.lines, record)
+            else:
                 records.append(record)
+        if len(self.partial) > MAX_LINE:  # never a record: keep only that it was too long
+            self.partial, self.partial_dropped = b"", True
         return records, reset
 
 
@@ -95,6 +115,8 @@ class RunWatcher:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.tail = MetricsTail(self.run_dir / METRICS_FILE)
+        self._problem = ""  # the last FileProblem reported
+        self._skipped = 0  # skipped lines already reported
 
     @property
     def more(self) -> bool:
@@ -102,8 +124,14 @@ class RunWatcher:
         return self.tail.more
 
     def poll(self) -> list[WatchEvent]:
-        records, reset = self.tail.read()
+        try:
+            records, reset = self.tail.read()
+        except OSError as error:  # a link, a FIFO, a device in its place: said once, then looked at again
+            return self._report(str(error))
+        self._problem = ""
         events: list[WatchEvent] = [Reset()] if reset else []
+        if reset:
+            self._skipped = 0
         for record in records:
             kind = record.get("type")
             try:
@@ -115,9 +143,18 @@ class RunWatcher:
                     event = event_from_record(record, self.run_dir)
                     if event is not None:
                         events.append(event)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 continue  # malformed: not written by a trainer
+        if self.tail.skipped.lines > self._skipped:
+            self._skipped = self.tail.skipped.lines
+            events.append(FileProblem(f"{self.tail.path} {self.tail.skipped}"))
         return events
+
+    def _report(self, problem: str) -> list[WatchEvent]:
+        if problem == self._problem:
+            return []
+        self._problem = problem
+        return [FileProblem(problem)]
 
     def _session(self, record: dict[str, Any]) -> list[WatchEvent]:
         start = int(record["iter"])

@@ -1,7 +1,8 @@
 """Setting a run up for the Trainer (core.training.trainer): its folder, its checks, what it trains.
 
-`setup_run` reads the dataset (and the checkpoint to resume), checks every setting, the device and the
-memory the run needs before allocating anything, chooses and locks the run folder (`RunFolder`), then
+`setup_run` reads the dataset (and the checkpoint to resume, or the config.json of the GPT-2 folder to
+start from), checks every setting, the device and the memory the run needs, for the shape that will be
+built, before allocating anything, chooses and locks the run folder (`RunFolder`), then
 builds the model, optimizer and batch stream, restoring a checkpoint's state when resuming. It returns
 the two halves of a run: a `BuiltRun` (built once, never reassigned) and its `Progress` (the few values
 that change as it trains). Under torchrun (core.training.distributed) rank 0 alone owns the folder;
@@ -27,7 +28,7 @@ from core.common.folder_lock import FolderLock
 from core.dataset.batches import BatchStream
 from core.dataset.format import DatasetInfo, load_dataset, open_split, tokenizer_of
 from core.dataset.token_check import check_token_ids
-from core.interop.gpt2_weights import init_from
+from core.interop.gpt2_weights import init_from, init_from_shape
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint
 from core.runs.files import LATEST
@@ -149,6 +150,9 @@ def setup_run(
         raise ConfigError("dataset is not set", "dataset")
     info = load_dataset(cfg.dataset)
     data = {split: open_split(info, split) for split in ("train", "val")}
+    model_vocab = info.vocab_size
+    if ckpt is None and cfg.init_from:  # the shape is the folder's: checked, and sized, before it is built
+        cfg, model_vocab = init_from_shape(cfg)
     dist = distributed.from_env()
     device = check_settings(cfg, len(data["train"]), len(data["val"]), dist)
     if ckpt is not None and ckpt["tokenizer"] != info.tokenizer:
@@ -156,7 +160,7 @@ def setup_run(
             f"the checkpoint's tokenizer ({ckpt['tokenizer'].get('kind')}) differs from dataset "
             f"{info.name!r}'s: resume on the dataset it was trained on", "dataset"
         )
-    check_memory(cfg, info.vocab_size, device)  # before allocating anything
+    check_memory(cfg, model_vocab, device)  # before allocating anything
     # An id past the vocabulary would crash the embedding lookup. After the quick checks: the first start
     # on a dataset reads it whole. Rank 0 alone writes (remembers the check).
     check_token_ids(info, remember=dist.is_main)

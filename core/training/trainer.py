@@ -34,8 +34,9 @@ import torch
 
 from core.common import paths
 from core.common.devices import DeviceError
-from core.common.disk import is_disk_full, no_space_message
+from core.common.disk import DiskWriteError, disk_problem
 from core.common.folder_lock import RunInUse
+from core.common.safe_files import UnsafeFile
 from core.dataset.format import DatasetError
 from core.inference.sampler import SamplingConfig, generate
 from core.runs import metrics
@@ -156,7 +157,7 @@ class Trainer:
     def _open_log(self, run: BuiltRun, progress: Progress) -> TextIO:
         """metrics.jsonl, without the records of iterations this session redoes, open to append."""
         metrics.trim(run.run_dir, run.start_iter, progress.last_eval)
-        return open(run.run_dir / metrics.METRICS_FILE, "a", encoding="utf-8")
+        return metrics.open_log(run.run_dir)
 
     def _fail(self, error: Exception) -> None:
         """Report `error` as a Failed event, in the words a user can act on."""
@@ -174,17 +175,21 @@ class Trainer:
             )
         elif isinstance(error, RunInUse):  # the app offers to watch that run instead
             self._report_failure(str(error), "in_use", path=str(error.run_dir))
-        elif isinstance(error, (ConfigError, DatasetError, CheckpointError, DeviceError)):
+        elif isinstance(error, (ConfigError, DatasetError, CheckpointError, DeviceError, UnsafeFile, DiskWriteError)):
             self._report_failure(str(error), "error")
-        elif is_disk_full(error):
-            self._report_failure(no_space_message("write the run's files", self.run_dir or paths.runs_dir()), "error")
+        elif (problem := disk_problem(error, "write the run's files", self.run_dir or paths.runs_dir())) is not None:
+            self._report_failure(str(problem), "error")
         else:
             self._report_failure(f"{type(error).__name__}: {error}", "error", error)
 
     def _report_failure(self, message: str, kind: str, error: BaseException | None = None, path: str = "") -> None:
         details = "".join(traceback.format_exception(error)) if error else ""
+        event = Failed(self.iter_num, message, kind, details, path)
+        if self._log is not None:
+            with contextlib.suppress(OSError, ValueError):  # a full disk: the failure still reaches the user
+                metrics.record_event(self._log, event)
         try:
-            self._emit(Failed(self.iter_num, message, kind, details, path))
+            self.on_event(event)
         except Exception:
             pass  # the callback itself broke; there is no one left to tell
 

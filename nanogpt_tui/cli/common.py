@@ -12,6 +12,8 @@ err_console = Console(stderr=True)
 # Engine exceptions whose message is written for the user, by module. A module that was never imported
 # cannot have raised its error, so checking sys.modules avoids importing torch just to catch one.
 USER_ERRORS = {
+    "core.common.disk": "DiskWriteError",  # a full or read-only disk, in one line
+    "core.common.safe_files": "UnsafeFile",  # a link, FIFO, device or oversized file refused
     "core.tokens.tokenizers": "TokenizerError",
     "core.dataset.format": "DatasetError",
     "core.model.gpt": "ModelError",

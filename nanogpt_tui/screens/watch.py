@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,7 +36,7 @@ from core.runs import control
 from core.runs import watch as run_watch
 from core.runs.control import Ack, Request, Session
 from core.runs.events import Failed, Finished, Paused, Started, Step, Unpaused
-from core.runs.watch import STALE_S, Activity, Reset, RunWatcher, WatchError, resolve_run, run_activity
+from core.runs.watch import STALE_S, Activity, FileProblem, Reset, RunWatcher, WatchError, resolve_run, run_activity
 from nanogpt_tui.screens.train_messages import TRAINING, Phase
 from nanogpt_tui.widgets.dialogs import TextModal, TextPrompt
 from nanogpt_tui.widgets.footer import Footer
@@ -218,7 +219,8 @@ class WatchScreen(Screen[None]):
             self.state = Phase.RUNNING  # a run recorded before sessions were: steps are all it says
 
     def show_event(self, event: Any) -> None:
-        """Keep the run's state and tell the monitor; what only a watcher sees (Reset, Session, Ack) is ours."""
+        """Keep the run's state and tell the monitor; what only a watcher sees (Reset, Session, Ack, FileProblem)
+        is ours."""
         if isinstance(event, Reset):
             self.monitor.begin(self.monitor.max_iters)
             self.monitor.clear_log()
@@ -230,6 +232,9 @@ class WatchScreen(Screen[None]):
             return
         if isinstance(event, Ack):
             self.acknowledged(event)
+            return
+        if isinstance(event, FileProblem):  # the watch goes on: the file may be fixed, or only some lines are bad
+            self.monitor.write_log(f"[yellow]{escape(event.message)}[/]")
             return
         self.monitor.show_event(event)
         if isinstance(event, Started):

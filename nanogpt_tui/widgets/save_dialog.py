@@ -9,6 +9,7 @@ from textual import work
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from core.common.disk import write_text_atomic
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 
 
@@ -40,7 +41,7 @@ class SaveTextModal(TextModal):
                 self.post_message(self.Written(path, exists=True))
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(self.text, encoding="utf-8")
+            write_text_atomic(path, self.text, what=f"save {path.name}")  # (a full disk: one line, nothing half-written)
         except OSError as error:
             self.post_message(self.Written(path, error=str(error)))
             return
