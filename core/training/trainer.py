@@ -327,11 +327,11 @@ class Trainer:
         it, cfg = progress.iter_num, run.config
         started = time.perf_counter()
         # Re-seeded at every eval: each eval measures the same batches, and training's batches stay put.
+        # Under torchrun the ranks share out the batches: every rank gets the whole figure, the same as one process's.
         losses = estimate_loss(
             run.forward_model, run.data, cfg.block_size, cfg.batch_size, cfg.eval_iters, cfg.seed + 1,
             run.device, run.autocast, run.dist.rank, run.dist.world_size,
         )
-        losses = dict(zip(losses, distributed.mean(list(losses.values())), strict=True))  # each rank measured its rows
         self._check_finite(run, progress, it, losses["train"], losses["val"])
         improved = losses["val"] < progress.best_val_loss
         progress.best_val_loss = min(progress.best_val_loss, losses["val"])
