@@ -23,7 +23,7 @@ import torch
 from core.common import paths
 from core.common.disk import is_disk_full, no_space_message
 from core.dataset.files import DatasetError, read_meta, tokenizer_from_meta
-from core.dataset.format import DatasetInfo, load_dataset
+from core.dataset.format import META_FILE, DatasetInfo, load_dataset
 from core.model.gpt import GPT, GPTConfig, ModelError
 from core.runs.files import LATEST
 from core.settings.train_config import field_types
@@ -238,20 +238,28 @@ def checked_checkpoint(ckpt: dict[str, Any], path: Path | None = None, meta: str
 
 
 def _nanogpt_tokenizer(dataset: str | None, path: Path | None, meta: str | None) -> dict[str, Any]:
-    """nanoGPT's rule: the dataset's meta.pkl gives a char vocabulary, else the model is gpt2."""
+    """nanoGPT's rule: the dataset's meta.pkl gives a char vocabulary, else the model is gpt2.
+
+    Looked for in this order: `meta` (--meta), beside the checkpoint (where our nanoGPT export writes it,
+    so an out_dir copied anywhere keeps its vocabulary), then nanoGPT's data/<dataset>/meta.pkl under the
+    working folder (where nanoGPT's sample.py looks) and beside the out_dir.
+    """
     candidates: list[Path] = []
     if meta:
         candidates.append(Path(meta).expanduser())
         if not candidates[0].is_file():
             raise CheckpointError(f"meta file {meta} does not exist")
-    elif dataset:
-        try:  # a name from the file: it must not lead out of data/
-            paths.check_name(dataset, "dataset name in its config")
-        except paths.BadName as error:
-            raise CheckpointError(f"{error}; pass the dataset's meta.pkl (--meta) instead") from None
-        candidates.append(Path("data") / dataset / "meta.pkl")
-        if path is not None:  # nanoGPT's out_dir usually sits beside its data/ folder
-            candidates.append(path.resolve().parent.parent / "data" / dataset / "meta.pkl")
+    else:
+        if path is not None:
+            candidates.append(path.parent / META_FILE)
+        if dataset:
+            try:  # a name from the file: it must not lead out of data/
+                paths.check_name(dataset, "dataset name in its config")
+            except paths.BadName as error:
+                raise CheckpointError(f"{error}; pass the dataset's meta.pkl (--meta) instead") from None
+            candidates.append(Path("data") / dataset / META_FILE)
+            if path is not None:  # nanoGPT's out_dir usually sits beside its data/ folder
+                candidates.append(path.resolve().parent.parent / "data" / dataset / META_FILE)
     for candidate in candidates:
         if candidate.is_file():
             try:

@@ -16,6 +16,7 @@ import torch
 
 from core.common.devices import autocast_context
 from core.dataset.batches import draw_starts, windows
+from core.dataset.files import PASS_VOCABULARY
 from core.dataset.format import DatasetInfo, open_split
 from core.dataset.token_check import check_token_ids
 from core.model.gpt import GPT
@@ -69,7 +70,7 @@ def evaluate(
     if info.vocab_size > model.config.vocab_size:
         raise ConfigError(
             f"dataset {info.name!r} has {info.vocab_size} token ids but the model only {model.config.vocab_size}: "
-            "evaluate it on the dataset (tokenizer) it was trained with", "dataset"
+            f"evaluate it on the dataset (tokenizer) it was trained with ({PASS_VOCABULARY})", "dataset"
         )
     if batch_size < 1 or eval_iters < 1:
         raise ConfigError("batch_size and eval_iters must be at least 1")

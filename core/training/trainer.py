@@ -82,10 +82,12 @@ class Trainer:
         on_event: Callable[[Event], None],
         resume: str | os.PathLike[str] | None = None,
         cancel: threading.Event | None = None,
+        meta: str | None = None,  # a nanoGPT char checkpoint's meta.pkl, when it is not beside the one to resume
     ) -> None:
         self.config = config
         self.on_event = on_event
         self.resume_from = resume
+        self.meta = meta
         self.cancel = cancel or threading.Event()
         self.built: BuiltRun | None = None  # set up by run()
         self.progress: Progress | None = None
@@ -144,7 +146,7 @@ class Trainer:
             cleanup.callback(distributed.cleanup)
             cleanup.callback(lambda: self._folder.release(set_up=self.built is not None))
             try:
-                self.built, self.progress = run, progress = setup_run(self.config, self.resume_from, self._folder)
+                self.built, self.progress = run, progress = setup_run(self.config, self.resume_from, self._folder, self.meta)
                 self.config = run.config
                 self._emit_started(run, progress)
                 if run.dist.is_main:  # after a failure's record, which goes in it too, the log closes
