@@ -196,7 +196,7 @@ def test_bad_paths_and_options(tmp_path: Path, small_text: Path) -> None:
         prepare(str(tmp_path / "missing.txt"))
     (tmp_path / "empty_folder").mkdir()
     (tmp_path / "empty_folder" / "x.csv").write_text("a,b")
-    with pytest.raises(PrepareError, match=r"no \.txt or \.md files in .*empty_folder"):
+    with pytest.raises(PrepareError, match=r"no \.txt, \.md, .* or \.parquet files in .*empty_folder"):
         prepare(str(tmp_path / "empty_folder"))
     with pytest.raises(PrepareError, match="val_fraction"):
         prepare(str(small_text), val_fraction=0)
