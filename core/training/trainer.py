@@ -3,7 +3,8 @@
 The Trainer runs in any thread. It is `Steerable` (core.runs.control): it takes pause, unpause, stop,
 "save now" and "sample now" requests between steps, from its own process's threads or, through `control.json` in the run folder (core.runs.control),
 from anywhere that folder is seen. Its run folder holds `ckpt.pt` (latest), `best.pt` (lowest val loss) and
-`metrics.jsonl` (every event it reports but Started and Compiling, so another process can watch the run).
+`metrics.jsonl` (every event it reports but Started and Compiling, so another process can watch the run); with
+`wandb_log` its steps and evals also go to Weights & Biases (core.interop.tracking).
 Settings are core.settings.train_config's TrainConfig, the schedule core.settings.schedule's, batches core.dataset.batches'.
 The run's setup (its folder and lock, the checks; a BuiltRun of what is built once and the Progress that
 changes as it trains) is core.training.setup's.
@@ -38,6 +39,7 @@ from core.common.disk import is_disk_full, no_space_message
 from core.common.folder_lock import RunInUse
 from core.dataset.format import DatasetError
 from core.inference.sampler import SamplingConfig, generate
+from core.interop.tracking import WandbLogger
 from core.runs import metrics
 from core.runs.checkpoint import VERSION, CheckpointError, save_checkpoint
 from core.runs.control import RunControl, session_record
@@ -93,6 +95,7 @@ class Trainer:
         self.progress: Progress | None = None
         self._folder = RunFolder()  # the run folder's lock, held from setup to the end of run()
         self._log: TextIO | None = None  # metrics.jsonl, open while training (on rank 0)
+        self._wandb: WandbLogger | None = None  # with wandb_log, on rank 0
         self._cond = threading.Condition()
         self._paused = False
         self._stop_requested = False
@@ -151,6 +154,9 @@ class Trainer:
                 self._emit_started(run, progress)
                 if run.dist.is_main:  # after a failure's record, which goes in it too, the log closes
                     self._log = cleanup.enter_context(self._open_log(run, progress))
+                    if run.config.wandb_log:
+                        self._wandb = WandbLogger(run.config, run.run_dir)
+                        cleanup.callback(self._wandb.finish)
                 self._train(run, progress)
             except Exception as error:
                 self._fail(error)
@@ -229,6 +235,8 @@ class Trainer:
         """Record the event in metrics.jsonl, so a watcher in another process sees it too, then report it."""
         if self._log is not None:  # open from training's start to run()'s end
             metrics.record_event(self._log, event)
+        if self._wandb is not None:
+            self._wandb.log(event)
         self.on_event(event)
 
     def _handle_requests(self, run: BuiltRun, progress: Progress, control: RunControl | None) -> bool:
