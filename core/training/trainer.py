@@ -62,6 +62,7 @@ from core.settings.train_config import ConfigError, TrainConfig
 from core.training import distributed
 from core.training.evaluation import estimate_loss
 from core.training.optim import group_lr
+from core.training.readings import READING_S, DeviceReader
 from core.training.setup import BuiltRun, Progress, RunFolder, setup_run
 
 
@@ -96,6 +97,8 @@ class Trainer:
         self._folder = RunFolder()  # the run folder's lock, held from setup to the end of run()
         self._log: TextIO | None = None  # metrics.jsonl, open while training (on rank 0)
         self._wandb: WandbLogger | None = None  # with wandb_log, on rank 0
+        self._reader: DeviceReader | None = None  # rank 0's device readings, from the start of training
+        self._read_at = self._recorded_at = -math.inf  # time.monotonic() of the last reading, of the last recorded
         self._cond = threading.Condition()
         self._paused = False
         self._stop_requested = False
@@ -214,7 +217,10 @@ class Trainer:
         reason = "completed"
         if cfg.compile:
             self.on_event(Compiling(progress.iter_num))
+        if run.dist.is_main:
+            self._reader = DeviceReader(run.device)
         while True:
+            self._report_device(progress.iter_num)
             it = progress.iter_num
             if self._handle_requests(run, progress, control):
                 reason = "stopped"
@@ -230,6 +236,19 @@ class Trainer:
         if progress.saved_iter != progress.iter_num:
             self._save_latest(run, progress)
         self._emit(Finished(progress.iter_num, reason))
+
+    def _report_device(self, iter_num: int) -> None:
+        """A device reading for the UI at most every READING_S, recorded in metrics.jsonl at most every
+        metrics.DEVICE_RECORD_S (a watcher's view; the file stays small)."""
+        now = time.monotonic()
+        if self._reader is None or now - self._read_at < READING_S:
+            return
+        self._read_at = now
+        reading = self._reader.read(iter_num)
+        if self._log is not None and now - self._recorded_at >= metrics.DEVICE_RECORD_S:
+            self._recorded_at = now
+            metrics.record_event(self._log, reading)
+        self.on_event(reading)
 
     def _emit(self, event: Event) -> None:
         """Record the event in metrics.jsonl, so a watcher in another process sees it too, then report it."""

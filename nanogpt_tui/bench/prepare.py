@@ -25,6 +25,7 @@ import numpy as np
 from rich.console import Console
 
 from core.common import paths
+from core.common.process_memory import resident_bytes
 from core.tokens.tokenizers import CharTokenizer, TiktokenTokenizer, Tokenizer, get_tokenizer
 from data.prepare import prepare
 from data.sources import SHAKESPEARE_FILE
@@ -36,31 +37,19 @@ RATIO_GOAL = 1.7  # prepare / bare, GPT-2 BPE on 2 cores
 MEMORY_GOAL_MB = 500
 
 
-def _rss_bytes() -> int | None:
-    """This process's resident memory now (Linux), or None where /proc is not there."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 class PeakMemory:
     """Samples resident memory in a thread; `peak` is the highest value seen."""
 
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
-        self.start = _rss_bytes()
+        self.start = resident_bytes()
         self.peak = self.start or 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, _rss_bytes() or 0)
+            self.peak = max(self.peak, resident_bytes() or 0)
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
