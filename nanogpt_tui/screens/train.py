@@ -23,7 +23,7 @@ from textual.widgets import Button, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.common import disk, paths
-from core.runs.events import Compiling, DeviceReading, Event, Failed, Finished, Paused, Started, Step, Unpaused
+from core.runs.events import Compiling, Event, Failed, Finished, Paused, Started, Step, Unpaused
 from core.runs.files import LATEST
 from core.settings.train_config import TrainConfig
 from core.training.process import TrainerProcess
@@ -306,9 +306,8 @@ class TrainScreen(AppScreen):
         """Run the trainer in its child process (blocking); its events reach the UI as throttled messages."""
         if replace is not None:  # the user chose to replace this run
             shutil.rmtree(replace)
-        throttle = EventThrottle(  # (device readings come once a second: they ride along with the steps)
-            lambda events: self.post_message(TrainerEvents(events)), lambda e: isinstance(e, (Step, DeviceReading)),
-            UPDATE_INTERVAL,
+        throttle = EventThrottle(  # (a device reading, once a second at most, is shown at once: an eval may follow)
+            lambda events: self.post_message(TrainerEvents(events)), lambda e: isinstance(e, Step), UPDATE_INTERVAL
         )
         trainer = TrainerProcess(config, throttle, resume=resume, cancel=get_current_worker().cancelled_event)
         self.post_message(TrainingStarted(trainer))

@@ -50,8 +50,8 @@ class PrepareForm(Vertical):
         yield Label("Source", classes="field-label")
         with RadioSet(id="data-source"):
             yield RadioButton("Tiny Shakespeare (downloaded once)", id="source-shakespeare", value=True)
-            yield RadioButton("A file: text, .jsonl(.gz) or .parquet", id="source-file")
-            yield RadioButton("A folder of files (Parquet shards too)", id="source-folder")
+            yield RadioButton("A file: text, JSON lines or Parquet", id="source-file")
+            yield RadioButton("A folder of files or Parquet shards", id="source-folder")
             yield RadioButton("A Hugging Face dataset (streamed)", id="source-hf")
         yield PathInput(
             kind="file", id="data-path", placeholder="path (→ or Tab completes)", disabled=True
