@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 
 import pytest
 from rich.console import Console
@@ -11,7 +10,6 @@ from rich.console import Console
 from core.common import paths
 from core.settings.presets import PRESETS
 from core.settings.train_config import ConfigError
-from nanogpt_tui.bench.prepare import bench_prepare
 from nanogpt_tui.bench.sample import SHAKESPEARE_CHARS, bench_sample
 from nanogpt_tui.bench.train import make_random_dataset
 from nanogpt_tui.bench.tui import bench_tui
@@ -57,14 +55,3 @@ def test_switch_times_visits_every_screen_in_a_realistic_home() -> None:
     assert len(result["warm_ms"]) == len(switch_keys())
     figures = [*result["first_visit_ms"].values(), *result["warm_ms"], result["warm_p50_ms"], result["warm_p95_ms"]]
     assert all(math.isfinite(ms) and ms > 0 for ms in figures)
-
-
-def test_bench_prepare_alternates_pairs_and_checks_the_files_against_one_core(tmp_path) -> None:
-    text = tmp_path / "words.txt"
-    text.write_text("the quick brown fox jumps over the lazy dog.\n" * 20_000, encoding="utf-8")
-    result = bench_prepare(size_mb=1, tokenizer="gpt2", text=text, pairs=2, console=Console(file=None, quiet=True))
-    assert result["identical_to_single_core"] is True
-    assert len(result["prepare_mb_per_s"]) == len(result["bare_encode_mb_per_s"]) == 2
-    medians = statistics.median(result["prepare_mb_per_s"]) / statistics.median(result["bare_encode_mb_per_s"])
-    assert result["ratio_prepare_to_bare"] == pytest.approx(medians)
-    assert result["tokens"] > 0 and list(paths.datasets_dir().glob("*")) == []  # not among the user's datasets

@@ -22,7 +22,7 @@ import torch
 
 from core.common import paths
 from core.common.disk import is_disk_full, no_space_message
-from core.dataset.files import DatasetError, read_meta, tokenizer_from_meta
+from core.dataset.files import PASS_VOCABULARY, DatasetError, read_meta, tokenizer_from_meta
 from core.dataset.format import META_FILE, DatasetInfo, load_dataset
 from core.model.gpt import GPT, GPTConfig, ModelError
 from core.runs.files import LATEST
@@ -300,7 +300,9 @@ def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
             continue
         if info.tokenizer == ckpt["tokenizer"]:
             return info
-        tried.append(f"dataset {candidate!r} has another tokenizer now")
+        # (a nanoGPT checkpoint whose meta.pkl was not found is taken for GPT-2's: say how to give it)
+        hint = f" ({PASS_VOCABULARY})" if ckpt["version"] == 0 else ""
+        tried.append(f"dataset {candidate!r} has another tokenizer now{hint}")
     raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
 
 

@@ -2,8 +2,9 @@
 
 Each record is one of core.runs.events' events: `{"type": "step", ...Step's fields}`, likewise "eval",
 "sample", "checkpoint" (its `path` is the file's name in the run folder), "paused", "resumed", "device" (a
-DeviceReading, at most every DEVICE_RECORD_S), "finished" and "failed" (without its traceback); core.runs.control adds "session" and "ack". So the file alone tells a
-watcher in another process (core.runs.watch) everything the trainer reported. Standard JSON has no NaN or
+DeviceReading, at most every DEVICE_RECORD_S), "finished" and "failed" (without its traceback);
+core.runs.control adds "session" and "ack". So the file alone tells a watcher in another process
+(core.runs.watch) everything the trainer reported. Standard JSON has no NaN or
 Infinity, so a non-finite number (an inf grad_norm of a float16 step the gradient scaler skips) is
 written as null, and read back as NaN.
 """
