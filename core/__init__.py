@@ -1,14 +1,15 @@
 """The GPT engine, in packages that import one way (each only those listed before it):
 
-    common     paths, atomic writes, safe opens of shared files, folder locks, formatting, devices
+    common     paths, atomic writes, safe opens of shared files, folder locks, formatting, devices,
+               process memory
     tokens     tokenizers and token spans
     dataset    the on-disk dataset: format, metadata, id checks, batches
     model      nanoGPT's GPT and its anatomy in numbers
     settings   every user knob with its range: training, presets, schedule, memory, sampling
     runs       a run folder: events, metrics.jsonl, checkpoints, listing, control.json, watch, curves
     inference  generation, low-precision weights, looking inside a model
-    interop    GPT-2 weights in, nanoGPT and Hugging Face exports out
-    training   setup, the Trainer, evals, optimizers, torchrun, the training child process
+    interop    GPT-2 weights in, nanoGPT and Hugging Face exports out, metrics to TensorBoard, CSV and wandb
+    training   setup, the Trainer, evals, optimizers, torchrun, the training child process, device readings
 
 Imports neither `data` nor `nanogpt_tui` nor Textual (tests/test_layering.py checks all of it).
 """

@@ -1,1 +1,2 @@
-"""Dataset sources and preparation: text in, nanoGPT-format token files out (through core's tokenizers)."""
+"""Dataset sources and preparation: text or records in (sources, records), nanoGPT-format token files out
+(prepare, through core's tokenizers)."""

@@ -6,28 +6,37 @@ Two passes over the source, each in chunks so memory stays bounded whatever the 
 2. encode: split at character int(n * (1 - val_fraction)) like nanoGPT (train first, val the rest),
    encode each part chunk by chunk and write it through a DatasetWriter.
 BPE chunks are cut only where the tokenizer's pre-split regex is certain to split too, so the ids
-equal those of encoding each part in one call.
+equal those of encoding each part in one call. Chunks are encoded on every core (threads: tiktoken
+releases the GIL) and written in order, so the files are byte-identical to those of `workers=1`, which
+encodes on the calling thread.
+
+Record files (JSON lines, Parquet, a Hugging Face dataset: data.records) are read as the text of their
+documents, each followed by its separator; a BPE tokenizer encodes the separators `<|endoftext|>` as its
+end-of-text token. So does a text file's `<|endoftext|>` with `special_tokens` (documents separated as
+in TinyStories' .txt); without it a text file is plain text, as in nanoGPT's prepare scripts.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import re
 import shutil
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.common import paths
 from core.common.disk import disk_problem
 from core.common.folder_lock import abandoned
 from core.common.lazy import lazy
 from core.dataset.format import DatasetError, DatasetInfo, DatasetWriter, check_name
-from core.tokens.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
+from core.tokens.tokenizers import ENDOFTEXT, CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
+from data.records import DEFAULT_TEXT_FIELD, RecordsError, document_text, documents, encode_documents
 from data.sources import (
     DEFAULT_EXTENSIONS,
     READ_CHUNK,
@@ -91,13 +100,25 @@ def default_name(source: Source, tokenizer: str) -> str:
     return f"{stem}-{tokenizer}"
 
 
-def _texts(source: Source, chunk_size: int, stage: str, report: Throttle, cancel: threading.Event | None) -> Iterator[str]:
-    """The source's text, in pieces, checked for binary data and bad UTF-8.
+def _texts(
+    source: Source, chunk_size: int, stage: str, report: Throttle, cancel: threading.Event | None,
+    bpe: Tokenizer | None,
+) -> Iterator[str]:
+    """The source's text, in pieces, checked for binary data and bad UTF-8; a record file's documents
+    each followed by its separator (data.records.document_text: `bpe` None is the char tokenizer).
 
-    Files are joined with a newline where one does not already end with it.
+    Text files are joined with a newline where one does not already end with it.
     """
     done, total = 0, source.size
     for index, file in enumerate(source.files):
+        if file.kind != "text":
+            for document, read in documents(file.path, file.kind, source.text_field, file.label):
+                if cancel is not None and cancel.is_set():
+                    raise PrepareCancelled("preparation cancelled")
+                report(stage, done + read, total)
+                yield document_text(document, bpe)
+            done += file.size
+            continue
         decoder = codecs.getincrementaldecoder("utf-8")()
         offset = 0
         last = ""
@@ -134,8 +155,14 @@ class _SplitEncoder:
     `MAX_IN_FLIGHT` chunks wait at a time, so memory stays bounded.
     """
 
-    def __init__(self, tokenizer: Tokenizer, writer: DatasetWriter, split: str, chunk_chars: int, pool: Executor) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, writer: DatasetWriter, split: str, chunk_chars: int, pool: Executor, special: bool,
+    ) -> None:
         self.tokenizer = tokenizer
+        # With `special`, <|endoftext|> in the text is the end-of-text token (data.records.encode_documents).
+        self.encode: Callable[[str], np.ndarray] = (
+            functools.partial(encode_documents, tokenizer) if special else tokenizer.encode_array
+        )
         self.writer = writer
         self.split = split
         self.chunk_chars = chunk_chars
@@ -168,7 +195,7 @@ class _SplitEncoder:
                 return  # wait for more text to find a safe place
             cut = found or len(text)
         if cut:
-            self.jobs.append(self.pool.submit(self.tokenizer.encode_array, text[:cut]))
+            self.jobs.append(self.pool.submit(self.encode, text[:cut]))
             while len(self.jobs) > MAX_IN_FLIGHT:
                 self.writer.append(self.split, self.jobs.popleft().result())
         rest = text[cut:]
@@ -187,6 +214,18 @@ class _SplitEncoder:
             if cut or start == 0:
                 return cut
             window *= 16
+
+
+class _Inline(Executor):
+    """Runs each job at once on the calling thread: the single-core path (`workers=1`)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:
+            future.set_exception(error)
+        return future
 
 
 def _tokenizer(name: str) -> Tokenizer | None:
@@ -210,11 +249,17 @@ def prepare(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     chunk_size: int = READ_CHUNK,
+    text_field: str = DEFAULT_TEXT_FIELD,
+    special_tokens: bool = False,
+    workers: int | None = None,
 ) -> DatasetInfo:
-    """Make a dataset from `source` ("shakespeare", a file, a folder or "-") and return its info.
+    """Make a dataset from `source` ("shakespeare", a file, a folder, "-" or "hf:NAME[:CONFIG]") and return
+    its info. `text_field`: the documents' field in record files; `special_tokens`: a text file's
+    <|endoftext|> is the end-of-text token (BPE only); `workers`: encoding threads (1: the calling thread;
+    default: up to ENCODE_THREADS, one a core).
 
     Raises PrepareError for bad input and PrepareCancelled when `cancel` is set; either way nothing
-    is left behind. `progress` gets Progress(stage, done, total) in bytes, at most ~10 times a second.
+    is left behind. `progress` gets Progress(stage, done, total, seconds) in bytes, at most ~10 times a second.
     """
     if not 0 < val_fraction < 1:
         raise PrepareError(f"val_fraction must be between 0 and 1, not {val_fraction}")
@@ -222,20 +267,28 @@ def prepare(
         raise PrepareError(f"block_size must be at least 1, not {block_size}")
     if chunk_size < 1:
         raise PrepareError(f"chunk_size must be at least 1, not {chunk_size}")
+    if workers is not None and workers < 1:
+        raise PrepareError(f"workers must be at least 1, not {workers}")
+    if not text_field:
+        raise PrepareError("name the records' text field (--text-field), e.g. text")
     bpe = _tokenizer(tokenizer)
+    if special_tokens and (bpe is None or ENDOFTEXT not in bpe.special_tokens):
+        raise PrepareError(f"special tokens: the {tokenizer} tokenizer has no {ENDOFTEXT}; they are for BPE tokenizers")
     remove_stale_staging()
     remove_stale_spools()
     try:
-        with resolve_source(source, extensions, progress, cancel) as src:
+        with resolve_source(source, extensions, progress, cancel, text_field) as src:
             name = check_name(name or default_name(src, tokenizer))
             if (paths.datasets_dir() / name).exists() and not overwrite:
                 raise DatasetExists(f"dataset {name!r} already exists")
-            return _prepare(src, bpe, name, val_fraction, block_size, overwrite, Throttle(progress), cancel, chunk_size)
+            special = bpe is not None and (special_tokens or any(f.kind != "text" for f in src.files))
+            return _prepare(src, bpe, name, val_fraction, block_size, overwrite, Throttle(progress), cancel, chunk_size,
+                            special, workers or ENCODE_THREADS)
     except SourceCancelled:
         raise PrepareCancelled("preparation cancelled") from None
     except DownloadError as error:
         raise DownloadFailed(str(error), error.url) from None
-    except (SourceError, DatasetError, TokenizerError) as error:
+    except (SourceError, RecordsError, DatasetError, TokenizerError) as error:
         raise PrepareError(str(error)) from None
     except OSError as error:  # a full or read-only disk is one line; anything else is a bug's traceback
         problem = disk_problem(error, f"write dataset {name!r}" if name else "write the dataset", paths.home())
@@ -275,11 +328,13 @@ def _prepare(
     report: Throttle,
     cancel: threading.Event | None,
     chunk_size: int,
+    special: bool,
+    workers: int,
 ) -> DatasetInfo:
     # Pass 1: check the text, count characters, find the character vocabulary.
     chars = 0
     seen = np.zeros(UNICODE_LIMIT, dtype=bool) if bpe is None else None
-    for text in _texts(src, chunk_size, "read", report, cancel):
+    for text in _texts(src, chunk_size, "read", report, cancel, bpe):
         chars += len(text)
         if seen is not None:
             seen[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)] = True
@@ -292,12 +347,12 @@ def _prepare(
     # Leaving the pool waits for at most MAX_IN_FLIGHT chunks per split; then the writer cleans up.
     with (
         DatasetWriter(name, tokenizer, overwrite=overwrite) as writer,
-        ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="prepare-encode") as pool,
+        ThreadPoolExecutor(workers, thread_name_prefix="prepare-encode") if workers > 1 else _Inline() as pool,
     ):
-        train = _SplitEncoder(tokenizer, writer, "train", chunk_size, pool)
-        val = _SplitEncoder(tokenizer, writer, "val", chunk_size, pool)
+        train = _SplitEncoder(tokenizer, writer, "train", chunk_size, pool, special)
+        val = _SplitEncoder(tokenizer, writer, "val", chunk_size, pool, special)
         position = 0
-        for text in _texts(src, chunk_size, "encode", report, cancel):
+        for text in _texts(src, chunk_size, "encode", report, cancel, bpe):
             head = text[: max(0, n_train - position)]
             train.feed(head)
             val.feed(text[len(head) :])

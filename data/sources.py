@@ -1,7 +1,10 @@
-"""Where text comes from: Tiny Shakespeare (downloaded once), a file, a folder of files, or stdin.
+"""Where text comes from: Tiny Shakespeare (downloaded once), a file, a folder of files, stdin, or a
+Hugging Face dataset (`hf:NAME[:CONFIG]`).
 
-`resolve_source` turns the user's source string into a `Source`: a list of files to read as bytes,
-their total size (for progress) and a description for dataset.json. Reading and validating the text
+`resolve_source` turns the user's source string into a `Source`: a list of files to read, each a text
+file or a record file (JSON lines, Parquet: data.records, whose `text_field` holds the documents),
+their total size (for progress) and a description for dataset.json. stdin and a Hugging Face dataset
+are spooled into a temporary file first, so they can be read twice. Reading and validating the text
 is `data.prepare`'s job.
 """
 
@@ -17,21 +20,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, BinaryIO
 
 from core.common import paths
 from core.common.disk import disk_problem, write_atomic
 from core.common.folder_lock import FolderLock, abandoned
+from data.records import DEFAULT_TEXT_FIELD, HF_PREFIX, RECORD_SUFFIXES, RecordsCancelled, parse_hf, record_kind, spool_hf
 
 SHAKESPEARE = "shakespeare"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 # The offline way to the dataset `prepare shakespeare` makes (the name README's next command trains on).
 SHAKESPEARE_FILE = "tinyshakespeare.txt"
 STDIN = "-"
-DEFAULT_EXTENSIONS = (".txt", ".md")
+DEFAULT_EXTENSIONS = (".txt", ".md", *RECORD_SUFFIXES)
 DOWNLOAD_TIMEOUT_S = 15
 READ_CHUNK = 2**20
 SPOOL_PREFIX = "nanogpt-tui-stdin-"  # a folder in the system's temp dir, locked while its preparation runs
+# (the name is kept from when stdin was the only thing spooled: older versions' leftovers are still found)
 
 
 class SourceError(ValueError):
@@ -52,11 +57,22 @@ class SourceCancelled(Exception):
 
 @dataclass
 class Progress:
-    """How far a stage has got, in bytes."""
+    """How far a stage has got, in bytes (`total` 0: not known), and for how long it has run."""
 
     stage: str
     done: int
     total: int
+    seconds: float = 0.0  # since the stage began
+
+    @property
+    def rate(self) -> float:
+        """Bytes a second so far (0 before the stage has run measurably)."""
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the rate so far; None when that cannot be told (no total, no rate yet)."""
+        return (self.total - self.done) / self.rate if self.total and self.rate else None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -70,14 +86,17 @@ class Throttle:
         self.interval = interval
         self._last = 0.0
         self._stage = ""
+        self._began = 0.0  # when the current stage began
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.callback is None:
             return
         now = time.monotonic()
-        if stage != self._stage or done >= total or now - self._last >= self.interval:
+        if stage != self._stage:
+            self._began = now
+        if stage != self._stage or (total and done >= total) or now - self._last >= self.interval:
             self._last, self._stage = now, stage
-            self.callback(Progress(stage, done, total))
+            self.callback(Progress(stage, done, total, now - self._began))
 
 
 @dataclass
@@ -85,6 +104,7 @@ class SourceFile:
     path: Path
     label: str  # how errors name it ("stdin" for a spooled pipe)
     size: int
+    kind: str = "text"  # or a record file's (data.records.record_kind): "jsonl", "parquet"
 
 
 @dataclass
@@ -94,6 +114,7 @@ class Source:
     description: str
     name: str  # basis of the default dataset name
     files: list[SourceFile]
+    text_field: str = DEFAULT_TEXT_FIELD  # of the record files
     _cleanup: list[Path] = field(default_factory=list, repr=False)  # temporary folders
     _locks: list[FolderLock] = field(default_factory=list, repr=False)  # theirs, held until close
 
@@ -189,36 +210,54 @@ def _source_file(path: Path, label: str | None = None) -> SourceFile:
     try:
         with open(path, "rb"):
             pass
-        return SourceFile(path, label, path.stat().st_size)
+        return SourceFile(path, label, path.stat().st_size, record_kind(path) or "text")
     except OSError as error:
         raise SourceError(f"cannot read {label}: {error.strerror or error}") from None
 
 
 def _folder_files(folder: Path, extensions: tuple[str, ...]) -> list[SourceFile]:
     found = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in extensions and p.is_file()
+        p for p in folder.rglob("*") if p.name.lower().endswith(extensions) and p.is_file()  # (.jsonl.gz: 2 dots)
     )
     if not found:
-        raise SourceError(f"no {' or '.join(extensions)} files in {folder}")
+        listed = f"{', '.join(extensions[:-1])} or {extensions[-1]}" if len(extensions) > 1 else extensions[0]
+        raise SourceError(f"no {listed} files in {folder}")
     return [_source_file(p) for p in found]
 
 
-def _spool_stdin(cancel: threading.Event | None) -> tuple[Path, FolderLock]:
-    """Copy stdin to a file in a temporary folder, so it can be read twice; the folder's lock, held
+def _spool(filename: str, write: Callable[[BinaryIO], object]) -> tuple[Path, FolderLock]:
+    """A file `write` fills, in a temporary folder, so it can be read twice; the folder's lock, held
     until the source is closed, tells `remove_stale_spools` in other processes that it is ours."""
     folder = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
     lock = FolderLock(folder)
     try:
         lock.acquire()
-        with open(folder / "stdin.txt", "wb") as out:
-            while chunk := sys.stdin.buffer.read(READ_CHUNK):
-                _check_cancel(cancel)
-                out.write(chunk)
+        with open(folder / filename, "wb") as out:
+            write(out)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         lock.release()
         raise
     return folder, lock
+
+
+def _copy_stdin(out: BinaryIO, cancel: threading.Event | None) -> None:
+    while chunk := sys.stdin.buffer.read(READ_CHUNK):
+        _check_cancel(cancel)
+        out.write(chunk)
+
+
+def _hf_source(spec: str, text_field: str, progress: ProgressCallback | None, cancel: threading.Event | None) -> Source:
+    """A Hugging Face dataset, streamed into a JSON-lines spool (data.records.spool_hf)."""
+    name, config = parse_hf(spec)
+    report = Throttle(progress)
+    try:
+        folder, lock = _spool("hf.jsonl", lambda out: spool_hf(spec, text_field, out, lambda done: report("download", done, 0), cancel))
+    except RecordsCancelled:
+        raise SourceCancelled("cancelled") from None
+    where = f"{HF_PREFIX}{name}" + (f":{config}" if config else "")
+    return Source(f"{where} (train split, field {text_field!r})", name.rsplit("/", 1)[-1],
+                  [_source_file(folder / "hf.jsonl", where)], DEFAULT_TEXT_FIELD, [folder], [lock])
 
 
 def remove_stale_spools() -> list[Path]:
@@ -238,22 +277,30 @@ def resolve_source(
     extensions: Iterable[str] = DEFAULT_EXTENSIONS,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    text_field: str = DEFAULT_TEXT_FIELD,
 ) -> Source:
-    """Turn "shakespeare", a file path, a folder path or "-" (stdin) into a Source."""
+    """Turn "shakespeare", a file path, a folder path, "-" (stdin) or "hf:NAME[:CONFIG]" into a Source;
+    `text_field` names the documents' field in record files (data.records)."""
     if spec == SHAKESPEARE:
         path = shakespeare_file(progress, cancel)
         return Source(f"shakespeare ({SHAKESPEARE_URL})", SHAKESPEARE, [_source_file(path)])
     if spec == STDIN:
-        folder, lock = _spool_stdin(cancel)
-        return Source("stdin", "stdin", [_source_file(folder / "stdin.txt", "stdin")], [folder], [lock])
+        folder, lock = _spool("stdin.txt", lambda out: _copy_stdin(out, cancel))
+        return Source("stdin", "stdin", [_source_file(folder / "stdin.txt", "stdin")], DEFAULT_TEXT_FIELD, [folder], [lock])
+    if spec.startswith(HF_PREFIX):
+        return _hf_source(spec, text_field, progress, cancel)
     path = Path(spec).expanduser()
+    field_note = f", field {text_field!r}" if text_field != DEFAULT_TEXT_FIELD else ""
     if path.is_dir():
         extensions = _normalise_extensions(extensions)
         files = _folder_files(path, extensions)
-        return Source(f"folder {path.resolve()} ({len(files)} files)", path.resolve().name, files)
+        return Source(f"folder {path.resolve()} ({len(files)} files{field_note})", path.resolve().name, files, text_field)
     if path.is_file():
-        return Source(str(path.resolve()), path.stem, [_source_file(path)])
+        file = _source_file(path)
+        stem = path.name[: -len(".jsonl.gz")] if path.name.lower().endswith(".jsonl.gz") else path.stem
+        return Source(str(path.resolve()) + (field_note if file.kind != "text" else ""), stem, [file], text_field)
     if path.exists():
         raise SourceError(f"{path} is neither a file nor a folder")
-    raise SourceError(f"no such file or folder: {path} (sources are 'shakespeare', a file, a folder or '-' for stdin)")
+    raise SourceError(f"no such file or folder: {path} (sources are 'shakespeare', a file, a folder, '-' for stdin "
+                      f"or {HF_PREFIX}NAME for a Hugging Face dataset)")
 

@@ -200,3 +200,59 @@ async def test_delete_asks_first_and_a_broken_dataset_shows_its_error(small_text
         await pilot.pause()
         assert not (paths.datasets_dir() / "keepme").exists()
         await wait_for(pilot, lambda: set(table_rows(screen)) == {"broken"})
+
+
+async def test_a_json_lines_file_is_prepared_from_the_text_field_typed(tmp_path: Path) -> None:
+    import json
+
+    records = tmp_path / "notes.jsonl"
+    docs = [f"note {i}: the quick brown fox jumps over the lazy dog, {i} times." for i in range(400)]
+    records.write_text("".join(json.dumps({"body": d}) + "\n" for d in docs), encoding="utf-8")
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 50)) as pilot:
+        screen = app.screen
+        await choose_file(pilot, screen, records)
+        field = screen.query_one("#data-text-field")
+        assert field.display  # shown for files (records), hidden for Tiny Shakespeare
+        await pilot.click("#tok-gpt2")
+        await prepare_and_wait(pilot, screen)
+        assert "no field 'text'" in text_of(screen, "#data-status") and dataset_entries() == []  # the default field
+        field.value = "body"
+        await prepare_and_wait(pilot, screen)
+        assert "Prepared notes-gpt2" in text_of(screen, "#data-status")
+        info = prepare(str(records), "gpt2", name="expected", text_field="body")
+        assert table_rows(screen)["notes-gpt2"][3] == f"{info.train_tokens:,}"
+        await pilot.click("#source-shakespeare")
+        await pilot.pause()
+        assert not field.display
+
+
+def test_progress_says_the_rate_and_the_time_left() -> None:
+    assert data_screen.progress_text(Progress("encode", 10 * 2**20, 50 * 2**20, 5.0)) == (
+        "Encoding: 10.0 MiB of 50.0 MiB, 2.0 MiB/s, 0:20 left")
+    assert data_screen.progress_text(Progress("download", 3 * 2**20, 0, 2.0)) == "Downloading: 3.0 MiB so far, 1.5 MiB/s"
+
+
+async def test_a_hugging_face_source_asks_for_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = []
+
+    def fake_prepare(source, **kwargs):  # the hub is not reachable from tests: only what is asked is checked
+        asked.append((source, kwargs["text_field"]))
+        raise data_screen.PrepareError("no network")
+
+    monkeypatch.setattr(data_screen, "prepare", fake_prepare)
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = app.screen
+        await pilot.click("#source-hf")
+        await pilot.pause()
+        assert screen.query_one("#data-hf").display and not screen.query_one("#data-path").display
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert "name a Hugging Face dataset" in text_of(screen, "#data-status") and asked == []
+        screen.query_one("#data-hf").focus()
+        await pilot.press(*"roneneldan/TinyStories")
+        await pilot.pause()
+        assert screen.query_one("#data-name").placeholder == "TinyStories-char (default)"
+        await prepare_and_wait(pilot, screen)
+        assert asked == [("hf:roneneldan/TinyStories", "text")] and "no network" in text_of(screen, "#data-status")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import math
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pilot_helpers import wait_for
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, RichLog, Select, Static
 
 from core.common import paths
 from data.prepare import prepare
@@ -82,6 +83,11 @@ async def test_train_pause_resume_stop(dataset: str) -> None:
         await wait_for(pilot, lambda: shown_iteration(screen) >= 5)
         assert app.trainer is not None
         assert "train" in shown(plot) and "smoothed" in shown(plot)
+        # The training process's memory, read in that process (its RSS on a CPU), and what it means.
+        figures = screen.query_one("#figures", Static)
+        await wait_for(pilot, lambda: re.search(r"(?<!peak )memory +[\d.]+ [KMG]iB", shown(figures)))
+        assert re.search(r"peak memory +[\d.]+ [KMG]iB", shown(figures)) and "GPU util" in shown(figures)
+        assert any("resident memory (RSS)" in line.text for line in screen.query_one("#log", RichLog).lines)
 
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: screen.state == "paused")

@@ -71,6 +71,9 @@ async def test_watch_a_run_trained_elsewhere_then_pause_and_stop_it(training: An
         await wait_for(pilot, lambda: f"pid {process.pid}" in status(app) and iteration(app) > 0, WAIT)
         first = iteration(app)
         await wait_for(pilot, lambda: iteration(app) > first, WAIT)  # live: the count goes on
+        # The trainer's device readings come through metrics.jsonl too (its RSS: it trains on the CPU).
+        assert re.fullmatch(r"[\d.]+ [KMG]iB", screen.monitor.figures["memory"])
+        assert re.fullmatch(r"[\d.]+ [KMG]iB", screen.monitor.figures["peak memory"])
 
         await pilot.press("p")
         await wait_for(pilot, lambda: status(app).startswith("Paused at iteration"), WAIT)

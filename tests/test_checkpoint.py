@@ -254,3 +254,54 @@ def test_a_summary_keeps_the_settings_small_whatever_the_file_holds() -> None:
     assert settings["out_dir"].startswith("xxx") and len(settings["out_dir"]) == checkpoint_list.TEXT_LIMIT
     assert "betas" not in settings and len(settings) == checkpoint_list.SETTINGS_LIMIT
     assert len(pickle.dumps(summary)) < 20_000
+
+
+def test_a_nanogpt_out_dir_copied_anywhere_samples_with_the_meta_beside_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nanogpt_tui.cli import main
+
+    ckpt, _ = nanogpt_ckpt()
+    out_dir = tmp_path / "copied" / "out-shakespeare-char"
+    write_meta(out_dir)  # as our nanoGPT export writes it
+    torch.save(ckpt, out_dir / "ckpt.pt")
+    elsewhere = tmp_path / "elsewhere"  # no data/shakespeare_char here, nor beside the out_dir
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    args = ["sample", "--checkpoint", str(out_dir), "--max-new-tokens", "40", "--seed", "1", "--device", "cpu"]
+    assert main(args) == 0
+    text = capsys.readouterr().out.rstrip("\n")
+    assert len(text) >= 30 and set(text) <= set(CHARS)  # the character vocabulary, not GPT-2's BPE
+
+    # Without it, the model is taken for GPT-2's (nanoGPT's rule) and the error says how to pass the vocabulary.
+    (out_dir / "meta.pkl").unlink()
+    assert main(args) == 1
+    error = " ".join(capsys.readouterr().err.split())
+    assert "the tokenizer has 50257 tokens but the model only 10" in error
+    assert "put that file beside ckpt.pt, or pass it with --meta FILE" in error
+
+
+def test_train_resumes_a_nanogpt_char_checkpoint_with_its_meta(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.interop.gpt2_weights import export_checkpoint
+    from nanogpt_tui.cli import main
+
+    out_dir = tmp_path / "out"
+    export_checkpoint(tiny_run.name, "nanogpt", out_dir)
+    raw = torch.load(out_dir / "ckpt.pt", weights_only=True)
+    del raw["tokenizer"]  # as nanoGPT's train.py saves it after a resume: the vocabulary is only in meta.pkl
+    torch.save(raw, out_dir / "ckpt.pt")
+    meta = tmp_path / "kept" / "meta.pkl"
+    meta.parent.mkdir()
+    (out_dir / "meta.pkl").rename(meta)
+    resume = ["train", "--resume", str(out_dir), "--dataset", "small-char", "--name", "again", "--device", "cpu",
+              "--set", f"max_iters={raw['iter_num'] + 2}"]
+
+    assert main(resume) == 1  # taken for GPT-2's BPE: the message says how to give the vocabulary
+    assert "pass it with --meta FILE" in " ".join(capsys.readouterr().err.split())
+    assert main(["train", "--dataset", "small-char", "--meta", str(meta)]) == 1
+    assert "use it with --resume" in " ".join(capsys.readouterr().err.split())
+    assert main([*resume, "--meta", str(meta)]) == 0
+    assert f"Finished (completed) at iteration {raw['iter_num'] + 2}" in capsys.readouterr().out
+    assert load_checkpoint(paths.runs_dir() / "again" / "ckpt.pt")["tokenizer"]["kind"] == "char"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,18 +18,20 @@ import torch
 from pilot_helpers import wait_until
 
 from core.dataset.batches import get_batch
-from core.runs.checkpoint import load_checkpoint
+from core.runs.checkpoint import load_checkpoint, load_model
 from core.runs.events import Failed
 from core.settings.presets import from_preset
 from core.settings.train_config import ConfigError, TrainConfig
 from core.training.distributed import Distributed, DistributedError, from_env
+from core.training.evaluation import evaluate
 from core.training.trainer import Trainer
 from nanogpt_tui.cli import main
 from nanogpt_tui.cli.train import first_cause
 
 REPO = Path(__file__).resolve().parents[1]
 # The same run for both sides of the comparison; only the batch split differs.
-SETTINGS = dict(max_iters=8, eval_interval=4, eval_iters=2, warmup_iters=2, lr_decay_iters=8, log_interval=1,
+# eval_iters 3: the 2 ranks share out 3 eval batches unevenly.
+SETTINGS = dict(max_iters=8, eval_interval=4, eval_iters=3, warmup_iters=2, lr_decay_iters=8, log_interval=1,
                 dropout=0.0, device="cpu")
 
 
@@ -89,7 +92,7 @@ def curve(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float
     return steps, evals
 
 
-def test_two_ranks_train_as_one_process_with_twice_the_batch(char_dataset, tmp_path: Path) -> None:
+def test_two_ranks_train_as_one_process_with_twice_the_batch_and_evaluate_as_one_process(char_dataset, tmp_path: Path) -> None:
     # One process, batch 8, two micro-batches an iteration.
     events: list = []
     Trainer(from_preset("tiny", dataset=char_dataset.name, run_name="single", batch_size=8,
@@ -105,6 +108,8 @@ def test_two_ranks_train_as_one_process_with_twice_the_batch(char_dataset, tmp_p
     first = torchrun(tmp_path, *args, "--set", "max_iters=4")
     assert first.returncode == 0, first.stderr
     run_dir = tmp_path / "rank0" / "runs" / "ddp"
+    at_4 = tmp_path / "ckpt4.pt"
+    shutil.copy(run_dir / "ckpt.pt", at_4)
     second = torchrun(tmp_path, "--resume", str(run_dir / "ckpt.pt"), "--set", "max_iters=8")
     assert second.returncode == 0, second.stderr
     assert "Resuming ddp" in second.stdout and "Finished (completed) at iteration 8" in second.stdout
@@ -114,9 +119,16 @@ def test_two_ranks_train_as_one_process_with_twice_the_batch(char_dataset, tmp_p
     assert [e[0] for e in evals] == [e[0] for e in single[1]] == [0, 4, 8]
     for (_, ddp_loss), (_, one_loss) in zip(steps, single[0], strict=True):
         assert ddp_loss == pytest.approx(one_loss, rel=1e-5)
-    for ddp_eval, one_eval in zip(evals, single[1], strict=True):
-        assert ddp_eval == pytest.approx(one_eval, rel=1e-5)
     assert steps[-1][1] < steps[0][1]  # it learned
+    # The 2 ranks' evals (batch 4 each, the 3 batches shared out) are what 1 process measures on the
+    # same weights with the same settings: eval does not depend on the number of processes.
+    for iteration, path in ((4, at_4), (8, run_dir / "ckpt.pt")):
+        model, _, ckpt = load_model(path)
+        assert ckpt["iter_num"] == iteration
+        one = evaluate(model, char_dataset, torch.device("cpu"), batch_size=4, eval_iters=SETTINGS["eval_iters"],
+                       seed=ckpt["config"]["seed"] + 1)
+        ddp = next(e for e in evals if e[0] == iteration)
+        assert ddp[1] == pytest.approx(one["train"], abs=1e-5) and ddp[2] == pytest.approx(one["val"], abs=1e-5)
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
     assert ckpt["iter_num"] == 8 and ckpt["config"]["gradient_accumulation_steps"] == 4
     # Rank 1 read the same files but wrote nothing.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -18,7 +19,19 @@ import torch
 from core.common import devices, paths
 from core.dataset.format import DatasetWriter
 from core.runs.checkpoint import load_checkpoint, save_checkpoint
-from core.runs.events import CheckpointSaved, Eval, Event, Failed, Finished, Paused, Sample, Started, Step, Unpaused
+from core.runs.events import (
+    CheckpointSaved,
+    DeviceReading,
+    Eval,
+    Event,
+    Failed,
+    Finished,
+    Paused,
+    Sample,
+    Started,
+    Step,
+    Unpaused,
+)
 from core.runs.metrics import RECORD_TYPES, write_record
 from core.settings.presets import PRESETS, from_preset
 from core.settings.schedule import get_lr
@@ -182,10 +195,16 @@ def test_events_in_order_and_files(dataset: str) -> None:
     assert [e.iter for e in events if isinstance(e, Sample)] == [20]
 
     records = [json.loads(line) for line in (paths.runs_dir() / "r" / "metrics.jsonl").read_text().splitlines()]
-    # The session (who trains it), then every event but Started and Compiling, in order.
-    assert [(r["type"], r["iter"]) for r in records] == [("session", 0)] + [
-        (RECORD_TYPES[type(e)], e.iter) for e in events if type(e) in RECORD_TYPES
+    # The session (who trains it), then every event but Started and Compiling, in order; of the device
+    # readings (one a second at most) only some (one every DEVICE_RECORD_S at most): the first one at least.
+    readings = [e for e in events if isinstance(e, DeviceReading)]
+    assert records[1] == {"type": "device", **dataclasses.asdict(readings[0])} and readings[0].iter == 0
+    assert [(r["type"], r["iter"]) for r in records if r["type"] != "device"] == [("session", 0)] + [
+        (RECORD_TYPES[type(e)], e.iter) for e in events if type(e) in RECORD_TYPES and type(e) is not DeviceReading
     ]
+    # On the CPU a reading is the process's resident memory (and its peak), no GPU counter.
+    assert readings[0].device == "cpu" and readings[0].allocated is None and readings[0].utilization is None
+    assert all(r.rss is not None and r.rss > 0 and r.peak is not None and r.peak >= r.rss for r in readings)
     ckpt = load_checkpoint(paths.runs_dir() / "r" / "ckpt.pt")
     assert ckpt["iter_num"] == 30 and ckpt["config"]["dataset"] == dataset
     assert ckpt["tokenizer"]["kind"] == "char" and ckpt["dataset"]["name"] == dataset

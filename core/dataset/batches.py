@@ -2,7 +2,9 @@
 
 In a distributed run (core.training.distributed) every rank draws the same `world` x batch_size windows from
 the same generator and keeps rows rank, rank + world, ...: together the ranks train on exactly the
-batch one process would draw with a batch world times larger, and each rank's data differ.
+batch one process would draw with a batch world times larger, and each rank's data differ. Evaluation
+(core.training.evaluation) shares out whole batches instead (`draw_starts`, `windows`), so its figure does
+not depend on the number of processes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ def get_batch(
 
     With `world` > 1: this rank's rows of the world x batch_size windows drawn (see the module docstring).
     """
-    starts = torch.randint(len(data) - block_size, (batch_size * world,), generator=generator)[rank::world].tolist()
+    return windows(data, draw_starts(data, block_size, batch_size * world, generator)[rank::world], block_size, device)
+
+
+def draw_starts(data: np.ndarray, block_size: int, count: int, generator: torch.Generator) -> list[int]:
+    """`count` random window offsets in `data`, drawn from `generator` (a batch's worth advances it the same
+    whether or not its windows are then read: a rank skips the eval batches another one measures)."""
+    return torch.randint(len(data) - block_size, (count,), generator=generator).tolist()
+
+
+def windows(
+    data: np.ndarray, starts: list[int], block_size: int, device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows of `data` at `starts`: inputs and next-token targets, on `device`."""
     rows = torch.from_numpy(np.stack([data[i : i + block_size + 1] for i in starts]).astype(np.int64))
     x, y = rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
     if device.type == "cuda":  # pinned memory lets the copy run while the GPU computes (non_blocking)

@@ -31,6 +31,12 @@ INFO_TYPES: dict[str, tuple[type, ...]] = {
 JSON_KINDS = {str: "a string", dict: "an object", int: "a whole number", float: "a number", type(None): "null"}
 
 
+# What every vocabulary-mismatch message adds: a nanoGPT checkpoint does not hold its vocabulary, and
+# without its dataset's meta.pkl it is taken for GPT-2's BPE (nanoGPT's own rule).
+PASS_VOCABULARY = ("a nanoGPT character-level checkpoint takes its vocabulary from its dataset's meta.pkl: "
+                   "put that file beside ckpt.pt, or pass it with --meta FILE")
+
+
 class DatasetError(ValueError):
     """A dataset that is missing, malformed, or cannot be written."""
 

@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from core.dataset.batches import get_batch
+from core.dataset.files import PASS_VOCABULARY
 from core.dataset.format import DatasetInfo, open_split
 from core.model.anatomy import ParamInfo
 from core.model.gpt import GPT, GPTConfig, ModelError
@@ -239,7 +240,7 @@ def measure_loss(model: GPT, info: DatasetInfo, batches: int = 4, batch_size: in
     if info.vocab_size > model.config.vocab_size:
         raise ModelError(
             f"the dataset {info.name} has {info.vocab_size:,} token ids, the model's vocabulary only "
-            f"{model.config.vocab_size:,}: pick a dataset with this model's tokenizer"
+            f"{model.config.vocab_size:,}: pick a dataset with this model's tokenizer ({PASS_VOCABULARY})"
         )
     data = open_split(info, "val")
     block = min(model.config.block_size, len(data) - 1)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from core.dataset.files import PASS_VOCABULARY
 from core.model.gpt import GPT, ContextWindow
 from core.settings.sampling import GREEDY_BELOW, SamplerError, SamplingConfig
 from core.tokens.tokenizers import CharTokenizer, Tokenizer, TokenizerError
@@ -119,7 +120,7 @@ def generate(
     if tokenizer.vocab_size > model.config.vocab_size:
         raise SamplerError(
             f"the tokenizer has {tokenizer.vocab_size} tokens but the model only {model.config.vocab_size}: "
-            "they do not belong together"
+            f"they do not belong together ({PASS_VOCABULARY})"
         )
     tokens = encode_prompt(tokenizer, prompt)
     return _generate(model.to(device), tokenizer, tokens, config, torch.device(device), cancel, use_cache)

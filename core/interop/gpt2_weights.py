@@ -253,7 +253,8 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
     if dataset_tokenizer != wanted:
         used = dataset_tokenizer.get("name", dataset_tokenizer.get("kind"))
         if wanted == GPT2_SPEC:
-            fix = "prepare the text with GPT-2's tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`)"
+            fix = ("prepare the text with GPT-2's tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`); "
+                   f"a character-level model's folder needs its {META_FILE} beside the weights")
             kind = "GPT-2's BPE (gpt2)"
         else:
             fix = "train on a dataset with that vocabulary (the one the model was exported from)"
@@ -264,7 +265,8 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
     shape = model.config
     if shape.vocab_size < vocab_size:
         raise CheckpointError(f"{folder} has {shape.vocab_size} token embeddings, fewer than the {vocab_size} "
-                              f"tokens of dataset {config.dataset!r}")
+                              f"tokens of dataset {config.dataset!r}: for a character-level model put its "
+                              f"{META_FILE} beside the weights and train on that vocabulary")
     return model, dataclasses.replace(config, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, bias=True)
 
 
@@ -367,8 +369,8 @@ def export_note(tokenizer: dict[str, Any], fmt: str, dataset: str) -> str:
     if tokenizer.get("kind") != "char":
         return "The tokenizer is GPT-2's BPE (in transformers: AutoTokenizer.from_pretrained('gpt2'))."
     if fmt == "nanogpt":
-        return (f"A character-level vocabulary, in meta.pkl: nanoGPT's sample.py reads it from "
-                f"data/{dataset}/meta.pkl.")
+        return (f"A character-level vocabulary, in meta.pkl beside ckpt.pt (where this program finds it): "
+                f"nanoGPT's sample.py reads it from data/{dataset}/meta.pkl.")
     return ("A character-level vocabulary, not GPT-2's tokenizer: meta.pkl holds it (nanoGPT's itos/stoi); "
             "a GPT-2 tokenizer would give the wrong ids.")
 

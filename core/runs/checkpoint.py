@@ -21,8 +21,8 @@ import torch
 
 from core.common import paths
 from core.common.disk import DiskWriteError, disk_problem, write_atomic
-from core.dataset.files import DatasetError, read_meta, tokenizer_from_meta
-from core.dataset.format import DatasetInfo, load_dataset
+from core.dataset.files import PASS_VOCABULARY, DatasetError, read_meta, tokenizer_from_meta
+from core.dataset.format import META_FILE, DatasetInfo, load_dataset
 from core.model.gpt import GPT, GPTConfig, ModelError
 from core.runs.files import LATEST
 from core.settings.train_config import field_types
@@ -229,20 +229,28 @@ def checked_checkpoint(ckpt: dict[str, Any], path: Path | None = None, meta: str
 
 
 def _nanogpt_tokenizer(dataset: str | None, path: Path | None, meta: str | None) -> dict[str, Any]:
-    """nanoGPT's rule: the dataset's meta.pkl gives a char vocabulary, else the model is gpt2."""
+    """nanoGPT's rule: the dataset's meta.pkl gives a char vocabulary, else the model is gpt2.
+
+    Looked for in this order: `meta` (--meta), beside the checkpoint (where our nanoGPT export writes it,
+    so an out_dir copied anywhere keeps its vocabulary), then nanoGPT's data/<dataset>/meta.pkl under the
+    working folder (where nanoGPT's sample.py looks) and beside the out_dir.
+    """
     candidates: list[Path] = []
     if meta:
         candidates.append(Path(meta).expanduser())
         if not candidates[0].is_file():
             raise CheckpointError(f"meta file {meta} does not exist")
-    elif dataset:
-        try:  # a name from the file: it must not lead out of data/
-            paths.check_name(dataset, "dataset name in its config")
-        except paths.BadName as error:
-            raise CheckpointError(f"{error}; pass the dataset's meta.pkl (--meta) instead") from None
-        candidates.append(Path("data") / dataset / "meta.pkl")
-        if path is not None:  # nanoGPT's out_dir usually sits beside its data/ folder
-            candidates.append(path.resolve().parent.parent / "data" / dataset / "meta.pkl")
+    else:
+        if path is not None:
+            candidates.append(path.parent / META_FILE)
+        if dataset:
+            try:  # a name from the file: it must not lead out of data/
+                paths.check_name(dataset, "dataset name in its config")
+            except paths.BadName as error:
+                raise CheckpointError(f"{error}; pass the dataset's meta.pkl (--meta) instead") from None
+            candidates.append(Path("data") / dataset / META_FILE)
+            if path is not None:  # nanoGPT's out_dir usually sits beside its data/ folder
+                candidates.append(path.resolve().parent.parent / "data" / dataset / META_FILE)
     for candidate in candidates:
         if candidate.is_file():
             try:
@@ -283,7 +291,9 @@ def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
             continue
         if info.tokenizer == ckpt["tokenizer"]:
             return info
-        tried.append(f"dataset {candidate!r} has another tokenizer now")
+        # (a nanoGPT checkpoint whose meta.pkl was not found is taken for GPT-2's: say how to give it)
+        hint = f" ({PASS_VOCABULARY})" if ckpt["version"] == 0 else ""
+        tried.append(f"dataset {candidate!r} has another tokenizer now{hint}")
     raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
 
 

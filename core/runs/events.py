@@ -78,6 +78,21 @@ class Unpaused:
 
 
 @dataclass
+class DeviceReading:
+    """What the training process holds on its device now: read at most once a second, between steps
+    (core.training.readings), recorded in metrics.jsonl less often (type "device"). Sizes in bytes; None
+    where the device does not tell."""
+
+    iter: int
+    device: str
+    allocated: int | None = None  # torch's allocated memory on a GPU (CUDA's counter; MPS's)
+    reserved: int | None = None  # held by torch's caching allocator (CUDA; MPS: the driver's)
+    peak: int | None = None  # the most allocated since the run started (CUDA), else the process's peak RSS
+    utilization: float | None = None  # percent of the GPU busy over the last moment (NVML, where it is)
+    rss: int | None = None  # the training process's resident memory
+
+
+@dataclass
 class Finished:
     iter: int
     reason: str  # "completed" (max_iters reached) or "stopped" (a user's stop request or signal)
@@ -92,4 +107,5 @@ class Failed:
     path: str = ""  # in_use: the run folder another process is training
 
 
-Event = Started | Compiling | Step | Eval | Sample | CheckpointSaved | Paused | Unpaused | Finished | Failed
+Event = (Started | Compiling | Step | Eval | Sample | CheckpointSaved | Paused | Unpaused | DeviceReading | Finished
+         | Failed)

@@ -1,9 +1,10 @@
 """metrics.jsonl: one JSON record per logged step, eval and other event, appended as a run trains (torch-free).
 
 Each record is one of core.runs.events' events: `{"type": "step", ...Step's fields}`, likewise "eval",
-"sample", "checkpoint" (its `path` is the file's name in the run folder), "paused", "resumed", "finished"
-and "failed" (without its traceback); core.runs.control adds "session" and "ack". So the file alone tells a
-watcher in another process (core.runs.watch) everything the trainer reported. Standard JSON has no NaN or
+"sample", "checkpoint" (its `path` is the file's name in the run folder), "paused", "resumed", "device" (a
+DeviceReading, at most every DEVICE_RECORD_S), "finished" and "failed" (without its traceback);
+core.runs.control adds "session" and "ack". So the file alone tells a watcher in another process
+(core.runs.watch) everything the trainer reported. Standard JSON has no NaN or
 Infinity, so a non-finite number (an inf grad_norm of a float16 step the gradient scaler skips) is
 written as null, and read back as NaN.
 
@@ -28,16 +29,20 @@ from typing import IO, Any, TextIO
 
 from core.common.disk import DEFAULT_MODE, write_atomic
 from core.common.safe_files import BadJSON, UnsafeFile, json_kind, open_regular, parse_json
-from core.runs.events import CheckpointSaved, Eval, Event, Failed, Finished, Paused, Sample, Step, Unpaused
+from core.runs.events import (
+    CheckpointSaved, DeviceReading, Eval, Event, Failed, Finished, Paused, Sample, Step, Unpaused,
+)
 
 METRICS_FILE = "metrics.jsonl"
 # The events a trainer records, by record type.
 EVENT_TYPES: dict[str, type] = {
     "step": Step, "eval": Eval, "sample": Sample, "checkpoint": CheckpointSaved, "paused": Paused,
-    "resumed": Unpaused, "finished": Finished, "failed": Failed,
+    "resumed": Unpaused, "device": DeviceReading, "finished": Finished, "failed": Failed,
 }
 RECORD_TYPES = {cls: name for name, cls in EVENT_TYPES.items()}
-FIELD_KINDS: dict[str, Any] = {"int": int, "float": (int, float), "str": str, "Path": str}
+FIELD_KINDS: dict[str, Any] = {"int": int, "float": (int, float), "str": str, "Path": str,
+                               "int | None": (int, type(None)), "float | None": (int, float, type(None))}
+DEVICE_RECORD_S = 10.0  # a trainer records its device readings this often at most (the UI gets them each second)
 MAX_LINE = 2**16  # bytes: the longest line read as a record
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import math
 import typing
 from collections.abc import Iterable
@@ -36,6 +37,9 @@ INT_RANGES = {
     "warmup_iters": (0, MAX_ITERS), "lr_decay_iters": (0, MAX_ITERS), "sample_interval": (0, MAX_ITERS),
     "seed": (0, 2**62),
 }
+WANDB_NAME_MAX = 128  # characters of a wandb project or run name
+WANDB_PROJECT_FORBIDDEN = "/\\#?%:"  # characters wandb refuses in a project name
+WANDB_INSTALL = "pip install wandb (or pip install 'nanogpt-tui[wandb]')"
 
 
 class ConfigError(ValueError):
@@ -113,6 +117,11 @@ class TrainConfig:
     wsd: bool = False  # warmup-stable-decay: hold learning_rate, then decay linearly at the end
     decay_fraction: float = 0.4  # with wsd: the share of the run spent decaying
     force: bool = False  # start even when the memory estimate says the run will not fit
+    # tracking (nanoGPT's names): also log live to Weights & Biases (core.interop.tracking; needs wandb;
+    # WANDB_MODE=offline logs without an account). metrics.jsonl is written either way.
+    wandb_log: bool = False
+    wandb_project: str = "nanogpt-tui"
+    wandb_run_name: str | None = None  # None = the run's name
 
     @property
     def tokens_per_iter(self) -> int:
@@ -185,10 +194,23 @@ class TrainConfig:
                           f"gradient_accumulation_steps ({steps}) must be a multiple of the number of processes "
                           f"({world_size}): each process takes an equal share of an iteration's micro-batches "
                           f"(e.g. --set gradient_accumulation_steps={world_size * max(1, round(steps / world_size))})"))
+        found += self._wandb_problems()
         for split, tokens in (("train", train_tokens), ("val", val_tokens)):
             if tokens is not None and tokens <= self.block_size:
                 found.append(("block_size", f"the {split} split has {tokens} tokens, not more than block_size "
                                             f"({self.block_size}): lower block_size or use more text"))
+        return found
+
+    def _wandb_problems(self) -> list[tuple[str, str]]:
+        found = []
+        bad = sorted(set(self.wandb_project) & set(WANDB_PROJECT_FORBIDDEN))
+        if not 0 < len(self.wandb_project) <= WANDB_NAME_MAX or bad:
+            found.append(("wandb_project", f"wandb_project must be 1 to {WANDB_NAME_MAX} characters, none of "
+                                           f"{' '.join(WANDB_PROJECT_FORBIDDEN)} (it is {self.wandb_project!r:.40})"))
+        if self.wandb_run_name is not None and len(self.wandb_run_name) > WANDB_NAME_MAX:
+            found.append(("wandb_run_name", f"wandb_run_name must be at most {WANDB_NAME_MAX} characters"))
+        if self.wandb_log and importlib.util.find_spec("wandb") is None:  # cheap: finds, does not import
+            found.append(("wandb_log", f"wandb_log needs the wandb package: {WANDB_INSTALL}"))
         return found
 
     def validate(self, train_tokens: int | None = None, val_tokens: int | None = None, world_size: int = 1) -> None:

@@ -130,6 +130,15 @@ def mean(values: Sequence[float]) -> list[float]:
     return (total / dist.get_world_size()).tolist()
 
 
+def total(values: Sequence[float]) -> list[float]:
+    """Each value summed over the ranks (float64, so the order of the additions barely shows)."""
+    if _control is None:
+        return list(values)
+    summed = torch.tensor(list(values), dtype=torch.float64)
+    dist.all_reduce(summed, op=dist.ReduceOp.SUM, group=_control)
+    return summed.tolist()
+
+
 def is_peer_failure(error: BaseException) -> bool:
     """Whether `error` is a collective that broke: another rank died, hung or stopped answering."""
     if _control is None:

@@ -1,4 +1,10 @@
-"""Loss estimates: the trainer's periodic eval and `nanogpt-tui eval`."""
+"""Loss estimates: the trainer's periodic eval and `nanogpt-tui eval`.
+
+An estimate is the mean loss over `eval_iters` batches of `batch_size` windows drawn from a generator
+seeded with `seed`, whatever the number of processes: under torchrun rank r measures batches r, r + N, ...
+and the ranks add up their sums (core.training.distributed.total), so 1 process and N processes give the
+same figure (to float rounding), and N processes take 1/N of the time.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,13 @@ import numpy as np
 import torch
 
 from core.common.devices import autocast_context
-from core.dataset.batches import get_batch
+from core.dataset.batches import draw_starts, windows
+from core.dataset.files import PASS_VOCABULARY
 from core.dataset.format import DatasetInfo, open_split
 from core.dataset.token_check import check_token_ids
 from core.model.gpt import GPT
 from core.settings.train_config import ConfigError
+from core.training import distributed
 
 
 @torch.no_grad()
@@ -31,20 +39,25 @@ def estimate_loss(
 ) -> dict[str, float]:
     """Mean loss over eval_iters batches of each split, drawn from a generator seeded with `seed`.
 
-    With `world` > 1 this rank's rows of each batch (core.dataset.batches): the ranks' mean is the whole batches'.
+    With `world` > 1 this rank measures batches rank, rank + world, ... and the ranks' sums are added up
+    (every rank gets the whole figure; see the module docstring).
     """
     was_training = model.training
     model.eval()
-    losses = {}
-    for split, tokens in data.items():
+    sums = []
+    for tokens in data.values():
         generator = torch.Generator().manual_seed(seed)
-        total = torch.zeros((), device=device)
-        for _ in range(eval_iters):
-            x, y = get_batch(tokens, block_size, batch_size, generator, device, rank, world)
+        loss_sum = torch.zeros((), device=device)
+        for index in range(eval_iters):
+            starts = draw_starts(tokens, block_size, batch_size, generator)  # every rank draws every batch
+            if index % world != rank:
+                continue
+            x, y = windows(tokens, starts, block_size, device)
             with autocast or contextlib.nullcontext():
                 _, loss = model(x, y)
-            total += loss.float()
-        losses[split] = total.item() / eval_iters
+            loss_sum += loss.float()
+        sums.append(loss_sum.item())
+    losses = {split: value / eval_iters for split, value in zip(data, distributed.total(sums), strict=True)}
     model.train(was_training)
     return losses
 
@@ -57,7 +70,7 @@ def evaluate(
     if info.vocab_size > model.config.vocab_size:
         raise ConfigError(
             f"dataset {info.name!r} has {info.vocab_size} token ids but the model only {model.config.vocab_size}: "
-            "evaluate it on the dataset (tokenizer) it was trained with", "dataset"
+            f"evaluate it on the dataset (tokenizer) it was trained with ({PASS_VOCABULARY})", "dataset"
         )
     if batch_size < 1 or eval_iters < 1:
         raise ConfigError("batch_size and eval_iters must be at least 1")

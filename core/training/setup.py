@@ -26,6 +26,7 @@ from core.common import paths
 from core.common.devices import DeviceError, autocast_context, check_dtype, needs_grad_scaler, use_all_cpu_cores
 from core.common.folder_lock import FolderLock
 from core.dataset.batches import BatchStream
+from core.dataset.files import PASS_VOCABULARY
 from core.dataset.format import DatasetInfo, load_dataset, open_split, tokenizer_of
 from core.dataset.token_check import check_token_ids
 from core.interop.gpt2_weights import init_from, init_from_shape
@@ -34,7 +35,7 @@ from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, 
 from core.runs.files import LATEST
 from core.settings.memory import available_system_memory, check_fits
 from core.settings.train_config import MODEL_KEYS, ConfigError, TrainConfig
-from core.tokens.tokenizers import Tokenizer
+from core.tokens.tokenizers import Tokenizer, tokenizer_name
 from core.training import distributed
 from core.training.distributed import Distributed
 from core.training.optim import build_optimizer
@@ -133,13 +134,14 @@ class RunFolder:
 
 
 def setup_run(
-    cfg: TrainConfig, resume_from: str | os.PathLike[str] | None, folder: RunFolder,
+    cfg: TrainConfig, resume_from: str | os.PathLike[str] | None, folder: RunFolder, meta: str | None = None,
 ) -> tuple[BuiltRun, Progress]:
-    """Everything a run needs to train, checked before anything is allocated; `folder` takes the run's folder."""
+    """Everything a run needs to train, checked before anything is allocated; `folder` takes the run's folder.
+    `meta`: the meta.pkl of a nanoGPT character-level checkpoint to resume (core.runs.checkpoint)."""
     resume_path, ckpt = None, None
     if resume_from is not None:
-        resume_path = resolve_checkpoint(resume_from)
-        ckpt = load_checkpoint(resume_path)
+        resume_path = resolve_checkpoint(resume_from, meta)
+        ckpt = load_checkpoint(resume_path, meta=meta)
         # The architecture is the checkpoint's; the dataset too unless another one is named.
         # (a knob nanoGPT's model_args lack is off, as in the model build_model makes of them)
         saved = GPTConfig.from_args(ckpt["model_args"])
@@ -157,8 +159,8 @@ def setup_run(
     device = check_settings(cfg, len(data["train"]), len(data["val"]), dist)
     if ckpt is not None and ckpt["tokenizer"] != info.tokenizer:
         raise ConfigError(
-            f"the checkpoint's tokenizer ({ckpt['tokenizer'].get('kind')}) differs from dataset "
-            f"{info.name!r}'s: resume on the dataset it was trained on", "dataset"
+            f"the checkpoint's tokenizer ({tokenizer_name(ckpt['tokenizer'])}) differs from dataset "
+            f"{info.name!r}'s ({tokenizer_name(info.tokenizer)}): resume on the dataset it was trained on ({PASS_VOCABULARY})", "dataset"
         )
     check_memory(cfg, model_vocab, device)  # before allocating anything
     # An id past the vocabulary would crash the embedding lookup. After the quick checks: the first start

@@ -3,7 +3,8 @@
 The Trainer runs in any thread. It is `Steerable` (core.runs.control): it takes pause, unpause, stop,
 "save now" and "sample now" requests between steps, from its own process's threads or, through `control.json` in the run folder (core.runs.control),
 from anywhere that folder is seen. Its run folder holds `ckpt.pt` (latest), `best.pt` (lowest val loss) and
-`metrics.jsonl` (every event it reports but Started and Compiling, so another process can watch the run).
+`metrics.jsonl` (every event it reports but Started and Compiling, so another process can watch the run); with
+`wandb_log` its steps and evals also go to Weights & Biases (core.interop.tracking).
 Settings are core.settings.train_config's TrainConfig, the schedule core.settings.schedule's, batches core.dataset.batches'.
 The run's setup (its folder and lock, the checks; a BuiltRun of what is built once and the Progress that
 changes as it trains) is core.training.setup's.
@@ -39,6 +40,7 @@ from core.common.folder_lock import RunInUse
 from core.common.safe_files import UnsafeFile
 from core.dataset.format import DatasetError
 from core.inference.sampler import SamplingConfig, generate
+from core.interop.tracking import WandbLogger
 from core.runs import metrics
 from core.runs.checkpoint import VERSION, CheckpointError, save_checkpoint
 from core.runs.control import RunControl, session_record
@@ -61,6 +63,7 @@ from core.settings.train_config import ConfigError, TrainConfig
 from core.training import distributed
 from core.training.evaluation import estimate_loss
 from core.training.optim import group_lr
+from core.training.readings import READING_S, DeviceReader
 from core.training.setup import BuiltRun, Progress, RunFolder, setup_run
 
 
@@ -83,15 +86,20 @@ class Trainer:
         on_event: Callable[[Event], None],
         resume: str | os.PathLike[str] | None = None,
         cancel: threading.Event | None = None,
+        meta: str | None = None,  # a nanoGPT char checkpoint's meta.pkl, when it is not beside the one to resume
     ) -> None:
         self.config = config
         self.on_event = on_event
         self.resume_from = resume
+        self.meta = meta
         self.cancel = cancel or threading.Event()
         self.built: BuiltRun | None = None  # set up by run()
         self.progress: Progress | None = None
         self._folder = RunFolder()  # the run folder's lock, held from setup to the end of run()
         self._log: TextIO | None = None  # metrics.jsonl, open while training (on rank 0)
+        self._wandb: WandbLogger | None = None  # with wandb_log, on rank 0
+        self._reader: DeviceReader | None = None  # rank 0's device readings, from the start of training
+        self._read_at = self._recorded_at = -math.inf  # time.monotonic() of the last reading, of the last recorded
         self._cond = threading.Condition()
         self._paused = False
         self._stop_requested = False
@@ -145,11 +153,14 @@ class Trainer:
             cleanup.callback(distributed.cleanup)
             cleanup.callback(lambda: self._folder.release(set_up=self.built is not None))
             try:
-                self.built, self.progress = run, progress = setup_run(self.config, self.resume_from, self._folder)
+                self.built, self.progress = run, progress = setup_run(self.config, self.resume_from, self._folder, self.meta)
                 self.config = run.config
                 self._emit_started(run, progress)
                 if run.dist.is_main:  # after a failure's record, which goes in it too, the log closes
                     self._log = cleanup.enter_context(self._open_log(run, progress))
+                    if run.config.wandb_log:
+                        self._wandb = WandbLogger(run.config, run.run_dir)
+                        cleanup.callback(self._wandb.finish)
                 self._train(run, progress)
             except Exception as error:
                 self._fail(error)
@@ -211,7 +222,10 @@ class Trainer:
         reason = "completed"
         if cfg.compile:
             self.on_event(Compiling(progress.iter_num))
+        if run.dist.is_main:
+            self._reader = DeviceReader(run.device)
         while True:
+            self._report_device(progress.iter_num)
             it = progress.iter_num
             if self._handle_requests(run, progress, control):
                 reason = "stopped"
@@ -228,10 +242,25 @@ class Trainer:
             self._save_latest(run, progress)
         self._emit(Finished(progress.iter_num, reason))
 
+    def _report_device(self, iter_num: int) -> None:
+        """A device reading for the UI at most every READING_S, recorded in metrics.jsonl at most every
+        metrics.DEVICE_RECORD_S (a watcher's view; the file stays small)."""
+        now = time.monotonic()
+        if self._reader is None or now - self._read_at < READING_S:
+            return
+        self._read_at = now
+        reading = self._reader.read(iter_num)
+        if self._log is not None and now - self._recorded_at >= metrics.DEVICE_RECORD_S:
+            self._recorded_at = now
+            metrics.record_event(self._log, reading)
+        self.on_event(reading)
+
     def _emit(self, event: Event) -> None:
         """Record the event in metrics.jsonl, so a watcher in another process sees it too, then report it."""
         if self._log is not None:  # open from training's start to run()'s end
             metrics.record_event(self._log, event)
+        if self._wandb is not None:
+            self._wandb.log(event)
         self.on_event(event)
 
     def _handle_requests(self, run: BuiltRun, progress: Progress, control: RunControl | None) -> bool:
@@ -332,11 +361,11 @@ class Trainer:
         it, cfg = progress.iter_num, run.config
         started = time.perf_counter()
         # Re-seeded at every eval: each eval measures the same batches, and training's batches stay put.
+        # Under torchrun the ranks share out the batches: every rank gets the whole figure, the same as one process's.
         losses = estimate_loss(
             run.forward_model, run.data, cfg.block_size, cfg.batch_size, cfg.eval_iters, cfg.seed + 1,
             run.device, run.autocast, run.dist.rank, run.dist.world_size,
         )
-        losses = dict(zip(losses, distributed.mean(list(losses.values())), strict=True))  # each rank measured its rows
         self._check_finite(run, progress, it, losses["train"], losses["val"])
         improved = losses["val"] < progress.best_val_loss
         progress.best_val_loss = min(progress.best_val_loss, losses["val"])

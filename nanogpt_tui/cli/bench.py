@@ -38,7 +38,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif args.what == "prepare":
         from nanogpt_tui.bench.prepare import bench_prepare
 
-        bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer, text=Path(args.text) if args.text else None)
+        bench_prepare(size_mb=args.size_mb, tokenizer=args.tokenizer, text=Path(args.text) if args.text else None,
+                      pairs=args.pairs)
     else:
         from nanogpt_tui.bench.tui import bench_tui
 
@@ -99,6 +100,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
     p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
     p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
+    p.add_argument("--pairs", type=int, default=3, help="prepare: prepare/bare pairs, in alternating order (default %(default)s)")
     p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
                    "sample: train the quality model on it (default: ../shared/data or cached Tiny Shakespeare, else "
                    "generated text); speedrun/gpu: Tiny Shakespeare (default: ../shared/data or the cache)")

@@ -1,4 +1,5 @@
-"""`nanogpt-tui export` (a run as nanoGPT's ckpt.pt or a Hugging Face GPT-2 folder) and `download-gpt2`."""
+"""`nanogpt-tui export` (a run as nanoGPT's ckpt.pt or a Hugging Face GPT-2 folder, or its metrics as
+TensorBoard event files or CSV) and `download-gpt2`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import argparse
 import importlib.util
 
 from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, HUB_OWNER, models_dir, where_to_put
+from core.interop.tracking import TRACKING_FORMATS
 from nanogpt_tui.cli.common import console, err_console
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format not in FORMATS:
+        return export_tracking(args)
     from core.interop.gpt2_weights import ExportExists, export_checkpoint
 
     try:
@@ -20,6 +24,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path in exported.files:
         console.print(f"wrote {path}")
     console.print(exported.note)
+    return 0
+
+
+def export_tracking(args: argparse.Namespace) -> int:
+    from core.interop.tracking import TrackingError, TrackingExists, export_metrics
+
+    try:
+        files = export_metrics(args.run, args.format, args.out, overwrite=args.overwrite)
+    except TrackingExists as error:
+        err_console.print(f"[red]error:[/] {error}: pass --overwrite to replace them")
+        return 1
+    except TrackingError as error:
+        err_console.print(f"[red]error:[/] {error}")
+        return 1
+    for path in files:
+        console.print(f"wrote {path}")
+    if args.format == "tensorboard":
+        console.print(f"see them with: tensorboard --logdir {args.out}")
     return 0
 
 
@@ -43,10 +65,12 @@ def cmd_download_gpt2(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a run's checkpoint for nanoGPT or Hugging Face transformers")
+    p = sub.add_parser("export", help="export a run's checkpoint for nanoGPT or Hugging Face transformers, or its "
+                       "metrics for TensorBoard or a spreadsheet")
     p.add_argument("run", help="a run name, run folder or checkpoint file")
-    p.add_argument("--format", required=True, choices=FORMATS,
-                   help="; ".join(f"{name}: {what}" for name, what in FORMATS.items()))
+    formats = {**FORMATS, **TRACKING_FORMATS}
+    p.add_argument("--format", required=True, choices=formats,
+                   help="; ".join(f"{name}: {what}" for name, what in formats.items()))
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write into (created if needed)")
     p.add_argument("--overwrite", action="store_true", help="replace files already in DIR")
     p.set_defaults(func=cmd_export)

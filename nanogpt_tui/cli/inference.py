@@ -32,7 +32,8 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
 def add_checkpoint_flags(parser: argparse.ArgumentParser, device: str = "auto") -> None:
     """--checkpoint, --meta and --device: which model to load, and where (sample, eval, inspect)."""
     parser.add_argument("--checkpoint", required=True, help="a run name, a ckpt.pt, or a nanoGPT out_dir")
-    parser.add_argument("--meta", help="a nanoGPT meta.pkl for a char-level nanoGPT checkpoint")
+    parser.add_argument("--meta", metavar="FILE", help="the meta.pkl of a character-level nanoGPT checkpoint, when it "
+                        "is neither beside ckpt.pt nor in nanoGPT's data/DATASET/")
     parser.add_argument("--device", default=device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
 
 

@@ -1,4 +1,4 @@
-"""`nanogpt-tui prepare`: text into train.bin/val.bin with a progress bar."""
+"""`nanogpt-tui prepare`: text or records into train.bin/val.bin with a progress bar (MB/s and time left)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ def prepare_with_progress(args: argparse.Namespace) -> int:
             block_size=args.block_size,
             overwrite=args.overwrite,
             progress=on_progress,
+            text_field=args.text_field,
+            special_tokens=args.special,
             **({"extensions": extensions} if extensions else {}),
         )
     console.print(f"[green]Prepared[/] {info.name} in {info.path}")
@@ -71,13 +73,21 @@ def prepare_with_progress(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="turn text into train.bin/val.bin (nanoGPT's format)")
-    p.add_argument("source", help="'shakespeare', a text file, a folder of text files, or '-' for stdin")
+    p.add_argument("source", help="'shakespeare', a file (text, .jsonl, .jsonl.gz or .parquet), a folder of them "
+                   "(Parquet shards, say), '-' for stdin, or hf:NAME[:CONFIG] to stream a Hugging Face dataset's "
+                   "train split (needs pip install datasets, and network)")
     p.add_argument("--tokenizer", default="char", choices=["char", "gpt2", "cl100k_base"],
                    help="char: one id per character (nanoGPT's shakespeare_char); gpt2: GPT-2's BPE (works offline); "
                         "cl100k_base: GPT-4's BPE (needs tiktoken's download once) (default: char)")
     p.add_argument("--name", help="dataset name (default: from the source and tokenizer)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the text kept for validation")
-    p.add_argument("--ext", action="append", help="file extension to take from a folder (repeatable)")
+    p.add_argument("--ext", action="append", help="file extension to take from a folder (repeatable; default: "
+                   ".txt .md .jsonl .jsonl.gz .parquet)")
+    p.add_argument("--text-field", default="text", metavar="NAME", help="the field (column) of JSON lines, Parquet "
+                   "and Hugging Face records that holds the text; each record is a document, followed by "
+                   "<|endoftext|> for BPE tokenizers (default: %(default)s)")
+    p.add_argument("--special", action="store_true", help="BPE: <|endoftext|> in a text file is the end-of-text "
+                   "token (documents separated as in TinyStories' .txt), not plain text as in nanoGPT's prepare")
     p.add_argument("--block-size", type=int, default=64, help="val must hold more tokens than this")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset of the same name")
     p.set_defaults(func=cmd_prepare)

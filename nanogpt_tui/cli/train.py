@@ -66,11 +66,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.settings.train_config import apply_overrides, config_from_dict
     from core.training.distributed import from_env
 
+    if args.meta and not args.resume:
+        err_console.print("[red]error:[/] --meta gives the vocabulary of a nanoGPT checkpoint to resume: use it with --resume")
+        return 1
     if args.resume:
         # A resumed run keeps its own settings; flags and --set change what they name (e.g. max_iters).
         from core.runs.checkpoint import load_checkpoint, resolve_checkpoint
 
-        base = config_from_dict(load_checkpoint(resolve_checkpoint(args.resume), mmap=True)["config"])
+        base = config_from_dict(load_checkpoint(resolve_checkpoint(args.resume, args.meta), mmap=True, meta=args.meta)["config"])
     else:
         base = from_preset(args.preset)
     overrides: dict[str, Any] = {}
@@ -97,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # after the save, must not become a KeyboardInterrupt while the outcome is printed.
     with StopSignals() as stops:
         try:
-            event = train_with_progress(config, args.resume, stops, place)
+            event = train_with_progress(config, args.resume, stops, place, args.meta)
         except KeyboardInterrupt:  # before the trainer started: nothing to save
             return end_by_signal(stops.received[0] if stops.received else signal.SIGINT)
         with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
@@ -125,7 +128,9 @@ def exit_rank(status: int) -> NoReturn:
     os._exit(status)
 
 
-def train_with_progress(config: TrainConfig, resume: str | None, stops: StopSignals, place: Distributed) -> Any:
+def train_with_progress(
+    config: TrainConfig, resume: str | None, stops: StopSignals, place: Distributed, meta: str | None = None,
+) -> Any:
     """Train with figures on a progress bar (rank 0's) until the end or a stop signal (then the trainer
     stops, which saves); the Finished or Failed event."""
     from core.runs.events import (
@@ -194,7 +199,7 @@ def train_with_progress(config: TrainConfig, resume: str | None, stops: StopSign
                 verb = "[yellow]paused[/] (the app's Watch screen unpauses it: u)" if isinstance(event, Paused) else "unpaused"
                 bar.console.print(f"{verb} at iteration {event.iter}")
 
-        trainer = Trainer(config, on_event, resume=resume)
+        trainer = Trainer(config, on_event, resume=resume, meta=meta)
         done = threading.Event()
 
         def run() -> None:
@@ -224,7 +229,7 @@ def say(bar: Progress, text: str) -> None:
 def torchrun_args(args: argparse.Namespace) -> list[str]:
     """torchrun's arguments for `--nproc N`: N processes on this machine, each running this train command."""
     flags = []
-    for name in ("dataset", "preset", "device", "dtype", "name", "resume", "init_from"):
+    for name in ("dataset", "preset", "device", "dtype", "name", "resume", "meta", "init_from"):
         if getattr(args, name) is not None:
             flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     for item in args.set or []:
@@ -290,7 +295,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
                    help="training precision: bfloat16 or float16 autocast on GPUs, bfloat16 on CPU (default: the preset's)")
     p.add_argument("--name", help="run name (default: dataset and time)")
-    p.add_argument("--resume", metavar="RUN", help="continue a run (name, folder or ckpt.pt)")
+    p.add_argument("--resume", metavar="RUN", help="continue a run (name, folder or ckpt.pt; a nanoGPT out_dir too)")
+    p.add_argument("--meta", metavar="FILE", help="with --resume: the meta.pkl of a nanoGPT character-level "
+                   "checkpoint, when it is neither beside ckpt.pt nor in nanoGPT's data/DATASET/")
     p.add_argument("--init-from", metavar="PATH",
                    help="start from GPT-2's weights: a Hugging Face folder (config.json + model.safetensors), "
                         "or NAME for HOME/models/NAME (see download-gpt2)")

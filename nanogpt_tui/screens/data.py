@@ -1,4 +1,5 @@
-"""The Data screen: prepare a dataset from Tiny Shakespeare, a file or a folder, and browse prepared ones.
+"""The Data screen: prepare a dataset from Tiny Shakespeare, a file (text, JSON lines, Parquet), a folder or a
+Hugging Face dataset, and browse prepared ones.
 
 Its fields are nanogpt_tui.widgets.prepare_form's PrepareForm. `data.prepare.prepare` runs in a thread
 worker; its progress callback posts messages, and the handlers here own every widget. Cancelling sets the
@@ -42,7 +43,7 @@ from nanogpt_tui.widgets.prepare_form import PrepareForm, PrepareRequest
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
-STAGES = {"download": "Downloading Tiny Shakespeare", "read": "Reading and checking", "encode": "Encoding"}
+STAGES = {"download": "Downloading", "read": "Reading and checking", "encode": "Encoding"}
 
 
 class PrepareProgress(Message):
@@ -91,6 +92,16 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
         text.append(f"{label:<12}", "bold")
         text.append(f"{value}\n")
     return text
+
+
+def progress_text(progress: Progress) -> str:
+    """"Encoding: 12.0 MiB of 100.0 MiB, 8.1 MiB/s, 0:11 left"."""
+    stage = STAGES.get(progress.stage, progress.stage)
+    size = f"{human_size(progress.done)} of {human_size(progress.total)}" if progress.total else f"{human_size(progress.done)} so far"
+    rate = f", {human_size(round(progress.rate))}/s" if progress.rate else ""
+    eta = progress.eta
+    left = f", {int(eta) // 60}:{int(eta) % 60:02d} left" if eta is not None else ""
+    return f"{stage}: {size}{rate}{left}"
 
 
 class DataScreen(AppScreen):
@@ -206,6 +217,7 @@ class DataScreen(AppScreen):
                 name=request.name,
                 val_fraction=request.val_fraction,
                 extensions=request.extensions,
+                text_field=request.text_field,
                 overwrite=request.overwrite,
                 progress=lambda progress: self.post_message(PrepareProgress(progress)),
                 cancel=worker.cancelled_event,
@@ -229,9 +241,8 @@ class DataScreen(AppScreen):
         progress = message.progress
         if self.preparing is None:
             return
-        self.query_one("#data-progress", ProgressBar).update(total=max(progress.total, 1), progress=progress.done)
-        stage = STAGES.get(progress.stage, progress.stage)
-        self._status(f"{stage}: {human_size(progress.done)} of {human_size(progress.total)}")
+        self.query_one("#data-progress", ProgressBar).update(total=progress.total or None, progress=progress.done)
+        self._status(progress_text(progress))
 
     def on_prepare_done(self, message: PrepareDone) -> None:
         self.preparing = None

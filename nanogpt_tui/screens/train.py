@@ -306,7 +306,7 @@ class TrainScreen(AppScreen):
         """Run the trainer in its child process (blocking); its events reach the UI as throttled messages."""
         if replace is not None:  # the user chose to replace this run
             shutil.rmtree(replace)
-        throttle = EventThrottle(
+        throttle = EventThrottle(  # (a device reading, once a second at most, is shown at once: an eval may follow)
             lambda events: self.post_message(TrainerEvents(events)), lambda e: isinstance(e, Step), UPDATE_INTERVAL
         )
         trainer = TrainerProcess(config, throttle, resume=resume, cancel=get_current_worker().cancelled_event)

@@ -1,4 +1,5 @@
-"""PrepareForm: the Data screen's fields (source, path, extensions, tokenizer, validation share, name).
+"""PrepareForm: the Data screen's fields (source, path or Hugging Face name, extensions, the records' text field,
+tokenizer, validation share, name).
 
 It checks the path as it is typed, shows the name prepare() will give the dataset when none is typed,
 and `read_form()` turns the fields into a PrepareRequest (or a ValueError with a message for the user).
@@ -18,10 +19,11 @@ from core.common import paths
 from core.dataset.format import check_name
 from core.tokens.tokenizers import available_tokenizers
 from data.prepare import default_name
+from data.records import DEFAULT_TEXT_FIELD, HF_PREFIX, parse_hf
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
 from nanogpt_tui.widgets.path_input import PathInput
 
-SOURCE_KINDS = {"source-shakespeare": "shakespeare", "source-file": "file", "source-folder": "dir"}
+SOURCE_KINDS = {"source-shakespeare": "shakespeare", "source-file": "file", "source-folder": "dir", "source-hf": "hf"}
 
 
 @dataclass
@@ -33,6 +35,7 @@ class PrepareRequest:
     name: str | None
     val_fraction: float
     extensions: tuple[str, ...]
+    text_field: str = DEFAULT_TEXT_FIELD  # of JSON lines, Parquet and Hugging Face records
     overwrite: bool = False  # the user chose to replace the dataset of that name
 
 
@@ -47,13 +50,18 @@ class PrepareForm(Vertical):
         yield Label("Source", classes="field-label")
         with RadioSet(id="data-source"):
             yield RadioButton("Tiny Shakespeare (downloaded once)", id="source-shakespeare", value=True)
-            yield RadioButton("A text file", id="source-file")
-            yield RadioButton("A folder of text files", id="source-folder")
+            yield RadioButton("A file: text, JSON lines or Parquet", id="source-file")
+            yield RadioButton("A folder of files or Parquet shards", id="source-folder")
+            yield RadioButton("A Hugging Face dataset (streamed)", id="source-hf")
         yield PathInput(
             kind="file", id="data-path", placeholder="path (→ or Tab completes)", disabled=True
         )
+        yield Input(id="data-hf", placeholder="NAME or NAME:CONFIG, e.g. roneneldan/TinyStories", classes="hidden")
         yield Static("", id="data-path-note", classes="note")
         yield Input(", ".join(DEFAULT_EXTENSIONS), id="data-extensions", classes="hidden")
+        yield Label("Text field of records", id="data-text-field-label", classes="field-label hidden")
+        yield Input(DEFAULT_TEXT_FIELD, id="data-text-field", classes="hidden",
+                    tooltip="JSON lines, Parquet and Hugging Face records: the field holding each document's text")
         yield Label("Tokenizer", classes="field-label")
         reasons = available_tokenizers()
         with RadioSet(id="data-tokenizer"):
@@ -93,10 +101,16 @@ class PrepareForm(Vertical):
         kind = self.source_kind
         path_input = self.query_one("#data-path", PathInput)
         path_input.disabled = kind == "shakespeare"
+        path_input.set_class(kind == "hf", "hidden")
+        self.query_one("#data-hf").set_class(kind != "hf", "hidden")
         self.query_one("#data-extensions").set_class(kind != "dir", "hidden")
+        for field in ("#data-text-field-label", "#data-text-field"):
+            self.query_one(field).set_class(kind == "shakespeare", "hidden")
         if kind == "shakespeare":
             cached = paths.cache_dir() / "tinyshakespeare.txt"
             self._path_note("cached, no download needed" if cached.is_file() else "downloaded on first use (needs network)")
+        elif kind == "hf":
+            self._path_note("its train split, streamed once (needs pip install datasets, and network)")
         else:
             path_input.set_kind("file" if kind == "file" else "dir")
             self._check_path()
@@ -107,12 +121,15 @@ class PrepareForm(Vertical):
         self._update_name_placeholder()
 
     @on(Input.Changed, "#data-path")
+    @on(Input.Changed, "#data-hf")
     def _path_changed(self) -> None:
         self._check_path()
         self._update_name_placeholder()
 
     def _check_path(self) -> str | None:
         """Show whether the typed path is usable; the problem, or None when it is."""
+        if self.source_kind == "hf":
+            return None  # only the hub can tell
         path_input = self.query_one("#data-path", PathInput)
         result = path_input.validate(path_input.value)
         problem = None if result is None or result.is_valid else result.failure_descriptions[0]
@@ -125,6 +142,8 @@ class PrepareForm(Vertical):
         note.set_class(error, "error")
 
     def _source_spec(self) -> str:
+        if self.source_kind == "hf":
+            return HF_PREFIX + self.query_one("#data-hf", Input).value.strip().removeprefix(HF_PREFIX)
         return SHAKESPEARE if self.source_kind == "shakespeare" else self.query_one("#data-path", PathInput).value.strip()
 
     def _update_name_placeholder(self) -> None:
@@ -135,6 +154,9 @@ class PrepareForm(Vertical):
         """The name prepare() gives the dataset when the name field is left empty."""
         if self.source_kind == "shakespeare":
             stem = SHAKESPEARE
+        elif self.source_kind == "hf":
+            name = self.query_one("#data-hf", Input).value.strip().removeprefix(HF_PREFIX)
+            stem = name.partition(":")[0].rsplit("/", 1)[-1]  # as data.sources names it
         else:
             path_input = self.query_one("#data-path", PathInput)
             path = path_input.path
@@ -149,6 +171,8 @@ class PrepareForm(Vertical):
         problem = None if self.source_kind == "shakespeare" else self._check_path()
         if problem:
             raise ValueError(problem)
+        if self.source_kind == "hf":
+            parse_hf(self._source_spec())  # RecordsError (a ValueError) when no name is typed
         try:
             val_fraction = float(self.query_one("#data-val", Input).value)
         except ValueError:
@@ -159,4 +183,8 @@ class PrepareForm(Vertical):
         if name is not None:
             check_name(name)  # DatasetError is a ValueError with a message for the user
         extensions = tuple(e.strip() for e in self.query_one("#data-extensions", Input).value.split(",") if e.strip())
-        return PrepareRequest(self._source_spec(), self.tokenizer, name, val_fraction, extensions or DEFAULT_EXTENSIONS)
+        text_field = self.query_one("#data-text-field", Input).value.strip()
+        if not text_field:
+            raise ValueError("Name the records' text field, such as text")
+        return PrepareRequest(self._source_spec(), self.tokenizer, name, val_fraction, extensions or DEFAULT_EXTENSIONS,
+                              text_field)

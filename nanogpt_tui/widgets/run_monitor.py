@@ -1,4 +1,4 @@
-"""RunMonitor: a training run as it happens: status line, loss plot, figures, samples and log.
+"""RunMonitor: a training run as it happens: status line, loss plot, figures (device memory too), samples and log.
 
 Fed the events of core.runs.events (`show_steps`, `show_event`) by the Train screen and the Watch screen,
 which own the run's state and the status text; this widget only draws. Updating it never re-lays out the
@@ -19,8 +19,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import RichLog, Static
 
 from core.common import paths
+from core.common.formatting import human_size
 from core.runs.events import (
     CheckpointSaved,
+    DeviceReading,
     Eval,
     Event,
     Failed,
@@ -33,7 +35,15 @@ from core.runs.events import (
 )
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
-FIGURES = ("iteration", "tokens/sec", "iter ms", "lr", "grad norm", "train loss", "val loss", "best val", "elapsed", "ETA", "device")
+FIGURES = ("iteration", "tokens/sec", "iter ms", "lr", "grad norm", "train loss", "val loss", "best val", "elapsed", "ETA",
+           "device", "memory", "reserved", "peak memory", "GPU util")
+# What "memory" is on each kind of device, said once in the log when the first reading comes.
+MEMORY_MEANING = {
+    "cuda": "memory: torch's allocated GPU memory; reserved: what its caching allocator holds; peak: the most "
+            "allocated since the start; GPU util: NVML's (needs nvidia-ml-py)",
+    "mps": "memory: torch's allocated memory on MPS; reserved: the Metal driver's; peak: the process's resident peak",
+    "cpu": "memory: the training process's resident memory (RSS); peak: its most since it started",
+}
 VALUE_WIDTH = 13  # the widest figure value: "cuda bfloat16", "12000 / 20000"
 # The plot is the costliest thing to draw (pure Python, ~14 ms): while steps stream in it is redrawn at
 # most this often; events, keys and the end of a run redraw it at once.
@@ -82,6 +92,7 @@ class RunMonitor(Vertical):
         self.figures = dict.fromkeys(FIGURES, "–")
         self.columns = 3  # figure columns: as many as the width holds (on_resize)
         self.plot_drawn_at = 0.0  # when streaming steps last redrew the plot (time.monotonic)
+        self.memory_explained = False  # MEMORY_MEANING said in the log for this run
 
     def compose(self) -> ComposeResult:
         yield Static(self.initial_status, id="status")
@@ -127,6 +138,7 @@ class RunMonitor(Vertical):
         self.plot.clear()
         self.query_one("#samples", RichLog).clear()
         self.max_iters = max_iters
+        self.memory_explained = False
         self.show_figures(dict.fromkeys(FIGURES, "–"))
 
     def show_steps(self, steps: Sequence[Step]) -> None:
@@ -175,6 +187,8 @@ class RunMonitor(Vertical):
             plot.add_eval(event.iter, event.train_loss, event.val_loss, redraw=self.live)
             self.show_figures({"val loss": format_number(event.val_loss), "best val": format_number(event.best_val_loss)})
             self.write_log(f"iter {event.iter}: train {event.train_loss:.4f}, val {event.val_loss:.4f} ({event.seconds:.1f} s)")
+        elif isinstance(event, DeviceReading):
+            self.show_reading(event)
         elif isinstance(event, Sample):
             self.query_one("#samples", RichLog).write(f"── iteration {event.iter} ──\n{event.text}")
         elif isinstance(event, CheckpointSaved):
@@ -189,6 +203,23 @@ class RunMonitor(Vertical):
             self.write_log(f"[red]failed:[/] {event.message}")
             if event.details:
                 self.write_log(event.details)
+
+    def show_reading(self, reading: DeviceReading) -> None:
+        """The device's memory and utilisation figures (a GPU's counters; the process's RSS on a CPU)."""
+        def size(value: int | None) -> str:
+            return "–" if value is None else human_size(value)
+
+        gpu = reading.allocated is not None
+        self.show_figures({
+            "memory": size(reading.allocated if gpu else reading.rss),
+            "reserved": size(reading.reserved),
+            "peak memory": size(reading.peak),
+            "GPU util": "–" if reading.utilization is None else f"{reading.utilization:.0f}%",
+        })
+        if not self.memory_explained:
+            self.memory_explained = True
+            kind = reading.device.split(":")[0]
+            self.write_log(f"[dim]{MEMORY_MEANING.get(kind, MEMORY_MEANING['cpu'])}[/]")
 
     def show_figures(self, changed: dict[str, str]) -> None:
         """Update some figures; the others keep their last value."""
