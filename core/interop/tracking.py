@@ -16,10 +16,11 @@ import contextlib
 import csv
 import dataclasses
 import importlib.util
+import io
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from core.common.disk import write_atomic
 from core.runs.events import Eval, Event, Failed, Step
@@ -138,11 +139,12 @@ def _rows(events: list[Any], columns: tuple[str, ...]) -> Iterator[list[Any]]:
 def _write_csv(metrics: RunMetrics, out: Path) -> list[Path]:
     written = []
     for name, events, columns in ((STEPS_CSV, metrics.steps, STEP_COLUMNS), (EVALS_CSV, metrics.evals, EVAL_COLUMNS)):
-        def write(tmp: Path, events: list[Any] = events, columns: tuple[str, ...] = columns) -> None:
-            with open(tmp, "w", encoding="utf-8", newline="") as file:
-                table = csv.writer(file)
-                table.writerow(columns)
-                table.writerows(_rows(events, columns))
+        def write(file: IO[bytes], events: list[Any] = events, columns: tuple[str, ...] = columns) -> None:
+            text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+            table = csv.writer(text)
+            table.writerow(columns)
+            table.writerows(_rows(events, columns))
+            text.detach().flush()  # (detached: closing the wrapper would close write_atomic's file)
 
         write_atomic(out / name, write)
         written.append(out / name)
