@@ -42,7 +42,7 @@ def make_switch_home(iters: int = 20) -> None:
 def switch_keys() -> dict[str, str]:
     """The screens a switch bench visits, in order, by the key a user presses: every screen of the app's
     SCREENS table, then help (the f1 modal, closed with escape), then back to data, the first screen."""
-    from nanogpt_tui.app import SCREENS
+    from nanogpt_tui.screens import SCREENS
 
     keys = {mode: key for mode, (key, _title, _what) in SCREENS.items() if mode != "data"}
     return keys | {"help": "f1", "data": SCREENS["data"][0]}
