@@ -1,74 +1,45 @@
 """NanoGPTApp: six screens (Data, Train, Checkpoints, Chat, Tokens, Model) over one engine.
 
-Each screen is a Textual "mode", reached by one function key or from the command palette. Screens run
-engine work in thread workers; torch is imported off the UI thread (see `warm_up`), so the first paint
-does not wait for it.
+Each screen is a Textual "mode" (the table in nanogpt_tui.screens), reached by one function key, from the
+tabs at the top of every screen or from the command palette. Screens run engine work in thread workers;
+torch is imported off the UI thread (see `warm_up`), so the first paint does not wait for it.
+
+The app is the one place screens share: what one screen knows and another reads lives in the app's
+reactives below (each written by one screen only), and a screen that wants another to act posts a message
+up (nanogpt_tui.messages: OpenChat, ResumeTraining, WatchRun) that the app hands on. Screens never reach
+into each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, TypeVar, cast
+from typing import TYPE_CHECKING, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from core.common import paths
+from nanogpt_tui.messages import OpenChat, ResumeTraining, WatchRun
+from nanogpt_tui.screens import SCREEN_CLASSES, SCREENS, screen_class
 from nanogpt_tui.worker_threads import AbandonableExecutor
 
 if TYPE_CHECKING:
+    from core.settings.train_config import TrainConfig
     from core.training.process import TrainerProcess
-    from nanogpt_tui.screens.chat import ChatScreen
-    from nanogpt_tui.screens.train import TrainScreen
     from nanogpt_tui.screens.watch import LatestRunFound
-
-S = TypeVar("S", bound=Screen)
-
-# mode name -> (key, title, what it is for): one table drives bindings, palette and help.
-SCREENS: dict[str, tuple[str, str, str]] = {
-    "data": ("f2", "Data", "Prepare a dataset from Tiny Shakespeare, a file or a folder"),
-    "train": ("f3", "Train", "Train a model and watch its loss fall"),
-    "checkpoints": ("f4", "Checkpoints", "Browse, inspect, resume and delete trained models"),
-    "chat": ("f5", "Chat", "Generate text from a checkpoint"),
-    "tokens": ("f6", "Tokens", "See how text splits into tokens"),
-    "model": ("f7", "Model", "Look inside a model: parameters, attention, what each layer predicts"),
-}
-
-
-# mode name -> the screen's module and class. Only the first screen's module is imported before the first
-# paint; `warm_up` imports the others in the background, and a visit before that imports its own.
-SCREEN_CLASSES: dict[str, str] = {
-    "data": "nanogpt_tui.screens.data:DataScreen",
-    "train": "nanogpt_tui.screens.train:TrainScreen",
-    "checkpoints": "nanogpt_tui.screens.checkpoints:CheckpointsScreen",
-    "chat": "nanogpt_tui.screens.chat:ChatScreen",
-    "tokens": "nanogpt_tui.screens.tokens:TokensScreen",
-    "model": "nanogpt_tui.screens.model:ModelScreen",
-    "help": "nanogpt_tui.screens.help:HelpScreen",
-    "watch": "nanogpt_tui.screens.watch:WatchScreen",  # pushed over a screen (watch_run), not a mode
-}
-
-
-def screen_class(mode: str) -> type[Screen]:
-    """The screen class of `mode` (or "help"), importing its module if need be."""
-    module, _, name = SCREEN_CLASSES[mode].partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def make_screen(mode: str) -> Screen:
     return screen_class(mode)()
-
-
-SCREEN_KEYS = Binding.Group("Screens")
 
 
 @dataclass
@@ -88,28 +59,28 @@ class NanoGPTApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
         *(
-            # priority: a function key always switches screens (TextArea takes f7 for select-all otherwise)
-            # One group in the footer ("f2…f7 Screens") leaves room for the screen's own keys; F1 names each.
-            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}", priority=True, group=SCREEN_KEYS)
+            # priority: a function key always switches screens (TextArea takes f7 for select-all otherwise).
+            # Not in the footer: the tabs at the top of every screen name each one with its key.
+            Binding(key, f"switch_mode('{mode}')", title, id=f"screen.{mode}", priority=True, show=False)
             for mode, (key, title, _) in SCREENS.items()
         ),
         # Not in the footer (as Textual's own ctrl+q): F1 and the palette list it, the room goes to the screen's keys.
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]
 
+    # What more than one screen reads, each written by one screen only (named first).
+    # Train: the trainer it runs, if any. Quitting stops it and waits for its checkpoint; Checkpoints will
+    # not rename or delete its run.
+    trainer: var[TrainerProcess | None] = var(None)
+    # Train: its form's settings, as last changed (problems or not). Model builds its untrained model from them.
+    train_config: var[TrainConfig | None] = var(None)
+    # Chat: the conversation's last prompt ("" when it has none). Model takes a new one as its text.
+    chat_prompt: var[str] = var("")
+
     def __init__(self) -> None:
         super().__init__()
-        # The trainer the Train screen runs, if any: quitting stops it and waits for its checkpoint.
-        self.trainer: TrainerProcess | None = None
         # The threads thread workers run on (see on_load and action_quit).
         self.worker_threads = AbandonableExecutor()
-        # Each main screen once it has been opened (AppScreen registers itself), for screens that read
-        # another's state: the Model screen takes the Train screen's settings and the Chat screen's prompt.
-        self.opened_screens: dict[type[Screen], Screen] = {}
-
-    def opened_screen(self, screen_type: type[S]) -> S | None:
-        """The screen of that type if it has been opened, else None."""
-        return cast("S | None", self.opened_screens.get(screen_type))
 
     def on_load(self) -> None:
         # Thread workers run on threads quitting can leave behind: a worker blocked in the kernel (a FIFO,
@@ -172,19 +143,31 @@ class NanoGPTApp(App[None]):
                 offered.add(binding.action)
                 yield SystemCommand(binding.description, key, partial(self.run_action, binding.action, node))
 
+    # -- what a screen asks of another (nanogpt_tui.messages) ------------------------------------------
+
     async def open_chat(self, checkpoint: Path) -> None:
-        """Switch to Chat with `checkpoint` loaded (from the Checkpoints screen)."""
+        """Switch to Chat with `checkpoint` loaded (the Checkpoints screen's c posts OpenChat)."""
         await self.switch_mode("chat")
-        screen = cast("ChatScreen", self.screen)
-        assert isinstance(screen, screen_class("chat"))
-        screen.load_checkpoint(checkpoint)
+        self.hand_on(OpenChat(checkpoint))
 
     async def resume_training(self, run: Path) -> None:
-        """Switch to Train, set up to resume `run` (a run folder or checkpoint file)."""
+        """Switch to Train, set up to resume `run`, a run folder or checkpoint file (posted as ResumeTraining)."""
         await self.switch_mode("train")
-        screen = cast("TrainScreen", self.screen)
-        assert isinstance(screen, screen_class("train"))
-        screen.set_resume(run)
+        self.hand_on(ResumeTraining(run))
+
+    def hand_on(self, message: OpenChat | ResumeTraining) -> None:
+        """Post `message` to the current mode's screen (under any dialog left open on it), which acts on it."""
+        # Stopped first: a message from the app to its screen would otherwise bubble back up to the app.
+        self.screen_stack[0].post_message(message.stop())
+
+    async def on_open_chat(self, message: OpenChat) -> None:
+        await self.open_chat(message.checkpoint)
+
+    async def on_resume_training(self, message: ResumeTraining) -> None:
+        await self.resume_training(message.run)
+
+    def on_watch_run(self, message: WatchRun) -> None:
+        self.watch_run(message.run_dir)
 
     def action_watch(self) -> None:
         """Ask which run to watch, then watch it: the run written to last is looked for first, in a worker."""
@@ -211,7 +194,9 @@ class NanoGPTApp(App[None]):
 
     def watch_run(self, run_dir: Path) -> None:
         """Show the Watch screen of `run_dir` over the current screen (quitting leaves that run alone)."""
-        self.push_screen(screen_class("watch")(run_dir))  # type: ignore[call-arg]
+        from nanogpt_tui.screens.watch import WatchScreen
+
+        self.push_screen(WatchScreen(run_dir))
 
     async def action_quit(self) -> None:
         """Quit; a training run is stopped first, so its latest checkpoint is saved. Other workers are not

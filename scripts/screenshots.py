@@ -101,7 +101,7 @@ async def take(iters: int) -> None:
 
         # Chat: a reply streamed from the trained model, coloured by probability.
         await app.open_chat(run_dir / "ckpt.pt")
-        await wait_until(pilot, lambda: app.screen.model is not None)
+        await wait_until(pilot, lambda: app.screen.engine is not None)
         prompt = app.screen.query_one("#chat-prompt", Input)
         prompt.focus()
         await pilot.press(*"ROMEO:")
@@ -118,7 +118,7 @@ async def take(iters: int) -> None:
         screen = app.screen
         await wait_until(pilot, lambda: screen.state == "idle" and screen.query("#cfg-max_iters"))
         max_iters = screen.query_one("#cfg-max_iters", Input)
-        await wait_until(pilot, lambda: screen.resume_config is not None)  # the run's own settings are in
+        await wait_until(pilot, lambda: screen.form.resume is not None and screen.form.resume.config is not None)  # the run's own settings are in
         await pilot.pause(0.3)
         max_iters.value = str(iters * 3)
         await pilot.pause(0.3)
@@ -126,7 +126,7 @@ async def take(iters: int) -> None:
         try:
             await wait_until(pilot, lambda: app.trainer is not None, 60)
         except TimeoutError:
-            raise SystemExit(f"training did not start: {screen.errors or screen.state}") from None
+            raise SystemExit(f"training did not start: {screen.form.problems or screen.state}") from None
         await pilot.press("ctrl+n")  # a sample into the Samples panel
         await wait_until(pilot, lambda: app.trainer is None or app.trainer.iter_num >= iters + 60, 180)
         await shot("train")

@@ -11,7 +11,8 @@ from textual.widgets import Input, Markdown
 
 from core.common import paths
 from core.runs.checkpoint import load_checkpoint
-from nanogpt_tui.app import SCREENS, NanoGPTApp, screen_class
+from nanogpt_tui.app import NanoGPTApp
+from nanogpt_tui.screens import SCREENS, screen_class
 from nanogpt_tui.screens.help import HelpScreen
 from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal
@@ -116,7 +117,7 @@ async def test_quitting_during_training_keeps_the_latest_checkpoint(char_dataset
             screen.query_one(f"#cfg-{name}", Input).focus()
             await pilot.press("ctrl+a", "ctrl+k", *text)
         await pilot.pause()
-        assert screen.errors == {}
+        assert screen.form.problems == {}
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: app.trainer is not None and app.trainer.iter_num >= 5)
         # Exiting alone would also end the run (it cancels the worker): the quit key must stop it first.

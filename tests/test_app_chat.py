@@ -30,7 +30,7 @@ async def open_chat(app: NanoGPTApp, pilot) -> ChatScreen:
     await pilot.press("f5")
     screen = app.screen
     assert isinstance(screen, ChatScreen)
-    await wait_for(pilot, lambda: screen.model is not None)
+    await wait_for(pilot, lambda: screen.engine is not None)
     return screen
 
 
@@ -49,7 +49,7 @@ async def send(pilot, screen: ChatScreen, prompt: str) -> None:
 def engine_reply(screen: ChatScreen, context: str, **settings) -> str:
     from core.inference.sampler import SamplingConfig, generate
 
-    return "".join(p.text for p in generate(screen.model, screen.tokenizer, context, SamplingConfig(**settings)))
+    return "".join(p.text for p in generate(screen.engine.model, screen.engine.tokenizer, context, SamplingConfig(**settings)))
 
 
 async def test_turns_stream_as_blocks_and_continue_the_text(tiny_run: Path) -> None:

@@ -200,13 +200,13 @@ async def test_a_checkpoint_saved_over_is_loaded_again_before_the_next_reply(tin
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
-        old_model, chosen = screen.model, screen.checkpoint
+        old_model, chosen = screen.engine.model, screen.checkpoint
         assert "12 iters" in shown(screen, "#chat-model")
         replace_checkpoint(chosen, 1234)
         await set_setting(pilot, screen, "max_new_tokens", "20")
         await set_setting(pilot, screen, "seed", "2")
         await send(pilot, screen, "The fox")
-        assert screen.model is not old_model
+        assert screen.engine.model is not old_model
         assert "1,234 iters" in shown(screen, "#chat-model")
         new_model, tokenizer, _ = load_model(chosen, "cpu")
         from core.inference.sampler import SamplingConfig, generate
@@ -223,7 +223,7 @@ async def test_a_renamed_run_is_followed_and_a_deleted_one_is_said(tiny_run: Pat
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
-        model = screen.model
+        model = screen.engine.model
         renamed = tiny_run.with_name("renamed-run")
         tiny_run.rename(renamed)
         name = screen.checkpoint.name
@@ -232,7 +232,7 @@ async def test_a_renamed_run_is_followed_and_a_deleted_one_is_said(tiny_run: Pat
         assert not any("tiny-run" in label for label in picker_labels(screen))
         assert screen.query_one("#chat-checkpoint", Select).value == renamed / name
         assert shown(screen, "#chat-model").startswith(f"renamed-run/{name}")
-        assert screen.model is model  # the same file: nothing loaded again
+        assert screen.engine.model is model  # the same file: nothing loaded again
 
         shutil.rmtree(renamed)
         await wait_for(pilot, lambda: any(n.title == "Checkpoint gone" for n in app._notifications))

@@ -256,7 +256,7 @@ async def test_chat_action_opens_chat_with_the_checkpoint(tiny_run: Path) -> Non
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ChatScreen)
-        await wait_for(pilot, lambda: app.screen.checkpoint == tiny_run / "ckpt.pt" and app.screen.model is not None)
+        await wait_for(pilot, lambda: app.screen.checkpoint == tiny_run / "ckpt.pt" and app.screen.engine is not None)
 
 
 async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:

@@ -97,7 +97,7 @@ async def test_train_screen_lists_datasets_in_a_worker(char_dataset, monkeypatch
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f3")
-        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.datasets != {})
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.form.datasets != {})
         screen = app.screen
         assert screen.query_one("#dataset", Select).value == "small-char"
         await settle(pilot)

@@ -119,7 +119,7 @@ async def test_untrained_model_from_settings_has_loss_ln_vocab(char_dataset, nan
         await pilot.press("f3")  # the Train screen: its form holds the dataset and the tiny preset's shape
         train = app.screen
         await wait_for(pilot, lambda: train.query("#cfg-n_layer"))
-        await wait_for(pilot, lambda: train.read_form()[0].dataset == char_dataset.name)
+        await wait_for(pilot, lambda: app.train_config is not None and app.train_config.dataset == char_dataset.name)
         train.query_one("#cfg-n_layer").value = "3"
         await pilot.pause()
         await pilot.press("f7")
@@ -156,7 +156,7 @@ async def test_bad_text_is_a_notification(tiny_run: Path) -> None:
 
 
 async def test_chat_prompt_becomes_the_text(tiny_run: Path) -> None:
-    from nanogpt_tui.screens.chat import ChatScreen, Turn
+    from nanogpt_tui.screens.chat import ChatScreen
 
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -164,7 +164,11 @@ async def test_chat_prompt_becomes_the_text(tiny_run: Path) -> None:
         await pilot.press("f5")
         chat = app.screen
         assert isinstance(chat, ChatScreen)
-        chat.turns.append(Turn("the fox"))  # as a sent prompt leaves it
+        await wait_for(pilot, lambda: chat.engine is not None)
+        chat.query_one("#chat-prompt").focus()
+        await pilot.press(*"the fox", "enter")  # a prompt sent: the app's chat_prompt
+        await wait_for(pilot, lambda: len(chat.turns) == 1 and not chat.generating, 60)
+        assert app.chat_prompt == "the fox"
         await pilot.press("f7")
         await wait_for(pilot, lambda: screen.tokens is not None and "".join(screen.tokens.texts) == "the fox")
         assert screen.query_one("#model-text").value == "the fox"

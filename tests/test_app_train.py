@@ -75,7 +75,7 @@ async def test_train_pause_resume_stop(dataset: str) -> None:
         assert screen.query_one("#dataset", Select).value == dataset
         await choose_tiny_preset(pilot, screen)
         await type_into(pilot, screen, {**TINY, "max_iters": "3000"})
-        assert screen.errors == {} and not screen.query_one("#start", Button).disabled
+        assert screen.form.problems == {} and not screen.query_one("#start", Button).disabled
 
         await pilot.press("ctrl+r")
         plot = screen.query_one("#loss-plot", LossPlot)
@@ -129,7 +129,7 @@ async def test_invalid_setting_shows_error_and_blocks_start(dataset: str) -> Non
         await type_into(pilot, screen, {"n_head": "2", "block_size": "100000"})
         assert "block_size" in shown(screen.query_one("#error-block_size", Static))
         await type_into(pilot, screen, {"block_size": "16"})
-        assert screen.errors == {} and not screen.query_one("#start", Button).disabled
+        assert screen.form.problems == {} and not screen.query_one("#start", Button).disabled
 
 
 async def test_the_form_works_before_torch_has_found_the_devices(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -257,7 +257,7 @@ async def test_resuming_a_run_continues_its_curve(tiny_run: Path) -> None:
         await app.resume_training(tiny_run / "ckpt.pt")
         screen = app.screen
         assert isinstance(screen, TrainScreen)
-        await wait_for(pilot, lambda: screen.state == "idle" and screen.resume_config is not None)
+        await wait_for(pilot, lambda: screen.state == "idle" and screen.form.resume is not None and screen.form.resume.config is not None)
         await pilot.pause()
         await type_into(pilot, screen, {"max_iters": str(before["iter_num"] + 4)})
         await pilot.press("ctrl+r")

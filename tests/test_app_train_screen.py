@@ -55,7 +55,7 @@ async def resume(app: NanoGPTApp, pilot: Pilot, run: Path) -> TrainScreen:
     await app.resume_training(run / "ckpt.pt")
     screen = app.screen
     assert isinstance(screen, TrainScreen)
-    await wait_for(pilot, lambda: screen.state == "idle" and screen.resume_config is not None)
+    await wait_for(pilot, lambda: screen.state == "idle" and screen.form.resume is not None and screen.form.resume.config is not None)
     await pilot.pause()
     return screen
 
@@ -146,7 +146,7 @@ async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, cha
         small = {"n_layer": "1", "n_embd": "16", "n_head": "2", "block_size": "16", "batch_size": "4",
                  "max_iters": "4", "eval_interval": "2", "eval_iters": "1", "sample_interval": "2", "sample_tokens": "8"}
         await type_into(pilot, screen, {**small, "run_name": tiny_run.name})
-        assert screen.errors == {}
+        assert screen.form.problems == {}
 
         # Cancel keeps the run as it was and nothing starts.
         await pilot.press("ctrl+r")
@@ -160,7 +160,7 @@ async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, cha
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
         await pilot.press("u")
-        await wait_for(pilot, lambda: screen.resume_config is not None)
+        await wait_for(pilot, lambda: screen.form.resume is not None and screen.form.resume.config is not None)
         assert screen.resume_path == tiny_run / "ckpt.pt"
         assert (tiny_run / "ckpt.pt").read_bytes() == before
         screen.query_one("#clear-resume", Button).press()

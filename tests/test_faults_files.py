@@ -224,9 +224,9 @@ async def test_the_app_starts_over_bad_datasets_and_runs(tiny_run: Path, char_da
             assert rows[name][1] == "broken" and reason[:20] in rows[name][-1], rows[name]
 
         await pilot.press("f3")  # the Train screen offers the datasets that load, and only those
-        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.datasets)
-        assert set(app.screen.datasets) == {char_dataset.name, "copied"}
-        assert app.screen.query_one("#dataset", Select).value in app.screen.datasets
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.form.datasets)
+        assert set(app.screen.form.datasets) == {char_dataset.name, "copied"}
+        assert app.screen.query_one("#dataset", Select).value in app.screen.form.datasets
 
         await pilot.press("f4")  # every run is a row; the broken ones say why
         await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and len(app.screen.summaries) == 4)

@@ -1,6 +1,7 @@
 """Screen switches: in a headless app over a realistic home (a char and a gpt2 dataset and a short run,
-made by `make_switch_home`), the time from a screen's key press until that screen has been painted, on
-its first visit and over rounds of warm switches. `switch_times` also runs alone (the tests run it)."""
+made by `make_switch_home`), the time from a screen's key press until that screen's first update is
+written to the terminal (displays.py), on its first visit and over rounds of warm switches.
+`switch_times` also runs alone (the tests run it)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def make_switch_home(iters: int = 20) -> None:
 def switch_keys() -> dict[str, str]:
     """The screens a switch bench visits, in order, by the key a user presses: every screen of the app's
     SCREENS table, then help (the f1 modal, closed with escape), then back to data, the first screen."""
-    from nanogpt_tui.app import SCREENS
+    from nanogpt_tui.screens import SCREENS
 
     keys = {mode: key for mode, (key, _title, _what) in SCREENS.items() if mode != "data"}
     return keys | {"help": "f1", "data": SCREENS["data"][0]}
@@ -52,31 +53,26 @@ async def _timed_switches(rounds: int, size: tuple[int, int], settle_s: float) -
     from textual import events
     from textual.worker import WorkerCancelled
 
-    from nanogpt_tui.app import NanoGPTApp
+    from nanogpt_tui.bench.displays import TerminalTimedApp
 
     keys = switch_keys()
+    painted = asyncio.Event()
+    target: list[Any] = [None]  # the screen whose paint ends the timing
+    painted_at = 0.0
+    first_paint: dict[int, float] = {}  # id(screen) -> its first paint since the last key press
 
-    app = NanoGPTApp()
+    def written() -> None:
+        nonlocal painted_at
+        screen = app.screen  # the screen Textual just drew (it draws only the one on top)
+        first_paint.setdefault(id(screen), time.perf_counter())
+        if screen is target[0] and not painted.is_set():
+            painted_at = first_paint[id(screen)]
+            painted.set()
+
+    app = TerminalTimedApp(written)
     first: dict[str, float] = {}
     warm: list[float] = []
-    async with app.run_test(size=size) as pilot:
-        painted = asyncio.Event()
-        target: list[Any] = [None]  # the screen whose paint ends the timing
-        painted_at = 0.0
-        first_paint: dict[int, float] = {}  # id(screen) -> its first paint since the last key press
-        display = app._display
-
-        def timed_display(screen: Any, renderable: Any) -> None:
-            nonlocal painted_at
-            display(screen, renderable)
-            if renderable is None:
-                return
-            first_paint.setdefault(id(screen), time.perf_counter())
-            if screen is target[0] and not painted.is_set():
-                painted_at = first_paint[id(screen)]
-                painted.set()
-
-        app._display = timed_display  # type: ignore[method-assign]
+    async with app.run_test(size=size, headless=False) as pilot:
 
         async def switch(mode: str) -> float:
             nonlocal painted_at

@@ -79,24 +79,31 @@ async def app_run(preset: str, iters: int, press_every: float, run_name: str) ->
     from textual import events
 
     from core.settings.presets import from_preset
-    from nanogpt_tui.app import NanoGPTApp
+    from nanogpt_tui.bench.displays import TerminalTimedApp
     from nanogpt_tui.screens.train import TrainScreen
     from nanogpt_tui.widgets.loss_plot import LossPlot
 
-    app = NanoGPTApp()
+    updates = 0  # screen updates sent to the terminal while timing
+    timing = False
+
+    def written() -> None:
+        nonlocal updates
+        updates += timing
+
+    app = TerminalTimedApp(written)
     latencies: list[float] = []
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), headless=False) as pilot:
         await pilot.press("f3")
         screen = app.screen
         assert isinstance(screen, TrainScreen)
         while screen.state != "idle":
             await pilot.pause(0.05)
         # The settings a user would type: the same as the headless run's.
-        screen.fill_form(from_preset(preset, **run_settings(iters)))
+        screen.form.fill(from_preset(preset, **run_settings(iters)))
         screen.query_one("#run_name").value = run_name
         await pilot.pause()
-        if screen.errors:
-            raise RuntimeError(f"the Train screen refused the settings: {screen.errors}")
+        if screen.form.problems:
+            raise RuntimeError(f"the Train screen refused the settings: {screen.form.problems}")
 
         plot = screen.query_one("#loss-plot", LossPlot)
         render = plot.render
@@ -117,16 +124,6 @@ async def app_run(preset: str, iters: int, press_every: float, run_name: str) ->
             return result
 
         plot.render = timed_render  # type: ignore[method-assign]
-        display = app._display  # every screen update goes through it to the terminal driver
-        updates = 0
-
-        def counted_display(*args: Any, **kwargs: Any) -> Any:
-            nonlocal updates
-            updates += timing
-            return display(*args, **kwargs)
-
-        app._display = counted_display  # type: ignore[method-assign]
-        timing = False
 
         await pilot.press("ctrl+r")
         while screen.state in ("idle", "starting") or len(plot.steps.points) < WARMUP_ITERS:

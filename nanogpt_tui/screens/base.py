@@ -1,15 +1,17 @@
 """AppScreen: the base of the main screens, shown again without restyling every widget (the help screen
-shares that through `KeepStyles`)."""
+shares that through `KeepStyles`), with `self.app` typed as the NanoGPTApp whose reactives they share."""
 
 from __future__ import annotations
 
 import gc
 
-from textual import events
+from textual import events, getters, on
 from textual.screen import Screen
 
+from nanogpt_tui.app import NanoGPTApp
 
-class KeepStyles:
+
+class KeepStyles(Screen):
     """For a screen shown many times: showing it again skips Textual's restyling of every widget.
 
     Textual re-applies the stylesheet to every widget of a screen each time it is shown again (measured:
@@ -18,16 +20,19 @@ class KeepStyles:
     Textual refresh the CSS of the screen it shows anyway. So resuming skips that pass.
     """
 
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+    @on(events.ScreenResume)
+    def keep_styles(self, event: events.ScreenResume) -> None:
+        # Textual calls each class's handlers, most derived first (a screen's own on_screen_resume too):
+        # this one runs before the Screen's, which reads the flag.
         event.refresh_styles = False
-        super()._on_screen_resume(event)  # type: ignore[misc]  (the Screen's)
 
 
-class AppScreen(KeepStyles, Screen):
+class AppScreen(KeepStyles):
     """One of the app's main screens (a Textual mode), switched to and from many times."""
 
+    app = getters.app(NanoGPTApp)
+
     def on_mount(self) -> None:
-        self.app.opened_screens[type(self)] = self  # type: ignore[attr-defined]  (NanoGPTApp's)
         # A screen's widgets live as long as the app: once it is drawn, move them (and what else is alive)
         # out of the garbage collector's full passes, which otherwise walk them all, again and again,
         # while the next screen is built (measured: 50-170 ms of a first visit).

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,19 +27,20 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Header, Input, Select, Static, Switch
+from textual.widgets import Input, Select, Static, Switch
 from textual.worker import get_current_worker
 
 from core.common import paths
 from nanogpt_tui import chat_store
 from nanogpt_tui.chat_engine import Engine, load_engine
-from nanogpt_tui.messages import WorkFailed
+from nanogpt_tui.messages import OpenChat, WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.checkpoint_picker import CheckpointPicker
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.sampling_panel import SamplingPanel
 from nanogpt_tui.widgets.save_dialog import SaveTextModal
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.sessions_modal import Reopened, SessionsModal
 from nanogpt_tui.widgets.transcript import Transcript, Turn, context_text, describe_token
 
@@ -82,7 +83,7 @@ class ChatScreen(AppScreen):
     ]
 
     generating: reactive[bool] = reactive(False, bindings=True)
-    turn_count: reactive[int] = reactive(0, bindings=True)  # turns in the transcript
+    turn_count: reactive[int] = reactive(0, bindings=True, init=False)  # turns in the transcript
     engine: reactive[Engine | None] = reactive(None, bindings=True)
 
     def __init__(self) -> None:
@@ -93,7 +94,7 @@ class ChatScreen(AppScreen):
         self._replaced: list[TokenPiece] | None = None  # while the last reply is regenerated: the old one
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs()
         with Horizontal(id="chat-body"):
             with Vertical(id="chat-main"):
                 yield CheckpointPicker(id="chat-top")
@@ -102,12 +103,12 @@ class ChatScreen(AppScreen):
                 yield Static("", id="chat-speed")
                 yield Input(placeholder="Type a prompt and press enter (empty: continue the text)", id="chat-prompt")
             yield SamplingPanel(id="chat-controls")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:  # AppScreen's on_mount runs too (Textual calls each class's handler)
         self.query_one("#chat-prompt", Input).focus()
 
-    # -- what the rest of the app and the tests read ------------------------------------------------
+    # -- its parts ------------------------------------------------------------------------------------
 
     @property
     def picker(self) -> CheckpointPicker:
@@ -126,13 +127,9 @@ class ChatScreen(AppScreen):
     def turns(self) -> list[Turn]:
         return self.transcript.turns
 
-    @property
-    def model(self) -> Any:
-        return self.engine.model if self.engine else None
-
-    @property
-    def tokenizer(self) -> Any:
-        return self.engine.tokenizer if self.engine else None
+    def watch_turn_count(self) -> None:
+        # Every change of the conversation (a prompt sent or refused, a new chat, a session reopened) moves it.
+        self.app.chat_prompt = self.turns[-1].prompt if self.turns else ""  # the Model screen's next text
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
@@ -159,6 +156,10 @@ class ChatScreen(AppScreen):
         """A checkpoint picked from the list (the picker loads it): the prompt is next."""
         self.action_stop()
         self.query_one("#chat-prompt", Input).focus()
+
+    def on_open_chat(self, message: OpenChat) -> None:
+        """From the Checkpoints screen (c or enter), through the app."""
+        self.load_checkpoint(message.checkpoint)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Chat with the checkpoint file `path` (from the Checkpoints screen, or a session reopened)."""

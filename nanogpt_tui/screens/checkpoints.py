@@ -1,9 +1,10 @@
 """The Checkpoints screen: every run's checkpoints (and opened nanoGPT out_dirs) in one table.
 
 The selected checkpoint shows its settings, its loss curve and a sample (widgets/checkpoint_details.py).
-Keys chat with it, resume its training, watch its run live (screens/watch.py), rename or delete its run
-folder, export it (nanoGPT or Hugging Face), open a nanoGPT checkpoint, or refresh the table; space marks
-runs and C compares the marked ones (nanogpt_tui.screens.compare).
+Keys chat with it, resume its training, watch its run live (screens/watch.py): each posts a message up to
+the app (nanogpt_tui.messages), which shows the screen that does it. Others rename or delete its run folder,
+export it (nanoGPT or Hugging Face), open a nanoGPT checkpoint, or refresh the table; space marks runs and
+C compares the marked ones (nanogpt_tui.screens.compare).
 Reading checkpoints imports torch, so the listing, the details and the sample come from thread workers;
 a run folder is sized (for the delete dialog) and deleted in workers too: it may hold gigabytes on a slow
 disk. Its rows say so meanwhile, and the keys leave that run alone until it is done.
@@ -20,13 +21,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import DataTable, Header
+from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from core.common import disk, folder_lock, paths
 from core.runs.watch import WatchError, resolve_run
 from nanogpt_tui import listings
-from nanogpt_tui.messages import WorkFailed
+from nanogpt_tui.messages import OpenChat, ResumeTraining, WatchRun, WorkFailed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.checkpoints_messages import ExportDone, Listed, Opened, RunDeleted, RunSized
 from nanogpt_tui.screens.compare import CompareScreen
@@ -34,7 +35,8 @@ from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
 from nanogpt_tui.widgets.checkpoint_table import CheckpointTable, RunTask
 from nanogpt_tui.widgets.dialogs import ConfirmModal, TextModal, TextPrompt
 from nanogpt_tui.widgets.export_dialog import ExportChoice, ExportModal
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 
 if TYPE_CHECKING:
     from core.runs.listing import CheckpointSummary
@@ -67,11 +69,11 @@ class CheckpointsScreen(AppScreen):
         self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs()
         with Horizontal(id="ckpt-body"):
             yield CheckpointTable(id="ckpt-table")
             yield CheckpointDetails(id="ckpt-detail")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> CheckpointTable:
@@ -187,15 +189,15 @@ class CheckpointsScreen(AppScreen):
             return
         self.app.push_screen(CompareScreen(list(runs.values())))
 
-    async def action_chat(self) -> None:
+    def action_chat(self) -> None:
         summary = self.selected_readable()
         if summary is not None:
-            await self.app.open_chat(summary.path)  # type: ignore[attr-defined]
+            self.post_message(OpenChat(summary.path))
 
-    async def action_resume(self) -> None:
+    def action_resume(self) -> None:
         summary = self.selected_readable()
         if summary is not None:
-            await self.app.resume_training(summary.path)  # type: ignore[attr-defined]
+            self.post_message(ResumeTraining(summary.path))
 
     def action_watch(self) -> None:
         """Follow the run live (trained in another terminal, say) and steer it."""
@@ -207,11 +209,11 @@ class CheckpointsScreen(AppScreen):
         except WatchError as error:  # a nanoGPT out_dir, say: nothing records its progress
             self.notify(str(error), title="Cannot watch this run", severity="warning")
             return
-        self.app.watch_run(run_dir)  # type: ignore[attr-defined]
+        self.post_message(WatchRun(run_dir))
 
     @on(DataTable.RowSelected, "#ckpt-table")
-    async def on_row_selected(self) -> None:
-        await self.action_chat()
+    def on_row_selected(self) -> None:
+        self.action_chat()
 
     def in_data_folder(self, summary: CheckpointSummary) -> bool:
         """Whether the checkpoint's run folder is one of ours (renaming and deleting touch only those)."""
@@ -220,7 +222,7 @@ class CheckpointsScreen(AppScreen):
     def in_training(self, summary: CheckpointSummary) -> bool:
         """Whether a trainer writes to this run now, the Train screen's or another process's (it cannot be
         renamed or deleted then); says so."""
-        trainer = getattr(self.app, "trainer", None)
+        trainer = self.app.trainer
         if trainer is not None and trainer.run_dir is not None and trainer.run_dir.resolve() == summary.run_dir.resolve():
             self.notify(f"Run {summary.name!r} is training now: stop it first (f3)", severity="warning")
             return True

@@ -19,13 +19,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from core.runs import metrics
 from core.runs.curves import settings_diff
 from nanogpt_tui import listings
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.loss_plot import LossPlot
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 
 if TYPE_CHECKING:
     from core.runs.listing import CheckpointSummary
@@ -85,13 +86,13 @@ class CompareScreen(Screen[None]):
         ]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs(f"Compare {len(self.runs)} runs", back=("esc", "close"))
         yield Static(f"Reading {len(self.runs)} runs…", id="compare-notes")
         yield LossPlot(title="train (smoothed) and val loss", id="compare-plot")
         yield Static("", id="compare-diff-title")
         table: DataTable[str] = DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
         yield table
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#compare-plot", LossPlot).focus()

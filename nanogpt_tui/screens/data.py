@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Button, DataTable, Header, Input, ProgressBar, Static
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.common import paths
@@ -38,8 +38,9 @@ from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.prepare_form import PrepareForm, PrepareRequest
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
@@ -124,7 +125,7 @@ class DataScreen(AppScreen):
         self._select: str | None = None  # the dataset to move to once the next listing is in
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs()
         with Horizontal(id="data-main"):
             with VerticalScroll(id="data-form"):
                 yield PrepareForm()
@@ -140,7 +141,7 @@ class DataScreen(AppScreen):
                 yield Static("", id="data-details")
                 with VerticalScroll(id="data-preview-box"):
                     yield Static("", id="data-preview")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#data-preview-box").border_title = "Preview (start of train)"

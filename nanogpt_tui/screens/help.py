@@ -7,6 +7,7 @@ from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Markdown, Static
 
@@ -15,19 +16,26 @@ from nanogpt_tui.screens.base import KeepStyles
 CLOSE_KEYS = "escape, f1 or q"
 
 TOUR = """\
-Go from a text file to a model you can talk to, one screen at a time:
+Go from a text file to a model you can talk to, one screen at a time (the tabs at the top of every
+screen name each one with its key; ▸ marks where you are):
 
-1. **Data**: pick a source and a tokenizer, press *Prepare*.
-2. **Train**: pick the dataset and a preset, press *Start*; watch the loss fall.
-3. **Checkpoints**: every run and its best and latest checkpoints.
-4. **Chat**: type a prompt and watch the model write.
-5. **Tokens**: see how any text splits into tokens under each tokenizer.
-6. **Model**: look inside a model: its parameters, its loss at initialisation, the attention of
-   each head ([ ] layer, , . head, ↑ ↓ token, ctrl+t all heads), what each layer predicts, its embeddings.
+- **f2 Data**: pick a source and a tokenizer, press *Prepare*.
+- **f3 Train**: pick the dataset and a preset, press *Start*; watch the loss fall.
+- **f4 Checkpoints**: every run and its best and latest checkpoints.
+- **f5 Chat**: type a prompt and watch the model write.
+- **f6 Tokens**: see how any text splits into tokens under each tokenizer.
+- **f7 Model**: look inside a model: its parameters, its loss at initialisation, the attention of
+  each head ([ ] layer, , . head, ↑ ↓ token, ctrl+t all heads), what each layer predicts, its embeddings.
 
 Your datasets and runs live in the data folder shown in the Data screen
 (`--home DIR` or `NANOGPT_TUI_HOME` moves it). Tab and shift+Tab move between a screen's controls.
 """
+
+
+def printed(key: str) -> str:
+    """A key as printed on the keyboard: `[` for left_square_bracket, `ctrl+t`, `alt+←`, `f2`."""
+    *modifiers, name = key.split("+")
+    return "+".join([*modifiers, format_key(name)])
 
 
 def screen_keys(screen: Screen) -> list[tuple[str, str, str]]:
@@ -41,9 +49,9 @@ def screen_keys(screen: Screen) -> list[tuple[str, str, str]]:
         where = "" if owner is screen else f"with the {owner.id or type(owner).__name__} focused"
         for binding in own(owner):
             keys, _, _ = rows.setdefault((id(owner), binding.description), ([], binding.description, where))
-            if binding.key not in keys:
-                keys.append(binding.key)
-    return [(", ".join(keys), what, where) for keys, what, where in rows.values()]
+            if printed(binding.key) not in keys:
+                keys.append(printed(binding.key))
+    return [(" / ".join(keys), what, where) for keys, what, where in rows.values()]  # ", " would read as a key
 
 
 class HelpScreen(KeepStyles, ModalScreen[None]):
@@ -74,7 +82,10 @@ class HelpScreen(KeepStyles, ModalScreen[None]):
         if below is None or type(below) is self.shown_for:
             return
         self.shown_for = type(below)
-        title = next((title for mode, (_, title, _) in self.screens.items() if mode == self.app.current_mode), "This")
+        if below is self.app.screen_stack[0]:  # a main screen: its tab's name
+            title = self.screens[self.app.current_mode][1]
+        else:  # one pushed over it (Watch, Compare)
+            title = type(below).__name__.removesuffix("Screen")
         table = Table(title=f"Keys on the {title} screen", title_justify="left", title_style="bold",
                       show_edge=False, expand=True)
         table.add_column("key", no_wrap=True, style="bold")

@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import Header, Input, Select, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Input, Select, Static, TabbedContent, TabPane, Tabs
 
 from core.model.anatomy import init_loss_expected
 from nanogpt_tui import listings
@@ -41,8 +41,9 @@ from nanogpt_tui.screens.model_work import (
     build_untrained,
     load_checkpoint,
 )
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.model_tabs import AnatomyTab, AttentionTab
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 
 SETTINGS = "settings"  # the source value for an untrained model with the Train screen's settings
 SAMPLE_TEXT = "ROMEO: But soft, what light through yonder window breaks?"
@@ -81,9 +82,10 @@ class ModelScreen(AppScreen):
         self._generation = 0  # numbers analyses, so results for an older text or model are ignored
         self._datasets: list[Any] = []
         self._chat_prompt = ""  # the Chat prompt last taken as the text
+        self._sources: set[str] = set()  # the values the source Select offers
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs()
         with Horizontal(id="model-top"):
             yield Select[str]([], prompt="Pick a model", id="model-source", compact=True)
             yield Select[str]([], prompt="Dataset (loss at init)", id="model-dataset", compact=True)
@@ -100,7 +102,7 @@ class ModelScreen(AppScreen):
             with TabPane("Embeddings", id="tab-embeddings"):
                 with VerticalScroll(can_focus=False):
                     yield Static("", id="model-nearest")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Tabs).focus()  # the view keys ([ ] , . ↑ ↓) work at once; click the text to edit it
@@ -110,12 +112,8 @@ class ModelScreen(AppScreen):
         self.take_chat_prompt()
 
     def take_chat_prompt(self) -> None:
-        """The Chat screen's last prompt becomes the text, once per new prompt."""
-        from nanogpt_tui.screens.chat import ChatScreen
-
-        chat = self.app.opened_screen(ChatScreen)  # type: ignore[attr-defined]  (NanoGPTApp's)
-        turns = getattr(chat, "turns", None)
-        prompt = turns[-1].prompt.strip() if turns else ""
+        """The Chat screen's last prompt (the app's chat_prompt) becomes the text, once per new prompt."""
+        prompt = self.app.chat_prompt.strip()
         if prompt and prompt != self._chat_prompt:
             self._chat_prompt = prompt
             self.query_one("#model-text", Input).value = prompt
@@ -142,6 +140,7 @@ class ModelScreen(AppScreen):
         if self.source is not None and all(value != self.source for _, value in options):
             options.append((self.source, self.source))
         source = self.query_one("#model-source", Select)
+        self._sources = {value for _, value in options}
         with self.prevent(Select.Changed):
             source.set_options(options)
             if self.source is not None:
@@ -175,7 +174,7 @@ class ModelScreen(AppScreen):
         self._generation += 1
         self.refresh_bindings()
         select = self.query_one("#model-source", Select)
-        if select.value != source and any(value == source for _, value in select._options):
+        if select.value != source and source in self._sources:
             with self.prevent(Select.Changed):
                 select.value = source
         dataset = self.query_one("#model-dataset", Select).value
@@ -185,13 +184,12 @@ class ModelScreen(AppScreen):
         self.load_source(source, settings, dataset)
 
     def train_settings(self) -> tuple[dict[str, Any], str | None, str]:
-        """The Train screen's form values (its settings, its dataset), else the cpu preset's."""
+        """The Train screen's form values (its settings, its dataset: the app's train_config), else the cpu
+        preset's (the Train screen not opened yet)."""
         from core.settings.presets import from_preset
-        from nanogpt_tui.screens.train import TrainScreen
 
-        train = self.app.opened_screen(TrainScreen)  # type: ignore[attr-defined]
-        if isinstance(train, TrainScreen) and train.is_mounted:
-            config, _problems = train.read_form()
+        config = self.app.train_config
+        if config is not None:
             return dataclasses.asdict(config), config.dataset or None, "the Train screen's settings"
         return dataclasses.asdict(from_preset("cpu")), None, "the cpu preset (set others on the Train screen)"
 

@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Header, SelectionList, Static, Switch, TextArea
+from textual.widgets import SelectionList, Static, Switch, TextArea
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
@@ -47,7 +47,8 @@ from core.tokens.tokenizers import (
 from nanogpt_tui import listings
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.token_views import legend, render_ids, render_splits
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.token_panel import PanelResult, TokenPanel
 
 # π and ≈ are one character but two GPT-2 tokens each; unlike an emoji, every monospace font draws them.
@@ -118,7 +119,7 @@ class TokensScreen(AppScreen):
         self._choices_signature: tuple[object, ...] | None = None  # of the listing the choices show
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs()
         with Horizontal(id="tokens-top"):
             # Tab types a tab (tabs are tokens too); escape leaves the box, as the footer says.
             yield TextArea(SAMPLE_TEXT, id="tokens-text", soft_wrap=True, tab_behavior="indent")
@@ -129,7 +130,7 @@ class TokensScreen(AppScreen):
                     yield Static("", id="tokens-special-label")
                 yield Static(legend(), id="tokens-legend")
         yield Horizontal(id="tokens-panels")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#tokens-choices", SelectionList).border_title = "Tokenizers"

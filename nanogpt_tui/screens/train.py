@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.widgets import Button, Header
+from textual.widgets import Button
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.common import disk, paths
@@ -28,7 +28,7 @@ from core.runs.files import LATEST
 from core.settings.train_config import TrainConfig
 from core.training.process import TrainerProcess
 from nanogpt_tui import listings
-from nanogpt_tui.messages import DatasetsListed
+from nanogpt_tui.messages import DatasetsListed, ResumeTraining, WatchRun
 from nanogpt_tui.run_folders import FolderId, find_moved, folder_id
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.train_messages import (
@@ -48,8 +48,9 @@ from nanogpt_tui.screens.train_messages import (
 )
 from nanogpt_tui.throttle import EventThrottle
 from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal, ConfirmModal
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.run_monitor import RunMonitor
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.settings_form import FORM, SettingsChanged, TrainSettingsForm
 
 
@@ -72,8 +73,6 @@ class TrainScreen(AppScreen):
     state: reactive[Phase] = reactive(Phase.LOADING, bindings=True)
     # The form's latest config and problems (SettingsChanged): Start is offered once a dataset is chosen.
     settings: reactive[SettingsChanged | None] = reactive(None, bindings=True)
-    # The running trainer (in its child process), None between runs.
-    trainer: reactive[TrainerProcess | None] = reactive(None, bindings=True)
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,11 +84,16 @@ class TrainScreen(AppScreen):
         self.ended: Finished | None = None  # how the last run ended, for the status line
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs()
         with Horizontal(id="train-body"):
             yield TrainSettingsForm(id="train-settings")
             yield RunMonitor(id="train-main")
-        yield Footer()
+        yield KeyFooter()
+
+    @property
+    def trainer(self) -> TrainerProcess | None:
+        """The running trainer (in its child process), None between runs. The app keeps it: quitting stops it."""
+        return self.app.trainer
 
     @property
     def form(self) -> TrainSettingsForm:
@@ -100,6 +104,7 @@ class TrainScreen(AppScreen):
         return self.query_one(RunMonitor)
 
     def on_mount(self) -> None:
+        self.watch(self.app, "trainer", self.refresh_bindings, init=False)  # the keys follow it (check_action)
         self.refresh_datasets()
         self.load_devices()
 
@@ -110,28 +115,10 @@ class TrainScreen(AppScreen):
         if known:
             self.find_moved_folders(known)
 
-    # What other screens and the tests read: the form's state.
-    @property
-    def datasets(self) -> dict[str, Any]:
-        return self.form.datasets
-
-    @property
-    def errors(self) -> dict[str, str]:
-        return self.form.problems
-
     @property
     def resume_path(self) -> Path | None:
+        """The checkpoint the next Start resumes (the form holds it), if any."""
         return self.form.resume.path if self.form.resume else None
-
-    @property
-    def resume_config(self) -> dict[str, Any] | None:
-        return self.form.resume.config if self.form.resume else None
-
-    def read_form(self) -> tuple[TrainConfig, dict[str, str]]:
-        return self.form.read()
-
-    def fill_form(self, config: TrainConfig) -> None:
-        self.form.fill(config)
 
     # -- datasets and devices -----------------------------------------------------------------------
 
@@ -149,7 +136,8 @@ class TrainScreen(AppScreen):
             return  # nothing changed on disk: leave the Select alone
         self._datasets_signature = message.signature
         # A resume set up before this listing came in wants its own dataset.
-        resumed = self.resume_config.get("dataset", "") if self.resume_config else ""
+        resume = self.form.resume.config if self.form.resume else None
+        resumed = resume.get("dataset", "") if resume else ""
         self.form.show_datasets(message.items, wanted=Path(str(resumed)).name)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-setup")
@@ -168,8 +156,13 @@ class TrainScreen(AppScreen):
 
     def on_settings_changed(self, message: SettingsChanged) -> None:
         self.settings = message
+        self.app.train_config = message.config  # the Model screen's untrained model takes them
 
     # -- resume -------------------------------------------------------------------------------------
+
+    def on_resume_training(self, message: ResumeTraining) -> None:
+        """From the Checkpoints screen (t), through the app."""
+        self.set_resume(message.run)
 
     def set_resume(self, path: Path | str) -> None:
         """Set up resuming the run at `path` (a run folder or a checkpoint file): its settings fill the form."""
@@ -315,12 +308,12 @@ class TrainScreen(AppScreen):
         throttle.flush()
 
     def on_training_started(self, message: TrainingStarted) -> None:
-        self.trainer = self.app.trainer = message.trainer
+        self.app.trainer = message.trainer
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is not self.training_worker or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        self.trainer = self.app.trainer = None
+        self.app.trainer = None
         if event.state == WorkerState.ERROR:  # TrainerProcess.run never raises: this is the worker itself failing
             self.show_failure(f"{type(event.worker.error).__name__}: {event.worker.error}")
             self.monitor.write_log(f"[red]failed:[/] {event.worker.error}")
@@ -369,7 +362,7 @@ class TrainScreen(AppScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.app.watch_run(run_dir)  # type: ignore[attr-defined]
+                self.post_message(WatchRun(run_dir))
 
         question = f"Run {run_dir.name!r} is being trained by another process. Watch it here instead?"
         self.app.push_screen(ConfirmModal(question), answer)

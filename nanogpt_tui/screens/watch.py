@@ -29,7 +29,6 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Header
 from textual.worker import get_current_worker
 
 from core.runs import control
@@ -39,8 +38,9 @@ from core.runs.events import Failed, Finished, Paused, Started, Step, Unpaused
 from core.runs.watch import STALE_S, Activity, FileProblem, Reset, RunWatcher, WatchError, resolve_run, run_activity
 from nanogpt_tui.screens.train_messages import TRAINING, Phase
 from nanogpt_tui.widgets.dialogs import TextModal, TextPrompt
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.run_monitor import RunMonitor
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 
 POLL_S = 0.5  # how often the worker looks for new records
 ACTIVITY_S = 1.0  # how often it asks whether the trainer is still there (the status line's clock)
@@ -143,9 +143,9 @@ class WatchScreen(Screen[None]):
         self.handled.set()
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs(f"Watch {self.run_dir.name}", back=("esc", "back"))
         yield RunMonitor(status=f"Reading {self.run_dir}…", plot_title=f"loss · {self.run_dir.name}", id="watch-monitor")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def monitor(self) -> RunMonitor:
