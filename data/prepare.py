@@ -1,12 +1,14 @@
 """Turn a text source into a dataset, streaming, with progress and cancellation.
 
 Two passes over the source, each in chunks so memory stays bounded whatever the size:
-1. read: check the text (no NUL bytes, valid UTF-8), count its characters and, for the char
-   tokenizer, collect its vocabulary;
+1. read: check the text (no NUL bytes, valid UTF-8), count its characters and bytes and, for the char
+   tokenizer, collect its vocabulary; (for a learned BPE, "learn": read the train split again and learn
+   the BPE from it, data.learn_bpe; then "merge": the merges, counted in merges, not bytes)
 2. encode: split at character int(n * (1 - val_fraction)) like nanoGPT (train first, val the rest),
    encode each part chunk by chunk and write it through a DatasetWriter.
 BPE chunks are cut only where the tokenizer's pre-split regex is certain to split too, so the ids
-equal those of encoding each part in one call.
+equal those of encoding each part in one call. For a learned BPE, the files of a folder are documents:
+<|endoftext|> separates them (other tokenizers join them with a newline).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from core.common.disk import is_disk_full, no_space_message
 from core.common.folder_lock import abandoned
 from core.common.lazy import lazy
 from core.dataset.format import DatasetError, DatasetInfo, DatasetWriter, check_name
+from core.tokens.bpe import DEFAULT_PATTERN, ENDOFTEXT
+from core.tokens.bpe_train import BpeCancelled
 from core.tokens.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
+from data.learn_bpe import BPE, DEFAULT_VOCAB, BpeRequest, learn_from, tokenizer_label
 from data.sources import (
     DEFAULT_EXTENSIONS,
     READ_CHUNK,
@@ -91,10 +96,13 @@ def default_name(source: Source, tokenizer: str) -> str:
     return f"{stem}-{tokenizer}"
 
 
-def _texts(source: Source, chunk_size: int, stage: str, report: Throttle, cancel: threading.Event | None) -> Iterator[str]:
+def _texts(
+    source: Source, chunk_size: int, stage: str, report: Throttle, cancel: threading.Event | None, documents: bool = False
+) -> Iterator[str]:
     """The source's text, in pieces, checked for binary data and bad UTF-8.
 
-    Files are joined with a newline where one does not already end with it.
+    Files are joined with a newline where one does not already end with it; with `documents`, an empty
+    string stands between two files instead (the end of a document).
     """
     done, total = 0, source.size
     for index, file in enumerate(source.files):
@@ -122,7 +130,9 @@ def _texts(source: Source, chunk_size: int, stage: str, report: Throttle, cancel
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise PrepareError(f"not UTF-8 text: {file.label} ends inside a character at byte {offset}") from None
-        if last and last != "\n" and index < len(source.files) - 1:
+        if documents and index < len(source.files) - 1:
+            yield ""
+        elif last and last != "\n" and index < len(source.files) - 1:
             yield "\n"
     report(stage, total, total)
 
@@ -190,8 +200,8 @@ class _SplitEncoder:
 
 
 def _tokenizer(name: str) -> Tokenizer | None:
-    """The BPE tokenizer called `name`, or None for char (built from the text in pass 1)."""
-    if name == "char":
+    """The BPE tokenizer called `name`, or None for char and bpe (made from the text itself)."""
+    if name in ("char", BPE):
         return None
     try:
         return get_tokenizer(name)
@@ -210,11 +220,16 @@ def prepare(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     chunk_size: int = READ_CHUNK,
+    vocab_size: int | None = None,
+    split_pattern: str = DEFAULT_PATTERN,
 ) -> DatasetInfo:
     """Make a dataset from `source` ("shakespeare", a file, a folder or "-") and return its info.
 
+    `tokenizer` is "char", "bpe" (learned from the train split: `vocab_size` ids, default
+    data.learn_bpe.DEFAULT_VOCAB, split by `split_pattern`) or a tiktoken name.
     Raises PrepareError for bad input and PrepareCancelled when `cancel` is set; either way nothing
-    is left behind. `progress` gets Progress(stage, done, total) in bytes, at most ~10 times a second.
+    is left behind. `progress` gets Progress(stage, done, total) in bytes (in merges for "merge"), at
+    most ~10 times a second.
     """
     if not 0 < val_fraction < 1:
         raise PrepareError(f"val_fraction must be between 0 and 1, not {val_fraction}")
@@ -223,15 +238,16 @@ def prepare(
     if chunk_size < 1:
         raise PrepareError(f"chunk_size must be at least 1, not {chunk_size}")
     bpe = _tokenizer(tokenizer)
+    learn = _bpe_request(tokenizer, vocab_size, split_pattern)
     remove_stale_staging()
     remove_stale_spools()
     try:
         with resolve_source(source, extensions, progress, cancel) as src:
-            name = check_name(name or default_name(src, tokenizer))
+            name = check_name(name or default_name(src, tokenizer_label(tokenizer, vocab_size)))
             if (paths.datasets_dir() / name).exists() and not overwrite:
                 raise DatasetExists(f"dataset {name!r} already exists")
-            return _prepare(src, bpe, name, val_fraction, block_size, overwrite, Throttle(progress), cancel, chunk_size)
-    except SourceCancelled:
+            return _prepare(src, bpe, learn, name, val_fraction, block_size, overwrite, Throttle(progress), cancel, chunk_size)
+    except (SourceCancelled, BpeCancelled):
         raise PrepareCancelled("preparation cancelled") from None
     except DownloadError as error:
         raise DownloadFailed(str(error), error.url) from None
@@ -242,6 +258,18 @@ def prepare(
             what = f"write dataset {name!r}" if name else "write the dataset"
             raise PrepareError(no_space_message(what, paths.datasets_dir())) from None
         raise
+
+
+def _bpe_request(tokenizer: str, vocab_size: int | None, split_pattern: str) -> BpeRequest | None:
+    """What to learn for `tokenizer` "bpe" (None for the others, which take no vocabulary size)."""
+    if tokenizer != BPE:
+        if vocab_size is not None:
+            raise PrepareError(f"a vocabulary size is for a learned BPE (--tokenizer {BPE}), not for {tokenizer}")
+        return None
+    try:
+        return BpeRequest(vocab_size or DEFAULT_VOCAB, split_pattern)
+    except TokenizerError as error:
+        raise PrepareError(str(error)) from None
 
 
 def remove_stale_staging() -> list[Path]:
@@ -268,6 +296,7 @@ def remove_stale_staging() -> list[Path]:
 def _prepare(
     src: Source,
     bpe: Tokenizer | None,
+    learn: BpeRequest | None,
     name: str,
     val_fraction: float,
     block_size: int,
@@ -276,19 +305,28 @@ def _prepare(
     cancel: threading.Event | None,
     chunk_size: int,
 ) -> DatasetInfo:
-    # Pass 1: check the text, count characters, find the character vocabulary.
-    chars = 0
-    seen = np.zeros(UNICODE_LIMIT, dtype=bool) if bpe is None else None
-    for text in _texts(src, chunk_size, "read", report, cancel):
+    # Pass 1: check the text, count characters and bytes, find the character vocabulary.
+    chars = text_bytes = 0
+    documents = learn is not None
+    seen = np.zeros(UNICODE_LIMIT, dtype=bool) if bpe is None and learn is None else None
+    for text in _texts(src, chunk_size, "read", report, cancel, documents):
         chars += len(text)
+        text_bytes += len(text.encode("utf-8"))
         if seen is not None:
             seen[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)] = True
     if chars == 0:
         raise PrepareError(f"empty text: {src.description} holds no characters")
+    n_train = int(chars * (1 - val_fraction))
+    if learn is not None:
+        def merged(done: int, total: int) -> None:
+            if report.callback is not None:
+                report.callback(Progress("merge", done, total, "merges"))
+
+        bpe = learn_from(_texts(src, chunk_size, "learn", report, cancel, documents), n_train, learn, merged, cancel)
     tokenizer = bpe or CharTokenizer([chr(c) for c in np.flatnonzero(seen)])
+    endoftext = np.array([tokenizer.special_tokens[ENDOFTEXT]] if documents else [], dtype=tokenizer.dtype)
 
     # Pass 2: split by characters like nanoGPT, encode each part, write.
-    n_train = int(chars * (1 - val_fraction))
     # Leaving the pool waits for at most MAX_IN_FLIGHT chunks per split; then the writer cleans up.
     with (
         DatasetWriter(name, tokenizer, overwrite=overwrite) as writer,
@@ -297,7 +335,12 @@ def _prepare(
         train = _SplitEncoder(tokenizer, writer, "train", chunk_size, pool)
         val = _SplitEncoder(tokenizer, writer, "val", chunk_size, pool)
         position = 0
-        for text in _texts(src, chunk_size, "encode", report, cancel):
+        for text in _texts(src, chunk_size, "encode", report, cancel, documents):
+            if not text:  # the end of a document: <|endoftext|> after all of its text
+                split = train if position < n_train else val
+                split.finish()
+                writer.append(split.split, endoftext)
+                continue
             head = text[: max(0, n_train - position)]
             train.feed(head)
             val.feed(text[len(head) :])
@@ -311,4 +354,4 @@ def _prepare(
                     f"block_size={block_size}; use a longer text or a smaller block size"
                     + (", or a smaller val_fraction" if split == "train" else ", or a larger val_fraction")
                 )
-        return writer.commit(src.description, chars, val_fraction)
+        return writer.commit(src.description, chars, val_fraction, text_bytes)

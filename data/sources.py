@@ -51,11 +51,12 @@ class SourceCancelled(Exception):
 
 @dataclass
 class Progress:
-    """How far a stage has got, in bytes."""
+    """How far a stage has got, in bytes (or in another `unit`: a learned BPE's "merge" stage counts merges)."""
 
     stage: str
     done: int
     total: int
+    unit: str = "bytes"
 
 
 ProgressCallback = Callable[[Progress], None]

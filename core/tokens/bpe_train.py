@@ -119,9 +119,13 @@ def _exchange(
 
 def whole_pieces(texts: Iterable[str], size: int = PIECE_CHARS) -> Iterator[str]:
     """The text again, as strings of about `size` characters cut only at SAFE_CUT places (a text with
-    none in 8 x `size` characters is cut anyway, to keep memory bounded)."""
+    none in 8 x `size` characters is cut anyway, to keep memory bounded). An empty string in `texts` ends
+    a document: what came before goes out, so no piece spans two documents."""
     pending = ""
     for text in texts:
+        if not text and pending:
+            yield pending
+            pending = ""
         pending += text
         while len(pending) >= size:
             cut = _last_cut(pending, size)
