@@ -126,12 +126,14 @@ def trim(run_dir: Path, start_iter: int, last_eval: int | None) -> None:
 def read_curves(run_dir: Path) -> dict[str, list[list[float]]] | None:
     """A run's curves from its metrics.jsonl, or None when it has none: `{"steps": [[iter, loss, tokens,
     seconds, lr], ...], "evals": [[iter, train_loss, val_loss], ...]}` (a checkpoint history's layout, plus
-    the lr). What `records` skips, and records missing a field, are skipped; null reads as NaN."""
+    the lr), and `"bpb": [[iter, train_bpb, val_bpb], ...]` for the evals that measured bits per byte.
+    What `records` skips, and records missing a field, are skipped; null reads as NaN."""
     path = run_dir / METRICS_FILE
     if not path.is_file():
         return None
     steps: list[list[float]] = []
     evals: list[list[float]] = []
+    bpb: list[list[float]] = []
 
     def number(value: Any) -> float:
         return math.nan if value is None else float(value)
@@ -143,6 +145,8 @@ def read_curves(run_dir: Path) -> dict[str, list[list[float]]] | None:
                               number(record["elapsed_s"]), number(record["lr"])])
             elif record["type"] == "eval":
                 evals.append([int(record["iter"]), number(record["train_loss"]), number(record["val_loss"])])
+                if "val_bpb" in record:
+                    bpb.append([int(record["iter"]), number(record.get("train_bpb")), number(record["val_bpb"])])
         except (ValueError, TypeError, KeyError):
             continue  # a record missing a field, or not one of ours
-    return {"steps": steps, "evals": evals}
+    return {"steps": steps, "evals": evals, "bpb": bpb}
