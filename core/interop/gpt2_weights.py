@@ -13,7 +13,8 @@ nanoGPT has when it loads GPT-2, so its logits differ from GPT2LMHeadModel's in 
 An export says "gelu" (exact): GPT2LMHeadModel then computes exactly this model's math.
 
 A folder holding nanoGPT's `meta.pkl` has that character vocabulary (our export of a char run writes
-one); any other folder has GPT-2's tokenizer.
+one); any other folder has GPT-2's tokenizer. An export also writes the run's tokenizer in Hugging Face's
+format (core.interop.hf_tokenizer), so transformers' pipeline loads the folder whole.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import dataclasses
 import json
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +33,13 @@ from safetensors.torch import load_file, save_file
 
 from core.common.disk import write_atomic
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
-from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, models_dir, where_to_put
+from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, export_caveat, models_dir, where_to_put
+from core.interop.hf_tokenizer import TOKENIZER_CONFIG, TOKENIZER_JSON, tokenizer_files
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.settings.train_config import NANOGPT_INCOMPATIBLE, TrainConfig
-from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError
+from core.tokens.bpe import ENDOFTEXT, KIND as BPE_KIND
+from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError, tokenizer_name
 
 NANOGPT_CKPT = "ckpt.pt"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -245,7 +249,7 @@ def hf_tensors(model: GPT) -> dict[str, torch.Tensor]:
 
 def hf_config(config: GPTConfig, tokenizer: dict[str, Any]) -> dict[str, Any]:
     """GPT2LMHeadModel's config.json for this shape; exact GELU (see the module docstring)."""
-    eot = GPT2_EOT if tokenizer == GPT2_SPEC else None
+    eot = GPT2_EOT if tokenizer == GPT2_SPEC else (tokenizer.get("special_tokens") or {}).get(ENDOFTEXT)
     return {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
         "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_ctx": config.block_size,
@@ -258,7 +262,8 @@ def hf_config(config: GPTConfig, tokenizer: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_hf(ckpt: dict[str, Any], folder: Path) -> list[Path]:
-    """model.safetensors + config.json (and a char run's meta.pkl) in `folder`, loadable by GPT2LMHeadModel."""
+    """model.safetensors + config.json + the tokenizer's files (and a char run's meta.pkl) in `folder`,
+    loadable by GPT2LMHeadModel and transformers' pipeline."""
     model = build_model(ckpt)
     if not model.config.bias:  # GPT-2 has biases everywhere: zeros compute the same
         with_bias = GPT(dataclasses.replace(model.config, bias=True))
@@ -271,8 +276,12 @@ def export_hf(ckpt: dict[str, Any], folder: Path) -> list[Path]:
     write_atomic(weights, lambda tmp: save_file(hf_tensors(model), str(tmp), metadata={"format": "pt"}))
     text = json.dumps(hf_config(model.config, ckpt["tokenizer"]), indent=2) + "\n"
     write_atomic(config, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    written = [weights, config]
+    for name, content in (tokenizer_files(ckpt["tokenizer"], model.config.block_size) or {}).items():
+        write_atomic(folder / name, lambda tmp, content=content: tmp.write_text(content, encoding="utf-8"))
+        written.append(folder / name)
     meta = _write_meta(ckpt["tokenizer"], folder)
-    return [weights, config] + ([meta] if meta else [])
+    return written + ([meta] if meta else [])
 
 
 @dataclasses.dataclass
@@ -285,18 +294,23 @@ class Exported:
 
 def export_note(tokenizer: dict[str, Any], fmt: str, dataset: str) -> str:
     """What a user should know about the exported vocabulary."""
+    if fmt == "hf" and tokenizer.get("name") != "cl100k_base":
+        return ("The tokenizer is in tokenizer.json: transformers loads it with the model "
+                "(pipeline('text-generation', model=DIR), or AutoTokenizer.from_pretrained(DIR)).")
+    if tokenizer.get("kind") == BPE_KIND:
+        return f"The tokenizer is a BPE learned from {dataset}: ckpt.pt carries it for this program."
     if tokenizer.get("kind") != "char":
         return "The tokenizer is GPT-2's BPE (in transformers: AutoTokenizer.from_pretrained('gpt2'))."
-    if fmt == "nanogpt":
-        return (f"A character-level vocabulary, in meta.pkl: nanoGPT's sample.py reads it from "
-                f"data/{dataset}/meta.pkl.")
-    return ("A character-level vocabulary, not GPT-2's tokenizer: meta.pkl holds it (nanoGPT's itos/stoi); "
-            "a GPT-2 tokenizer would give the wrong ids.")
+    return (f"A character-level vocabulary, in meta.pkl: nanoGPT's sample.py reads it from "
+            f"data/{dataset}/meta.pkl.")
 
 
 def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.PathLike[str],
-                      overwrite: bool = False) -> Exported:
-    """Export checkpoint `spec` (a run, folder or file) as `fmt` ("nanogpt" or "hf") into `folder`."""
+                      overwrite: bool = False, warn: Callable[[str], None] | None = None) -> Exported:
+    """Export checkpoint `spec` (a run, folder or file) as `fmt` ("nanogpt" or "hf") into `folder`.
+
+    `warn` hears what the export cannot carry of the run's tokenizer (gpt2_files.export_caveat) before
+    anything is written."""
     if fmt not in FORMATS:
         raise CheckpointError(f"unknown export format {fmt!r}: choose {' or '.join(FORMATS)}")
     path = resolve_checkpoint(spec)
@@ -305,9 +319,12 @@ def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.P
     out = Path(folder).expanduser()
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out} is a file: export into a folder")
-    names = [NANOGPT_CKPT] if fmt == "nanogpt" else [HF_WEIGHTS, HF_CONFIG]
+    names = [NANOGPT_CKPT] if fmt == "nanogpt" else [HF_WEIGHTS, HF_CONFIG, TOKENIZER_JSON, TOKENIZER_CONFIG]
     if ckpt["tokenizer"].get("kind") == "char":
         names.append(META_FILE)
+    caveat = export_caveat(str(ckpt["tokenizer"].get("kind")), tokenizer_name(ckpt["tokenizer"]), fmt)
+    if caveat and warn is not None:
+        warn(caveat)
     existing = [name for name in names if (out / name).exists()]
     if existing and not overwrite:
         raise ExportExists(out, existing)

