@@ -93,3 +93,28 @@ def test_what_an_export_cannot_carry_is_said_before_it_writes(small_text: Path, 
     heard.clear()
     export_checkpoint("r", "hf", tmp_path / "hf", warn=lambda text: heard.append((text, False)))
     assert heard == []  # the hf export carries the learned BPE as tokenizer.json
+
+
+async def test_the_export_dialog_says_it_before_exporting(small_text: Path) -> None:
+    pytest.importorskip("rustbpe")
+    from pilot_helpers import wait_for
+    from textual.widgets import Static
+
+    from nanogpt_tui.app import NanoGPTApp
+    from nanogpt_tui.screens.checkpoints import CheckpointsScreen
+    from nanogpt_tui.widgets.export_dialog import ExportModal
+
+    assert main(["prepare", str(small_text), "--tokenizer", "bpe", "--vocab-size", "300", "--name", "d",
+                 "--block-size", "16"]) == 0
+    assert main(["train", "--dataset", "d", "--name", "r", *TWO_STEPS]) == 0
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and app.screen.summaries)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportModal))
+        caveat = app.screen.query_one("#export-caveat", Static)
+        assert "sample.py cannot decode" in str(caveat.render())  # nanoGPT, the first format
+        await pilot.press("shift+tab", "down", "enter")  # Hugging Face: it carries the tokenizer
+        await wait_for(pilot, lambda: str(caveat.render()).strip() == "")
+        await pilot.press("escape")
