@@ -2,7 +2,8 @@
 
 Its fields are nanogpt_tui.widgets.prepare_form's PrepareForm. `data.prepare.prepare` runs in a thread
 worker; its progress callback posts messages, and the handlers here own every widget. Cancelling sets the
-worker's cancel event: prepare stops at its next chunk and leaves nothing behind.
+worker's cancel event: prepare stops at its next chunk (or kills the BPE trainer) and leaves nothing behind.
+A dataset with a learned BPE opens its merges (nanogpt_tui.screens.merges) with m.
 """
 
 from __future__ import annotations
@@ -31,18 +32,21 @@ from core.dataset.format import (
     open_split,
     tokenizer_of,
 )
+from core.tokens.bpe import KIND as BPE_KIND
 from core.tokens.tokenizers import TokenizerError, tokenizer_name
 from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.merges import MergesScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.prepare_form import PrepareForm, PrepareRequest
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
-STAGES = {"download": "Downloading Tiny Shakespeare", "read": "Reading and checking", "encode": "Encoding"}
+STAGES = {"download": "Downloading Tiny Shakespeare", "read": "Reading and checking", "learn": "Learning the BPE: "
+          "reading train", "merge": "Learning the BPE", "encode": "Encoding"}
 
 
 class PrepareProgress(Message):
@@ -75,12 +79,16 @@ class DetailsLoaded(Message):
 def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
     """The figures of one dataset, for the details panel."""
     kind = tokenizer_name(info.tokenizer)
+    learned = info.tokenizer.get("kind") == BPE_KIND
     lines = [
         ("Source", paths.shown(info.source)),
-        ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"),
+        ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"
+                      + (f", learned from train, split like {str(info.tokenizer.get('pattern')).upper()}: "
+                         "m shows its merges" if learned else "")),
         ("Characters", f"{info.chars:,}" if info.chars is not None else "unknown (nanoGPT folder)"),
         ("Tokens", f"{info.train_tokens:,} train + {info.val_tokens:,} val = {info.tokens:,}"),
         ("Chars/token", f"{stats.chars_per_token:.2f}" if stats.chars_per_token else "—"),
+        ("Bytes/token", f"{info.bytes_per_token:.2f}" if info.bytes_per_token else "— (not recorded)"),
         ("Validation", f"{info.val_fraction:.0%}" if info.val_fraction is not None else "—"),
         ("Untrained", f"{len(stats.unused_ids):,} of {info.vocab_size:,} ids never occur in train"),
         ("Created", info.created),
@@ -101,6 +109,7 @@ class DataScreen(AppScreen):
         Binding("ctrl+r", "prepare", "Prepare", id="data.prepare"),
         Binding("escape", "cancel", "Cancel prepare", id="data.cancel"),
         Binding("d,delete", "delete", "Delete dataset", id="data.delete"),
+        Binding("m", "merges", "Merges", id="data.merges"),
     ]
     # The preparation running, if any: its worker (cancel cancels it) and what the footer offers.
     preparing: reactive[Worker[None] | None] = reactive(None, bindings=True, init=False)
@@ -138,7 +147,7 @@ class DataScreen(AppScreen):
                           (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
         table = self.query_one("#data-table", DataTable)
-        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Problem")
+        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Bytes/tok", "Problem")
         self.refresh_datasets()
 
     def on_screen_resume(self) -> None:
@@ -149,7 +158,19 @@ class DataScreen(AppScreen):
         # Cancel is in the footer only while a preparation runs: the footer has room for what can be done.
         if action == "cancel":
             return self.preparing is not None
+        if action == "merges":
+            return self._selected_learned() is not None
         return True
+
+    def _selected_learned(self) -> DatasetInfo | None:
+        """The selected dataset if its tokenizer is a learned BPE (the one with merges to show)."""
+        item = self.datasets.get(self._selected_name() or "")
+        return item if isinstance(item, DatasetInfo) and item.tokenizer.get("kind") == BPE_KIND else None
+
+    def action_merges(self) -> None:
+        info = self._selected_learned()
+        if info is not None:
+            self.app.push_screen(MergesScreen(info))
 
     # Preparing
 
@@ -209,6 +230,8 @@ class DataScreen(AppScreen):
                 overwrite=request.overwrite,
                 progress=lambda progress: self.post_message(PrepareProgress(progress)),
                 cancel=worker.cancelled_event,
+                vocab_size=request.vocab_size,
+                split_pattern=request.split_pattern,
             )
         except PrepareCancelled:
             self.post_message(PrepareDone(cancelled=True))
@@ -231,7 +254,10 @@ class DataScreen(AppScreen):
             return
         self.query_one("#data-progress", ProgressBar).update(total=max(progress.total, 1), progress=progress.done)
         stage = STAGES.get(progress.stage, progress.stage)
-        self._status(f"{stage}: {human_size(progress.done)} of {human_size(progress.total)}")
+        if progress.unit == "bytes":
+            self._status(f"{stage}: {human_size(progress.done)} of {human_size(progress.total)}")
+        else:
+            self._status(f"{stage}: {progress.done:,} of {progress.total:,} {progress.unit}")
 
     def on_prepare_done(self, message: PrepareDone) -> None:
         self.preparing = None
@@ -294,14 +320,15 @@ class DataScreen(AppScreen):
             if isinstance(item, DatasetInfo):
                 kind = tokenizer_name(item.tokenizer)
                 cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
-                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt, "")
+                bpt = f"{item.bytes_per_token:.2f}" if item.bytes_per_token else "—"
+                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt, bpt, "")
                 name = item.name
             else:
                 folder, error = item
                 name = folder.name
                 # Last, so a long reason does not push the other columns aside; the whole one is in the details.
                 problem = Text(listings.short_reason(error, folder), "red")
-                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", problem)
+                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", "—", problem)
             self.datasets[name] = item
             table.add_row(*cells, key=name)
         if not self.datasets:
@@ -316,6 +343,7 @@ class DataScreen(AppScreen):
 
     @on(DataTable.RowHighlighted, "#data-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()  # m (merges) is offered for a learned BPE only
         self._load_details(event.row_key.value)
 
     def _load_details(self, name: str | None) -> None:
