@@ -118,3 +118,23 @@ async def test_the_export_dialog_says_it_before_exporting(small_text: Path) -> N
         await pilot.press("shift+tab", "down", "enter")  # Hugging Face: it carries the tokenizer
         await wait_for(pilot, lambda: str(caveat.render()).strip() == "")
         await pilot.press("escape")
+
+
+def test_a_learned_bpe_export_is_a_folder_init_from_takes(small_text: Path, tmp_path: Path) -> None:
+    pytest.importorskip("rustbpe")
+    from core.runs.checkpoint import CheckpointError
+
+    assert main(["prepare", str(small_text), "--tokenizer", "bpe", "--vocab-size", "300", "--name", "d",
+                 "--block-size", "16"]) == 0
+    assert main(["train", "--dataset", "d", "--name", "r", *TWO_STEPS]) == 0
+    export_checkpoint("r", "hf", tmp_path / "hf")
+    assert main(["train", "--dataset", "d", "--name", "again", *TWO_STEPS, "--init-from", str(tmp_path / "hf")]) == 0
+    assert main(["prepare", str(small_text), "--tokenizer", "bpe", "--vocab-size", "290", "--name", "other",
+                 "--block-size", "16"]) == 0
+    from core.interop.gpt2_weights import init_from
+    from core.settings.presets import from_preset
+
+    config = from_preset("tiny", dataset="other", init_from=str(tmp_path / "hf"), device="cpu")
+    other = load_checkpoint(paths.runs_dir() / "r" / "ckpt.pt")["tokenizer"] | {"ranks": []}
+    with pytest.raises(CheckpointError, match="the BPE learned for it"):
+        init_from(config, other, 290)

@@ -13,7 +13,8 @@ nanoGPT has when it loads GPT-2, so its logits differ from GPT2LMHeadModel's in 
 An export says "gelu" (exact): GPT2LMHeadModel then computes exactly this model's math.
 
 A folder holding nanoGPT's `meta.pkl` has that character vocabulary (our export of a char run writes
-one); any other folder has GPT-2's tokenizer. An export also writes the run's tokenizer in Hugging Face's
+one), one holding `nanogpt_tokenizer.json` that learned BPE's spec (our export of a learned-BPE run
+writes one); any other folder has GPT-2's tokenizer. An export also writes the run's tokenizer in Hugging Face's
 format (core.interop.hf_tokenizer), so transformers' pipeline loads the folder whole.
 """
 
@@ -32,6 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from core.common.disk import write_atomic
+from core.dataset.files import MAX_INFO_BYTES
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
 from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, export_caveat, models_dir, where_to_put
 from core.interop.hf_tokenizer import TOKENIZER_CONFIG, TOKENIZER_JSON, tokenizer_files
@@ -39,7 +41,7 @@ from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.settings.train_config import NANOGPT_INCOMPATIBLE, TrainConfig
 from core.tokens.bpe import ENDOFTEXT, KIND as BPE_KIND
-from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError, tokenizer_name
+from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError, load_tokenizer, tokenizer_name
 
 NANOGPT_CKPT = "ckpt.pt"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -47,6 +49,7 @@ HF_BUFFERS = (".attn.bias", ".attn.masked_bias")  # causal masks in old GPT-2 fi
 NANOGPT_MODEL_ARGS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout")
 GELUS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")  # exact GELU or its tanh approximation
 GPT2_EOT = 50256  # <|endoftext|>
+SPEC_FILE = "nanogpt_tokenizer.json"  # a learned BPE's spec (core.tokens.bpe) in a Hugging Face export
 
 
 class ExportExists(CheckpointError):
@@ -124,7 +127,17 @@ def read_hf_config(folder: Path) -> GPTConfig:
 
 
 def folder_tokenizer(folder: Path) -> dict[str, Any]:
-    """The tokenizer spec of a Hugging Face folder: its meta.pkl's characters, else GPT-2's."""
+    """The tokenizer spec of a Hugging Face folder: its meta.pkl's characters, the learned BPE of its
+    SPEC_FILE (our export of a learned-BPE run writes one), else GPT-2's."""
+    spec_file = folder / SPEC_FILE
+    if spec_file.is_file():
+        try:
+            if spec_file.stat().st_size > MAX_INFO_BYTES:
+                raise TokenizerError(f"it is over {MAX_INFO_BYTES:,} bytes")
+            spec = json.loads(spec_file.read_text(encoding="utf-8"))
+            return load_tokenizer(spec).to_dict()
+        except (OSError, ValueError, RecursionError) as error:  # TokenizerError and bad JSON are ValueErrors
+            raise CheckpointError(f"cannot use {spec_file}: {error}") from None
     meta = folder / META_FILE
     if not meta.is_file():
         return dict(GPT2_SPEC)
@@ -182,6 +195,9 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
         if wanted == GPT2_SPEC:
             fix = "prepare the text with GPT-2's tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`)"
             kind = "GPT-2's BPE (gpt2)"
+        elif wanted.get("kind") == BPE_KIND:
+            fix = "train on the dataset the model was exported from (the same learned BPE)"
+            kind = f"the BPE learned for it ({tokenizer_name(wanted)}, in {SPEC_FILE})"
         else:
             fix = "train on a dataset with that vocabulary (the one the model was exported from)"
             kind = "the character vocabulary of its meta.pkl"
@@ -280,6 +296,10 @@ def export_hf(ckpt: dict[str, Any], folder: Path) -> list[Path]:
     for name, content in (tokenizer_files(ckpt["tokenizer"], model.config.block_size) or {}).items():
         write_atomic(folder / name, lambda tmp, content=content: tmp.write_text(content, encoding="utf-8"))
         written.append(folder / name)
+    if ckpt["tokenizer"].get("kind") == BPE_KIND:  # for --init-from, which reads it back (folder_tokenizer)
+        spec = json.dumps(ckpt["tokenizer"]) + "\n"
+        write_atomic(folder / SPEC_FILE, lambda tmp: tmp.write_text(spec, encoding="utf-8"))
+        written.append(folder / SPEC_FILE)
     meta = _write_meta(ckpt["tokenizer"], folder)
     return written + ([meta] if meta else [])
 
@@ -322,6 +342,8 @@ def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.P
     names = [NANOGPT_CKPT] if fmt == "nanogpt" else [HF_WEIGHTS, HF_CONFIG, TOKENIZER_JSON, TOKENIZER_CONFIG]
     if ckpt["tokenizer"].get("kind") == "char":
         names.append(META_FILE)
+    if ckpt["tokenizer"].get("kind") == BPE_KIND and fmt == "hf":
+        names.append(SPEC_FILE)
     caveat = export_caveat(str(ckpt["tokenizer"].get("kind")), tokenizer_name(ckpt["tokenizer"]), fmt)
     if caveat and warn is not None:
         warn(caveat)
