@@ -17,7 +17,7 @@ CLOSE_KEYS = "escape, f1 or q"
 TOUR = """\
 Go from a text file to a model you can talk to, one screen at a time:
 
-1. **Data**: pick a source and a tokenizer, press *Prepare*.
+1. **Data**: pick a source and a tokenizer (or learn a BPE from the text), press *Prepare*; `m` shows a learned BPE's merges.
 2. **Train**: pick the dataset and a preset, press *Start*; watch the loss fall.
 3. **Checkpoints**: every run and its best and latest checkpoints.
 4. **Chat**: type a prompt and watch the model write.
