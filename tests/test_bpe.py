@@ -141,3 +141,14 @@ def test_merge_table_counts_agree_with_encoding(learned: BpeTokenizer, text: str
     for k in (0, 1, 20, learned.n_merges):
         truncated = BpeTokenizer(learned.ranks[: 256 + k], "gpt2")
         assert table.tokens[k] == len(truncated.encode(text)), k
+
+
+def test_a_trainer_that_dies_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from core.tokens import bpe_train
+
+    dies = [sys.executable, "-c", "import sys; sys.stdin.buffer.read(); sys.stderr.write('out of memory\\n'); sys.exit(3)"]
+    monkeypatch.setattr(bpe_train, "module_command", lambda module: dies)
+    with pytest.raises(TokenizerError, match="exited with status 3: out of memory"):
+        learn_bpe(["some text " * 100], 300)

@@ -88,7 +88,8 @@ def learn_bpe(
         if ranks is None:
             log.seek(0)
             tail = log.read().decode("utf-8", "replace")[-LOG_TAIL_CHARS:].strip()
-            how = f"was killed by signal {-process.returncode}" if process.returncode < 0 else f"exited with status {process.returncode}"
+            code = process.returncode
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
             raise TokenizerError(f"the BPE trainer {how}" + (f": {tail.splitlines()[-1]}" if tail else ""))
     return BpeTokenizer(ranks, pattern, (ENDOFTEXT,))
 

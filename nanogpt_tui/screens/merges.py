@@ -91,7 +91,10 @@ class MergesScreen(Screen[None]):
             return
         ranks, rows = tokenizer.ranks, []
         for rank, pair in enumerate(table.pairs[:MAX_ROWS], start=256):
-            label = merge_label(ranks[pair[0]], ranks[pair[1]], ranks[rank]) if pair else Text(f"{shown(ranks[rank])} (never formed)")
+            if pair is None:  # a token tiktoken never forms (core.tokens.merges)
+                label = Text(f"{shown(ranks[rank])} (never formed)")
+            else:
+                label = merge_label(ranks[pair[0]], ranks[pair[1]], ranks[rank])
             rows.append((f"{rank}", label, f"{int(table.applied[rank]):,}"))
         chars = info.train_chars
         step = max(1, len(table.tokens) // CURVE_POINTS)
