@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -45,6 +46,7 @@ from nanogpt_tui.widgets.prepare_form import PrepareForm, PrepareRequest
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
+COLUMNS = ("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Bytes/tok", "Problem")
 STAGES = {"download": "Downloading Tiny Shakespeare", "read": "Reading and checking", "learn": "Learning the BPE: "
           "reading train", "merge": "Learning the BPE", "encode": "Encoding"}
 
@@ -146,8 +148,7 @@ class DataScreen(AppScreen):
             Text.assemble(("Data folder: ", "bold"), paths.shown(paths.home()), ("  (datasets in ", "dim"),
                           (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
-        table = self.query_one("#data-table", DataTable)
-        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Bytes/tok", "Problem")
+        self.query_one("#data-table", DataTable).add_columns(*COLUMNS)
         self.refresh_datasets()
 
     def on_screen_resume(self) -> None:
@@ -158,8 +159,6 @@ class DataScreen(AppScreen):
         # Cancel is in the footer only while a preparation runs: the footer has room for what can be done.
         if action == "cancel":
             return self.preparing is not None
-        if action == "merges":
-            return self._selected_learned() is not None
         return True
 
     def _selected_learned(self) -> DatasetInfo | None:
@@ -169,8 +168,11 @@ class DataScreen(AppScreen):
 
     def action_merges(self) -> None:
         info = self._selected_learned()
-        if info is not None:
-            self.app.push_screen(MergesScreen(info))
+        if info is None:
+            self.notify("Select a dataset whose tokenizer is a learned BPE (prepare one with the bpe tokenizer)",
+                        title="No merges", severity="warning")
+            return
+        self.app.push_screen(MergesScreen(info))
 
     # Preparing
 
@@ -314,8 +316,8 @@ class DataScreen(AppScreen):
         self._signature = message.signature
         table = self.query_one("#data-table", DataTable)
         current = select or self._selected_name()
-        table.clear()
         self.datasets.clear()
+        rows: list[tuple[str, tuple[str | Text, ...]]] = []
         for item in message.items:
             if isinstance(item, DatasetInfo):
                 kind = tokenizer_name(item.tokenizer)
@@ -330,6 +332,13 @@ class DataScreen(AppScreen):
                 problem = Text(listings.short_reason(error, folder), "red")
                 cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", "—", problem)
             self.datasets[name] = item
+            rows.append((name, cells))
+        # Widths set from the cells: a table drawn before it measured new rows (a busy machine) would
+        # keep showing them cut to the old widths (Textual caches that drawing).
+        table.clear(columns=True)
+        for i, label in enumerate(COLUMNS):
+            table.add_column(label, width=max([cell_len(label)] + [cell_len(str(cells[i])) for _, cells in rows]))
+        for name, cells in rows:
             table.add_row(*cells, key=name)
         if not self.datasets:
             self._show_details(Text("No datasets yet: choose a source and press ctrl+r to prepare one."), "")
@@ -343,7 +352,6 @@ class DataScreen(AppScreen):
 
     @on(DataTable.RowHighlighted, "#data-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.refresh_bindings()  # m (merges) is offered for a learned BPE only
         self._load_details(event.row_key.value)
 
     def _load_details(self, name: str | None) -> None:
