@@ -1,7 +1,7 @@
 """The GPT engine, in packages that import one way (each only those listed before it):
 
     common     paths, atomic writes, folder locks, formatting, devices
-    tokens     tokenizers and token spans
+    tokens     tokenizers (a BPE learned from a dataset too), token spans, bits per byte
     dataset    the on-disk dataset: format, metadata, id checks, batches
     model      nanoGPT's GPT and its anatomy in numbers
     settings   every user knob with its range: training, presets, schedule, memory, sampling
