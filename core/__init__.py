@@ -2,7 +2,7 @@
 
     common     paths, atomic writes, safe opens of shared files, folder locks, formatting, devices,
                process memory
-    tokens     tokenizers and token spans
+    tokens     tokenizers (a BPE learned from a dataset too), token spans, bits per byte
     dataset    the on-disk dataset: format, metadata, id checks, batches
     model      nanoGPT's GPT and its anatomy in numbers
     settings   every user knob with its range: training, presets, schedule, memory, sampling

@@ -1,8 +1,9 @@
 """Turn a text source into a dataset, streaming, with progress and cancellation.
 
 Two passes over the source, each in chunks so memory stays bounded whatever the size:
-1. read: check the text (no NUL bytes, valid UTF-8), count its characters and, for the char
-   tokenizer, collect its vocabulary;
+1. read: check the text (no NUL bytes, valid UTF-8), count its characters and bytes and, for the char
+   tokenizer, collect its vocabulary; (for a learned BPE, "learn": read the train split again and learn
+   the BPE from it, data.learn_bpe; then "merge": the merges, counted in merges, not bytes)
 2. encode: split at character int(n * (1 - val_fraction)) like nanoGPT (train first, val the rest),
    encode each part chunk by chunk and write it through a DatasetWriter.
 BPE chunks are cut only where the tokenizer's pre-split regex is certain to split too, so the ids
@@ -13,7 +14,9 @@ encodes on the calling thread.
 Record files (JSON lines, Parquet, a Hugging Face dataset: data.records) are read as the text of their
 documents, each followed by its separator; a BPE tokenizer encodes the separators `<|endoftext|>` as its
 end-of-text token. So does a text file's `<|endoftext|>` with `special_tokens` (documents separated as
-in TinyStories' .txt); without it a text file is plain text, as in nanoGPT's prepare scripts.
+in TinyStories' .txt); without it a text file is plain text, as in nanoGPT's prepare scripts. For a
+learned BPE the files of a folder are documents too: `<|endoftext|>` separates them (other tokenizers
+join them with a newline).
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ from core.common.disk import disk_problem
 from core.common.folder_lock import abandoned
 from core.common.lazy import lazy
 from core.dataset.format import DatasetError, DatasetInfo, DatasetWriter, check_name
+from core.tokens.bpe import DEFAULT_PATTERN
+from core.tokens.bpe_train import BpeCancelled
 from core.tokens.tokenizers import ENDOFTEXT, CharTokenizer, Tokenizer, TokenizerError, get_tokenizer
+from data.learn_bpe import BPE, DEFAULT_VOCAB, BpeRequest, learn_from, tokenizer_label
 from data.records import DEFAULT_TEXT_FIELD, RecordsError, document_text, documents, encode_documents
 from data.sources import (
     DEFAULT_EXTENSIONS,
@@ -102,12 +108,13 @@ def default_name(source: Source, tokenizer: str) -> str:
 
 def _texts(
     source: Source, chunk_size: int, stage: str, report: Throttle, cancel: threading.Event | None,
-    bpe: Tokenizer | None,
+    eot: bool, files_are_documents: bool = False,
 ) -> Iterator[str]:
     """The source's text, in pieces, checked for binary data and bad UTF-8; a record file's documents
-    each followed by its separator (data.records.document_text: `bpe` None is the char tokenizer).
+    each followed by its separator (data.records.document_text: `eot`, <|endoftext|>, else a newline).
 
-    Text files are joined with a newline where one does not already end with it.
+    Text files are joined with a newline where one does not already end with it; with
+    `files_are_documents`, <|endoftext|> stands between two files instead.
     """
     done, total = 0, source.size
     for index, file in enumerate(source.files):
@@ -116,7 +123,7 @@ def _texts(
                 if cancel is not None and cancel.is_set():
                     raise PrepareCancelled("preparation cancelled")
                 report(stage, done + read, total)
-                yield document_text(document, bpe)
+                yield document_text(document, eot)
             done += file.size
             continue
         decoder = codecs.getincrementaldecoder("utf-8")()
@@ -143,7 +150,9 @@ def _texts(
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise PrepareError(f"not UTF-8 text: {file.label} ends inside a character at byte {offset}") from None
-        if last and last != "\n" and index < len(source.files) - 1:
+        if files_are_documents and index < len(source.files) - 1:
+            yield ENDOFTEXT
+        elif last and last != "\n" and index < len(source.files) - 1:
             yield "\n"
     report(stage, total, total)
 
@@ -229,8 +238,8 @@ class _Inline(Executor):
 
 
 def _tokenizer(name: str) -> Tokenizer | None:
-    """The BPE tokenizer called `name`, or None for char (built from the text in pass 1)."""
-    if name == "char":
+    """The BPE tokenizer called `name`, or None for char and bpe (made from the text itself)."""
+    if name in ("char", BPE):
         return None
     try:
         return get_tokenizer(name)
@@ -252,14 +261,20 @@ def prepare(
     text_field: str = DEFAULT_TEXT_FIELD,
     special_tokens: bool = False,
     workers: int | None = None,
+    vocab_size: int | None = None,
+    split_pattern: str = DEFAULT_PATTERN,
 ) -> DatasetInfo:
     """Make a dataset from `source` ("shakespeare", a file, a folder, "-" or "hf:NAME[:CONFIG]") and return
     its info. `text_field`: the documents' field in record files; `special_tokens`: a text file's
     <|endoftext|> is the end-of-text token (BPE only); `workers`: encoding threads (1: the calling thread;
     default: up to ENCODE_THREADS, one a core).
 
+    `tokenizer` is "char", "bpe" (learned from the train split: `vocab_size` ids, default
+    data.learn_bpe.DEFAULT_VOCAB, split by `split_pattern`) or a tiktoken name.
+
     Raises PrepareError for bad input and PrepareCancelled when `cancel` is set; either way nothing
-    is left behind. `progress` gets Progress(stage, done, total, seconds) in bytes, at most ~10 times a second.
+    is left behind. `progress` gets Progress(stage, done, total, seconds) in bytes (in merges for "merge"),
+    at most ~10 times a second.
     """
     if not 0 < val_fraction < 1:
         raise PrepareError(f"val_fraction must be between 0 and 1, not {val_fraction}")
@@ -272,19 +287,22 @@ def prepare(
     if not text_field:
         raise PrepareError("name the records' text field (--text-field), e.g. text")
     bpe = _tokenizer(tokenizer)
-    if special_tokens and (bpe is None or ENDOFTEXT not in bpe.special_tokens):
+    learn = _bpe_request(tokenizer, vocab_size, split_pattern)
+    if special_tokens and learn is None and (bpe is None or ENDOFTEXT not in bpe.special_tokens):
         raise PrepareError(f"special tokens: the {tokenizer} tokenizer has no {ENDOFTEXT}; they are for BPE tokenizers")
     remove_stale_staging()
     remove_stale_spools()
     try:
         with resolve_source(source, extensions, progress, cancel, text_field) as src:
-            name = check_name(name or default_name(src, tokenizer))
+            name = check_name(name or default_name(src, tokenizer_label(tokenizer, vocab_size)))
             if (paths.datasets_dir() / name).exists() and not overwrite:
                 raise DatasetExists(f"dataset {name!r} already exists")
-            special = bpe is not None and (special_tokens or any(f.kind != "text" for f in src.files))
-            return _prepare(src, bpe, name, val_fraction, block_size, overwrite, Throttle(progress), cancel, chunk_size,
-                            special, workers or ENCODE_THREADS)
-    except SourceCancelled:
+            eot = bpe is not None or learn is not None  # a BPE tokenizer: it has <|endoftext|>
+            files_are_documents = learn is not None and len(src.files) > 1
+            special = eot and (special_tokens or files_are_documents or any(f.kind != "text" for f in src.files))
+            return _prepare(src, bpe, learn, name, val_fraction, block_size, overwrite, Throttle(progress), cancel,
+                            chunk_size, special, files_are_documents, workers or ENCODE_THREADS)
+    except (SourceCancelled, BpeCancelled):
         raise PrepareCancelled("preparation cancelled") from None
     except DownloadError as error:
         raise DownloadFailed(str(error), error.url) from None
@@ -295,6 +313,18 @@ def prepare(
         if problem is None:
             raise
         raise PrepareError(str(problem)) from None
+
+
+def _bpe_request(tokenizer: str, vocab_size: int | None, split_pattern: str) -> BpeRequest | None:
+    """What to learn for `tokenizer` "bpe" (None for the others, which take no vocabulary size)."""
+    if tokenizer != BPE:
+        if vocab_size is not None:
+            raise PrepareError(f"a vocabulary size is for a learned BPE (--tokenizer {BPE}), not for {tokenizer}")
+        return None
+    try:
+        return BpeRequest(vocab_size or DEFAULT_VOCAB, split_pattern)
+    except TokenizerError as error:
+        raise PrepareError(str(error)) from None
 
 
 def remove_stale_staging() -> list[Path]:
@@ -321,6 +351,7 @@ def remove_stale_staging() -> list[Path]:
 def _prepare(
     src: Source,
     bpe: Tokenizer | None,
+    learn: BpeRequest | None,
     name: str,
     val_fraction: float,
     block_size: int,
@@ -329,21 +360,32 @@ def _prepare(
     cancel: threading.Event | None,
     chunk_size: int,
     special: bool,
+    files_are_documents: bool,
     workers: int,
 ) -> DatasetInfo:
-    # Pass 1: check the text, count characters, find the character vocabulary.
-    chars = 0
-    seen = np.zeros(UNICODE_LIMIT, dtype=bool) if bpe is None else None
-    for text in _texts(src, chunk_size, "read", report, cancel, bpe):
+    # Pass 1: check the text, count characters and bytes, find the character vocabulary.
+    chars = text_bytes = 0
+    eot = bpe is not None or learn is not None
+    texts = functools.partial(_texts, src, chunk_size, report=report, cancel=cancel, eot=eot,
+                              files_are_documents=files_are_documents)
+    seen = np.zeros(UNICODE_LIMIT, dtype=bool) if not eot else None
+    for text in texts(stage="read"):
         chars += len(text)
+        text_bytes += len(text.encode("utf-8"))
         if seen is not None:
             seen[np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)] = True
     if chars == 0:
         raise PrepareError(f"empty text: {src.description} holds no characters")
+    n_train = int(chars * (1 - val_fraction))
+    if learn is not None:
+        def merged(done: int, total: int) -> None:
+            if report.callback is not None:
+                report.callback(Progress("merge", done, total, unit="merges"))
+
+        bpe = learn_from(texts(stage="learn"), n_train, learn, merged, cancel, documents=special)
     tokenizer = bpe or CharTokenizer([chr(c) for c in np.flatnonzero(seen)])
 
     # Pass 2: split by characters like nanoGPT, encode each part, write.
-    n_train = int(chars * (1 - val_fraction))
     # Leaving the pool waits for at most MAX_IN_FLIGHT chunks per split; then the writer cleans up.
     with (
         DatasetWriter(name, tokenizer, overwrite=overwrite) as writer,
@@ -352,7 +394,7 @@ def _prepare(
         train = _SplitEncoder(tokenizer, writer, "train", chunk_size, pool, special)
         val = _SplitEncoder(tokenizer, writer, "val", chunk_size, pool, special)
         position = 0
-        for text in _texts(src, chunk_size, "encode", report, cancel, bpe):
+        for text in texts(stage="encode"):
             head = text[: max(0, n_train - position)]
             train.feed(head)
             val.feed(text[len(head) :])
@@ -366,4 +408,4 @@ def _prepare(
                     f"block_size={block_size}; use a longer text or a smaller block size"
                     + (", or a smaller val_fraction" if split == "train" else ", or a larger val_fraction")
                 )
-        return writer.commit(src.description, chars, val_fraction)
+        return writer.commit(src.description, chars, val_fraction, text_bytes)

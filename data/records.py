@@ -148,10 +148,10 @@ def _parquet_documents(path: Path, text_field: str, label: str) -> Iterator[tupl
         raise RecordsError(f"cannot read {label}: {error}") from None
 
 
-def document_text(document: str, tokenizer: Tokenizer | None) -> str:
-    """A document as it goes into the text to encode: followed by its separator (see the module docstring).
-    `tokenizer` None is the char tokenizer, whose vocabulary is not known yet."""
-    if tokenizer is not None and ENDOFTEXT in tokenizer.special_tokens:
+def document_text(document: str, eot: bool) -> str:
+    """A document as it goes into the text to encode: followed by its separator (see the module docstring):
+    `eot` for a BPE tokenizer (it has <|endoftext|>), else the char tokenizer's newline."""
+    if eot:
         return document + ENDOFTEXT
     return document if document.endswith("\n") else document + "\n"
 

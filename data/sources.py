@@ -57,16 +57,18 @@ class SourceCancelled(Exception):
 
 @dataclass
 class Progress:
-    """How far a stage has got, in bytes (`total` 0: not known), and for how long it has run."""
+    """How far a stage has got, in bytes (or in another `unit`: a learned BPE's "merge" stage counts merges;
+    `total` 0: not known), and for how long it has run."""
 
     stage: str
     done: int
     total: int
     seconds: float = 0.0  # since the stage began
+    unit: str = "bytes"
 
     @property
     def rate(self) -> float:
-        """Bytes a second so far (0 before the stage has run measurably)."""
+        """Units a second so far (0 before the stage has run measurably)."""
         return self.done / self.seconds if self.seconds > 0 else 0.0
 
     @property

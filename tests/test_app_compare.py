@@ -122,6 +122,15 @@ async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path], monkeypat
         notes = str(compare.query_one("#compare-notes", Static).render())
         assert "run-c: no metrics.jsonl" in notes
 
+        # Each run's last eval, also in bits per byte (as its metrics.jsonl recorded it); run-c has no record.
+        results = compare.query_one("#compare-results", DataTable)
+        assert [str(c.label) for c in results.columns.values()][-1] == "val bits/byte"
+        for name, run in by_name.items():
+            last = [r for _, r in metrics.records(run / metrics.METRICS_FILE) if r["type"] == "eval"][-1]
+            row = [str(cell) for cell in results.get_row(name)]
+            assert row == [name, "char", f"{last['iter']:,}", f"{last['val_loss']:.4f}", f"{last['val_bpb']:.4f}"]
+        assert [str(cell) for cell in results.get_row("run-c")][2:] == ["–", "–", "–"]
+
         # The settings diff: exactly what run-b changed, and the names; one column per run.
         table = compare.query_one("#compare-diff", DataTable)
         columns = [str(c.label) for c in table.columns.values()]

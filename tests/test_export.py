@@ -61,8 +61,9 @@ def test_hf_export_loads_back_through_init_from(tiny_run: Path, tmp_path: Path) 
     model, ckpt = run_model(tiny_run)
     assert not ckpt["model_args"]["bias"]  # the tiny preset has no biases: the export adds zero ones
     exported = export_checkpoint(tiny_run / "ckpt.pt", "hf", tmp_path / "hf")
-    assert sorted(p.name for p in exported.files) == ["config.json", "meta.pkl", "model.safetensors"]
-    assert "not GPT-2's tokenizer" in exported.note
+    assert sorted(p.name for p in exported.files) == ["config.json", "meta.pkl", "model.safetensors", "tokenizer.json",
+                                                      "tokenizer_config.json"]
+    assert "tokenizer.json" in exported.note
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     args = ckpt["model_args"]
     assert config["model_type"] == "gpt2" and config["tie_word_embeddings"]
@@ -141,7 +142,7 @@ async def test_checkpoints_screen_exports(tiny_run: Path, tmp_path: Path) -> Non
         await pilot.press("enter")
         await wait_for(pilot, lambda: any(n.title == "Exported" for n in app._notifications))
         note = next(n for n in app._notifications if n.title == "Exported")
-        assert "model.safetensors, config.json, meta.pkl" in note.message
+        assert "model.safetensors, config.json, tokenizer.json, tokenizer_config.json, meta.pkl" in note.message
         assert (tmp_path / "from-app" / "model.safetensors").is_file()
 
         # Again into the same folder: refused with what to do, the files are left alone.

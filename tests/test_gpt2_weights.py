@@ -208,7 +208,8 @@ def test_training_starts_from_the_folder_and_resumes(tmp_path: Path, gpt2_datase
 
     # The fine-tuned run exports back to the layout it came from, with GPT-2's end-of-text token.
     exported = export_checkpoint(started.run_dir.name, "hf", tmp_path / "tuned")
-    assert [p.name for p in exported.files] == ["model.safetensors", "config.json"] and "GPT-2's BPE" in exported.note
+    assert [p.name for p in exported.files] == ["model.safetensors", "config.json", "tokenizer.json",
+                                                "tokenizer_config.json"] and "tokenizer.json" in exported.note
     assert json.loads((tmp_path / "tuned" / "config.json").read_text())["eos_token_id"] == GPT2_VOCAB - 1
     idx = torch.randint(0, GPT2_VOCAB, (1, 16), generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(logits_of(load_hf_gpt2(tmp_path / "tuned"), idx),

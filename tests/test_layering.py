@@ -99,8 +99,9 @@ def test_checker_sees_forbidden_imports_and_cycles(tmp_path: Path) -> None:
 
 
 # The modules the app reads before torch loads (the Train screen's form, listings, the training child).
-TORCH_FREE = ("core.common.paths", "core.common.disk", "core.common.folder_lock", "core.common.safe_files", "core.tokens.tokenizers",
-              "core.tokens.spans", "core.dataset.format", "core.dataset.files", "core.model.anatomy",
+TORCH_FREE = ("core.common.paths", "core.common.disk", "core.common.folder_lock", "core.common.safe_files",
+              "core.tokens.tokenizers", "core.tokens.spans", "core.tokens.bpe_train", "core.tokens.merges",
+              "core.dataset.format", "core.dataset.files", "core.model.anatomy",
               "core.settings.train_config", "core.settings.presets", "core.settings.schedule",
               "core.settings.memory", "core.settings.sampling", "core.runs.events", "core.runs.metrics",
               "core.runs.control", "core.runs.watch", "core.runs.curves", "core.runs.files",

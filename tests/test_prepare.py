@@ -203,7 +203,7 @@ def test_bad_paths_and_options(tmp_path: Path, small_text: Path) -> None:
     with pytest.raises(PrepareError, match="val_fraction"):
         prepare(str(small_text), val_fraction=0)
     with pytest.raises(PrepareError, match="unknown tokenizer"):
-        prepare(str(small_text), tokenizer="bpe")
+        prepare(str(small_text), tokenizer="bpe2")
     with pytest.raises(PrepareError, match="bad dataset name"):
         prepare(str(small_text), name="../escape")
     assert nothing_written()

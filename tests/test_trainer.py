@@ -482,7 +482,9 @@ def test_evaluate_a_model_on_a_dataset(dataset: str) -> None:
             param.zero_()  # every logit 0: the loss is exactly ln(vocab_size) on any batch
     cpu = torch.device("cpu")
     losses = evaluate(model, info, cpu, batch_size=4, eval_iters=3)
-    assert losses == pytest.approx({"train": math.log(info.vocab_size), "val": math.log(info.vocab_size)})
+    # Every target is one byte (an ASCII text, one character per token): bits per byte is log2(vocab_size).
+    assert losses == pytest.approx({"train": math.log(info.vocab_size), "val": math.log(info.vocab_size),
+                                    "train_bpb": math.log2(info.vocab_size), "val_bpb": math.log2(info.vocab_size)})
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=16, vocab_size=info.vocab_size, n_layer=1, n_head=2, n_embd=16)).eval()

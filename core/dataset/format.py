@@ -48,7 +48,8 @@ COUNT_CHUNK = 16 * 2**20  # tokens per slice when counting or scanning a .bin fi
 class DatasetInfo:
     """What dataset.json says about a dataset, and where it lives.
 
-    `chars` and `val_fraction` are None for a plain nanoGPT folder, which does not record them.
+    `chars` and `val_fraction` are None for a plain nanoGPT folder, which does not record them, and
+    `text_bytes` (the text's UTF-8 bytes, recorded since learned BPEs came) also for older datasets.
     """
 
     name: str
@@ -62,6 +63,7 @@ class DatasetInfo:
     val_fraction: float | None
     created: str
     path: Path = field(compare=False)
+    text_bytes: int | None = None
 
     @property
     def tokens(self) -> int:
@@ -70,6 +72,17 @@ class DatasetInfo:
     @property
     def chars_per_token(self) -> float | None:
         return self.chars / self.tokens if self.chars is not None and self.tokens else None
+
+    @property
+    def bytes_per_token(self) -> float | None:
+        return self.text_bytes / self.tokens if self.text_bytes is not None and self.tokens else None
+
+    @property
+    def train_chars(self) -> int | None:
+        """The characters of the train split (prepare's split: the first int(chars * (1 - val_fraction)))."""
+        if self.chars is None or self.val_fraction is None:
+            return None
+        return int(self.chars * (1 - self.val_fraction))
 
     @property
     def np_dtype(self) -> np.dtype:
@@ -151,7 +164,7 @@ class DatasetWriter:
         if split == "train":
             self.counts += np.bincount(ids, minlength=self.tokenizer.vocab_size)
 
-    def commit(self, source: str, chars: int, val_fraction: float) -> DatasetInfo:
+    def commit(self, source: str, chars: int, val_fraction: float, text_bytes: int | None = None) -> DatasetInfo:
         """Write the metadata and move the finished dataset into place."""
         for file in self._files.values():
             file.flush()
@@ -169,6 +182,7 @@ class DatasetWriter:
             val_fraction=val_fraction,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             path=self.target,
+            text_bytes=text_bytes,
         )
         what = f"write dataset {self.name!r}"
         write_atomic(self.staging / COUNTS_FILE, lambda file: np.save(file, self.counts, allow_pickle=False), what=what)
@@ -256,7 +270,10 @@ def _load_info_file(folder: Path, name: str) -> DatasetInfo:
         raise DatasetError(f"{path} {problem}")
     # The folder names the dataset, not the name written inside: a copied or renamed folder is a dataset
     # of its own, and a name from a file can never lead a run folder elsewhere.
-    info = DatasetInfo(name=name, **{key: data[key] for key in INFO_TYPES}, path=folder)
+    text_bytes = data.get("text_bytes")  # optional: older datasets lack it
+    if isinstance(text_bytes, bool) or not isinstance(text_bytes, int) or text_bytes < 0:
+        text_bytes = None
+    info = DatasetInfo(name=name, **{key: data[key] for key in INFO_TYPES}, path=folder, text_bytes=text_bytes)
     _check_bins(folder, info.np_dtype, {"train": info.train_tokens, "val": info.val_tokens})
     return info
 

@@ -13,7 +13,9 @@ nanoGPT has when it loads GPT-2, so its logits differ from GPT2LMHeadModel's in 
 An export says "gelu" (exact): GPT2LMHeadModel then computes exactly this model's math.
 
 A folder holding nanoGPT's `meta.pkl` has that character vocabulary (our export of a char run writes
-one); any other folder has GPT-2's tokenizer.
+one), one holding `nanogpt_tokenizer.json` that learned BPE's spec (our export of a learned-BPE run
+writes one); any other folder has GPT-2's tokenizer. An export also writes the run's tokenizer in Hugging
+Face's format (core.interop.hf_tokenizer), so transformers' pipeline loads the folder whole.
 
 A folder is input from anywhere: config.json is read through core.common.safe_files (a link to a regular
 file is followed: the hub's cache is links) and checked (its shape within the training settings'
@@ -29,6 +31,7 @@ import json
 import math
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +43,14 @@ from safetensors.torch import save as save_safetensors
 from core.common.disk import disk_problem, write_bytes_atomic, write_text_atomic
 from core.common.safe_files import BadJSON, UnsafeFile, open_regular, parse_json, read_json_object
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
-from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, models_dir, where_to_put
+from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, export_caveat, models_dir, where_to_put
+from core.interop.hf_tokenizer import TOKENIZER_CONFIG, TOKENIZER_JSON, tokenizer_files
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.settings.train_config import INT_RANGES, NANOGPT_INCOMPATIBLE, TrainConfig
-from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError
+from core.tokens.bpe import ENDOFTEXT
+from core.tokens.bpe import KIND as BPE_KIND
+from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError, load_tokenizer, tokenizer_name
 
 NANOGPT_CKPT = "ckpt.pt"
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -52,6 +58,8 @@ HF_BUFFERS = (".attn.bias", ".attn.masked_bias")  # causal masks in old GPT-2 fi
 NANOGPT_MODEL_ARGS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout")
 GELUS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")  # exact GELU or its tanh approximation
 GPT2_EOT = 50256  # <|endoftext|>
+SPEC_FILE = "nanogpt_tokenizer.json"  # a learned BPE's spec (core.tokens.bpe) in a Hugging Face export
+MAX_SPEC_BYTES = 16 * 2**20  # a learned BPE of 65,536 tokens is about 1 MB as JSON
 HF_DTYPES = ("F32", "F16", "BF16")  # the weights' dtypes that load (as float32)
 MAX_HF_CONFIG_BYTES = 2**20  # GPT-2's config.json is under 1 kB
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on a header
@@ -191,7 +199,14 @@ def _check_hf_weights(path: Path, config: GPTConfig) -> None:
 
 
 def folder_tokenizer(folder: Path) -> dict[str, Any]:
-    """The tokenizer spec of a Hugging Face folder: its meta.pkl's characters, else GPT-2's."""
+    """The tokenizer spec of a Hugging Face folder: its meta.pkl's characters, the learned BPE of its
+    SPEC_FILE (our export of a learned-BPE run writes one), else GPT-2's."""
+    spec_file = folder / SPEC_FILE
+    if spec_file.is_file():
+        try:
+            return load_tokenizer(read_json_object(spec_file, MAX_SPEC_BYTES, follow_links=True)).to_dict()
+        except (OSError, TokenizerError) as error:  # UnsafeFile (too big, too deep, not JSON) is an OSError
+            raise CheckpointError(f"cannot use {spec_file}: {error}") from None
     meta = folder / META_FILE
     if not meta.is_file():
         return dict(GPT2_SPEC)
@@ -256,6 +271,9 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
             fix = ("prepare the text with GPT-2's tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`); "
                    f"a character-level model's folder needs its {META_FILE} beside the weights")
             kind = "GPT-2's BPE (gpt2)"
+        elif wanted.get("kind") == BPE_KIND:
+            fix = "train on the dataset the model was exported from (the same learned BPE)"
+            kind = f"the BPE learned for it ({tokenizer_name(wanted)}, in {SPEC_FILE})"
         else:
             fix = "train on a dataset with that vocabulary (the one the model was exported from)"
             kind = "the character vocabulary of its meta.pkl"
@@ -324,7 +342,7 @@ def hf_tensors(model: GPT) -> dict[str, torch.Tensor]:
 
 def hf_config(config: GPTConfig, tokenizer: dict[str, Any]) -> dict[str, Any]:
     """GPT2LMHeadModel's config.json for this shape; exact GELU (see the module docstring)."""
-    eot = GPT2_EOT if tokenizer == GPT2_SPEC else None
+    eot = GPT2_EOT if tokenizer == GPT2_SPEC else (tokenizer.get("special_tokens") or {}).get(ENDOFTEXT)
     return {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
         "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_ctx": config.block_size,
@@ -337,7 +355,8 @@ def hf_config(config: GPTConfig, tokenizer: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_hf(ckpt: dict[str, Any], folder: Path) -> list[Path]:
-    """model.safetensors + config.json (and a char run's meta.pkl) in `folder`, loadable by GPT2LMHeadModel."""
+    """model.safetensors + config.json + the tokenizer's files (and a char run's meta.pkl) in `folder`,
+    loadable by GPT2LMHeadModel and transformers' pipeline."""
     model = build_model(ckpt)
     if not model.config.bias:  # GPT-2 has biases everywhere: zeros compute the same
         with_bias = GPT(dataclasses.replace(model.config, bias=True))
@@ -352,8 +371,15 @@ def export_hf(ckpt: dict[str, Any], folder: Path) -> list[Path]:
     del data
     text = json.dumps(hf_config(model.config, ckpt["tokenizer"]), indent=2) + "\n"
     write_text_atomic(config, text, what=f"export {HF_CONFIG}")
+    written = [weights, config]
+    for name, content in (tokenizer_files(ckpt["tokenizer"], model.config.block_size) or {}).items():
+        write_text_atomic(folder / name, content, what=f"export {name}")
+        written.append(folder / name)
+    if ckpt["tokenizer"].get("kind") == BPE_KIND:  # for --init-from, which reads it back (folder_tokenizer)
+        write_text_atomic(folder / SPEC_FILE, json.dumps(ckpt["tokenizer"]) + "\n", what=f"export {SPEC_FILE}")
+        written.append(folder / SPEC_FILE)
     meta = _write_meta(ckpt["tokenizer"], folder)
-    return [weights, config] + ([meta] if meta else [])
+    return written + ([meta] if meta else [])
 
 
 @dataclasses.dataclass
@@ -366,18 +392,23 @@ class Exported:
 
 def export_note(tokenizer: dict[str, Any], fmt: str, dataset: str) -> str:
     """What a user should know about the exported vocabulary."""
+    if fmt == "hf" and tokenizer.get("name") != "cl100k_base":
+        return ("The tokenizer is in tokenizer.json: transformers loads it with the model "
+                "(pipeline('text-generation', model=DIR), or AutoTokenizer.from_pretrained(DIR)).")
+    if tokenizer.get("kind") == BPE_KIND:
+        return f"The tokenizer is a BPE learned from {dataset}: ckpt.pt carries it for this program."
     if tokenizer.get("kind") != "char":
         return "The tokenizer is GPT-2's BPE (in transformers: AutoTokenizer.from_pretrained('gpt2'))."
-    if fmt == "nanogpt":
-        return (f"A character-level vocabulary, in meta.pkl beside ckpt.pt (where this program finds it): "
-                f"nanoGPT's sample.py reads it from data/{dataset}/meta.pkl.")
-    return ("A character-level vocabulary, not GPT-2's tokenizer: meta.pkl holds it (nanoGPT's itos/stoi); "
-            "a GPT-2 tokenizer would give the wrong ids.")
+    return (f"A character-level vocabulary, in meta.pkl beside ckpt.pt (where this program finds it): "
+            f"nanoGPT's sample.py reads it from data/{dataset}/meta.pkl.")
 
 
 def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.PathLike[str],
-                      overwrite: bool = False) -> Exported:
-    """Export checkpoint `spec` (a run, folder or file) as `fmt` ("nanogpt" or "hf") into `folder`."""
+                      overwrite: bool = False, warn: Callable[[str], None] | None = None) -> Exported:
+    """Export checkpoint `spec` (a run, folder or file) as `fmt` ("nanogpt" or "hf") into `folder`.
+
+    `warn` hears what the export cannot carry of the run's tokenizer (gpt2_files.export_caveat) before
+    anything is written."""
     if fmt not in FORMATS:
         raise CheckpointError(f"unknown export format {fmt!r}: choose {' or '.join(FORMATS)}")
     if not os.fspath(folder).strip():
@@ -388,9 +419,14 @@ def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.P
     out = Path(folder).expanduser()
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out} is a file: export into a folder")
-    names = [NANOGPT_CKPT] if fmt == "nanogpt" else [HF_WEIGHTS, HF_CONFIG]
+    names = [NANOGPT_CKPT] if fmt == "nanogpt" else [HF_WEIGHTS, HF_CONFIG, TOKENIZER_JSON, TOKENIZER_CONFIG]
     if ckpt["tokenizer"].get("kind") == "char":
         names.append(META_FILE)
+    if ckpt["tokenizer"].get("kind") == BPE_KIND and fmt == "hf":
+        names.append(SPEC_FILE)
+    caveat = export_caveat(str(ckpt["tokenizer"].get("kind")), tokenizer_name(ckpt["tokenizer"]), fmt)
+    if caveat and warn is not None:
+        warn(caveat)
     existing = [name for name in names if (out / name).exists()]
     if existing and not overwrite:
         raise ExportExists(out, existing)

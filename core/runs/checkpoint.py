@@ -26,6 +26,7 @@ from core.dataset.format import META_FILE, DatasetInfo, load_dataset
 from core.model.gpt import GPT, GPTConfig, ModelError
 from core.runs.files import LATEST
 from core.settings.train_config import field_types
+from core.tokens.bpe import KIND as BPE_KIND
 from core.tokens.tokenizers import GPT2_SPEC, Tokenizer, TokenizerError, load_tokenizer
 
 VERSION = 1
@@ -212,8 +213,9 @@ def checked_checkpoint(ckpt: dict[str, Any], path: Path | None = None, meta: str
         ckpt["tokenizer"] = _nanogpt_tokenizer(config.get("dataset"), path, meta)
     spec = ckpt["tokenizer"]
     if not (spec.get("kind") == "char" and isinstance(spec.get("chars"), list)
-            or spec.get("kind") == "tiktoken" and isinstance(spec.get("name"), str)):
-        raise CheckpointError(f"its tokenizer {spec!r:.60} is neither a char vocabulary nor a tiktoken name")
+            or spec.get("kind") == "tiktoken" and isinstance(spec.get("name"), str)
+            or spec.get("kind") == BPE_KIND and isinstance(spec.get("ranks"), list)):
+        raise CheckpointError(f"its tokenizer {spec!r:.60} is neither a char vocabulary, a tiktoken name nor a learned BPE")
     ckpt.setdefault("dataset", {"name": str(config.get("dataset", "unknown"))})
     if not isinstance(ckpt["dataset"].get("name", ""), str):
         raise CheckpointError(f"its dataset name is {_kind(ckpt['dataset']['name'])}, not {WANTED[str]}")

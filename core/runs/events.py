@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,10 @@ class Eval:
     val_loss: float
     best_val_loss: float
     seconds: float = 0.0  # how long the evaluation took
+    # The same losses in bits per byte (core.tokens.bits_per_byte), comparable across tokenizers;
+    # NaN where unknown (records written before they were measured).
+    train_bpb: float = math.nan
+    val_bpb: float = math.nan
 
 
 @dataclass

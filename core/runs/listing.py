@@ -49,6 +49,7 @@ class CheckpointSummary:
     run_dir: Path
     dataset: str = ""
     tokenizer: str = ""
+    tokenizer_kind: str = ""  # its spec's kind: "char", "tiktoken" or "bpe" (learned)
     n_params: int = 0
     iter_num: int = 0
     best_val_loss: float = float("inf")
@@ -87,6 +88,7 @@ def summarize(path: Path, kind: str) -> CheckpointSummary:
         return summary
     summary.dataset = str(ckpt["dataset"].get("name", ""))
     summary.tokenizer = tokenizer_name(ckpt["tokenizer"])
+    summary.tokenizer_kind = str(ckpt["tokenizer"].get("kind", ""))
     summary.n_params = count_params(ckpt["model"], tied=not GPTConfig.from_args(ckpt["model_args"]).untie_head)
     summary.iter_num = ckpt["iter_num"]
     summary.best_val_loss = ckpt["best_val_loss"]

@@ -191,11 +191,13 @@ def trim(run_dir: Path, start_iter: int, last_eval: int | None) -> Skipped:
 def read_curves(run_dir: Path, skipped: Skipped | None = None) -> dict[str, list[list[float]]] | None:
     """A run's curves from its metrics.jsonl, or None when it has none (or it is not a regular file):
     `{"steps": [[iter, loss, tokens, seconds, lr], ...], "evals": [[iter, train_loss, val_loss], ...]}` (a
-    checkpoint history's layout, plus the lr). What `records` skips is counted in `skipped`; records
-    missing a field or holding a value out of range are left out; null reads as NaN."""
+    checkpoint history's layout, plus the lr), and `"bpb": [[iter, train_bpb, val_bpb], ...]` for the evals
+    that measured bits per byte. What `records` skips is counted in `skipped`; records missing a field or
+    holding a value out of range are left out; null reads as NaN."""
     path = run_dir / METRICS_FILE
     steps: list[list[float]] = []
     evals: list[list[float]] = []
+    bpb: list[list[float]] = []
 
     def number(value: Any) -> float:
         return math.nan if value is None else float(value)
@@ -208,6 +210,8 @@ def read_curves(run_dir: Path, skipped: Skipped | None = None) -> dict[str, list
                                   number(record["elapsed_s"]), number(record["lr"])])
                 elif record["type"] == "eval":
                     evals.append([int(record["iter"]), number(record["train_loss"]), number(record["val_loss"])])
+                    if "val_bpb" in record:
+                        bpb.append([int(record["iter"]), number(record.get("train_bpb")), number(record["val_bpb"])])
             except (ValueError, TypeError, KeyError, OverflowError):
                 continue  # a record missing a field, or not one of ours (1e400 reads as inf: no whole number)
     except FileNotFoundError:
@@ -215,4 +219,4 @@ def read_curves(run_dir: Path, skipped: Skipped | None = None) -> dict[str, list
     except OSError as error:  # refused (UnsafeFile: a link, a FIFO...) or unreadable
         log.warning("%s", error if isinstance(error, UnsafeFile) else f"cannot read {path}: {error.strerror or error}")
         return None
-    return {"steps": steps, "evals": evals}
+    return {"steps": steps, "evals": evals, "bpb": bpb}

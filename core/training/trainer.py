@@ -61,7 +61,7 @@ from core.runs.files import BEST, LATEST
 from core.settings.schedule import get_lr
 from core.settings.train_config import ConfigError, TrainConfig
 from core.training import distributed
-from core.training.evaluation import estimate_loss
+from core.training.evaluation import add_bits_per_byte, estimate_loss
 from core.training.optim import group_lr
 from core.training.readings import READING_S, DeviceReader
 from core.training.setup import BuiltRun, Progress, RunFolder, setup_run
@@ -364,14 +364,16 @@ class Trainer:
         # Under torchrun the ranks share out the batches: every rank gets the whole figure, the same as one process's.
         losses = estimate_loss(
             run.forward_model, run.data, cfg.block_size, cfg.batch_size, cfg.eval_iters, cfg.seed + 1,
-            run.device, run.autocast, run.dist.rank, run.dist.world_size,
+            run.device, run.autocast, run.dist.rank, run.dist.world_size, run.token_bytes,
         )
+        losses = add_bits_per_byte(losses)
         self._check_finite(run, progress, it, losses["train"], losses["val"])
         improved = losses["val"] < progress.best_val_loss
         progress.best_val_loss = min(progress.best_val_loss, losses["val"])
         progress.last_eval = it
         progress.history["evals"].append([it, losses["train"], losses["val"]])
-        self._emit(Eval(it, losses["train"], losses["val"], progress.best_val_loss, time.perf_counter() - started))
+        self._emit(Eval(it, losses["train"], losses["val"], progress.best_val_loss, time.perf_counter() - started,
+                        losses["train_bpb"], losses["val_bpb"]))
         if it > 0:  # an untrained model is not worth a file
             self._save_latest(run, progress)
             if improved:

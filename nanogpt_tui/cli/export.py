@@ -17,7 +17,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from core.interop.gpt2_weights import ExportExists, export_checkpoint
 
     try:
-        exported = export_checkpoint(args.run, args.format, args.out, overwrite=args.overwrite)
+        exported = export_checkpoint(args.run, args.format, args.out, overwrite=args.overwrite,
+                                     warn=lambda caveat: err_console.print(f"[yellow]note:[/] {caveat}"))
     except ExportExists as error:
         err_console.print(f"[red]error:[/] {error}: pass --overwrite to replace them")
         return 1

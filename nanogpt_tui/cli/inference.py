@@ -93,17 +93,47 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.dataset.format import DatasetError, load_dataset
     from core.runs.checkpoint import training_dataset
-    from core.training.evaluation import evaluate
+    from core.training.evaluation import evaluate, evaluate_tokens
 
-    model, _, ckpt, device, path = load_for_inference(args)
-    try:
-        info = load_dataset(args.dataset) if args.dataset else training_dataset(ckpt)
-    except DatasetError as error:
-        hint = "" if args.dataset else "; name one with --dataset NAME (or a dataset folder)"
-        raise DatasetError(f"{error}{hint}") from None
-    losses = evaluate(model, info, device, batch_size=args.batch_size, eval_iters=args.eval_iters, seed=args.seed)
-    console.print(f"{path} ({args.precision}) on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    model, tokenizer, ckpt, device, path = load_for_inference(args)
+    settings = {"batch_size": args.batch_size, "eval_iters": args.eval_iters, "seed": args.seed}
+    if args.text:  # any text, encoded with the checkpoint's own tokenizer: no dataset needed
+        import numpy as np
+
+        text = read_eval_text(args.text)
+        data = {"text": np.array(tokenizer.encode(text), dtype=np.int64)}
+        losses, where = evaluate_tokens(model, data, tokenizer, device, what=args.text, **settings), args.text
+    else:
+        try:
+            info = load_dataset(args.dataset) if args.dataset else training_dataset(ckpt)
+        except DatasetError as error:
+            hint = "" if args.dataset else "; name one with --dataset NAME (or a dataset folder), or give --text FILE"
+            raise DatasetError(f"{error}{hint}") from None
+        losses, where = evaluate(model, info, device, **settings), info.name
+    figures = ", ".join(f"{split} loss {losses[split]:.4f} ({losses[split + '_bpb']:.4f} bits/byte)"
+                        for split in losses if not split.endswith("_bpb"))
+    console.print(f"{path} ({args.precision}) on {where}: {figures}")
     return 0
+
+
+MAX_EVAL_TEXT = 64 * 2**20  # bytes of an --text file read
+
+
+def read_eval_text(name: str) -> str:
+    """The text of `eval --text FILE` (a plain file, at most MAX_EVAL_TEXT bytes, UTF-8), or DatasetError."""
+    from core.dataset.format import DatasetError
+
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise DatasetError(f"--text {name}: no such file")
+    with open(path, "rb") as file:
+        data = file.read(MAX_EVAL_TEXT + 1)
+    if len(data) > MAX_EVAL_TEXT:
+        raise DatasetError(f"--text {name} is over {MAX_EVAL_TEXT // 2**20} MB: evaluate a part of it")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"--text {name} is not UTF-8 text (byte {error.start})") from None
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -114,9 +144,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_sampling_flags(p)
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="train and val loss of a checkpoint on a dataset")
+    p = sub.add_parser("eval", help="train and val loss of a checkpoint on a dataset, also in bits per byte")
     add_checkpoint_flags(p)
     p.add_argument("--dataset", help="default: the checkpoint's own dataset")
+    p.add_argument("--text", metavar="FILE", help="evaluate on this text file instead, encoded with the "
+                   "checkpoint's own tokenizer (no dataset needed)")
     p.add_argument("--eval-iters", type=int, default=50, help="batches measured per split (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="windows of the block size per batch (default %(default)s)")
     p.add_argument("--seed", type=int, default=1337, help="picks the windows: the same seed, the same ones")

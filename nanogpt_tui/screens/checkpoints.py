@@ -25,6 +25,7 @@ from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from core.common import disk, folder_lock, paths
+from core.interop.gpt2_files import FORMATS, export_caveat
 from core.runs.watch import WatchError, resolve_run
 from nanogpt_tui import listings
 from nanogpt_tui.messages import OpenChat, ResumeTraining, WatchRun, WorkFailed
@@ -351,7 +352,8 @@ class CheckpointsScreen(AppScreen):
                 self.export(summary.path, choice)
 
         title = f"Export {summary.name} ({summary.path.name}) as:"
-        self.app.push_screen(ExportModal(title, paths.home() / "exports" / summary.name), chosen)
+        caveats = {fmt: export_caveat(summary.tokenizer_kind, summary.tokenizer, fmt) for fmt in FORMATS}
+        self.app.push_screen(ExportModal(title, paths.home() / "exports" / summary.name, caveats), chosen)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-export")
     def export(self, path: Path, choice: ExportChoice) -> None:

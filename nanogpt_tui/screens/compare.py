@@ -1,4 +1,7 @@
-"""The Compare screen: several runs' loss curves overlaid, and the settings in which they differ.
+"""The Compare screen: several runs' loss curves overlaid, their last eval, and the settings in which they differ.
+
+Runs with different tokenizers have losses in different units (nats per char token, per BPE token): the
+results table shows each run's last val loss also in bits per byte, which does not depend on the tokenizer.
 
 Opened from the Checkpoints screen with the runs marked there. A run's curves come from its
 metrics.jsonl (every logged step, with its learning rate), read in a thread worker; its settings from
@@ -9,6 +12,7 @@ out_dir) or whose checkpoint cannot be read says so and is left out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +45,7 @@ class ComparedRun:
     run_dir: Path
     curves: dict[str, list[list[float]]] | None = None  # metrics.read_curves; None: no metrics.jsonl
     config: dict[str, Any] | None = None  # the checkpoint's TrainConfig fields
+    tokenizer: str = ""  # its tokenizer's short name
     error: str | None = None  # why the checkpoint could not be read
 
 
@@ -52,6 +57,7 @@ class RunsRead(Message):
 
 
 DIFF_ROWS = 12  # the most lines the diff table takes (header included); more rows scroll
+RESULT_COLUMNS = ("run", "tokenizer", "iter", "val loss", "val bits/byte")
 
 
 def unique_names(summaries: list[CheckpointSummary]) -> list[str]:
@@ -67,6 +73,16 @@ def unique_names(summaries: list[CheckpointSummary]) -> list[str]:
 
 def show_value(value: Any) -> str:
     return "–" if value is None else str(value)
+
+
+def last_eval(curves: dict[str, list[list[float]]] | None) -> tuple[str, str, str]:
+    """(iter, val loss, val bits per byte) of a run's last eval, as shown; "–" for what it lacks."""
+    evals, bpb = (curves or {}).get("evals") or [], (curves or {}).get("bpb") or []
+    if not evals:
+        return "–", "–", "–"
+    it, _, val = evals[-1]
+    bits = next((row[2] for row in reversed(bpb) if row[0] == it), math.nan)
+    return f"{int(it):,}", f"{val:.4f}", "–" if math.isnan(bits) else f"{bits:.4f}"
 
 
 class CompareScreen(Screen[None]):
@@ -89,6 +105,9 @@ class CompareScreen(Screen[None]):
         yield ScreenTabs(f"Compare {len(self.runs)} runs", back=("esc", "close"))
         yield Static(f"Reading {len(self.runs)} runs…", id="compare-notes")
         yield LossPlot(title="train (smoothed) and val loss", id="compare-plot")
+        yield Static("", id="compare-results-title")
+        results: DataTable[str] = DataTable(id="compare-results", cursor_type="none", zebra_stripes=True)
+        yield results
         yield Static("", id="compare-diff-title")
         table: DataTable[str] = DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
         yield table
@@ -111,7 +130,7 @@ class CompareScreen(Screen[None]):
             if summary.error:  # a file deleted or damaged since it was listed
                 found.error = summary.error.splitlines()[0]
             else:
-                found.config = summary.config
+                found.config, found.tokenizer = summary.config, summary.tokenizer
             read.append(found)
         self.post_message(RunsRead(read))
 
@@ -128,7 +147,20 @@ class CompareScreen(Screen[None]):
             if run.error:
                 notes.append(f"\n{run.name}: cannot read {run.checkpoint.name}: {run.error}", style="red")
         self.query_one("#compare-notes", Static).update(notes)
+        self.show_results(self.runs)
         self.show_diff([run for run in self.runs if run.config is not None])
+
+    def show_results(self, runs: list[ComparedRun]) -> None:
+        """Each run's last eval: its val loss and, comparable across tokenizers, its bits per byte."""
+        table = self.query_one("#compare-results", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*RESULT_COLUMNS)
+        for run in runs:
+            table.add_row(run.name, run.tokenizer or "–", *last_eval(run.curves), key=run.name)
+        table.styles.height = len(runs) + 1
+        self.query_one("#compare-results-title", Static).update(Text.assemble(
+            ("Last eval", "bold"), ("  bits per byte: the val loss per byte of text, comparable across tokenizers", "dim")
+        ))
 
     def show_diff(self, runs: list[ComparedRun]) -> None:
         """The settings that differ, one row each: setting | run A | run B | ..."""

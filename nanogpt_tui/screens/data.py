@@ -3,7 +3,8 @@ Hugging Face dataset, and browse prepared ones.
 
 Its fields are nanogpt_tui.widgets.prepare_form's PrepareForm. `data.prepare.prepare` runs in a thread
 worker; its progress callback posts messages, and the handlers here own every widget. Cancelling sets the
-worker's cancel event: prepare stops at its next chunk and leaves nothing behind.
+worker's cancel event: prepare stops at its next chunk (or kills the BPE trainer) and leaves nothing behind.
+A dataset with a learned BPE opens its merges (nanogpt_tui.screens.merges) with m.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -32,11 +34,13 @@ from core.dataset.format import (
     open_split,
     tokenizer_of,
 )
+from core.tokens.bpe import KIND as BPE_KIND
 from core.tokens.tokenizers import TokenizerError, tokenizer_name
 from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.merges import MergesScreen
 from nanogpt_tui.widgets.dialogs import ConfirmModal
 from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.prepare_form import PrepareForm, PrepareRequest
@@ -44,7 +48,9 @@ from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
-STAGES = {"download": "Downloading", "read": "Reading and checking", "encode": "Encoding"}
+COLUMNS = ("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Bytes/tok", "Problem")
+STAGES = {"download": "Downloading", "read": "Reading and checking", "learn": "Learning the BPE: reading train",
+          "merge": "Learning the BPE", "encode": "Encoding"}
 
 
 class PrepareProgress(Message):
@@ -77,12 +83,16 @@ class DetailsLoaded(Message):
 def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
     """The figures of one dataset, for the details panel."""
     kind = tokenizer_name(info.tokenizer)
+    learned = info.tokenizer.get("kind") == BPE_KIND
     lines = [
         ("Source", paths.shown(info.source)),
-        ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"),
+        ("Tokenizer", f"{kind}, vocabulary {info.vocab_size:,} ({info.dtype})"
+                      + (f", learned from train, split like {str(info.tokenizer.get('pattern')).upper()}: "
+                         "m shows its merges" if learned else "")),
         ("Characters", f"{info.chars:,}" if info.chars is not None else "unknown (nanoGPT folder)"),
         ("Tokens", f"{info.train_tokens:,} train + {info.val_tokens:,} val = {info.tokens:,}"),
         ("Chars/token", f"{stats.chars_per_token:.2f}" if stats.chars_per_token else "—"),
+        ("Bytes/token", f"{info.bytes_per_token:.2f}" if info.bytes_per_token else "— (not recorded)"),
         ("Validation", f"{info.val_fraction:.0%}" if info.val_fraction is not None else "—"),
         ("Untrained", f"{len(stats.unused_ids):,} of {info.vocab_size:,} ids never occur in train"),
         ("Created", info.created),
@@ -96,8 +106,10 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
 
 
 def progress_text(progress: Progress) -> str:
-    """"Encoding: 12.0 MiB of 100.0 MiB, 8.1 MiB/s, 0:11 left"."""
+    """"Encoding: 12.0 MiB of 100.0 MiB, 8.1 MiB/s, 0:11 left" (in merges for a learned BPE's merges)."""
     stage = STAGES.get(progress.stage, progress.stage)
+    if progress.unit != "bytes":
+        return f"{stage}: {progress.done:,} of {progress.total:,} {progress.unit}"
     size = f"{human_size(progress.done)} of {human_size(progress.total)}" if progress.total else f"{human_size(progress.done)} so far"
     rate = f", {human_size(round(progress.rate))}/s" if progress.rate else ""
     eta = progress.eta
@@ -113,6 +125,7 @@ class DataScreen(AppScreen):
         Binding("ctrl+r", "prepare", "Prepare", id="data.prepare"),
         Binding("escape", "cancel", "Cancel prepare", id="data.cancel"),
         Binding("d,delete", "delete", "Delete dataset", id="data.delete"),
+        Binding("m", "merges", "Merges", id="data.merges"),
     ]
     # The preparation running, if any: its worker (cancel cancels it) and what the footer offers.
     preparing: reactive[Worker[None] | None] = reactive(None, bindings=True, init=False)
@@ -149,8 +162,7 @@ class DataScreen(AppScreen):
             Text.assemble(("Data folder: ", "bold"), paths.shown(paths.home()), ("  (datasets in ", "dim"),
                           (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
-        table = self.query_one("#data-table", DataTable)
-        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Problem")
+        self.query_one("#data-table", DataTable).add_columns(*COLUMNS)
         self.refresh_datasets()
 
     def on_screen_resume(self) -> None:
@@ -162,6 +174,19 @@ class DataScreen(AppScreen):
         if action == "cancel":
             return self.preparing is not None
         return True
+
+    def _selected_learned(self) -> DatasetInfo | None:
+        """The selected dataset if its tokenizer is a learned BPE (the one with merges to show)."""
+        item = self.datasets.get(self._selected_name() or "")
+        return item if isinstance(item, DatasetInfo) and item.tokenizer.get("kind") == BPE_KIND else None
+
+    def action_merges(self) -> None:
+        info = self._selected_learned()
+        if info is None:
+            self.notify("Select a dataset whose tokenizer is a learned BPE (prepare one with the bpe tokenizer)",
+                        title="No merges", severity="warning")
+            return
+        self.app.push_screen(MergesScreen(info))
 
     # Preparing
 
@@ -222,6 +247,8 @@ class DataScreen(AppScreen):
                 overwrite=request.overwrite,
                 progress=lambda progress: self.post_message(PrepareProgress(progress)),
                 cancel=worker.cancelled_event,
+                vocab_size=request.vocab_size,
+                split_pattern=request.split_pattern,
             )
         except PrepareCancelled:
             self.post_message(PrepareDone(cancelled=True))
@@ -300,21 +327,29 @@ class DataScreen(AppScreen):
         self._signature = message.signature
         table = self.query_one("#data-table", DataTable)
         current = select or self._selected_name()
-        table.clear()
         self.datasets.clear()
+        rows: list[tuple[str, tuple[str | Text, ...]]] = []
         for item in message.items:
             if isinstance(item, DatasetInfo):
                 kind = tokenizer_name(item.tokenizer)
                 cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
-                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt, "")
+                bpt = f"{item.bytes_per_token:.2f}" if item.bytes_per_token else "—"
+                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt, bpt, "")
                 name = item.name
             else:
                 folder, error = item
                 name = folder.name
                 # Last, so a long reason does not push the other columns aside; the whole one is in the details.
                 problem = Text(listings.short_reason(error, folder), "red")
-                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", problem)
+                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", "—", problem)
             self.datasets[name] = item
+            rows.append((name, cells))
+        # Widths set from the cells: a table drawn before it measured new rows (a busy machine) would
+        # keep showing them cut to the old widths (Textual caches that drawing).
+        table.clear(columns=True)
+        for i, label in enumerate(COLUMNS):
+            table.add_column(label, width=max([cell_len(label)] + [cell_len(str(cells[i])) for _, cells in rows]))
+        for name, cells in rows:
             table.add_row(*cells, key=name)
         if not self.datasets:
             self._show_details(Text("No datasets yet: choose a source and press ctrl+r to prepare one."), "")

@@ -19,7 +19,8 @@ TOUR = """\
 Go from a text file to a model you can talk to, one screen at a time (the tabs at the top of every
 screen name each one with its key; ▸ marks where you are):
 
-- **f2 Data**: pick a source and a tokenizer, press *Prepare*.
+- **f2 Data**: pick a source and a tokenizer (or learn a BPE from the text), press *Prepare*; `m` shows a
+  learned BPE's merges.
 - **f3 Train**: pick the dataset and a preset, press *Start*; watch the loss fall.
 - **f4 Checkpoints**: every run and its best and latest checkpoints.
 - **f5 Chat**: type a prompt and watch the model write.

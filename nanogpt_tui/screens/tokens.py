@@ -1,6 +1,8 @@
 """The Tokens screen: type text and see how several tokenizers split it, side by side.
 
-The tokenizers: gpt2, cl100k_base (when cached), each prepared dataset's, and each run's checkpoint's.
+The tokenizers: gpt2, cl100k_base (when cached), each prepared dataset's (a BPE learned from it too), and
+each run's checkpoint's (rebuilt from the checkpoint alone). At first gpt2, a char dataset's and a learned
+BPE's show side by side.
 
 Tokenizing runs in a thread worker (building gpt2 takes about a second the first time); the worker
 only computes `PanelResult`s and posts them, the screen hands each to its `TokenPanel`
@@ -33,6 +35,7 @@ from core.dataset.format import (
     tokenizer_of,
 )
 from core.runs.files import LATEST
+from core.tokens.bpe import KIND as BPE_KIND
 from core.tokens.spans import decode_spans, parse_ids, split_tokens
 from core.tokens.tokenizers import (
     ENDOFTEXT,
@@ -173,8 +176,12 @@ class TokensScreen(AppScreen):
         choices = self.query_one("#tokens-choices", SelectionList)
         previous = set(choices.selected)
         first_time = choices.option_count == 0
-        # The first comparison shows two different tokenizers: gpt2 and a dataset's that is not gpt2 again.
-        first_dataset = next((info.name for info in message.datasets if tokenizer_name(info.tokenizer) != "gpt2"), None)
+        # The first comparison: gpt2 beside a char dataset's and a learned BPE's tokenizer (else any that is
+        # not gpt2 again), so the three kinds sit side by side.
+        kinds = {kind: next((i.name for i in message.datasets if i.tokenizer.get("kind") == kind), None)
+                 for kind in ("char", BPE_KIND)}
+        other = next((i.name for i in message.datasets if tokenizer_name(i.tokenizer) != "gpt2"), None)
+        first_datasets = {name for name in kinds.values() if name} or {other}
         self._titles.clear()
         options: list[Selection[str]] = []
         for name, reason in message.tiktoken.items():
@@ -186,7 +193,7 @@ class TokensScreen(AppScreen):
         for info in message.datasets:
             key = f"dataset:{info.name}"
             self._titles[key] = f"{info.name} ({tokenizer_name(info.tokenizer)}, vocab {info.vocab_size})"
-            selected = key in previous or (first_time and info.name == first_dataset)
+            selected = key in previous or (first_time and info.name in first_datasets)
             options.append(Selection(self._titles[key], key, selected))
         for run, path, tokenizer in message.runs:
             key = f"checkpoint:{path}"

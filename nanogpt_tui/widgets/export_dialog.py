@@ -40,15 +40,17 @@ class FolderToWrite(Validator):
 
 class ExportModal(ModalScreen["ExportChoice | None"]):
     """Choose the format (shift+tab, ↑/↓), the folder (focused first; Tab completes a path) and Overwrite;
-    Enter in the folder exports, Escape cancels."""
+    Enter in the folder exports, Escape cancels. What the chosen format cannot carry of the run's tokenizer
+    (`caveats`, by format) shows under the formats before anything is exported."""
 
     CSS_PATH = "export_dialog.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export_modal.cancel")]
 
-    def __init__(self, title: str, exports_dir: Path) -> None:
+    def __init__(self, title: str, exports_dir: Path, caveats: dict[str, str | None] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.exports_dir = exports_dir  # the default folder is exports_dir/<format>
+        self.caveats = caveats or {}
 
     def default_folder(self, fmt: str) -> str:
         return str(self.exports_dir / fmt)
@@ -60,6 +62,7 @@ class ExportModal(ModalScreen["ExportChoice | None"]):
             with RadioSet(id="export-format"):
                 for i, (name, description) in enumerate(FORMATS.items()):
                     yield RadioButton(description, value=i == 0, name=name)
+            yield Static(self.caveats.get(first) or "", id="export-caveat", classes="caveat")
             yield Label("Folder (created if needed):")
             folder = PathInput(self.default_folder(first), kind="dir", id="export-folder")
             folder.validators = [FolderToWrite()]  # a new folder is fine, unlike PathInput's default check
@@ -82,6 +85,7 @@ class ExportModal(ModalScreen["ExportChoice | None"]):
     @on(RadioSet.Changed, "#export-format")
     def format_changed(self, event: RadioSet.Changed) -> None:
         # Follow the format with the default folder, unless the user typed one of their own.
+        self.query_one("#export-caveat", Static).update(self.caveats.get(str(event.pressed.name)) or "")
         folder = self.query_one("#export-folder", PathInput)
         if folder.value in (self.default_folder(name) for name in FORMATS):
             folder.value = self.default_folder(str(event.pressed.name))

@@ -1,5 +1,5 @@
 """PrepareForm: the Data screen's fields (source, path or Hugging Face name, extensions, the records' text field,
-tokenizer, validation share, name).
+tokenizer, for a learned BPE its vocabulary size and split pattern, validation share, name).
 
 It checks the path as it is typed, shows the name prepare() will give the dataset when none is typed,
 and `read_form()` turns the fields into a PrepareRequest (or a ValueError with a message for the user).
@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Input, Label, RadioButton, RadioSet, Select, Static
 
 from core.common import paths
 from core.dataset.format import check_name
+from core.tokens.bpe import DEFAULT_PATTERN, MAX_VOCAB, MIN_VOCAB, SPLIT_PATTERNS, check_vocab_size
 from core.tokens.tokenizers import available_tokenizers
+from data.learn_bpe import BPE, DEFAULT_VOCAB, tokenizer_label
 from data.prepare import default_name
 from data.records import DEFAULT_TEXT_FIELD, HF_PREFIX, parse_hf
 from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
@@ -37,6 +39,8 @@ class PrepareRequest:
     extensions: tuple[str, ...]
     text_field: str = DEFAULT_TEXT_FIELD  # of JSON lines, Parquet and Hugging Face records
     overwrite: bool = False  # the user chose to replace the dataset of that name
+    vocab_size: int | None = None  # a learned BPE's (tokenizer "bpe")
+    split_pattern: str = DEFAULT_PATTERN
 
 
 class PrepareForm(Vertical):
@@ -73,6 +77,15 @@ class PrepareForm(Vertical):
                     disabled=reason is not None,
                     tooltip=reason,
                 )
+                if name == "char":  # the learned BPE next to char: both are made from the text itself
+                    yield RadioButton("bpe, learned from the text", id=f"tok-{BPE}",
+                                      tooltip="a byte-level BPE learned from the train split")
+        with Vertical(id="data-bpe", classes="hidden"):
+            yield Label(f"Vocabulary size ({MIN_VOCAB}–{MAX_VOCAB:,}): 256 bytes + merges + <|endoftext|>",
+                        classes="field-label")
+            yield Input(str(DEFAULT_VOCAB), id="data-vocab", type="integer")
+            yield Select([(f"split like {name.upper()}", name) for name in SPLIT_PATTERNS], value=DEFAULT_PATTERN,
+                         allow_blank=False, id="data-split")
         yield Static(
             "\n".join(f"{name}: {reason}" for name, reason in reasons.items() if reason),
             id="data-tokenizer-note",
@@ -118,7 +131,19 @@ class PrepareForm(Vertical):
 
     @on(RadioSet.Changed, "#data-tokenizer")
     def _tokenizer_changed(self) -> None:
+        self.query_one("#data-bpe").set_class(self.tokenizer != BPE, "hidden")
         self._update_name_placeholder()
+
+    @on(Input.Changed, "#data-vocab")
+    def _vocab_changed(self) -> None:
+        self._update_name_placeholder()
+
+    def _vocab_size(self) -> int | None:
+        """The typed vocabulary size, or None when it is not a whole number."""
+        try:
+            return int(self.query_one("#data-vocab", Input).value)
+        except ValueError:
+            return None
 
     @on(Input.Changed, "#data-path")
     @on(Input.Changed, "#data-hf")
@@ -164,7 +189,7 @@ class PrepareForm(Vertical):
                 stem = ""  # nothing typed yet: prepare's generic name
             else:
                 stem = path.stem if self.source_kind == "file" else path.resolve().name
-        return default_name(Source(description="", name=stem, files=[]), self.tokenizer)
+        return default_name(Source(description="", name=stem, files=[]), tokenizer_label(self.tokenizer, self._vocab_size()))
 
     def read_form(self) -> PrepareRequest:
         """The form as a request; ValueError with a message for the user when a field is wrong."""
@@ -186,5 +211,11 @@ class PrepareForm(Vertical):
         text_field = self.query_one("#data-text-field", Input).value.strip()
         if not text_field:
             raise ValueError("Name the records' text field, such as text")
-        return PrepareRequest(self._source_spec(), self.tokenizer, name, val_fraction, extensions or DEFAULT_EXTENSIONS,
-                              text_field)
+        request = PrepareRequest(self._source_spec(), self.tokenizer, name, val_fraction, extensions or DEFAULT_EXTENSIONS,
+                                 text_field)
+        if self.tokenizer == BPE:
+            vocab_size = self._vocab_size()
+            check_vocab_size(vocab_size or 0)  # TokenizerError is a ValueError with a message for the user
+            request.vocab_size = vocab_size
+            request.split_pattern = str(self.query_one("#data-split", Select).value)
+        return request
