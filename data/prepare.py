@@ -16,7 +16,8 @@ documents, each followed by its separator; a BPE tokenizer encodes the separator
 end-of-text token. So does a text file's `<|endoftext|>` with `special_tokens` (documents separated as
 in TinyStories' .txt); without it a text file is plain text, as in nanoGPT's prepare scripts. For a
 learned BPE the files of a folder are documents too: `<|endoftext|>` separates them (other tokenizers
-join them with a newline).
+join them with a newline). A separator counts as 13 characters of the text, as in a .txt holding it: the
+same documents split at the same place whichever way they come.
 """
 
 from __future__ import annotations

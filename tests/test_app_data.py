@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import threading
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 from pilot_helpers import wait_for
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 from textual.widgets import DataTable, ProgressBar, Static
 
 import nanogpt_tui.screens.data as data_screen
@@ -51,7 +54,9 @@ async def choose_file(pilot: Pilot, screen: DataScreen, path: Path) -> None:
 async def prepare_and_wait(pilot: Pilot, screen: DataScreen) -> None:
     await pilot.press("ctrl+r")
     await wait_for(pilot, lambda: screen.preparing is None)
-    await pilot.app.workers.wait_for_complete()
+    for worker in list(pilot.app.workers):  # (a listing or details worker a newer one replaced ends cancelled)
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
     await pilot.pause()
 
 

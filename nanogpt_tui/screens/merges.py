@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from core.common.formatting import human_count
@@ -26,7 +26,8 @@ from core.tokens.bpe import BpeTokenizer
 from core.tokens.merges import merge_table
 from core.tokens.tokenizers import TokenizerError
 from nanogpt_tui.token_views import BACKGROUNDS, VISIBLE_WHITESPACE
-from nanogpt_tui.widgets.footer import Footer
+from nanogpt_tui.widgets.footer import KeyFooter
+from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 
 MAX_ROWS = 10_000  # merges listed; the curve covers them all
 CURVE_POINTS = 400  # vocabulary sizes drawn
@@ -65,13 +66,13 @@ class MergesScreen(Screen[None]):
         self.info = info
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenTabs(f"Merges of {self.info.name}", back=("esc", "close"))
         yield Static(f"Reading the merges of {self.info.name}…", id="merges-summary")
         with Horizontal(id="merges-main"):
             table: DataTable[str] = DataTable(id="merges-table", cursor_type="row", zebra_stripes=True)
             yield table
             yield PlotextPlot(id="merges-curve")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#merges-table", DataTable).focus()
