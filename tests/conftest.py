@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,15 @@ def write_small_text(path: Path) -> Path:
 def small_text(tmp_path: Path) -> Path:
     """A small, varied English text file (about 20 kB) made by the test itself."""
     return write_small_text(tmp_path / "small.txt")
+
+
+@pytest.fixture
+def short_tmp_path() -> Iterator[Path]:
+    """A new empty folder with a short path (/tmp/ng-XXXXXXXX), removed afterwards: for a path a test types
+    key by key, each key a screen update (some 50 ms), where pytest's `tmp_path` is some 60 characters long."""
+    folder = Path(tempfile.mkdtemp(prefix="ng-")).resolve()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
