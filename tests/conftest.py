@@ -1,7 +1,7 @@
 """Shared fixtures: every test gets its own data dir, and small data it makes itself.
 
 Training is the expensive part on a small machine: the tiny run and its dataset are made once per
-session (`trained_home`), then `char_dataset` and `tiny_run` copy them into each test's own data dir,
+session (`trained`), then `char_dataset` and `tiny_run` copy them into each test's own data dir,
 where a fresh preparation and training would have put them (same names, same files, new times), so a
 test may change its copy (delete, rename, resume, corrupt) without any other test seeing it.
 """
@@ -13,7 +13,9 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,11 +70,22 @@ def short_tmp_path() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Trained:
+    """What the session's preparation and training left: their data dir, and torch's global random state
+    right after training (where a test that trained the run itself would have started from)."""
+
+    home: Path
+    torch_rng: Any  # a torch.ByteTensor
+
+
 @pytest.fixture(scope="session")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """A data dir made once per session: `small-char` prepared from the small text, and `tiny-run` (a tiny
     model trained a few iterations on it). Tests never use it directly: `char_dataset` and `tiny_run`
     copy from it."""
+    import torch
+
     from core.runs.events import Failed
     from core.settings.presets import from_preset
     from core.training.trainer import Trainer
@@ -94,7 +107,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = Path(events[0].run_dir)
     assert run_dir == home / "runs" / RUN_NAME
     assert (run_dir / "ckpt.pt").is_file() and (run_dir / "best.pt").is_file()
-    return home
+    return Trained(home, torch.get_rng_state())
 
 
 def date_as_new(copies: list[tuple[Path, Path]]) -> None:
@@ -110,14 +123,14 @@ def date_as_new(copies: list[tuple[Path, Path]]) -> None:
 
 
 @pytest.fixture
-def char_dataset(small_text: Path, trained_home: Path):
+def char_dataset(small_text: Path, trained: Trained):
     """A character-level dataset `small-char` prepared from `small_text` (a core.dataset.format.DatasetInfo):
     the session's preparation, copied into this test's data dir, with `small_text` as its source."""
     import json
 
     from core.dataset.format import INFO_FILE, load_dataset
 
-    source, folder = trained_home / "datasets" / DATASET_NAME, paths.datasets_dir() / DATASET_NAME
+    source, folder = trained.home / "datasets" / DATASET_NAME, paths.datasets_dir() / DATASET_NAME
     shutil.copytree(source, folder)
     saved = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
     (folder / INFO_FILE).write_text(json.dumps({**saved, "source": str(small_text.resolve())}, indent=2, ensure_ascii=False),
@@ -127,13 +140,16 @@ def char_dataset(small_text: Path, trained_home: Path):
 
 
 @pytest.fixture
-def tiny_run(char_dataset, trained_home: Path) -> Path:
+def tiny_run(char_dataset, trained: Trained) -> Path:
     """A run folder `tiny-run` holding ckpt.pt and best.pt of a tiny model trained a few iterations on
     `char_dataset`: the session's run, copied into this test's data dir (this test's own copy)."""
+    import torch
+
     from core.dataset.token_check import check_token_ids
 
-    source, run_dir = trained_home / "runs" / RUN_NAME, paths.run_dir(RUN_NAME)
+    source, run_dir = trained.home / "runs" / RUN_NAME, paths.run_dir(RUN_NAME)
     shutil.copytree(source, run_dir)
-    date_as_new([(trained_home / "datasets" / DATASET_NAME, char_dataset.path), (source, run_dir)])  # trained after prepared
+    date_as_new([(trained.home / "datasets" / DATASET_NAME, char_dataset.path), (source, run_dir)])  # trained after prepared
     check_token_ids(char_dataset)  # training checked the dataset's ids and remembered it in the cache folder
+    torch.set_rng_state(trained.torch_rng)  # (training seeds torch: the test starts from where it left it)
     return run_dir
