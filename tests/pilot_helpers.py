@@ -48,10 +48,15 @@ def train_cli(dataset: str, *args: str) -> subprocess.Popen[bytes]:
 
 
 def wait_until(condition: Callable[[], Any], process: subprocess.Popen[Any] | None = None, timeout: float = WAIT) -> None:
-    """Poll `condition` until it holds; fail if `process` ends first or `timeout` passes."""
+    """Poll `condition` until it holds; fail if `process` ends first or `timeout` passes: a deadline, never a
+    fixed sleep. `condition` is asked once per poll, and once more after `process` ended (what it wrote just
+    before ending counts)."""
     deadline = time.monotonic() + timeout
-    while not condition():
-        if process is not None and process.poll() is not None:
+    while True:
+        ended = process is not None and process.poll() is not None  # before asking: all it wrote is there
+        if condition():
+            return
+        if process is not None and ended:
             output = process.communicate()[0]
             pytest.fail(f"the process ended early: {output.decode() if isinstance(output, bytes) else output}")
         assert time.monotonic() < deadline, "timed out"

@@ -281,16 +281,20 @@ async def test_keyboard_reaches_every_control_and_picking_a_checkpoint_focuses_t
                                       "max_new_tokens", "seed", "stop")
         }
         forward: list[str] = []
-        for _ in range(30):
+        for _ in range(30):  # (until all are seen: each key is a screen update)
             await pilot.press("tab")
             if screen.focused is not None and screen.focused.id in wanted and screen.focused.id not in forward:
                 forward.append(screen.focused.id)
+            if set(forward) == wanted:
+                break
         assert set(forward) == wanted
         backward: list[str] = []
         for _ in range(30):
             await pilot.press("shift+tab")
             if screen.focused is not None and screen.focused.id in wanted and screen.focused.id not in backward:
                 backward.append(screen.focused.id)
+            if set(backward) == wanted:
+                break
         assert set(backward) == wanted
 
         # At 100x30 the picker, the conversation, the prompt and the panel's heading are all on screen.

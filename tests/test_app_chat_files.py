@@ -72,8 +72,8 @@ async def test_a_bad_settings_file_gives_defaults_and_a_notification(tiny_run: P
         assert screen.turns[0].pieces
 
 
-async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tiny_run: Path, tmp_path: Path) -> None:
-    target = tmp_path / "out" / "chat.txt"
+async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tiny_run: Path, short_tmp_path: Path) -> None:
+    target = short_tmp_path / "out" / "chat.txt"
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
@@ -107,7 +107,7 @@ async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tin
         await wait_for(pilot, lambda: target.read_text(encoding="utf-8") == expected)
 
         # A folder is not a file: the dialog says so and stays open.
-        await save_to(tmp_path)
+        await save_to(short_tmp_path)
         assert isinstance(app.screen, TextModal) and "is a folder" in shown(app.screen, ".error")
 
 

@@ -93,7 +93,7 @@ async def test_train_pause_resume_stop(dataset: str) -> None:
         await wait_for(pilot, lambda: screen.state == "paused")
         assert "Paused" in shown(screen.query_one("#status", Static))
         paused_at = shown_iteration(screen)
-        for _ in range(10):  # the figure must not move while paused
+        for _ in range(10):  # the figure must not move while paused: time passes, part of what is tested
             await pilot.pause(0.05)
             assert shown_iteration(screen) == paused_at
 

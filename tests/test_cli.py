@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pilot_helpers import wait_until
 
 from core.runs.checkpoint import load_checkpoint
 from nanogpt_tui.cli import main
@@ -150,17 +151,13 @@ def test_ctrl_c_during_train_saves_the_latest_checkpoint(small_text: Path, nanog
     import signal
     import subprocess
     import sys
-    import time
 
     assert main(["prepare", str(small_text), "--name", "cc", "--block-size", "16"]) == 0
     argv = [sys.executable, "-m", "nanogpt_tui.cli", "train", "--dataset", "cc", "--name", "cc-run", "--preset", "tiny",
             "--device", "cpu", "--set", "max_iters=1000000", "--set", "eval_interval=1000000"]
     process = subprocess.Popen(argv, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     metrics = nanogpt_home / "runs" / "cc-run" / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while not (metrics.is_file() and metrics.read_text().count('"type": "step"') >= 5):  # 5 steps logged
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0].decode()
-        time.sleep(0.1)
+    wait_until(lambda: metrics.is_file() and metrics.read_text().count('"type": "step"') >= 5, process)  # 5 steps logged
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=120)[0].decode()
     assert process.returncode == -signal.SIGINT, output  # saved, then ended by the signal (130 in a shell)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pilot_helpers import WAIT, train_cli
+from pilot_helpers import WAIT, train_cli, wait_until
 
 from core.common import paths
 from core.runs import control, metrics
@@ -116,18 +116,22 @@ class Follower:
 
     def until(self, condition: Any, process: subprocess.Popen[bytes]) -> Any:
         """The next event (after the last one `until` returned) that satisfies `condition`, polling for more."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            for i in range(self.seen, len(self.events)):
-                if condition(self.events[i]):
-                    self.seen = i + 1
-                    return self.events[i]
-            new = self.watcher.poll()
-            self.events += new
-            assert process.poll() is None or new, f"the trainer ended: {process.communicate()[0].decode()[-2000:]}"
-            assert time.monotonic() < deadline, "timed out waiting for the trainer"
-            if not new:
-                time.sleep(0.1)
+        found: list[Any] = []
+
+        def seen() -> bool:
+            while True:  # all the file holds now, read in chunks
+                for i in range(self.seen, len(self.events)):
+                    if condition(self.events[i]):
+                        self.seen = i + 1
+                        found.append(self.events[i])
+                        return True
+                new = self.watcher.poll()
+                self.events += new
+                if not new and not self.watcher.tail.more:
+                    return False
+
+        wait_until(seen, process)
+        return found[0]
 
     def ack(self, request_id: str, process: subprocess.Popen[bytes]) -> Ack:
         return self.until(lambda e: isinstance(e, Ack) and e.id == request_id, process)

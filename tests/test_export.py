@@ -127,7 +127,7 @@ def test_cli_export(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "error:" in capsys.readouterr().err
 
 
-async def test_checkpoints_screen_exports(tiny_run: Path, tmp_path: Path) -> None:
+async def test_checkpoints_screen_exports(tiny_run: Path, short_tmp_path: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         await pilot.press("f4")
@@ -138,17 +138,17 @@ async def test_checkpoints_screen_exports(tiny_run: Path, tmp_path: Path) -> Non
         await pilot.press("shift+tab", "down", "enter")  # the second format: Hugging Face
         await pilot.press("tab")
         assert app.screen.focused is app.screen.query_one("#export-folder", Input)
-        await pilot.press(*str(tmp_path / "from-app"))
+        await pilot.press(*str(short_tmp_path / "from-app"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: any(n.title == "Exported" for n in app._notifications))
         note = next(n for n in app._notifications if n.title == "Exported")
         assert "model.safetensors, config.json, tokenizer.json, tokenizer_config.json, meta.pkl" in note.message
-        assert (tmp_path / "from-app" / "model.safetensors").is_file()
+        assert (short_tmp_path / "from-app" / "model.safetensors").is_file()
 
         # Again into the same folder: refused with what to do, the files are left alone.
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportModal))
-        await pilot.press("shift+tab", "down", "enter", "tab", *str(tmp_path / "from-app"), "enter")
+        await pilot.press("shift+tab", "down", "enter", "tab", *str(short_tmp_path / "from-app"), "enter")
         await wait_for(pilot, lambda: any(n.title == "Export refused" for n in app._notifications))
         refused = next(n for n in app._notifications if n.title == "Export refused")
         assert "already holds" in refused.message and "Overwrite" in refused.message

@@ -78,7 +78,7 @@ def test_a_stop_signal_saves_the_latest_checkpoint_then_ends_by_it(char_dataset:
         assert time.monotonic() < deadline, "the process did not end"
         process.send_signal(signum)  # (nothing once the process has ended)
         sent += 1
-        time.sleep(gap)
+        time.sleep(gap)  # the pace of a user's Ctrl-Cs: part of what is tested, not a wait
     output = process.communicate(timeout=WAIT)[0].decode()
     assert process.returncode == -signum, output  # a shell shows 128 + signum: 143, 129, 130
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
@@ -153,7 +153,7 @@ def test_kill_9_at_random_points_leaves_every_checkpoint_loadable(char_dataset: 
                             "--set", "eval_iters=1")
         target = len(logged_steps(run_dir)) + rng.randint(2, 8)
         wait_until(lambda t=target: len(logged_steps(run_dir)) >= t, process)
-        time.sleep(rng.uniform(0, 0.2))
+        time.sleep(rng.uniform(0, 0.2))  # a random point in the training to kill it at: part of what is tested
         process.kill()
         process.communicate(timeout=WAIT)
         for name in ("ckpt.pt", "best.pt"):
@@ -369,9 +369,12 @@ def test_a_writer_waiting_on_a_lock_whose_folder_is_removed_locks_the_new_one(tm
     first = folder_lock.FolderLock(run_dir)
     first.acquire()  # a trainer that made the folder, then fails its setup
     second = folder_lock.FolderLock(run_dir)
+    refused = threading.Event()  # set once the second one has opened the old lock file and found it held
+    read_pid = folder_lock._read_pid  # (what acquire does at each refused try)
+    monkeypatch.setattr(folder_lock, "_read_pid", lambda file: refused.set() or read_pid(file))
     waiting = threading.Thread(target=second.acquire)  # another trainer of the same name, already waiting
     waiting.start()
-    time.sleep(5 * folder_lock.ACQUIRE_WAIT_S)  # (it has opened the old lock file by now)
+    wait_until(refused.is_set)
     first.remove_folder()
     waiting.join(WAIT)
     # It holds the lock on the file that is there now, so a third writer is refused.

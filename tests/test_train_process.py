@@ -8,11 +8,11 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_helpers import WAIT, wait_until
 
 from core.common import paths
 from core.runs.checkpoint import load_checkpoint
@@ -22,18 +22,9 @@ from core.settings.train_config import TrainConfig
 from core.training.process import TrainerProcess
 from core.training.trainer import Trainer
 
-WAIT = 60  # seconds: generous, the machine is shared and a child imports torch
-
 
 def tiny(dataset: str, **overrides: Any) -> TrainConfig:
     return from_preset("tiny", dataset=dataset, device="cpu", **{"max_iters": 30, "eval_interval": 10, **overrides})
-
-
-def wait_until(condition: Any, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_the_child_reports_what_the_trainer_in_process_reports(char_dataset: Any) -> None:

@@ -320,7 +320,7 @@ def test_controls_from_another_thread(dataset: str) -> None:
         trainer.pause()
         paused = recorder.wait_for(Paused)
         n = len(recorder.events)
-        time.sleep(0.3)
+        time.sleep(0.3)  # time passes: that nothing happens meanwhile is what is tested, not a wait
         assert not any(isinstance(e, Step) for e in recorder.events[n:])  # no steps while paused
 
         trainer.save_now()
