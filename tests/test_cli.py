@@ -78,10 +78,61 @@ def test_errors_are_one_clear_line(argv: list[str], message: str, capsys: pytest
 
 
 def test_corrupt_checkpoint_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "ckpt.pt"
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 3)  # a long path: piped, the message stays one line
+    folder.mkdir()
+    bad = folder / "ckpt.pt"
     bad.write_bytes(b"not a checkpoint at all")
     assert main(["sample", "--checkpoint", str(bad)]) == 1
-    assert "a text file, not a PyTorch checkpoint" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "a text file, not a PyTorch checkpoint" in captured.err
+    assert str(bad) in captured.err and captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+def test_piped_output_is_one_whole_line_per_result(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    run = tmp_path / ("runs-kept-in-a-folder-with-a-rather-long-name-" * 2) / "tiny-run-copy"
+    shutil.copytree(tiny_run, run)
+    assert main(["eval", "--checkpoint", str(run / "ckpt.pt"), "--eval-iters", "1", "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1 and str(run / "ckpt.pt") in out  # grep 'val loss' gets path and figures
+    assert re.search(r"train loss \d+\.\d{4}, val loss \d+\.\d{4}$", out.rstrip("\n"))
+    assert "\x1b[" not in out  # no colour codes into a pipe
+
+    # A prompt the model cannot read fails with nothing on stdout (no echoed prompt); a good one ends the line.
+    assert main(["sample", "--checkpoint", str(run), "--prompt", "\u2603", "--max-new-tokens", "3"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not in the model's vocabulary" in captured.err
+    assert main(["sample", "--checkpoint", str(run), "--prompt", "the", "--max-new-tokens", "3", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the") and out.endswith("\n")
+
+
+def test_piped_train_writes_no_progress_bar(char_dataset, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--dataset", char_dataset.name, "--name", "piped", "--preset", "tiny", "--device", "cpu",
+            "--set", "max_iters=4", "--set", "eval_interval=4", "--set", "eval_iters=1", "--set", "warmup_iters=1",
+            "--set", "lr_decay_iters=4"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "━" not in out and "starting" not in out and "iter " not in out  # the bar's text, drawn or final
+    saved = [line for line in out.splitlines() if line.startswith("saved latest checkpoint")]
+    assert saved and all(line.endswith("ckpt.pt") for line in saved)  # the path whole, on its line
+
+
+def test_in_a_terminal_text_wraps_at_spaces_and_keeps_paths_and_numbers_whole() -> None:
+    import io
+
+    from nanogpt_tui.cli.common import CommandConsole
+
+    out = io.StringIO()
+    terminal = CommandConsole(file=out, force_terminal=True, width=40, color_system=None)
+    path = "/home/someone/.local/share/nanogpt-tui/runs/shakespeare-char-20250101-013946/ckpt.pt"
+    terminal.print(f"saved latest checkpoint {path} after 1,234,567 tokens and a val loss of 1.4697")
+    lines = out.getvalue().splitlines()
+    assert path in lines  # longer than the line: whole, on a line of its own (the terminal folds it)
+    assert any("1,234,567" in line for line in lines) and any("1.4697" in line for line in lines)
+    assert all(len(line) <= 40 for line in lines if line != path)  # the rest wraps to the terminal
 
 
 def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:

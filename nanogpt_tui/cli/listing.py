@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 
 from core.common import paths
@@ -69,19 +67,10 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
             s.name, s.kind, s.dataset, s.tokenizer, human_count(s.n_params), f"{s.iter_num:,}",
             f"{s.best_val_loss:.4f}", size, f"{s.modified:%Y-%m-%d %H:%M}" if s.modified else "",
         )
-    print_whole(table)
+    console.print_whole(table)
     for line in broken:
         console.print(f"[red]unreadable[/] {line}", highlight=False)
     return 0
-
-
-def print_whole(table: Table) -> None:
-    """Print `table` to fit a terminal, or at its full width when piped (rich would squeeze it into 80 columns)."""
-    if console.is_terminal:
-        console.print(table)
-    else:  # console.print(width=...) cannot go wider than the console: a console as wide as the table
-        width = Measurement.get(console, console.options.update_width(10_000), table).maximum
-        Console(file=console.file, width=max(width, console.width)).print(table)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import console, err_console, error_line
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     try:
         return prepare_with_progress(args)
     except DatasetExists as error:
-        err_console.print(f"[red]error:[/] {error}: choose another --name, or pass --overwrite to replace it")
+        err_console.print(error_line(f"{error}: choose another --name, or pass --overwrite to replace it"))
     except DownloadFailed as error:
         err_console.print(
             f"[red]error:[/] {error}\nWorking offline? Save {error.url} on this machine as input.txt, then run:\n"
@@ -44,6 +44,7 @@ def prepare_with_progress(args: argparse.Namespace) -> int:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=console,
+        disable=not console.show_progress,  # piped: only the result lines
     ) as bar:
         task = bar.add_task("starting", total=None)
 

@@ -18,12 +18,13 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.common import paths
 from core.settings.presets import PRESETS
 from core.training.stop_signals import end_by_signal, flush_output
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import console, err_console, error_line
 
 if TYPE_CHECKING:
     from core.settings.train_config import TrainConfig
@@ -86,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["init_from"] = args.init_from
     config = apply_overrides(dataclasses.replace(base, **overrides), args.set or [])
     if not config.dataset:
-        err_console.print("[red]error:[/] name a dataset with --dataset (see `nanogpt-tui prepare`)")
+        err_console.print(error_line("name a dataset with --dataset (see `nanogpt-tui prepare`)"))
         return 1
     if args.nproc is not None:
         return launch_torchrun(args, config)
@@ -103,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
             if isinstance(event, Failed):
                 where = f" on rank {place.rank}" if place.enabled else ""
-                err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {event.message}")
+                err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {escape(event.message)}")
             elif isinstance(event, Finished) and place.is_main:
                 console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
         if stops.received:  # stopped by a signal: the checkpoint is saved, now end as that signal would have
@@ -149,7 +150,7 @@ def train_with_progress(config: TrainConfig, resume: str | None, stops: StopSign
         TextColumn("{task.fields[figures]}"),
         TimeRemainingColumn(),
         console=console,
-        disable=not place.is_main,
+        disable=not (place.is_main and console.show_progress),  # piped: the printed lines alone
     ) as bar:
         task = bar.add_task("train", total=config.max_iters, figures="starting…")
         last: dict[str, str] = {"val": ""}
