@@ -31,6 +31,7 @@ from core.tokens.tokenizers import CharTokenizer, Tokenizer, TokenizerError, get
 from data.sources import (
     DEFAULT_EXTENSIONS,
     READ_CHUNK,
+    SHAKESPEARE,
     DownloadError,
     Progress,
     ProgressCallback,
@@ -89,6 +90,12 @@ def default_name(source: Source, tokenizer: str) -> str:
     """
     stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", source.name)[:MAX_STEM].strip(".-+") or "text"
     return f"{stem}-{tokenizer}"
+
+
+def shakespeare_name(tokenizer: str) -> str:
+    """The name `prepare shakespeare` gives its dataset (README's commands train on it): what each front
+    end's offline advice names too."""
+    return default_name(Source(description="Tiny Shakespeare", name=SHAKESPEARE, files=[]), tokenizer)
 
 
 def _texts(source: Source, chunk_size: int, stage: str, report: Throttle, cancel: threading.Event | None) -> Iterator[str]:

@@ -24,7 +24,8 @@ from core.common.folder_lock import FolderLock, abandoned
 
 SHAKESPEARE = "shakespeare"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-# The offline way to the dataset `prepare shakespeare` makes (the name README's next command trains on).
+# The download's name in the cache, and the offline way to the dataset `prepare shakespeare` makes: a
+# file of this name is named like the download (shakespeare-char, ...), the name README's commands use.
 SHAKESPEARE_FILE = "tinyshakespeare.txt"
 STDIN = "-"
 DEFAULT_EXTENSIONS = (".txt", ".md")
@@ -176,6 +177,12 @@ def shakespeare_file(progress: ProgressCallback | None = None, cancel: threading
     return dest
 
 
+def file_source_name(path: Path) -> str:
+    """The name a text file gives its dataset (before the tokenizer): its stem, but "shakespeare" for a
+    saved copy of Tiny Shakespeare, so offline the dataset gets the name `prepare shakespeare` gives."""
+    return SHAKESPEARE if path.name.lower() == SHAKESPEARE_FILE else path.stem
+
+
 def _normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
     return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
 
@@ -248,7 +255,7 @@ def resolve_source(
         files = _folder_files(path, extensions)
         return Source(f"folder {path.resolve()} ({len(files)} files)", path.resolve().name, files)
     if path.is_file():
-        return Source(str(path.resolve()), path.stem, [_source_file(path)])
+        return Source(str(path.resolve()), file_source_name(path), [_source_file(path)])
     if path.exists():
         raise SourceError(f"{path} is neither a file nor a folder")
     raise SourceError(f"no such file or folder: {path} (sources are 'shakespeare', a file, a folder or '-' for stdin)")

@@ -99,7 +99,9 @@ async def test_the_progress_bar_shows_only_when_there_is_progress(tmp_path: Path
         assert "binary" in text_of(screen, "#data-status") and not bar.display
 
 
-async def test_offline_shakespeare_points_to_the_text_file_option(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_offline_shakespeare_points_to_the_text_file_option(
+    small_text: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from data import sources
 
     monkeypatch.setattr(sources, "SHAKESPEARE_URL", "http://127.0.0.1:9/input.txt")
@@ -108,10 +110,21 @@ async def test_offline_shakespeare_points_to_the_text_file_option(monkeypatch: p
         screen = app.screen
         await pilot.click("#source-shakespeare")
         await prepare_and_wait(pilot, screen)
-        status = text_of(screen, "#data-status")
+        status = " ".join(text_of(screen, "#data-status").split())
         assert "cannot download Tiny Shakespeare" in status and '"A text file"' in status
-        assert "http://127.0.0.1:9/input.txt" in status
+        assert "http://127.0.0.1:9/input.txt" in status and sources.SHAKESPEARE_FILE in status
+        assert "named shakespeare-char" in status
         assert dataset_entries() == []
+
+        # Following the advice gives the dataset the name `prepare shakespeare` gives, which README trains on.
+        saved = tmp_path / "saved" / sources.SHAKESPEARE_FILE
+        saved.parent.mkdir()
+        saved.write_bytes(small_text.read_bytes())
+        await choose_file(pilot, screen, saved)
+        await pilot.pause()
+        assert screen.query_one("#data-name").placeholder == "shakespeare-char (default)"
+        await prepare_and_wait(pilot, screen)
+        assert dataset_entries() == ["shakespeare-char"]
 
 
 async def test_a_missing_path_shows_an_error_and_writes_nothing(tmp_path: Path) -> None:

@@ -90,6 +90,26 @@ async def test_no_dataset_says_where_to_make_one() -> None:
         assert screen.query_one("#start", Button).disabled
 
 
+async def test_a_dataset_deleted_since_it_was_listed_is_refused_before_training(small_text: Path, char_dataset) -> None:
+    import shutil
+
+    from data.prepare import prepare
+
+    prepare(str(small_text), tokenizer="char", name="other-char", block_size=8)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        await wait_for(pilot, lambda: not screen.query_one("#start", Button).disabled)
+        chosen = str(screen.query_one("#dataset", Select).value)
+        shutil.rmtree(paths.datasets_dir() / chosen)  # e.g. deleted from another terminal
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert all(worker.group != "train" for worker in app.workers) and screen.state == "idle"
+        left = sorted({"other-char", char_dataset.name} - {chosen})
+        assert any(f"no dataset called {chosen!r}; you have: {', '.join(left)}" in m for m in warnings(app))
+        await wait_for(pilot, lambda: screen.query_one("#dataset", Select).value == left[0])  # listed anew
+
+
 async def test_tab_reaches_every_control_in_order(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.common import paths
 from core.runs.checkpoint import load_checkpoint
 from nanogpt_tui.cli import main
 from nanogpt_tui.cli.train import StopSignals
@@ -75,6 +76,31 @@ def test_errors_are_one_clear_line(argv: list[str], message: str, capsys: pytest
     assert "error" in err.lower() or "failed" in err.lower()
     assert message in err
     assert "Traceback" not in err
+
+
+def test_an_unknown_dataset_is_refused_before_training_and_the_names_listed(
+    small_text: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("beta", "alpha"):
+        assert main(["prepare", str(small_text), "--name", name, "--block-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--dataset", "shakespeare-char", "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no bar, no "starting", no run folder: nothing began
+    assert "no dataset called 'shakespeare-char'; you have: alpha, beta" in captured.err
+    assert "iteration" not in captured.err
+    assert not (paths.runs_dir()).exists() or not any(paths.runs_dir().iterdir())
+
+
+def test_a_saved_copy_of_tiny_shakespeare_gets_the_downloads_name(small_text: Path, tmp_path: Path) -> None:
+    from data.sources import SHAKESPEARE_FILE
+
+    copy = tmp_path / "offline" / SHAKESPEARE_FILE  # saved by hand, as the offline advice says
+    copy.parent.mkdir()
+    copy.write_bytes(small_text.read_bytes())
+    for tokenizer in ("char", "gpt2"):
+        assert main(["prepare", str(copy), "--tokenizer", tokenizer, "--block-size", "8"]) == 0
+    assert sorted(p.name for p in paths.datasets_dir().iterdir()) == ["shakespeare-char", "shakespeare-gpt2"]
 
 
 def test_corrupt_checkpoint_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from nanogpt_tui.cli.common import console, err_console, error_line
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from data.prepare import DatasetExists, DownloadFailed
+    from data.prepare import DatasetExists, DownloadFailed, shakespeare_name
 
     try:
         return prepare_with_progress(args)
@@ -23,14 +23,6 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             f"  nanogpt-tui prepare input.txt --tokenizer {args.tokenizer} --name {shakespeare_name(args.tokenizer)}"
         )
     return 1
-
-
-def shakespeare_name(tokenizer: str) -> str:
-    """The name `prepare shakespeare` gives its dataset, so the README's next commands work after an offline prepare."""
-    from data.prepare import default_name
-    from data.sources import SHAKESPEARE, Source
-
-    return default_name(Source(description="Tiny Shakespeare", name=SHAKESPEARE, files=[]), tokenizer)
 
 
 def prepare_with_progress(args: argparse.Namespace) -> int:

@@ -62,6 +62,7 @@ class StopSignals:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from core.dataset.format import load_dataset
     from core.runs.events import Failed, Finished
     from core.settings.presets import from_preset
     from core.settings.train_config import apply_overrides, config_from_dict
@@ -93,6 +94,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return launch_torchrun(args, config)
     place = from_env()  # this process's rank when torchrun started it
     config.validate(world_size=place.world_size)  # every out-of-range setting as one `error:`, before torch loads
+    load_dataset(config.dataset)  # a usage error (`no dataset called X; you have: ...`), not a failed run
 
     # The handlers stay until the process ends by the signal: a late Ctrl-C of a quick series, arriving
     # after the save, must not become a KeyboardInterrupt while the outcome is printed.

@@ -32,7 +32,8 @@ from core.dataset.format import (
     tokenizer_of,
 )
 from core.tokens.tokenizers import TokenizerError, tokenizer_name
-from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
+from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare, shakespeare_name
+from data.sources import SHAKESPEARE_FILE
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
@@ -213,7 +214,9 @@ class DataScreen(AppScreen):
         except PrepareCancelled:
             self.post_message(PrepareDone(cancelled=True))
         except DownloadFailed as error:
-            offline = f"Working offline? Save {error.url} on this machine, then choose \"A text file\" above."
+            offline = (f"Working offline? Save {error.url} on this machine as {SHAKESPEARE_FILE}, then choose "
+                       f"\"A text file\" above: it is named {shakespeare_name(request.tokenizer)}, "
+                       "as the download would be.")
             self.post_message(PrepareDone(error=f"{error} {offline}"))
         except PrepareError as error:
             self.post_message(PrepareDone(error=str(error)))

@@ -23,6 +23,7 @@ from textual.widgets import Button, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.common import disk, paths
+from core.dataset.format import no_such_dataset
 from core.runs.events import Compiling, Event, Failed, Finished, Paused, Started, Step, Unpaused
 from core.runs.files import LATEST
 from core.settings.train_config import TrainConfig
@@ -258,6 +259,10 @@ class TrainScreen(AppScreen):
             field = self.form.focus_problem()
             self.notify(problems.get(field or FORM, "Fix the settings marked in red first."), severity="warning",
                         title="Cannot start yet")
+            return
+        if not (paths.datasets_dir() / config.dataset).is_dir():  # deleted since it was listed: say so now,
+            self.notify(str(no_such_dataset(config.dataset)), title="Cannot start yet", severity="warning")
+            self.refresh_datasets()  # rather than start a run that fails at once
             return
         existing = paths.runs_dir() / config.run_name if config.run_name else None
         # One stat: a new run by the name of a trained one would otherwise fail in the trainer.

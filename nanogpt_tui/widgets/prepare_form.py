@@ -18,7 +18,7 @@ from core.common import paths
 from core.dataset.format import check_name
 from core.tokens.tokenizers import available_tokenizers
 from data.prepare import default_name
-from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
+from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source, file_source_name
 from nanogpt_tui.widgets.path_input import PathInput
 
 SOURCE_KINDS = {"source-shakespeare": "shakespeare", "source-file": "file", "source-folder": "dir"}
@@ -141,7 +141,7 @@ class PrepareForm(Vertical):
             if not path_input.value.strip():
                 stem = ""  # nothing typed yet: prepare's generic name
             else:
-                stem = path.stem if self.source_kind == "file" else path.resolve().name
+                stem = file_source_name(path) if self.source_kind == "file" else path.resolve().name
         return default_name(Source(description="", name=stem, files=[]), self.tokenizer)
 
     def read_form(self) -> PrepareRequest:
