@@ -170,6 +170,23 @@ def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{len(get_tokenizer('gpt2').encode(text))} tokens" in out
 
 
+def test_tokens_with_the_char_tokenizer_use_the_texts_own_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from nanogpt_tui.cli import listing
+    from nanogpt_tui.cli.common import CommandConsole
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(listing, "console", CommandConsole(file=terminal, force_terminal=True, width=100, color_system=None))
+    text = "hello, world"
+    assert main(["tokens", text, "--tokenizer", "char"]) == 0
+    out = terminal.getvalue()
+    title = f"{len(text)} tokens (char, vocabulary {len(set(text))})"
+    assert title in out.splitlines()[0]  # the title on one line, though wider than the table's columns
+    assert f"the vocabulary is this text's {len(set(text))} characters" in out
+    assert "?" not in out  # every character is in its own text's vocabulary
+
+
 def test_tokens_of_a_char_dataset_shows_what_it_lacks_as_a_question_mark(
     small_text: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

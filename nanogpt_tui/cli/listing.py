@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rich.cells import cell_len
 from rich.table import Table
 
 from core.common import paths
@@ -15,12 +16,18 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     """One row per token; characters a dataset's vocabulary lacks show as `?`, as on the Tokens screen."""
     from core.dataset.format import load_dataset, tokenizer_of
     from core.tokens.spans import count_tokens, count_unknown, split_tokens
-    from core.tokens.tokenizers import get_tokenizer
+    from core.tokens.tokenizers import CharTokenizer, get_tokenizer
 
-    tokenizer = tokenizer_of(load_dataset(args.dataset)) if args.dataset else get_tokenizer(args.tokenizer)
+    if args.dataset:
+        tokenizer = tokenizer_of(load_dataset(args.dataset))
+    elif args.tokenizer == "char":  # a char vocabulary is a text's own: this one's (a dataset's: --dataset)
+        tokenizer = CharTokenizer.from_text(args.text)
+    else:
+        tokenizer = get_tokenizer(args.tokenizer)
     spans = split_tokens(tokenizer, args.text, allow_special=args.special)
     tokens, unknown = count_tokens(spans), count_unknown(spans)
-    table = Table(title=f"{tokens} tokens ({tokenizer.name}, vocabulary {tokenizer.vocab_size:,})")
+    title = f"{tokens} tokens ({tokenizer.name}, vocabulary {tokenizer.vocab_size:,})"
+    table = Table(title=title, min_width=cell_len(title))  # a title wider than the columns stays on one line
     table.add_column("#", justify="right")
     table.add_column("id", justify="right")
     table.add_column("token")
@@ -36,6 +43,9 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             row += 1
     console.print(table)
     console.print(f"{len(args.text)} characters, {tokens} tokens, {len(args.text) / max(1, tokens):.2f} chars/token")
+    if args.tokenizer == "char" and not args.dataset:
+        console.print(f"char: the vocabulary is this text's {tokenizer.vocab_size} characters "
+                      "(a dataset's own vocabulary: --dataset NAME)")
     if unknown:
         console.print(f"[yellow]warning:[/] {unknown} characters are not in the {tokenizer.name} vocabulary (shown as ?): "
                       "a model with this vocabulary cannot read them")
@@ -76,8 +86,9 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tokens", help="show how text splits into tokens")
     p.add_argument("text", help="the text to split")
-    p.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "cl100k_base"],
-                   help="the BPE to use when --dataset is not given (default: gpt2)")
+    p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2", "cl100k_base"],
+                   help="the tokenizer when --dataset is not given: a BPE, or char for a vocabulary of the text's "
+                        "own characters (default: gpt2)")
     p.add_argument("--dataset", help="use this dataset's tokenizer (e.g. its char vocabulary)")
     p.add_argument("--special", action="store_true", help="encode <|endoftext|> as the special token")
     p.set_defaults(func=cmd_tokens)
