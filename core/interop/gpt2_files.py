@@ -1,4 +1,5 @@
-"""GPT-2 weight files: their names, where they are looked for, the export formats (torch-free, for the CLI's help)."""
+"""GPT-2 weight files: their names, where they are looked for, the export formats and which runs each takes
+(torch-free: for the CLI's help, and for the app to offer only the formats a run can be exported to)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def where_to_put(name: str) -> str:
     model = name if name in GPT2_MODELS else "gpt2"
     return (f"download {HF_CONFIG} and {HF_WEIGHTS} from https://huggingface.co/{HUB_OWNER}/{model}/tree/main "
             f"into {models_dir() / model}")
+
+
+def export_refusals(recipe_knobs: list[str]) -> dict[str, str]:
+    """Why each format cannot take a model using `recipe_knobs` (core.settings.train_config.incompatible_knobs),
+    by format; a format missing here can. Every export checks this, and the app offers only the others."""
+    if not recipe_knobs:
+        return {}
+    reason = f"it uses {', '.join(recipe_knobs)}, which nanoGPT's and GPT-2's architecture lack"
+    return {fmt: reason for fmt in FORMATS}

@@ -31,10 +31,18 @@ from safetensors.torch import load_file, save_file
 
 from core.common.disk import write_atomic
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
-from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, models_dir, where_to_put
+from core.interop.gpt2_files import (
+    FORMATS,
+    GPT2_MODELS,
+    HF_CONFIG,
+    HF_WEIGHTS,
+    export_refusals,
+    models_dir,
+    where_to_put,
+)
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
-from core.settings.train_config import NANOGPT_INCOMPATIBLE, TrainConfig
+from core.settings.train_config import TrainConfig, incompatible_knobs
 from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError
 
 NANOGPT_CKPT = "ckpt.pt"
@@ -194,14 +202,10 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
 # -- export ------------------------------------------------------------------------------------------
 
 
-def _check_exportable(ckpt: dict[str, Any], path: Path) -> None:
-    args = ckpt["model_args"]
-    knobs = [name for name, plain in NANOGPT_INCOMPATIBLE.items() if args.get(name, plain) != plain]
-    if knobs:
-        raise CheckpointError(
-            f"{path} cannot be exported: it uses {', '.join(knobs)}, which nanoGPT's and GPT-2's "
-            "architecture lack (only runs with the modern recipe knobs off export)"
-        )
+def _check_exportable(ckpt: dict[str, Any], path: Path, fmt: str) -> None:
+    refused = export_refusals(incompatible_knobs(ckpt["model_args"])).get(fmt)
+    if refused:
+        raise CheckpointError(f"{path} cannot be exported as {fmt}: {refused} (only runs with the modern recipe knobs off export)")
 
 
 def _write_meta(tokenizer: dict[str, Any], folder: Path) -> Path | None:
@@ -301,7 +305,7 @@ def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.P
         raise CheckpointError(f"unknown export format {fmt!r}: choose {' or '.join(FORMATS)}")
     path = resolve_checkpoint(spec)
     ckpt = load_checkpoint(path)
-    _check_exportable(ckpt, path)
+    _check_exportable(ckpt, path, fmt)
     out = Path(folder).expanduser()
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out} is a file: export into a folder")

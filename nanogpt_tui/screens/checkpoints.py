@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Header
 from textual.worker import get_current_worker
 
 from core.common import disk, folder_lock, paths
+from core.interop.gpt2_files import FORMATS, export_refusals
 from core.runs.watch import WatchError, resolve_run
 from nanogpt_tui import listings
 from nanogpt_tui.messages import WorkFailed
@@ -348,8 +349,13 @@ class CheckpointsScreen(AppScreen):
                 self.notify(f"Exporting {summary.name} to {choice.folder}…")
                 self.export(summary.path, choice)
 
+        refusals = export_refusals(summary.recipe_knobs)
+        if len(refusals) == len(FORMATS):  # no format takes it: say why, rather than a dialog that must fail
+            why = "; ".join(sorted(set(refusals.values())))
+            self.notify(f"{summary.name} cannot be exported: {why}", title="Export", severity="warning")
+            return
         title = f"Export {summary.name} ({summary.path.name}) as:"
-        self.app.push_screen(ExportModal(title, paths.home() / "exports" / summary.name), chosen)
+        self.app.push_screen(ExportModal(title, paths.home() / "exports" / summary.name, refusals), chosen)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-export")
     def export(self, path: Path, choice: ExportChoice) -> None:
