@@ -26,7 +26,7 @@ from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ChoiceModal, ConfirmModal, TextModal
 from nanogpt_tui.widgets.path_input import PathInput
 from nanogpt_tui.widgets.run_monitor import FIGURES
-from nanogpt_tui.widgets.settings_form import FORM_FIELDS
+from nanogpt_tui.widgets.settings_form import FORM_FIELDS, OWN_SETTINGS
 
 
 def shown(widget: Widget) -> str:
@@ -78,7 +78,16 @@ async def test_dropdowns_offer_only_real_choices(char_dataset) -> None:
         dataset = screen.query_one("#dataset", Select)
         assert dataset.value == char_dataset.name
         assert options(dataset) == [f"{char_dataset.name} ({char_dataset.train_tokens:,} tokens)"]
-        assert options(screen.query_one("#preset", Select)) == list(PRESETS)
+        # The presets, after the "none" the box shows when the fields hold no preset's settings.
+        preset = screen.query_one("#preset", Select)
+        assert options(preset) == [OWN_SETTINGS, *PRESETS]
+        # The box names a preset only while the fields hold it.
+        assert preset.value == "cpu"
+        layers = screen.query_one("#cfg-n_layer", Input).value
+        await type_into(pilot, screen, {"n_layer": "7"})
+        assert preset.is_blank()
+        await type_into(pilot, screen, {"n_layer": layers})
+        assert preset.value == "cpu"
 
 
 async def test_no_dataset_says_where_to_make_one() -> None:
@@ -156,6 +165,46 @@ async def test_start_on_a_finished_run_asks_for_more_iterations(tiny_run: Path) 
         assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained + 2
         # Start again would resume a finished run once more: the form says so first.
         await wait_for(pilot, lambda: f"above{trained + 2}" in flat(shown(screen.query_one("#error-max_iters", Static))))
+
+
+async def test_resume_from_checkpoints_shows_the_run_its_figures_and_the_key_at_once(tiny_run: Path) -> None:
+    from nanogpt_tui.widgets.loss_plot import LossPlot
+    from nanogpt_tui.widgets.settings_form import RUN_SETTINGS
+
+    trained = load_checkpoint(tiny_run / "ckpt.pt")["iter_num"]
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        # A run trained on by two iterations first: the screen then shows it "Finished".
+        screen = await resume(app, pilot, tiny_run)
+        await type_into(pilot, screen, {"max_iters": str(trained + 2)})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state == "finished")
+        best = tiny_run / "best.pt"
+        best_ckpt = load_checkpoint(best)
+
+        # Resume another checkpoint from the Checkpoints screen (t), as a user does.
+        await pilot.press("f4")
+        checkpoints = app.screen
+        await wait_for(pilot, lambda: isinstance(checkpoints, CheckpointsScreen) and checkpoints.summaries)
+        await wait_for(pilot, lambda: checkpoints.selected() is not None)
+        while checkpoints.selected().path != best:
+            await pilot.press("down")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.screen is screen and screen.resume_config is not None)
+        await pilot.pause()
+        status = screen.query_one("#status", Static)
+        said = flat(shown(status))
+        best_val = best_ckpt["history"]["evals"][-1][2]
+        for part in ("Readytoresume", tiny_run.name, f"iteration{best_ckpt['iter_num']}", f"valloss{best_val:.4f}", "ctrl+r"):
+            assert part in said, (part, said)
+        assert screen.state == "idle" and "Finished" not in said  # not the last run's outcome
+        assert screen.region.contains_region(status.region)  # in view at 100x30, whatever the form's scroll
+        # The plot is the run's to resume (its evals), not the run that finished.
+        plot = screen.query_one("#loss-plot", LossPlot)
+        assert [p.iter for p in plot.series[0].evals.points] == [row[0] for row in best_ckpt["history"]["evals"]]
+        # The Preset box names no preset: the fields hold the run's own settings.
+        preset = screen.query_one("#preset", Select)
+        assert preset.is_blank() and preset.prompt == RUN_SETTINGS
 
 
 async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, char_dataset) -> None:

@@ -38,6 +38,9 @@ DEFAULT_PRESET = "cpu"  # nanoGPT's CPU recipe: what the form shows first
 DEFAULT_CONFIG = from_preset(DEFAULT_PRESET)
 NO_DATASET = ""  # the dataset Select's value while no dataset is prepared (no dataset has an empty name)
 NO_DATASET_LABEL = "none: prepare one on the Data screen (f2)"
+PRESET_CONFIGS = {name: from_preset(name) for name in PRESETS}
+# What the Preset box says when the fields match no preset: it never names one they do not hold.
+OWN_SETTINGS, RUN_SETTINGS = "none: settings of your own", "none: the resumed run's settings"
 
 
 def as_text(value: Any) -> str:
@@ -50,6 +53,10 @@ class SettingsChanged(Message):
 
     config: TrainConfig
     problems: dict[str, str]
+
+
+class ResumeDropped(Message):
+    """The resume set up is dropped ("Don't resume", or it could not be read)."""
 
 
 @dataclass
@@ -83,7 +90,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         yield Label("Dataset", classes="field-label")
         yield Select([(NO_DATASET_LABEL, NO_DATASET)], id="dataset", allow_blank=False)
         yield Label("Preset", classes="field-label")
-        yield Select(((name, name) for name in PRESETS), id="preset", value=DEFAULT_PRESET, allow_blank=False)
+        yield Select(((name, name) for name in PRESETS), id="preset", value=DEFAULT_PRESET, prompt=OWN_SETTINGS)
         with Horizontal(id="resume-row"):
             yield Static("", id="resume-line")
             yield Button("Don't resume", id="clear-resume", compact=True)
@@ -157,7 +164,21 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
                 else:
                     self.query_one(f"#cfg-{name}", Input).value = as_text(value)
         self.parse_errors.clear()
+        self.show_preset()
         self.validate()
+
+    def show_preset(self) -> None:
+        """Name in the Preset box the preset the fields hold, or none (its prompt says whose settings they are)."""
+        select = self.query_one("#preset", Select)
+        select.prompt = RUN_SETTINGS if self.resume is not None else OWN_SETTINGS
+        held = None if self.parse_errors else next(
+            (name for name, config in PRESET_CONFIGS.items() if all(self.values[k] == getattr(config, k) for k in FORM_FIELDS)),
+            None)
+        with self.prevent(Select.Changed):  # showing what the fields hold is no choice of the user's
+            if held is None:
+                select.clear()
+            else:
+                select.value = held
 
     def set_resume(self, path: Path) -> None:
         """Resume the checkpoint at `path` on the next Start; its settings follow (`resume_loaded`)."""
@@ -185,6 +206,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         """The resumed run trained on to `iter_num`: the next Start continues from there."""
         if self.resume is not None and self.resume.config is not None:
             self.resume.iter_num = iter_num
+            self.show_resume_line()
             self.validate()
 
     def move_resume(self, path: Path) -> None:
@@ -197,16 +219,19 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         assert self.resume is not None
         path = self.resume.path
         run = path if path.is_dir() else path.parent
-        self.query_one("#resume-line", Static).update(f"Resuming run {run.name} ({path.name})")
+        at = f" from iteration {self.resume.iter_num}" if self.resume.iter_num is not None else ""
+        self.query_one("#resume-line", Static).update(f"Resuming run {run.name}{at} ({path.name})")
 
     @on(Button.Pressed, "#clear-resume")
     def clear_resume(self) -> None:
         self.resume = None
+        self.post_message(ResumeDropped())
         if self.query_one("#clear-resume").has_focus:
             self.screen.focus_next()  # on to the device, rather than to wherever a hidden button's focus goes
         self.query_one("#resume-row").display = False
         for name in MODEL_KEYS:
             self.query_one(f"#cfg-{name}").disabled = False
+        self.show_preset()
         self.validate()
 
     def focus_problem(self) -> str | None:
@@ -239,6 +264,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
                 self.values[name] = parse_value(name, widget.value)
             except ConfigError as error:
                 self.parse_errors[name] = str(error)
+        self.show_preset()
         self.validate()
 
     @on(Select.Changed, "#dataset")
