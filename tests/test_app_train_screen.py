@@ -207,6 +207,40 @@ async def test_resume_from_checkpoints_shows_the_run_its_figures_and_the_key_at_
         assert preset.is_blank() and preset.prompt == RUN_SETTINGS
 
 
+async def test_init_from_starts_a_run_from_a_gpt2_folder_in_the_app(tiny_run: Path, char_dataset, tmp_path: Path) -> None:
+    from core.interop.gpt2_weights import export_checkpoint
+
+    folder = tmp_path / "exported-hf"  # a Hugging Face GPT-2 folder with the dataset's char vocabulary
+    export_checkpoint(tiny_run / "ckpt.pt", "hf", folder)
+    shape = load_checkpoint(tiny_run / "ckpt.pt")["model_args"]
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        field = screen.query_one("#cfg-init_from", Input)
+        field.value = "no-such-model"
+        await pilot.pause()
+        problem = " ".join(shown(screen.query_one("#error-init_from", Static)).split())
+        assert "no GPT-2 weights" in problem and "download-gpt2" in problem
+        assert "--init-from" not in problem  # words for this form, not the CLI's flag
+        assert screen.query_one("#start", Button).disabled
+        assert screen.query_one("#cfg-n_layer").disabled and not screen.query_one("#cfg-block_size").disabled
+
+        field.value = str(folder)
+        await type_into(pilot, screen, {"max_iters": "2", "eval_interval": "2", "eval_iters": "1", "block_size": "16",
+                                        "batch_size": "2", "warmup_iters": "1", "lr_decay_iters": "2", "run_name": "tuned"})
+        assert "init_from" not in screen.errors and not screen.query_one("#start", Button).disabled
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state in ("finished", "failed"), timeout=120)
+        assert screen.state == "finished", shown(screen.query_one("#status", Static))
+        ckpt = load_checkpoint(paths.runs_dir() / "tuned" / "ckpt.pt")
+        assert ckpt["config"]["init_from"] == str(folder)
+        assert (ckpt["model_args"]["n_layer"], ckpt["model_args"]["n_embd"]) == (shape["n_layer"], shape["n_embd"])
+
+        field.value = ""  # no folder: the shape is the form's again
+        await pilot.pause()
+        assert not screen.query_one("#cfg-n_layer").disabled
+
+
 async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, char_dataset) -> None:
     before = (tiny_run / "ckpt.pt").read_bytes()
     app = NanoGPTApp()

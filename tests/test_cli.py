@@ -90,6 +90,10 @@ def test_an_unknown_dataset_is_refused_before_training_and_the_names_listed(
     assert "no dataset called 'shakespeare-char'; you have: alpha, beta" in captured.err
     assert "iteration" not in captured.err
     assert not (paths.runs_dir()).exists() or not any(paths.runs_dir().iterdir())
+    # So is a GPT-2 folder that is not there.
+    assert main(["train", "--dataset", "alpha", "--device", "cpu", "--init-from", "no-such-model"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no GPT-2 weights" in captured.err and "iteration" not in captured.err
 
 
 def test_a_saved_copy_of_tiny_shakespeare_gets_the_downloads_name(small_text: Path, tmp_path: Path) -> None:

@@ -33,12 +33,10 @@ from core.common.disk import write_atomic
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
 from core.interop.gpt2_files import (
     FORMATS,
-    GPT2_MODELS,
     HF_CONFIG,
     HF_WEIGHTS,
     export_refusals,
-    models_dir,
-    where_to_put,
+    find_hf_folder,
 )
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
@@ -62,33 +60,12 @@ class ExportExists(CheckpointError):
         self.names = names
 
 
-def how_to_get(name: str) -> str:
-    """Where to put which files for `--init-from`, offline or not."""
-    model = name if name in GPT2_MODELS else "gpt2"
-    return (f"{where_to_put(model)} (then use --init-from {model}), or run `nanogpt-tui download-gpt2 {model}` "
-            "(needs the huggingface_hub package)")
-
-
 def resolve_hf_folder(spec: str | os.PathLike[str]) -> Path:
-    """The Hugging Face folder `spec` names: a path, or a folder of that name under models_dir()."""
-    text = os.fspath(spec)
-    given = Path(text).expanduser()
-    candidates = [given]
-    if text and os.sep not in text and not given.exists():
-        candidates.append(models_dir() / text)
-    for folder in candidates:
-        if folder.is_dir():
-            missing = [name for name in (HF_CONFIG, HF_WEIGHTS) if not (folder / name).is_file()]
-            if missing:
-                raise CheckpointError(
-                    f"{folder} is not a Hugging Face GPT-2 folder: it lacks {' and '.join(missing)}; "
-                    + how_to_get(folder.name)
-                )
-            return folder
-    if given.is_file():
-        raise CheckpointError(f"{given} is a file: --init-from takes a folder holding {HF_CONFIG} and {HF_WEIGHTS}")
-    tried = " nor ".join(str(c) for c in candidates)
-    raise CheckpointError(f"no GPT-2 weights: there is no folder {tried}; " + how_to_get(given.name))
+    """The Hugging Face folder `spec` names (core.interop.gpt2_files.find_hf_folder), or a CheckpointError why not."""
+    found = find_hf_folder(spec)
+    if isinstance(found, str):
+        raise CheckpointError(found)
+    return found
 
 
 def read_hf_config(folder: Path) -> GPTConfig:
@@ -184,7 +161,7 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
     if dataset_tokenizer != wanted:
         used = dataset_tokenizer.get("name", dataset_tokenizer.get("kind"))
         if wanted == GPT2_SPEC:
-            fix = "prepare the text with GPT-2's tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`)"
+            fix = "prepare the text with GPT-2's tokenizer (gpt2 on the Data screen, or `prepare ... --tokenizer gpt2`)"
             kind = "GPT-2's BPE (gpt2)"
         else:
             fix = "train on a dataset with that vocabulary (the one the model was exported from)"

@@ -63,6 +63,7 @@ class StopSignals:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from core.dataset.format import load_dataset
+    from core.interop.gpt2_files import find_hf_folder
     from core.runs.events import Failed, Finished
     from core.settings.presets import from_preset
     from core.settings.train_config import apply_overrides, config_from_dict
@@ -95,6 +96,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     place = from_env()  # this process's rank when torchrun started it
     config.validate(world_size=place.world_size)  # every out-of-range setting as one `error:`, before torch loads
     load_dataset(config.dataset)  # a usage error (`no dataset called X; you have: ...`), not a failed run
+    if config.init_from and not args.resume:
+        found = find_hf_folder(config.init_from)
+        if isinstance(found, str):
+            err_console.print(error_line(found))
+            return 1
 
     # The handlers stay until the process ends by the signal: a late Ctrl-C of a quick series, arriving
     # after the save, must not become a KeyboardInterrupt while the outcome is printed.

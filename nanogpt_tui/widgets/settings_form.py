@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
 from core.dataset.format import DatasetInfo
+from core.interop.gpt2_files import FOLDER_SHAPE, find_hf_folder
 from core.settings.presets import PRESETS, from_preset
 from core.settings.train_config import (
     FORM,
@@ -164,6 +165,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
                 else:
                     self.query_one(f"#cfg-{name}", Input).value = as_text(value)
         self.parse_errors.clear()
+        self.lock_shape()
         self.show_preset()
         self.validate()
 
@@ -198,9 +200,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if dataset in self.datasets:
             self.query_one("#dataset", Select).value = dataset
         self.query_one("#run_name", Input).value = ""  # a resumed run stays in its own folder
-        # The architecture is the checkpoint's: the trainer ignores edits to it.
-        for name in MODEL_KEYS:
-            self.query_one(f"#cfg-{name}").disabled = True
+        self.lock_shape()
 
     def resume_trained_to(self, iter_num: int) -> None:
         """The resumed run trained on to `iter_num`: the next Start continues from there."""
@@ -229,10 +229,20 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if self.query_one("#clear-resume").has_focus:
             self.screen.focus_next()  # on to the device, rather than to wherever a hidden button's focus goes
         self.query_one("#resume-row").display = False
-        for name in MODEL_KEYS:
-            self.query_one(f"#cfg-{name}").disabled = False
+        self.lock_shape()
         self.show_preset()
         self.validate()
+
+    def lock_shape(self) -> None:
+        """Grey out the settings the trainer would ignore: a resumed run's architecture is its checkpoint's,
+        and a run started from GPT-2 (init_from) takes its shape from the folder."""
+        resumed = self.resume is not None and self.resume.config is not None
+        from_folder = bool(self.values.get("init_from")) and not resumed
+        for name in MODEL_KEYS:
+            field = self.query_one(f"#cfg-{name}")
+            field.disabled = resumed or (from_folder and name in FOLDER_SHAPE)
+            field.tooltip = ("the resumed run's own" if resumed else
+                             "the GPT-2 folder's (init_from)" if field.disabled else None)
 
     def focus_problem(self) -> str | None:
         """Move the focus to the first field with a problem; its name, or None if no field has one."""
@@ -264,6 +274,8 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
                 self.values[name] = parse_value(name, widget.value)
             except ConfigError as error:
                 self.parse_errors[name] = str(error)
+        if name == "init_from":
+            self.lock_shape()
         self.show_preset()
         self.validate()
 
@@ -324,6 +336,10 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if resume is not None and resume.iter_num is not None and config.max_iters <= resume.iter_num:
             problems.setdefault("max_iters", f"this run has trained {resume.iter_num} iterations already: raise "
                                              f"max_iters above {resume.iter_num} (it is {config.max_iters}) to train it on")
+        if config.init_from and resume is None:  # a few stats: which folder, or what is wrong with the name
+            found = find_hf_folder(config.init_from)
+            if isinstance(found, str):
+                problems.setdefault("init_from", found)
         if info is None:
             problems[FORM] = "no dataset: prepare one on the Data screen (f2)"
         elif self.device is None:
