@@ -116,14 +116,17 @@ class DataScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="data-main"):
-            with VerticalScroll(id="data-form"):
-                yield PrepareForm()
-                yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
-                # Shown only while preparing and after: an idle indeterminate bar animates (and costs CPU) forever.
-                bar = ProgressBar(id="data-progress", show_eta=False)
-                bar.display = False
-                yield bar
-                yield Static("", id="data-status")
+            with Vertical(id="data-form"):
+                with VerticalScroll(id="data-fields"):
+                    yield PrepareForm()
+                # Below the fields, not among them: Prepare and how it went stay in view in a short terminal.
+                with Vertical(id="data-actions"):
+                    yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
+                    # Shown only while preparing and after: an idle indeterminate bar animates (and costs CPU) forever.
+                    bar = ProgressBar(id="data-progress", show_eta=False)
+                    bar.display = False
+                    yield bar
+                    yield Static("", id="data-status")
             with Vertical(id="data-list"):
                 yield Static(id="data-home")
                 yield DataTable(id="data-table", cursor_type="row", zebra_stripes=True)
@@ -138,8 +141,6 @@ class DataScreen(AppScreen):
             Text.assemble(("Data folder: ", "bold"), paths.shown(paths.home()), ("  (datasets in ", "dim"),
                           (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
-        table = self.query_one("#data-table", DataTable)
-        table.add_columns("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Problem")
         self.refresh_datasets()
 
     def on_screen_resume(self) -> None:
@@ -266,6 +267,8 @@ class DataScreen(AppScreen):
         status = self.query_one("#data-status", Static)
         status.update(text)
         status.set_class(error, "error")
+        if error:  # the bar of an earlier preparation (its 100%) is not this one's
+            self.query_one("#data-progress", ProgressBar).display = False
 
     # The list of datasets
 
@@ -289,30 +292,57 @@ class DataScreen(AppScreen):
         if message.signature == self._signature and select is None:
             return  # nothing changed on disk
         self._signature = message.signature
-        table = self.query_one("#data-table", DataTable)
         current = select or self._selected_name()
-        table.clear()
-        self.datasets.clear()
-        for item in message.items:
-            if isinstance(item, DatasetInfo):
-                kind = tokenizer_name(item.tokenizer)
-                cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
-                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt, "")
-                name = item.name
-            else:
-                folder, error = item
-                name = folder.name
-                # Last, so a long reason does not push the other columns aside; the whole one is in the details.
-                problem = Text(listings.short_reason(error, folder), "red")
-                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", problem)
-            self.datasets[name] = item
-            table.add_row(*cells, key=name)
+        self.datasets = {item.name if isinstance(item, DatasetInfo) else item[0].name: item for item in message.items}
+        self._fill_table()
         if not self.datasets:
             self._show_details(Text("No datasets yet: choose a source and press ctrl+r to prepare one."), "")
             return
         if current in self.datasets:
-            table.move_cursor(row=table.get_row_index(current))
+            self.query_one("#data-table", DataTable).move_cursor(row=list(self.datasets).index(current))
         self._load_details(self._selected_name())
+
+    def _fill_table(self) -> None:
+        """One row per dataset, with the columns that fit the panel whole (a figure is shown whole or not
+        at all; every figure is in the details below). A broken dataset's problem comes right after its
+        name, cut to the room there is (the whole reason is in the details): never out of view. The
+        Problem column is there only while a dataset is broken; chars/token is in the details."""
+        table = self.query_one("#data-table", DataTable)
+        broken = any(isinstance(item, tuple) for item in self.datasets.values())
+        width = table.size.width or 10_000  # not laid out yet: all (a Resize follows)
+        pad = 2 * table.cell_padding
+        names = ["Name", *(["Problem"] if broken else []), "Tokenizer", "Vocab", "Train", "Val"]
+        columns: dict[str, list[str | Text]] = {name: [] for name in names}
+        name_width = max((len(name) for name in self.datasets), default=4) + pad
+        room = max(16, width - name_width - pad - 1)
+        for name, item in self.datasets.items():
+            if isinstance(item, DatasetInfo):
+                cells: list[str | Text] = [name, *([""] if broken else []), tokenizer_name(item.tokenizer),
+                                           f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}"]
+            else:
+                folder, error = item
+                cells = [name, Text(listings.short_reason(error, folder, width=room), "red"),
+                         Text("broken", "bold red"), "—", "—", "—"]
+            for column, cell in zip(names, cells):
+                columns[column].append(cell)
+        shown, used = [], 0
+        for column, cells in columns.items():
+            used += max([len(column), *(len(str(cell)) for cell in cells)]) + pad
+            if shown and used > width:
+                break  # this column and those after it would be cut: leave them out
+            shown.append(column)
+        table.clear(columns=True)
+        table.add_columns(*shown)
+        for index, name in enumerate(self.datasets):
+            table.add_row(*(columns[column][index] for column in shown), key=name)
+
+    def on_resize(self) -> None:
+        # The columns that fit, and a problem's cut, follow the panel's width.
+        if self.datasets:
+            current = self._selected_name()
+            self._fill_table()
+            if current in self.datasets:
+                self.query_one("#data-table", DataTable).move_cursor(row=list(self.datasets).index(current))
 
     def _selected_name(self) -> str | None:
         return current_row_key(self.query_one("#data-table", DataTable))
