@@ -168,3 +168,26 @@ async def test_chat_prompt_becomes_the_text(tiny_run: Path) -> None:
         await pilot.press("f7")
         await wait_for(pilot, lambda: screen.tokens is not None and "".join(screen.tokens.texts) == "the fox")
         assert screen.query_one("#model-text").value == "the fox"
+
+
+async def test_a_checkpoint_saved_over_is_loaded_again_so_selector_and_info_agree(tiny_run: Path) -> None:
+    from core.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_model_screen(pilot, app)
+        path = Path(str(screen.query_one("#model-source", Select).value))
+        before = load_checkpoint(path)["iter_num"]
+        assert f"{before:,} iters" in shown(screen, "#model-status")
+        # The run trains on and saves over it (here, or in another terminal) while the screen is shown.
+        ckpt = load_checkpoint(path)
+        ckpt["iter_num"] = before + 50
+        save_checkpoint(path, ckpt)
+        after = f"{before + 50:,} iters"
+        label = screen.query_one("#model-source", Select).query_one("#label", Static)  # what the selector shows
+
+        def agree() -> bool:
+            return after in shown(screen, "#model-status") and after in str(label.content)
+
+        await wait_for(pilot, agree, 30)
+        assert isinstance(app.screen, ModelScreen)

@@ -65,7 +65,7 @@ class CheckpointsScreen(AppScreen):
         self.opened: list[Path] = []  # checkpoint files opened from outside the data folder
         self._select_after_refresh: str | None = None
         self._details_timer: Timer | None = None
-        self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
+        self._signature: tuple[Any, ...] | None = None  # of the listing the table shows, and its runs training
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -85,10 +85,18 @@ class CheckpointsScreen(AppScreen):
 
     # -- listing ---------------------------------------------------------------------------------
 
+    def on_mount(self) -> None:
+        # While shown, look again every few seconds: a run training here or elsewhere saves and finishes.
+        self._follow = self.set_interval(listings.FOLLOW_S, self.action_refresh, pause=True)
+
     def on_screen_resume(self) -> None:
         # Runs come and go while other screens train or delete: list each time we are shown. The
         # listing is cached by the files' stats, so with nothing changed no checkpoint is read again.
         self.action_refresh()
+        self._follow.resume()
+
+    def on_screen_suspend(self) -> None:
+        self._follow.pause()
 
     def action_refresh(self) -> None:
         self.list_checkpoints(list(self.opened))
@@ -107,13 +115,11 @@ class CheckpointsScreen(AppScreen):
             self.post_message(Listed(summaries, signature, training))
 
     def on_listed(self, message: Listed) -> None:
-        if (
-            message.signature is not None
-            and message.signature == self._signature
-            and self._select_after_refresh is None
-        ):
+        # A run that stops training changes no checkpoint, only its lock: that counts as a change too.
+        signature = None if message.signature is None else (message.signature, message.training)
+        if signature is not None and signature == self._signature and self._select_after_refresh is None:
             return  # nothing changed on disk: the table stays as it is
-        self._signature = message.signature
+        self._signature = signature
         table = self.table
         keep = table.current_key
         if not table.show(message.summaries, message.training):

@@ -81,6 +81,8 @@ class ModelScreen(AppScreen):
         self._generation = 0  # numbers analyses, so results for an older text or model are ignored
         self._datasets: list[Any] = []
         self._chat_prompt = ""  # the Chat prompt last taken as the text
+        self._listed_signature: tuple[Any, ...] | None = None  # of the listings the selectors show
+        self._loaded_signature: tuple[int, int, int] | None = None  # of the checkpoint file loaded
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -104,10 +106,16 @@ class ModelScreen(AppScreen):
 
     def on_mount(self) -> None:
         self.query_one(Tabs).focus()  # the view keys ([ ] , . ↑ ↓) work at once; click the text to edit it
+        # While shown, look at the checkpoints every few seconds: one saved over is loaded again.
+        self._follow = self.set_interval(listings.FOLLOW_S, self.list_sources, pause=True)
 
     def on_screen_resume(self) -> None:
         self.list_sources()
         self.take_chat_prompt()
+        self._follow.resume()
+
+    def on_screen_suspend(self) -> None:
+        self._follow.pause()
 
     def take_chat_prompt(self) -> None:
         """The Chat screen's last prompt becomes the text, once per new prompt."""
@@ -127,15 +135,25 @@ class ModelScreen(AppScreen):
     def list_sources(self) -> None:
         from core.dataset.format import DatasetInfo
 
+        chosen = self.source
         try:  # cached by the files' stats: a revisit with nothing changed reads nothing
-            checkpoints = [s for s in listings.checkpoints()[1] if not s.error]
-            datasets = [d for d in listings.datasets()[1] if isinstance(d, DatasetInfo)]
+            runs_signature, checkpoints = listings.checkpoints()
+            datasets_signature, datasets = listings.datasets()
         except Exception as error:
             self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
             return
-        self.post_message(SourcesListed(checkpoints, datasets))
+        checkpoints = [s for s in checkpoints if not s.error]
+        datasets = [d for d in datasets if isinstance(d, DatasetInfo)]
+        chosen_signature = listings.file_signature(Path(chosen)) if chosen and chosen != SETTINGS else None
+        self.post_message(SourcesListed(checkpoints, datasets, (runs_signature, datasets_signature), chosen, chosen_signature))
 
     def on_sources_listed(self, message: SourcesListed) -> None:
+        loaded = self.source == message.chosen and self.model is not None
+        if loaded and message.chosen_signature not in (None, self._loaded_signature):
+            self.choose(str(self.source))  # saved over since it was loaded: what the selector says is loaded
+        if message.signature == self._listed_signature:
+            return  # nothing changed on disk: the selectors stay as they are
+        self._listed_signature = message.signature
         self._datasets = message.datasets
         options = [("from Train settings (untrained)", SETTINGS)]
         options += [(f"{s.name} ({s.kind}, {s.iter_num:,} iters)", str(s.path)) for s in message.checkpoints]
@@ -200,6 +218,7 @@ class ModelScreen(AppScreen):
         from core.inference.inspect_model import model_config, param_infos
         from core.model.anatomy import build_anatomy
 
+        signature = listings.file_signature(Path(source)) if settings is None else None  # before reading it
         try:
             if settings is None:
                 model, tokenizer, description, trained, default = load_checkpoint(Path(source))
@@ -210,12 +229,13 @@ class ModelScreen(AppScreen):
         except Exception as error:  # a bad checkpoint, a form the model cannot take: the user's to fix
             self.post_message(WorkFailed("Cannot load the model", str(error)))
             return
-        self.post_message(ModelReady(source, model, tokenizer, anatomy, description, trained, default))
+        self.post_message(ModelReady(source, model, tokenizer, anatomy, description, trained, default, signature))
 
     def on_model_ready(self, message: ModelReady) -> None:
         if message.source != self.source:
             return  # another model was chosen meanwhile
         self.model, self.tokenizer, self.trained = message.model, message.tokenizer, message.trained
+        self._loaded_signature = message.signature
         self._status(message.description)
         self.query_one(AnatomyTab).show(message.anatomy)
         dataset = self.query_one("#model-dataset", Select)

@@ -19,6 +19,9 @@ from core.common.formatting import human_count
 class SourcesListed(Message):
     checkpoints: list[Any]  # CheckpointSummary
     datasets: list[Any]  # DatasetInfo
+    signature: tuple[Any, ...]  # of both listings: the same one again changes nothing on screen
+    chosen: str | None  # the source chosen when the worker looked, and its file's signature then
+    chosen_signature: tuple[int, int, int] | None
 
 
 @dataclass
@@ -30,6 +33,7 @@ class ModelReady(Message):
     description: str
     trained: bool
     dataset: str | None  # the dataset to measure the loss on, if the screen has none chosen
+    signature: tuple[int, int, int] | None  # of the checkpoint file, taken before it was read
 
 
 @dataclass
