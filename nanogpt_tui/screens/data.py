@@ -313,8 +313,15 @@ class DataScreen(AppScreen):
         pad = 2 * table.cell_padding
         names = ["Name", *(["Problem"] if broken else []), "Tokenizer", "Vocab", "Train", "Val"]
         columns: dict[str, list[str | Text]] = {name: [] for name in names}
+        figures = [(tokenizer_name(item.tokenizer), f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}")
+                   for item in self.datasets.values() if isinstance(item, DatasetInfo)]
+        figures_width = sum(max([len(label), *(len(row[i]) for row in figures)]) + pad
+                            for i, label in enumerate(("Tokenizer", "Vocab", "Train", "Val")))
         name_width = max((len(name) for name in self.datasets), default=4) + pad
-        room = max(16, width - name_width - pad - 1)
+        # The problem shares the row with every figure when that leaves it room enough; else it takes the
+        # row and the figures go (they are in the details).
+        room = width - name_width - figures_width - pad - 1
+        room = room if room >= 24 else max(16, width - name_width - pad - 1)
         for name, item in self.datasets.items():
             if isinstance(item, DatasetInfo):
                 cells: list[str | Text] = [name, *([""] if broken else []), tokenizer_name(item.tokenizer),
