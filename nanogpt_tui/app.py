@@ -19,6 +19,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from nanogpt_tui import session_state
+
 if TYPE_CHECKING:
     from core.training.process import TrainerProcess
     from nanogpt_tui.screens.chat import ChatScreen
@@ -85,6 +87,9 @@ class NanoGPTApp(App[None]):
     ]
 
     def __init__(self) -> None:
+        # Open where the user would continue (nanogpt_tui.session_state); a few hundred bytes read.
+        self.remembered, self._state_problem = session_state.read_state()
+        self.DEFAULT_MODE = session_state.opening_screen(self.remembered, SCREENS)
         super().__init__()
         # The trainer the Train screen runs, if any: quitting stops it and waits for its checkpoint.
         self.trainer: TrainerProcess | None = None
@@ -99,6 +104,7 @@ class NanoGPTApp(App[None]):
     def on_mount(self) -> None:
         # After the first paint: importing torch holds the GIL for a second and would delay it.
         self.call_after_refresh(self.warm_up)
+        self.call_after_refresh(session_state.after_launch, self, self.remembered, self._state_problem)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warm-up")
     def warm_up(self) -> None:
@@ -183,7 +189,9 @@ class NanoGPTApp(App[None]):
         self.push_screen(screen_class("watch")(run_dir))  # type: ignore[call-arg]
 
     async def action_quit(self) -> None:
-        """Quit; a training run is stopped first, so its latest checkpoint is saved."""
+        """Quit; a training run is stopped first, so its latest checkpoint is saved (and offered for resuming
+        at the next launch, which opens on this screen)."""
+        session_state.remember_quit(self.current_mode, self.trainer.run_dir if self.trainer else None)
         if self.trainer is not None:
             self.notify("Stopping training and saving a checkpoint…", title="Quitting", timeout=60)  # stays up until the save is done
             self.trainer.stop()

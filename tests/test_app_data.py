@@ -134,6 +134,7 @@ async def test_at_100x30_prepare_stays_in_view_and_table_columns_are_whole(small
     (broken / "dataset.json").write_text("{not json", encoding="utf-8")
     app = NanoGPTApp()
     async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")  # a dataset exists: the app opens on Train
         screen = app.screen
         await wait_for(pilot, lambda: set(table_rows(screen)) == {"broken", "a-dataset-with-a-long-name-char"})
         button = screen.query_one("#data-prepare")
@@ -223,6 +224,7 @@ async def test_delete_asks_first_and_a_broken_dataset_shows_its_error(small_text
     (broken / "dataset.json").write_text("{not json", encoding="utf-8")
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")  # a dataset exists: the app opens on Train
         screen = app.screen
         await wait_for(pilot, lambda: set(table_rows(screen)) == {"broken", "keepme"})  # listed in a worker
         table = screen.query_one("#data-table", DataTable)

@@ -386,6 +386,7 @@ async def test_an_existing_dataset_name_offers_to_replace_it(small_text: Path, c
     old = load_dataset(char_dataset.name)
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")  # a dataset exists: the app opens on Train
         screen = app.screen
         assert isinstance(screen, DataScreen)
         await wait_for(pilot, lambda: char_dataset.name in screen.datasets)

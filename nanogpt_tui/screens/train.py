@@ -28,7 +28,7 @@ from core.runs.events import Compiling, Event, Failed, Finished, Paused, Started
 from core.runs.files import LATEST
 from core.settings.train_config import TrainConfig
 from core.training.process import TrainerProcess
-from nanogpt_tui import listings
+from nanogpt_tui import listings, session_state
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.run_folders import FolderId, find_moved, folder_id
 from nanogpt_tui.screens.base import AppScreen
@@ -151,10 +151,12 @@ class TrainScreen(AppScreen):
     def on_datasets_listed(self, message: DatasetsListed) -> None:
         if message.signature == self._datasets_signature:
             return  # nothing changed on disk: leave the Select alone
-        self._datasets_signature = message.signature
-        # A resume set up before this listing came in wants its own dataset.
+        first, self._datasets_signature = self._datasets_signature is None, message.signature
+        # A resume set up before this listing came in wants its own dataset; the first listing, the dataset
+        # last trained on (a later one keeps the user's choice).
         resumed = self.resume_config.get("dataset", "") if self.resume_config else ""
-        self.form.show_datasets(message.items, wanted=Path(str(resumed)).name)
+        remembered = self.app.remembered.dataset if first else None  # type: ignore[attr-defined]  (NanoGPTApp's)
+        self.form.show_datasets(message.items, wanted=Path(str(resumed)).name or remembered)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-setup")
     def load_devices(self) -> None:
@@ -348,6 +350,7 @@ class TrainScreen(AppScreen):
         """Run the trainer in its child process (blocking); its events reach the UI as throttled messages."""
         if replace is not None:  # the user chose to replace this run
             shutil.rmtree(replace)
+        session_state.update_state(dataset=config.dataset)  # the next launch's default dataset
         throttle = EventThrottle(
             lambda events: self.post_message(TrainerEvents(events)), lambda e: isinstance(e, Step), UPDATE_INTERVAL
         )

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
+from textual.widget import MountError
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
 from core.dataset.format import DatasetInfo
@@ -143,11 +144,14 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         await box.remove_children()
         # Built whole (not filled later) so the RadioSet knows its pressed button from the start. A long
         # reason would be cut at the panel's edge: the label says "unavailable", the note below says why.
-        await box.mount(RadioSet(*(
-            RadioButton(d.name if d.available else f"{d.name} (unavailable)", value=d.name == default,
-                        disabled=not d.available, name=d.name, tooltip=None if d.available else d.reason)
-            for d in devices
-        ), id="device"))
+        try:
+            await box.mount(RadioSet(*(
+                RadioButton(d.name if d.available else f"{d.name} (unavailable)", value=d.name == default,
+                            disabled=not d.available, name=d.name, tooltip=None if d.available else d.reason)
+                for d in devices
+            ), id="device"))
+        except MountError:
+            return  # the app quit while torch loaded (it may open on this screen and quit at once)
         self.device = default
         self.query_one("#device-note", Static).update("\n".join(
             f"{d.name}: {d.detail if d.available else d.reason}" for d in devices
