@@ -38,8 +38,11 @@ from nanogpt_tui.screens.model_work import (
     ModelReady,
     Probed,
     SourcesListed,
+    analyse_text,
     build_untrained,
     load_checkpoint,
+    measure_init_loss,
+    probe_layers,
 )
 from nanogpt_tui.widgets.footer import Footer
 from nanogpt_tui.widgets.model_tabs import AnatomyTab, AttentionTab
@@ -48,6 +51,12 @@ SETTINGS = "settings"  # the source value for an untrained model with the Train 
 SAMPLE_TEXT = "ROMEO: But soft, what light through yonder window breaks?"
 # Each pair of keys takes one place in the footer ("↑ ↓ Token").
 TOKEN_KEYS, LAYER_KEYS, HEAD_KEYS = Binding.Group("Token"), Binding.Group("Layer"), Binding.Group("Head")
+# The tabs, by key (1-5: typed into the text field while it has the focus, so no view key is lost there).
+TABS = {"1": ("tab-anatomy", "Anatomy"), "2": ("tab-loss", "Loss at init"), "3": ("tab-attention", "Attention"),
+        "4": ("tab-lens", "Logit lens"), "5": ("tab-embeddings", "Embeddings")}
+# The tabs each view key acts on: the footer shows a key only there.
+ACTS_ON = {"position": ("tab-attention", "tab-lens", "tab-embeddings"), "layer": ("tab-attention",),
+           "head": ("tab-attention",), "toggle_heads": ("tab-attention",)}
 
 
 class ModelScreen(AppScreen):
@@ -63,10 +72,12 @@ class ModelScreen(AppScreen):
         Binding("full_stop,alt+right", "head(1)", "Head +", id="model.head_next", key_display=".", group=HEAD_KEYS),
         Binding("ctrl+t", "toggle_heads", "All heads", id="model.all_heads"),
         Binding("ctrl+r", "reload", "Reload", id="model.reload"),
+        *(Binding(key, f"show_tab('{tab}')", f"{title} tab", id=f"model.{tab}", show=False) for key, (tab, title) in TABS.items()),
     ]
 
-    layer: reactive[int] = reactive(0, bindings=True)
-    head: reactive[int] = reactive(0, bindings=True)
+    # Not bindings=True: the footer is redrawn (costly) only when a key's state changes, at the ends (`watch_layer`).
+    layer: reactive[int] = reactive(0)
+    head: reactive[int] = reactive(0)
     position: reactive[int] = reactive(0, bindings=True)
     all_heads: reactive[bool] = reactive(False, bindings=True)
 
@@ -277,15 +288,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-loss")
     def measure_loss(self, source: str, model: Any, dataset: str) -> None:
-        from core.dataset.format import load_dataset
-        from core.inference.inspect_model import measure_loss
-
-        try:
-            loss = measure_loss(model, load_dataset(dataset))
-        except Exception as error:
-            self.post_message(WorkFailed("Cannot measure the loss", str(error)))
-            return
-        self.post_message(LossMeasured(source, dataset, loss))
+        self.post_message(measure_init_loss(source, model, dataset))
 
     def on_loss_measured(self, message: LossMeasured) -> None:
         if message.source == self.source and self.tokenizer is not None:
@@ -310,18 +313,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-analyse")
     def run_analysis(self, generation: int, model: Any, tokenizer: Any, text: str) -> None:
-        import torch
-
-        from core.inference.inspect_model import attention_weights, device_of, encode
-
-        try:
-            tokens = encode(tokenizer, text, model.config.block_size)
-            idx = torch.tensor([tokens.ids], dtype=torch.long, device=device_of(model))
-            attention = attention_weights(model, idx)[:, 0].float().cpu().numpy()  # (n_layer, n_head, T, T)
-        except Exception as error:
-            self.post_message(WorkFailed("Cannot analyse the text", str(error)))
-            return
-        self.post_message(Analysed(generation, tokens, attention))
+        self.post_message(analyse_text(generation, model, tokenizer, text))
 
     def on_analysed(self, message: Analysed) -> None:
         if message.generation != self._generation:
@@ -337,11 +329,18 @@ class ModelScreen(AppScreen):
         self.render_attention()
         self.probe()
 
-    def watch_layer(self) -> None:
+    def watch_layer(self, old: int, new: int) -> None:
         self.render_attention()
+        self._refresh_keys_at_ends(old, new, self.attention.shape[0] if self.attention is not None else 0)
 
-    def watch_head(self) -> None:
+    def watch_head(self, old: int, new: int) -> None:
         self.render_attention()
+        self._refresh_keys_at_ends(old, new, self.attention.shape[1] if self.attention is not None else 0)
+
+    def _refresh_keys_at_ends(self, old: int, new: int, count: int) -> None:
+        """A step to or from the first or last layer (head) greys or restores a key: only then the footer."""
+        if {old, new} & {0, count - 1}:
+            self.refresh_bindings()
 
     def watch_all_heads(self) -> None:
         self.render_attention()
@@ -352,6 +351,10 @@ class ModelScreen(AppScreen):
     @on(TabbedContent.TabActivated)
     def _tab_shown(self) -> None:
         self.call_after_refresh(self.render_attention)  # the heatmap's size is known once its tab shows
+        self.refresh_bindings()  # the view keys of this tab in the footer
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
 
     def render_attention(self) -> None:
         if self.tokens is None or self.attention is None or not self.is_mounted:
@@ -367,16 +370,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-probe")
     def run_probe(self, generation: int, model: Any, tokenizer: Any, ids: list[int], position: int) -> None:
-        from core.inference.inspect_model import logit_lens, nearest_tokens, token_text
-
-        try:
-            lens = logit_lens(model, tokenizer, ids, position)
-            near = nearest_tokens(model, ids[position], k=12, vocab_size=tokenizer.vocab_size)
-            nearest = [(token_text(tokenizer, i), i, sim) for i, sim in near]
-        except Exception as error:
-            self.post_message(WorkFailed("Cannot read the layers", str(error)))
-            return
-        self.post_message(Probed(generation, position, lens, nearest))
+        self.post_message(probe_layers(generation, model, tokenizer, ids, position))
 
     def on_probed(self, message: Probed) -> None:
         if message.generation != self._generation or message.position != self.position or self.tokens is None:
@@ -390,7 +384,9 @@ class ModelScreen(AppScreen):
     # -- keys --------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("position", "layer", "head", "toggle_heads"):
+        if action in ACTS_ON:
+            if self.is_mounted and self.query_one(TabbedContent).active not in ACTS_ON[action]:
+                return False  # no use on this tab: not in the footer
             if self.attention is None:
                 return None  # shown greyed until a text is analysed
             if action == "toggle_heads":
