@@ -47,6 +47,7 @@ from data.records import DEFAULT_TEXT_FIELD, RecordsError, document_text, docume
 from data.sources import (
     DEFAULT_EXTENSIONS,
     READ_CHUNK,
+    SHAKESPEARE,
     DownloadError,
     Progress,
     ProgressCallback,
@@ -105,6 +106,12 @@ def default_name(source: Source, tokenizer: str) -> str:
     """
     stem = re.sub(r"[^A-Za-z0-9_.+-]+", "-", source.name)[:MAX_STEM].strip(".-+") or "text"
     return f"{stem}-{tokenizer}"
+
+
+def shakespeare_name(tokenizer: str) -> str:
+    """The name `prepare shakespeare` gives its dataset (README's commands train on it): what each front
+    end's offline advice names too. `tokenizer` as in a dataset's name (data.learn_bpe.tokenizer_label)."""
+    return default_name(Source(description="Tiny Shakespeare", name=SHAKESPEARE, files=[]), tokenizer)
 
 
 def _texts(

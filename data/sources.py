@@ -29,7 +29,8 @@ from data.records import DEFAULT_TEXT_FIELD, HF_PREFIX, RECORD_SUFFIXES, Records
 
 SHAKESPEARE = "shakespeare"
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-# The offline way to the dataset `prepare shakespeare` makes (the name README's next command trains on).
+# The download's name in the cache, and the offline way to the dataset `prepare shakespeare` makes: a
+# file of this name is named like the download (shakespeare-char, ...), the name README's commands use.
 SHAKESPEARE_FILE = "tinyshakespeare.txt"
 STDIN = "-"
 DEFAULT_EXTENSIONS = (".txt", ".md", *RECORD_SUFFIXES)
@@ -203,6 +204,14 @@ def shakespeare_file(progress: ProgressCallback | None = None, cancel: threading
     return dest
 
 
+def file_source_name(path: Path) -> str:
+    """The name a file gives its dataset (before the tokenizer): its stem (a.jsonl.gz: a), but "shakespeare"
+    for a saved copy of Tiny Shakespeare, so offline the dataset gets the name `prepare shakespeare` gives."""
+    if path.name.lower() == SHAKESPEARE_FILE:
+        return SHAKESPEARE
+    return path.name[: -len(".jsonl.gz")] if path.name.lower().endswith(".jsonl.gz") else path.stem
+
+
 def _normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
     return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
 
@@ -299,8 +308,8 @@ def resolve_source(
         return Source(f"folder {path.resolve()} ({len(files)} files{field_note})", path.resolve().name, files, text_field)
     if path.is_file():
         file = _source_file(path)
-        stem = path.name[: -len(".jsonl.gz")] if path.name.lower().endswith(".jsonl.gz") else path.stem
-        return Source(str(path.resolve()) + (field_note if file.kind != "text" else ""), stem, [file], text_field)
+        return Source(str(path.resolve()) + (field_note if file.kind != "text" else ""), file_source_name(path), [file],
+                      text_field)
     if path.exists():
         raise SourceError(f"{path} is neither a file nor a folder")
     raise SourceError(f"no such file or folder: {path} (sources are 'shakespeare', a file, a folder, '-' for stdin "

@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from core.common import paths
+from nanogpt_tui import session_state
 from nanogpt_tui.messages import OpenChat, ResumeTraining, WatchRun
 from nanogpt_tui.screens import SCREEN_CLASSES, SCREENS, screen_class
 from nanogpt_tui.worker_threads import AbandonableExecutor
@@ -78,6 +79,9 @@ class NanoGPTApp(App[None]):
     chat_prompt: var[str] = var("")
 
     def __init__(self) -> None:
+        # Open where the user would continue (nanogpt_tui.session_state); a few hundred bytes read.
+        self.remembered, self._state_problem = session_state.read_state()
+        self.DEFAULT_MODE = session_state.opening_screen(self.remembered, SCREENS)
         super().__init__()
         # The threads thread workers run on (see on_load and action_quit).
         self.worker_threads = AbandonableExecutor()
@@ -91,6 +95,7 @@ class NanoGPTApp(App[None]):
     def on_mount(self) -> None:
         # After the first paint: importing torch holds the GIL for a second and would delay it.
         self.call_after_refresh(self.warm_up)
+        self.call_after_refresh(session_state.after_launch, self, self.remembered, self._state_problem)
         self.check_home()
 
     @work(thread=True, exit_on_error=False, group="check-home")
@@ -199,8 +204,10 @@ class NanoGPTApp(App[None]):
         self.push_screen(WatchScreen(run_dir))
 
     async def action_quit(self) -> None:
-        """Quit; a training run is stopped first, so its latest checkpoint is saved. Other workers are not
-        waited for beyond a moment (see `on_load`)."""
+        """Quit; a training run is stopped first, so its latest checkpoint is saved (and offered for resuming
+        at the next launch, which opens on this screen). Other workers are not waited for beyond a moment
+        (see `on_load`)."""
+        session_state.remember_quit(self.current_mode, self.trainer.run_dir if self.trainer else None)
         if self.trainer is not None:
             self.notify("Stopping training and saving a checkpoint…", title="Quitting", timeout=60)  # stays up until the save is done
             self.trainer.stop()

@@ -35,6 +35,9 @@ _lock = threading.Lock()
 _cache: dict[Hashable, Any] = {}
 _computing: dict[Hashable, threading.Lock] = {}  # a lock per key being computed
 MAX_ENTRIES = 512  # a safety net: signatures of files long gone are dropped past this many
+# How often a screen showing runs looks at their files again while it is shown (a run trained elsewhere
+# saves, finishes, is renamed). A look is a few stats per run: the listing reads only what changed.
+FOLLOW_S = 2.0
 
 
 def file_signature(path: Path) -> tuple[int, int, int] | None:

@@ -7,9 +7,11 @@ they may look at; the masked upper triangle (the future) is left blank.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from rich.console import Group
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -48,6 +50,13 @@ def header_rows(tokens: Sequence[str]) -> int:
     return max(1, min(MAX_HEADER, max((len(visible(t)) for t in tokens), default=1)))
 
 
+@lru_cache(maxsize=128)
+def cell_style(percent: int) -> Style:
+    """A heatmap cell's style for a weight in whole percent: built once each (a heatmap has thousands of cells,
+    and a layer or head switch redraws them all)."""
+    return Style.parse(f"{'#000000' if percent > 30 else '#ffffff'} on {heat(percent / 100)}")
+
+
 def cell_text(weight: float) -> str:
     """A cell shows its weight in percent when it is at least 10% (so the strong links read as numbers too)."""
     return f"{min(99, round(weight * 100)):>{CELL}}" if weight >= 0.1 else " " * CELL
@@ -75,8 +84,7 @@ def render_heatmap(tokens: Sequence[str], weights: Sequence[Sequence[float]], cu
                 text.append(" " * CELL)  # the future: masked, nothing to see
             else:
                 weight = float(weights[i][j])
-                ink = "#000000" if weight > 0.3 else "#ffffff"
-                text.append(cell_text(weight), f"{ink} on {heat(weight)}")
+                text.append(cell_text(weight), cell_style(round(weight * 100)))
         text.append("\n")
     text.rstrip()
     return text

@@ -143,6 +143,30 @@ async def test_a_stop_string_from_the_settings_ends_the_reply(tiny_run: Path) ->
         assert "stop strings must not be empty" in shown(screen, "#chat-settings-error")
 
 
+async def test_a_reply_that_stops_at_once_says_why_and_the_saved_text_marks_it(tiny_run: Path, tmp_path: Path) -> None:
+    from nanogpt_tui.widgets.dialogs import TextModal
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        screen = await open_chat(app, pilot)
+        await set_setting(pilot, screen, "temperature", "0")  # greedy: the first character is known ahead
+        first = engine_reply(screen, "The", max_new_tokens=1, temperature=0)
+        typed = {"\n": "\\n", " ": "\\s", ",": "\\,"}.get(first, first)  # as the settings take it
+        await set_setting(pilot, screen, "stop", typed)
+        await send(pilot, screen, "The")
+        assert screen.turns[0].reply == ""  # the stop string stays out of the transcript
+        reason = f"stopped at stop string {first!r} before any text"
+        assert shown(screen, "#chat-speed").startswith(reason)
+        assert blocks(screen) == [("The", f"({reason})")]
+
+        target = tmp_path / "chat.txt"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextModal))
+        await pilot.press("ctrl+u", *str(target), "enter")
+        await wait_for(pilot, lambda: target.is_file())
+        assert f"--- prompt ---\nThe\n--- reply ---\n({reason})\n" in target.read_text(encoding="utf-8")
+
+
 async def test_streaming_draws_only_the_turn_that_streams(tiny_run: Path) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:

@@ -81,7 +81,14 @@ async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tin
         await send(pilot, screen, "Quick")
         await send(pilot, screen, "The fox")
         first, second = screen.turns[0].reply, screen.turns[1].reply
-        expected = "Quick" + first + ("" if first.endswith("\n") else "\n") + "The fox" + second
+        # Marker lines say where each prompt ends and the model's reply begins.
+        body = (f"--- prompt ---\nQuick\n--- reply ---\n{first.rstrip(chr(10))}\n\n"
+                f"--- prompt ---\nThe fox\n--- reply ---\n{second.rstrip(chr(10))}\n")
+        title = f"A conversation with {tiny_run.name}/{screen.checkpoint.name}, saved "
+
+        def saved_as_expected(text: str) -> bool:
+            head, _, rest = text.partition("\n\n")
+            return head.startswith(title) and rest == body
 
         async def save_to(path: Path) -> None:
             await pilot.press("ctrl+s")
@@ -90,7 +97,7 @@ async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tin
 
         await save_to(target)
         await wait_for(pilot, lambda: target.is_file())
-        assert target.read_text(encoding="utf-8") == expected
+        assert saved_as_expected(target.read_text(encoding="utf-8"))
         await wait_for(pilot, lambda: any(str(target) in str(n.message) for n in app._notifications))
 
         # The file exists now: saving again asks first; "n" leaves it, "y" overwrites it.
@@ -104,7 +111,7 @@ async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tin
         await save_to(target)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
-        await wait_for(pilot, lambda: target.read_text(encoding="utf-8") == expected)
+        await wait_for(pilot, lambda: saved_as_expected(target.read_text(encoding="utf-8")))
 
         # A folder is not a file: the dialog says so and stays open.
         await save_to(short_tmp_path)

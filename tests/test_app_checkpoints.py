@@ -294,6 +294,27 @@ async def test_a_run_another_process_trains_is_neither_renamed_nor_deleted(tiny_
             await wait_for(pilot, lambda: table_rows(app)[str(tiny_run / "ckpt.pt")][kind] == "latest")
 
 
+async def test_the_table_follows_a_run_saved_and_finished_meanwhile_without_a_refresh(tiny_run: Path) -> None:
+    from core.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    latest = tiny_run / "ckpt.pt"
+    with another_writer(tiny_run) as holder:  # a trainer in another terminal
+        app = NanoGPTApp()
+        async with app.run_test(size=(140, 44)) as pilot:
+            await open_checkpoints(app, pilot)
+            kind, iters = COLUMNS.index("kind"), COLUMNS.index("iters")
+            assert table_rows(app)[str(latest)][kind] == "latest · training"
+            # It saves a later checkpoint, then finishes: the screen, left open, shows both by itself.
+            ckpt = load_checkpoint(latest)
+            ckpt["iter_num"] += 5
+            save_checkpoint(latest, ckpt)
+            await wait_for(pilot, lambda: table_rows(app)[str(latest)][iters] == f"{ckpt['iter_num']:,}")
+            holder.kill()
+            holder.wait()
+            await wait_for(pilot, lambda: table_rows(app)[str(latest)][kind] == "latest")
+            assert isinstance(app.screen, CheckpointsScreen)  # never left, never refreshed by hand
+
+
 async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(tiny_run: Path) -> None:
     copy_run(tiny_run, paths.runs_dir() / "tiny-copy")
     app = NanoGPTApp()

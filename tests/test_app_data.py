@@ -104,7 +104,9 @@ async def test_the_progress_bar_shows_only_when_there_is_progress(tmp_path: Path
         assert "binary" in text_of(screen, "#data-status") and not bar.display
 
 
-async def test_offline_shakespeare_points_to_the_text_file_option(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_offline_shakespeare_points_to_the_text_file_option(
+    small_text: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from data import sources
 
     monkeypatch.setattr(sources, "SHAKESPEARE_URL", "http://127.0.0.1:9/input.txt")
@@ -113,10 +115,52 @@ async def test_offline_shakespeare_points_to_the_text_file_option(monkeypatch: p
         screen = app.screen
         await pilot.click("#source-shakespeare")
         await prepare_and_wait(pilot, screen)
-        status = text_of(screen, "#data-status")
+        status = " ".join(text_of(screen, "#data-status").split())
         assert "cannot download Tiny Shakespeare" in status and '"A text file"' in status
-        assert "http://127.0.0.1:9/input.txt" in status
+        assert "http://127.0.0.1:9/input.txt" in status and sources.SHAKESPEARE_FILE in status
+        assert "named shakespeare-char" in status
         assert dataset_entries() == []
+
+        # Following the advice gives the dataset the name `prepare shakespeare` gives, which README trains on.
+        saved = tmp_path / "saved" / sources.SHAKESPEARE_FILE
+        saved.parent.mkdir()
+        saved.write_bytes(small_text.read_bytes())
+        await choose_file(pilot, screen, saved)
+        await pilot.pause()
+        assert screen.query_one("#data-name").placeholder == "shakespeare-char (default)"
+        await prepare_and_wait(pilot, screen)
+        assert dataset_entries() == ["shakespeare-char"]
+
+
+async def test_at_100x30_prepare_stays_in_view_and_table_columns_are_whole(small_text: Path, tmp_path: Path) -> None:
+    prepare(str(small_text), name="a-dataset-with-a-long-name-char", block_size=8)
+    broken = paths.datasets_dir() / "broken"
+    broken.mkdir()
+    (broken / "dataset.json").write_text("{not json", encoding="utf-8")
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")  # a dataset exists: the app opens on Train
+        screen = app.screen
+        await wait_for(pilot, lambda: set(table_rows(screen)) == {"broken", "a-dataset-with-a-long-name-char"})
+        button = screen.query_one("#data-prepare")
+        assert screen.region.contains_region(button.region)  # Prepare in view, without scrolling the form
+        table = screen.query_one("#data-table", DataTable)
+        labels = [str(column.label) for column in table.columns.values()]
+        assert labels[:2] == ["Name", "Problem"]  # the problem right after the name: in view
+        widths = sum(column.get_render_width(table) for column in table.columns.values())
+        assert widths <= table.size.width  # every column shown is whole: the others are left out
+        assert str(table_rows(screen)["broken"][1]).startswith("dataset.json is")  # cut to fit, with a mark: …
+
+        # A preparation that succeeded leaves its bar at 100%; one that fails next does not show it.
+        await choose_file(pilot, screen, small_text)
+        screen.query_one("#data-name").value = "fresh"
+        await prepare_and_wait(pilot, screen)
+        bar = screen.query_one("#data-progress", ProgressBar)
+        assert bar.display and bar.percentage == 1
+        screen.query_one("#data-path", PathInput).value = str(tmp_path / "missing.txt")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert "does not exist" in text_of(screen, "#data-status") and not bar.display
 
 
 async def test_a_missing_path_shows_an_error_and_writes_nothing(tmp_path: Path) -> None:
@@ -185,6 +229,7 @@ async def test_delete_asks_first_and_a_broken_dataset_shows_its_error(small_text
     (broken / "dataset.json").write_text("{not json", encoding="utf-8")
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")  # a dataset exists: the app opens on Train
         screen = app.screen
         await wait_for(pilot, lambda: set(table_rows(screen)) == {"broken", "keepme"})  # listed in a worker
         table = screen.query_one("#data-table", DataTable)

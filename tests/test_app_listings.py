@@ -66,6 +66,7 @@ async def test_data_screen_lists_in_a_worker_and_a_revisit_reads_nothing(
     reads = count_calls(monkeypatch, listings, "load_dataset")
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")  # a dataset exists: the app opens on Train
         await wait_for(pilot, has_rows(app, {"small-char"}))
         await settle(pilot)
         assert reads == [dataset_format.paths.datasets_dir() / "small-char"]  # read once, by the listing worker

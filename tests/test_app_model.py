@@ -172,3 +172,57 @@ async def test_chat_prompt_becomes_the_text(tiny_run: Path) -> None:
         await pilot.press("f7")
         await wait_for(pilot, lambda: screen.tokens is not None and "".join(screen.tokens.texts) == "the fox")
         assert screen.query_one("#model-text").value == "the fox"
+
+
+async def test_a_checkpoint_saved_over_is_loaded_again_so_selector_and_info_agree(tiny_run: Path) -> None:
+    from core.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await open_model_screen(pilot, app)
+        path = Path(str(screen.query_one("#model-source", Select).value))
+        before = load_checkpoint(path)["iter_num"]
+        assert f"{before:,} iters" in shown(screen, "#model-status")
+        # The run trains on and saves over it (here, or in another terminal) while the screen is shown.
+        ckpt = load_checkpoint(path)
+        ckpt["iter_num"] = before + 50
+        save_checkpoint(path, ckpt)
+        after = f"{before + 50:,} iters"
+        label = screen.query_one("#model-source", Select).query_one("#label", Static)  # what the selector shows
+
+        def agree() -> bool:
+            return after in shown(screen, "#model-status") and after in str(label.content)
+
+        await wait_for(pilot, agree, 30)
+        assert isinstance(app.screen, ModelScreen)
+
+
+async def test_at_100x30_numbers_are_whole_and_each_tab_has_a_key_and_its_own_view_keys(tiny_run: Path) -> None:
+    from textual.widgets import TabbedContent
+
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_model_screen(pilot, app)
+        # Every tree line and every figure as drawn: whole (no "…", no label cut at the edge).
+        tree = screen.query_one("#model-tree", Tree)
+        drawn = [tree.render_line(y).text.rstrip() for y in range(tree.size.height)]
+        labels = [str(node.label) for node in (tree.get_node_at_line(i) for i in range(tree.last_line + 1)) if node]
+        visible = [label for label in labels if any(line.endswith(label) for line in drawn)]
+        assert visible and len(visible) == min(len(labels), len([line for line in drawn if line.strip()]))
+        for selector in ("#model-counts", "#model-shapes"):
+            widget = screen.query_one(selector, Static)
+            lines = [widget.render_line(y).text for y in range(widget.size.height)]
+            assert lines and not any("…" in line for line in lines), lines
+            assert widget.region.width <= screen.size.width
+
+        # 1-5 choose the tabs (as F1 and the palette list them); the view keys show only where they act.
+        tabs = screen.query_one(TabbedContent)
+        commands = {command.title for command in app.get_system_commands(screen)}
+        for key, tab, title in (("3", "tab-attention", "Attention"), ("4", "tab-lens", "Logit lens"),
+                                ("2", "tab-loss", "Loss at init"), ("5", "tab-embeddings", "Embeddings"),
+                                ("1", "tab-anatomy", "Anatomy")):
+            assert f"{title} tab" in commands
+            await pilot.press(key)
+            assert tabs.active == tab
+            assert bool(screen.check_action("head", (1,))) == bool(screen.check_action("layer", (1,))) == (tab == "tab-attention")
+            assert (screen.check_action("position", (-1,)) is not False) == (tab in ("tab-attention", "tab-lens", "tab-embeddings"))

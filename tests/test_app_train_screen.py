@@ -26,7 +26,7 @@ from nanogpt_tui.screens.train import TrainScreen
 from nanogpt_tui.widgets.dialogs import ChoiceModal, ConfirmModal, TextModal
 from nanogpt_tui.widgets.path_input import PathInput
 from nanogpt_tui.widgets.run_monitor import FIGURES
-from nanogpt_tui.widgets.settings_form import FORM_FIELDS
+from nanogpt_tui.widgets.settings_form import FORM_FIELDS, OWN_SETTINGS
 
 
 def shown(widget: Widget) -> str:
@@ -78,7 +78,16 @@ async def test_dropdowns_offer_only_real_choices(char_dataset) -> None:
         dataset = screen.query_one("#dataset", Select)
         assert dataset.value == char_dataset.name
         assert options(dataset) == [f"{char_dataset.name} ({char_dataset.train_tokens:,} tokens)"]
-        assert options(screen.query_one("#preset", Select)) == list(PRESETS)
+        # The presets, after the "none" the box shows when the fields hold no preset's settings.
+        preset = screen.query_one("#preset", Select)
+        assert options(preset) == [OWN_SETTINGS, *PRESETS]
+        # The box names a preset only while the fields hold it.
+        assert preset.value == "cpu"
+        layers = screen.query_one("#cfg-n_layer", Input).value
+        await type_into(pilot, screen, {"n_layer": "7"})
+        assert preset.is_blank()
+        await type_into(pilot, screen, {"n_layer": layers})
+        assert preset.value == "cpu"
 
 
 async def test_no_dataset_says_where_to_make_one() -> None:
@@ -88,6 +97,26 @@ async def test_no_dataset_says_where_to_make_one() -> None:
         assert options(screen.query_one("#dataset", Select)) == ["none: prepare one on the Data screen (f2)"]
         assert "Data screen" in shown(screen.query_one("#error-form", Static))
         assert screen.query_one("#start", Button).disabled
+
+
+async def test_a_dataset_deleted_since_it_was_listed_is_refused_before_training(small_text: Path, char_dataset) -> None:
+    import shutil
+
+    from data.prepare import prepare
+
+    prepare(str(small_text), tokenizer="char", name="other-char", block_size=8)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        await wait_for(pilot, lambda: not screen.query_one("#start", Button).disabled)
+        chosen = str(screen.query_one("#dataset", Select).value)
+        shutil.rmtree(paths.datasets_dir() / chosen)  # e.g. deleted from another terminal
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert all(worker.group != "train" for worker in app.workers) and screen.state == "idle"
+        left = sorted({"other-char", char_dataset.name} - {chosen})
+        assert any(f"no dataset called {chosen!r}; you have: {', '.join(left)}" in m for m in warnings(app))
+        await wait_for(pilot, lambda: screen.query_one("#dataset", Select).value == left[0])  # listed anew
 
 
 async def test_tab_reaches_every_control_in_order(tiny_run: Path) -> None:
@@ -136,6 +165,80 @@ async def test_start_on_a_finished_run_asks_for_more_iterations(tiny_run: Path) 
         assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained + 2
         # Start again would resume a finished run once more: the form says so first.
         await wait_for(pilot, lambda: f"above{trained + 2}" in flat(shown(screen.query_one("#error-max_iters", Static))))
+
+
+async def test_resume_from_checkpoints_shows_the_run_its_figures_and_the_key_at_once(tiny_run: Path) -> None:
+    from nanogpt_tui.widgets.loss_plot import LossPlot
+    from nanogpt_tui.widgets.settings_form import RUN_SETTINGS
+
+    trained = load_checkpoint(tiny_run / "ckpt.pt")["iter_num"]
+    app = NanoGPTApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        # A run trained on by two iterations first: the screen then shows it "Finished".
+        screen = await resume(app, pilot, tiny_run)
+        await type_into(pilot, screen, {"max_iters": str(trained + 2)})
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state == "finished")
+        best = tiny_run / "best.pt"
+        best_ckpt = load_checkpoint(best)
+
+        # Resume another checkpoint from the Checkpoints screen (t), as a user does.
+        await pilot.press("f4")
+        checkpoints = app.screen
+        await wait_for(pilot, lambda: isinstance(checkpoints, CheckpointsScreen) and checkpoints.summaries)
+        await wait_for(pilot, lambda: checkpoints.selected() is not None)
+        while checkpoints.selected().path != best:
+            await pilot.press("down")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.screen is screen and screen.resume_config is not None)
+        await pilot.pause()
+        status = screen.query_one("#status", Static)
+        said = flat(shown(status))
+        best_val = best_ckpt["history"]["evals"][-1][2]
+        for part in ("Readytoresume", tiny_run.name, f"iteration{best_ckpt['iter_num']}", f"valloss{best_val:.4f}", "ctrl+r"):
+            assert part in said, (part, said)
+        assert screen.state == "idle" and "Finished" not in said  # not the last run's outcome
+        assert screen.region.contains_region(status.region)  # in view at 100x30, whatever the form's scroll
+        # The plot is the run's to resume (its evals), not the run that finished.
+        plot = screen.query_one("#loss-plot", LossPlot)
+        assert [p.iter for p in plot.series[0].evals.points] == [row[0] for row in best_ckpt["history"]["evals"]]
+        # The Preset box names no preset: the fields hold the run's own settings.
+        preset = screen.query_one("#preset", Select)
+        assert preset.is_blank() and preset.prompt == RUN_SETTINGS
+
+
+async def test_init_from_starts_a_run_from_a_gpt2_folder_in_the_app(tiny_run: Path, char_dataset, tmp_path: Path) -> None:
+    from core.interop.gpt2_weights import export_checkpoint
+
+    folder = tmp_path / "exported-hf"  # a Hugging Face GPT-2 folder with the dataset's char vocabulary
+    export_checkpoint(tiny_run / "ckpt.pt", "hf", folder)
+    shape = load_checkpoint(tiny_run / "ckpt.pt")["model_args"]
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        field = screen.query_one("#cfg-init_from", Input)
+        field.value = "no-such-model"
+        await pilot.pause()
+        problem = " ".join(shown(screen.query_one("#error-init_from", Static)).split())
+        assert "no GPT-2 weights" in problem and "download-gpt2" in problem
+        assert "--init-from" not in problem  # words for this form, not the CLI's flag
+        assert screen.query_one("#start", Button).disabled
+        assert screen.query_one("#cfg-n_layer").disabled and not screen.query_one("#cfg-block_size").disabled
+
+        field.value = str(folder)
+        await type_into(pilot, screen, {"max_iters": "2", "eval_interval": "2", "eval_iters": "1", "block_size": "16",
+                                        "batch_size": "2", "warmup_iters": "1", "lr_decay_iters": "2", "run_name": "tuned"})
+        assert "init_from" not in screen.errors and not screen.query_one("#start", Button).disabled
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state in ("finished", "failed"), timeout=120)
+        assert screen.state == "finished", shown(screen.query_one("#status", Static))
+        ckpt = load_checkpoint(paths.runs_dir() / "tuned" / "ckpt.pt")
+        assert ckpt["config"]["init_from"] == str(folder)
+        assert (ckpt["model_args"]["n_layer"], ckpt["model_args"]["n_embd"]) == (shape["n_layer"], shape["n_embd"])
+
+        field.value = ""  # no folder: the shape is the form's again
+        await pilot.pause()
+        assert not screen.query_one("#cfg-n_layer").disabled
 
 
 async def test_an_existing_run_name_offers_replace_or_resume(tiny_run: Path, char_dataset) -> None:
@@ -283,6 +386,7 @@ async def test_an_existing_dataset_name_offers_to_replace_it(small_text: Path, c
     old = load_dataset(char_dataset.name)
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")  # a dataset exists: the app opens on Train
         screen = app.screen
         assert isinstance(screen, DataScreen)
         await wait_for(pilot, lambda: char_dataset.name in screen.datasets)

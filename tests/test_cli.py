@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from pilot_helpers import wait_until
 
+from core.common import paths
 from core.runs.checkpoint import load_checkpoint
 from nanogpt_tui.cli import main
 from nanogpt_tui.cli.train import StopSignals
@@ -78,11 +79,91 @@ def test_errors_are_one_clear_line(argv: list[str], message: str, capsys: pytest
     assert "Traceback" not in err
 
 
+def test_an_unknown_dataset_is_refused_before_training_and_the_names_listed(
+    small_text: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("beta", "alpha"):
+        assert main(["prepare", str(small_text), "--name", name, "--block-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--dataset", "shakespeare-char", "--device", "cpu"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no bar, no "starting", no run folder: nothing began
+    assert "no dataset called 'shakespeare-char'; you have: alpha, beta" in captured.err
+    assert "iteration" not in captured.err
+    assert not (paths.runs_dir()).exists() or not any(paths.runs_dir().iterdir())
+    # So is a GPT-2 folder that is not there.
+    assert main(["train", "--dataset", "alpha", "--device", "cpu", "--init-from", "no-such-model"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no GPT-2 weights" in captured.err and "iteration" not in captured.err
+
+
+def test_a_saved_copy_of_tiny_shakespeare_gets_the_downloads_name(small_text: Path, tmp_path: Path) -> None:
+    from data.sources import SHAKESPEARE_FILE
+
+    copy = tmp_path / "offline" / SHAKESPEARE_FILE  # saved by hand, as the offline advice says
+    copy.parent.mkdir()
+    copy.write_bytes(small_text.read_bytes())
+    for tokenizer in ("char", "gpt2"):
+        assert main(["prepare", str(copy), "--tokenizer", tokenizer, "--block-size", "8"]) == 0
+    assert sorted(p.name for p in paths.datasets_dir().iterdir()) == ["shakespeare-char", "shakespeare-gpt2"]
+
+
 def test_corrupt_checkpoint_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "ckpt.pt"
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 3)  # a long path: piped, the message stays one line
+    folder.mkdir()
+    bad = folder / "ckpt.pt"
     bad.write_bytes(b"not a checkpoint at all")
     assert main(["sample", "--checkpoint", str(bad)]) == 1
-    assert "a text file, not a PyTorch checkpoint" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "a text file, not a PyTorch checkpoint" in captured.err
+    assert str(bad) in captured.err and captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+def test_piped_output_is_one_whole_line_per_result(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    run = tmp_path / ("runs-kept-in-a-folder-with-a-rather-long-name-" * 2) / "tiny-run-copy"
+    shutil.copytree(tiny_run, run)
+    assert main(["eval", "--checkpoint", str(run / "ckpt.pt"), "--eval-iters", "1", "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 1 and str(run / "ckpt.pt") in out  # grep 'val loss' gets path and figures
+    assert re.search(r"train loss \d+\.\d{4}, val loss \d+\.\d{4}$", out.rstrip("\n"))
+    assert "\x1b[" not in out  # no colour codes into a pipe
+
+    # A prompt the model cannot read fails with nothing on stdout (no echoed prompt); a good one ends the line.
+    assert main(["sample", "--checkpoint", str(run), "--prompt", "\u2603", "--max-new-tokens", "3"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not in the model's vocabulary" in captured.err
+    assert main(["sample", "--checkpoint", str(run), "--prompt", "the", "--max-new-tokens", "3", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the") and out.endswith("\n")
+
+
+def test_piped_train_writes_no_progress_bar(char_dataset, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "--dataset", char_dataset.name, "--name", "piped", "--preset", "tiny", "--device", "cpu",
+            "--set", "max_iters=4", "--set", "eval_interval=4", "--set", "eval_iters=1", "--set", "warmup_iters=1",
+            "--set", "lr_decay_iters=4"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "━" not in out and "starting" not in out and "iter " not in out  # the bar's text, drawn or final
+    saved = [line for line in out.splitlines() if line.startswith("saved latest checkpoint")]
+    assert saved and all(line.endswith("ckpt.pt") for line in saved)  # the path whole, on its line
+
+
+def test_in_a_terminal_text_wraps_at_spaces_and_keeps_paths_and_numbers_whole() -> None:
+    import io
+
+    from nanogpt_tui.cli.common import CommandConsole
+
+    out = io.StringIO()
+    terminal = CommandConsole(file=out, force_terminal=True, width=40, color_system=None)
+    path = "/home/someone/.local/share/nanogpt-tui/runs/shakespeare-char-20250101-013946/ckpt.pt"
+    terminal.print(f"saved latest checkpoint {path} after 1,234,567 tokens and a val loss of 1.4697")
+    lines = out.getvalue().splitlines()
+    assert path in lines  # longer than the line: whole, on a line of its own (the terminal folds it)
+    assert any("1,234,567" in line for line in lines) and any("1.4697" in line for line in lines)
+    assert all(len(line) <= 40 for line in lines if line != path)  # the rest wraps to the terminal
 
 
 def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,6 +173,23 @@ def test_tokens_counts_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tokens", text, "--tokenizer", "gpt2"]) == 0
     out = capsys.readouterr().out
     assert f"{len(get_tokenizer('gpt2').encode(text))} tokens" in out
+
+
+def test_tokens_with_the_char_tokenizer_use_the_texts_own_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from nanogpt_tui.cli import listing
+    from nanogpt_tui.cli.common import CommandConsole
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(listing, "console", CommandConsole(file=terminal, force_terminal=True, width=100, color_system=None))
+    text = "hello, world"
+    assert main(["tokens", text, "--tokenizer", "char"]) == 0
+    out = terminal.getvalue()
+    title = f"{len(text)} tokens (char, vocabulary {len(set(text))})"
+    assert title in out.splitlines()[0]  # the title on one line, though wider than the table's columns
+    assert f"the vocabulary is this text's {len(set(text))} characters" in out
+    assert "?" not in out  # every character is in its own text's vocabulary
 
 
 def test_tokens_of_a_char_dataset_shows_what_it_lacks_as_a_question_mark(

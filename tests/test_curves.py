@@ -8,6 +8,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
@@ -191,12 +193,55 @@ async def test_plot_keys_change_smoothing_clipping_lr_and_ticks() -> None:
 
         assert "lr" not in shown(plot).split("\n", 1)[1]
         await pilot.press("l")
-        assert "lr: right axis" in shown(plot) and " lr " in shown(plot)  # the title and the legend
+        assert "lr: right axis" in shown(plot)  # the title says where it is (the legend leaves it out)
 
         # A history without learning rates (a checkpoint's) says so rather than drawing nothing silently.
         plot.load_history({"steps": [row[:4] for row in STEPS], "evals": EVALS})
         await pilot.pause()
         assert "lr: not recorded" in shown(plot)
+
+
+def legend(plot: LossPlot) -> dict[str, Text]:
+    """The legend's entries as drawn, by label: each entry's line from its markers on."""
+    labels = ("train (raw)", "train (smoothed)", "val", *(f"{s.name} {what}" for s in plot.series for what in ("train", "val")))
+    entries = {}
+    for line in plot.render().split():
+        for label in labels:
+            at = line.plain.find(f" {label} ")  # an entry: " ", two marker cells, " ", its label
+            if at >= 3 and line.plain[at - 3] == " " and line.plain[at - 2 : at].strip() and label not in entries:
+                entries[label] = line[at - 2 : at + len(label) + 1]
+    return entries
+
+
+def marker_colour(entry: Text) -> str:
+    return str(entry.get_style_at_offset(Console(), 0).color)
+
+
+async def test_train_and_val_differ_by_style_and_each_run_names_both_in_the_legend() -> None:
+    other = [[row[0], row[1] + 0.3, *row[2:]] for row in STEPS]
+    async with PlotApp().run_test(size=(100, 30)) as pilot:
+        plot = pilot.app.query_one(LossPlot)
+        plot.set_runs([("run-a", {"steps": STEPS, "evals": EVALS}), ("run-b", {"steps": other, "evals": EVALS})])
+        plot.show_lr = True
+        await pilot.pause()
+        entries = legend(plot)
+        assert set(entries) == {"run-a train", "run-a val", "run-b train", "run-b val"}
+        for run in ("run-a", "run-b"):  # a line's marker for train, a dot for val, in the run's colour
+            train, val = entries[f"{run} train"].plain, entries[f"{run} val"].plain
+            assert train[:2] != val[:2] and val.startswith("••")
+            assert marker_colour(entries[f"{run} train"]) == marker_colour(entries[f"{run} val"])
+        assert marker_colour(entries["run-a train"]) != marker_colour(entries["run-b train"])
+        # With the lr axis on, the legend's lines carry no axis glyphs (plotext's L and ⅃).
+        drawn = shown(plot)
+        assert "⅃" not in drawn and not any(line.lstrip("0123456789.│┤ ").startswith("L ") for line in drawn.splitlines())
+
+        # One run: raw and smoothed train in different colours, val as dots.
+        plot.load_history({"steps": STEPS, "evals": EVALS})
+        await pilot.pause()
+        entries = legend(plot)
+        assert {"train (raw)", "train (smoothed)", "val"} <= set(entries)
+        assert marker_colour(entries["train (raw)"]) != marker_colour(entries["train (smoothed)"])
+        assert entries["val"].plain.startswith("••") and not entries["train (smoothed)"].plain.startswith("•")
 
 
 async def test_a_narrow_plot_keeps_a_short_title() -> None:

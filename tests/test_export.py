@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from pilot_helpers import wait_for
-from textual.widgets import Input
+from textual.widgets import Input, RadioButton, Static
 
 from core.dataset.format import read_meta
 from core.interop.gpt2_weights import ExportExists, export_checkpoint, init_from, load_hf_gpt2
@@ -114,6 +114,39 @@ def test_refusals(tiny_run: Path, tmp_path: Path) -> None:
     export_checkpoint(tiny_run.name, "nanogpt", out, overwrite=True)
     with pytest.raises(CheckpointError, match="is a file"):
         export_checkpoint(tiny_run.name, "hf", out / "ckpt.pt")
+
+
+async def test_the_export_dialog_offers_only_the_formats_a_run_can_take(tiny_run: Path, tmp_path: Path) -> None:
+    # A run using RoPE: no format takes it, so there is no dialog that could only fail, but the reason.
+    ckpt = load_checkpoint(tiny_run / "ckpt.pt")
+    ckpt["model_args"]["rope"] = True
+    del ckpt["model"]["transformer.wpe.weight"]
+    rope_run = tiny_run.with_name("rope-run")
+    rope_run.mkdir()
+    save_checkpoint(rope_run / "ckpt.pt", ckpt)
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        await pilot.press("f4")
+        screen = app.screen
+        await wait_for(pilot, lambda: isinstance(screen, CheckpointsScreen) and len(screen.summaries) >= 3)
+        await wait_for(pilot, lambda: screen.selected_readable() is not None)
+        while screen.selected_readable().name != "rope-run":
+            await pilot.press("down")
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExportModal)
+        assert any("rope-run cannot be exported: it uses rope" in str(n.message) for n in app._notifications)
+
+    # A dialog for a run one format refuses (as a future format may) offers the others and says why.
+    app = NanoGPTApp()
+    async with app.run_test(size=(140, 44)) as pilot:
+        dialog = ExportModal("Export rope-run as:", tmp_path, {"hf": "it uses rope"})
+        app.push_screen(dialog)
+        await wait_for(pilot, lambda: app.screen is dialog and bool(dialog.query("#export-folder")))
+        await pilot.pause()
+        assert [button.name for button in dialog.query(RadioButton)] == ["nanogpt"]
+        assert "Not offered: Hugging Face GPT-2: it uses rope" in str(dialog.query_one("#export-refused", Static).content)
+        assert dialog.selected_format() == "nanogpt"
 
 
 def test_cli_export(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -215,13 +215,15 @@ async def test_the_app_starts_over_bad_datasets_and_runs(tiny_run: Path, char_da
     listings.clear()
     app = NanoGPTApp()
     async with app.run_test(size=(160, 44)) as pilot:
+        await pilot.press("f2")  # it opens on Train (datasets exist), which lists them too: on to Data
         await wait_for(pilot, lambda: isinstance(app.screen, DataScreen) and app.screen.datasets)
         table = app.screen.query_one("#data-table", DataTable)
         assert table.row_count == len(reasons) + 2
         rows = {str(key.value): [str(cell) for cell in table.get_row(key)] for key in table.rows}
-        assert rows["copied"][1] == "char"
+        column = {str(c.label): i for i, c in enumerate(table.columns.values())}  # Problem comes after Name
+        assert rows["copied"][column["Tokenizer"]] == "char"
         for name, reason in reasons.items():
-            assert rows[name][1] == "broken" and reason[:20] in rows[name][-1], rows[name]
+            assert rows[name][column["Tokenizer"]] == "broken" and reason[:20] in rows[name][column["Problem"]], rows[name]
 
         await pilot.press("f3")  # the Train screen offers the datasets that load, and only those
         await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.form.datasets)

@@ -103,6 +103,7 @@ def test_stop_string_ends_and_is_not_yielded() -> None:
     pieces = run(model, tok, "the", temperature=0, max_new_tokens=30, stop=["never there", stop])
     assert "".join(p.text for p in pieces) == full[: full.find(stop)]
     assert len(pieces) == full.find(stop) + len(stop)  # one piece per token, the stop's tokens included
+    assert pieces[-1].stop == stop and all(p.stop is None for p in pieces[:-1])  # the last says why it ended
     assert "".join(p.text for p in run(model, tok, "the", temperature=0, max_new_tokens=30, stop=["\x00"])) == full
 
 

@@ -242,8 +242,24 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
         return candidate
     folder = paths.datasets_dir() / text
     if not folder.is_dir():
-        raise DatasetError(f"no dataset called {text!r} in {paths.datasets_dir()} (prepare one first)")
+        raise no_such_dataset(text)
     return folder
+
+
+def no_such_dataset(name: str) -> DatasetError:
+    """The error for a dataset name with no folder: it lists the names there are (a typo shows at once)."""
+    names = [folder.name for folder in dataset_folders()]
+    if names:
+        return DatasetError(f"no dataset called {name!r}; you have: {', '.join(names)}")
+    return DatasetError(f"no dataset called {name!r}: none is prepared yet in {paths.datasets_dir()} (prepare one first)")
+
+
+def dataset_folders() -> list[Path]:
+    """The dataset folders in the user data dir, by name (not the staging folders of preparations running)."""
+    root = paths.datasets_dir()
+    if not root.is_dir():  # none yet (on a read-only home it cannot be made)
+        return []
+    return [folder for folder in sorted(root.iterdir()) if not folder.name.startswith(".") and folder.is_dir()]
 
 
 def _check_bins(folder: Path, dtype: np.dtype, expected: dict[str, int] | None) -> dict[str, int]:
@@ -328,10 +344,7 @@ def load_dataset(name_or_path: str | os.PathLike[str]) -> DatasetInfo:
 def list_datasets() -> list[DatasetInfo | tuple[Path, str]]:
     """Every dataset in the user data dir, by folder; a broken one appears as (folder, error message)."""
     result: list[DatasetInfo | tuple[Path, str]] = []
-    root = paths.datasets_dir()
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:  # (none yet on a read-only home)
-        if folder.name.startswith(".") or not folder.is_dir():
-            continue  # staging folders of preparations in progress
+    for folder in dataset_folders():
         try:
             result.append(load_dataset(folder))
         except (DatasetError, TokenizerError) as error:

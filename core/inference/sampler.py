@@ -7,7 +7,8 @@
   Bytes that can never form a character become U+FFFD.
 - Stop strings: generation ends when the text contains one; neither it nor anything after it is
   yielded. Text that could be the start of a stop string is held back until that is decided, so a
-  piece's text is whatever this token released, which may include text held back before.
+  piece's text is whatever this token released, which may include text held back before. The last
+  piece names the stop string that ended the text (`stop`), so a front end can say why it ended.
 - The concatenated texts are the generated text (cut before a stop string). The last token of a run
   that reaches `max_new_tokens` releases everything still held, incomplete characters as U+FFFD.
   A cancelled run ends at once and drops what was held back.
@@ -49,6 +50,7 @@ class TokenPiece:
     # The likeliest tokens as (id, text, prob), likeliest first; the text is the token's own bytes,
     # U+FFFD where they hold part of a character.
     alternatives: list[tuple[int, str, float]] = field(default_factory=list)
+    stop: str | None = None  # on the last piece: the stop string that ended the text there
 
 
 def start_token(tokenizer: Tokenizer) -> int:
@@ -175,14 +177,15 @@ def _generate(
 
             last = step == config.max_new_tokens - 1
             pending += utf8.decode(tokenizer.token_bytes(token_id), final=last)
-            hits = [i for i in (pending.find(s) for s in config.stop) if i >= 0]
-            if hits:
-                text, pending = pending[: min(hits)], ""
+            hits = [(at, stop) for stop in config.stop if (at := pending.find(stop)) >= 0]
+            stop = min(hits)[1] if hits else None  # the one that starts first
+            if stop is not None:
+                text, pending = pending[: pending.find(stop)], ""
             else:
                 hold = 0 if last or not config.stop else _stop_hold(pending, config.stop)
                 text, pending = pending[: len(pending) - hold], pending[len(pending) - hold :]
-            yield TokenPiece(token_id, text, prob, alternatives)
-            if hits:
+            yield TokenPiece(token_id, text, prob, alternatives, stop)
+            if stop is not None:
                 return
     finally:
         model.train(was_training)

@@ -43,11 +43,11 @@ from safetensors.torch import save as save_safetensors
 from core.common.disk import disk_problem, write_bytes_atomic, write_text_atomic
 from core.common.safe_files import BadJSON, UnsafeFile, open_regular, parse_json, read_json_object
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
-from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, export_caveat, models_dir, where_to_put
+from core.interop.gpt2_files import FORMATS, HF_CONFIG, HF_WEIGHTS, export_caveat, export_refusals, find_hf_folder
 from core.interop.hf_tokenizer import TOKENIZER_CONFIG, TOKENIZER_JSON, tokenizer_files
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
-from core.settings.train_config import INT_RANGES, NANOGPT_INCOMPATIBLE, TrainConfig
+from core.settings.train_config import INT_RANGES, TrainConfig, incompatible_knobs
 from core.tokens.bpe import ENDOFTEXT
 from core.tokens.bpe import KIND as BPE_KIND
 from core.tokens.tokenizers import GPT2_SPEC, CharTokenizer, TokenizerError, load_tokenizer, tokenizer_name
@@ -75,33 +75,12 @@ class ExportExists(CheckpointError):
         self.names = names
 
 
-def how_to_get(name: str) -> str:
-    """Where to put which files for `--init-from`, offline or not."""
-    model = name if name in GPT2_MODELS else "gpt2"
-    return (f"{where_to_put(model)} (then use --init-from {model}), or run `nanogpt-tui download-gpt2 {model}` "
-            "(needs the huggingface_hub package)")
-
-
 def resolve_hf_folder(spec: str | os.PathLike[str]) -> Path:
-    """The Hugging Face folder `spec` names: a path, or a folder of that name under models_dir()."""
-    text = os.fspath(spec)
-    given = Path(text).expanduser()
-    candidates = [given]
-    if text and os.sep not in text and not given.exists():
-        candidates.append(models_dir() / text)
-    for folder in candidates:
-        if folder.is_dir():
-            missing = [name for name in (HF_CONFIG, HF_WEIGHTS) if not (folder / name).is_file()]
-            if missing:
-                raise CheckpointError(
-                    f"{folder} is not a Hugging Face GPT-2 folder: it lacks {' and '.join(missing)}; "
-                    + how_to_get(folder.name)
-                )
-            return folder
-    if given.is_file():
-        raise CheckpointError(f"{given} is a file: --init-from takes a folder holding {HF_CONFIG} and {HF_WEIGHTS}")
-    tried = " nor ".join(str(c) for c in candidates)
-    raise CheckpointError(f"no GPT-2 weights: there is no folder {tried}; " + how_to_get(given.name))
+    """The Hugging Face folder `spec` names (core.interop.gpt2_files.find_hf_folder), or a CheckpointError why not."""
+    found = find_hf_folder(spec)
+    if isinstance(found, str):
+        raise CheckpointError(found)
+    return found
 
 
 def read_hf_config(folder: Path) -> GPTConfig:
@@ -268,7 +247,7 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
     if dataset_tokenizer != wanted:
         used = dataset_tokenizer.get("name", dataset_tokenizer.get("kind"))
         if wanted == GPT2_SPEC:
-            fix = ("prepare the text with GPT-2's tokenizer (`nanogpt-tui prepare ... --tokenizer gpt2`); "
+            fix = ("prepare the text with GPT-2's tokenizer (gpt2 on the Data screen, or `prepare ... --tokenizer gpt2`); "
                    f"a character-level model's folder needs its {META_FILE} beside the weights")
             kind = "GPT-2's BPE (gpt2)"
         elif wanted.get("kind") == BPE_KIND:
@@ -291,14 +270,10 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
 # -- export ------------------------------------------------------------------------------------------
 
 
-def _check_exportable(ckpt: dict[str, Any], path: Path) -> None:
-    args = ckpt["model_args"]
-    knobs = [name for name, plain in NANOGPT_INCOMPATIBLE.items() if args.get(name, plain) != plain]
-    if knobs:
-        raise CheckpointError(
-            f"{path} cannot be exported: it uses {', '.join(knobs)}, which nanoGPT's and GPT-2's "
-            "architecture lack (only runs with the modern recipe knobs off export)"
-        )
+def _check_exportable(ckpt: dict[str, Any], path: Path, fmt: str) -> None:
+    refused = export_refusals(incompatible_knobs(ckpt["model_args"])).get(fmt)
+    if refused:
+        raise CheckpointError(f"{path} cannot be exported as {fmt}: {refused} (only runs with the modern recipe knobs off export)")
 
 
 def _write_meta(tokenizer: dict[str, Any], folder: Path) -> Path | None:
@@ -415,7 +390,7 @@ def export_checkpoint(spec: str | os.PathLike[str], fmt: str, folder: str | os.P
         raise CheckpointError("no folder to export into: name one (--out DIR)")
     path = resolve_checkpoint(spec)
     ckpt = load_checkpoint(path)
-    _check_exportable(ckpt, path)
+    _check_exportable(ckpt, path, fmt)
     out = Path(folder).expanduser()
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out} is a file: export into a folder")

@@ -16,6 +16,7 @@ from core.common.folder_lock import holder
 from core.model.gpt import GPTConfig
 from core.runs.checkpoint import CheckpointError, load_checkpoint
 from core.runs.files import LATEST, run_files
+from core.settings.train_config import incompatible_knobs
 from core.tokens.tokenizers import tokenizer_name
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class CheckpointSummary:
     kind: str = "latest"  # "latest", "best", "nanogpt", or "none" for a run folder without a checkpoint
     error: str | None = None
     config: dict[str, Any] = field(default_factory=dict)  # its settings (summary_settings)
+    recipe_knobs: list[str] = field(default_factory=list)  # those its model uses that nanoGPT's lacks
 
 
 def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
@@ -93,6 +95,7 @@ def summarize(path: Path, kind: str) -> CheckpointSummary:
     summary.iter_num = ckpt["iter_num"]
     summary.best_val_loss = ckpt["best_val_loss"]
     summary.config = summary_settings(ckpt["config"])
+    summary.recipe_knobs = incompatible_knobs(ckpt["model_args"])
     if ckpt["version"] == 0:
         summary.kind = "nanogpt"
     return summary

@@ -61,6 +61,12 @@ class ConfigError(ValueError):
         return found
 
 
+def incompatible_knobs(model_args: dict[str, Any]) -> list[str]:
+    """The recipe knobs a model's args (a checkpoint's `model_args`) set that nanoGPT's model.py lacks; a knob
+    missing from them (an older or nanoGPT checkpoint) has nanoGPT's value."""
+    return [name for name, plain in NANOGPT_INCOMPATIBLE.items() if model_args.get(name, plain) != plain]
+
+
 @dataclass
 class TrainConfig:
     """nanoGPT's training knobs (same names); the defaults are nanoGPT's CPU recipe.
@@ -134,7 +140,7 @@ class TrainConfig:
 
     def nanogpt_incompatible(self) -> list[str]:
         """The knobs set here that nanoGPT's model.py cannot load."""
-        return [name for name, plain in NANOGPT_INCOMPATIBLE.items() if getattr(self, name) != plain]
+        return incompatible_knobs({name: getattr(self, name) for name in NANOGPT_INCOMPATIBLE})
 
     def problems(
         self, train_tokens: int | None = None, val_tokens: int | None = None, world_size: int = 1,

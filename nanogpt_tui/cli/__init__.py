@@ -11,7 +11,7 @@ import argparse
 
 from core.common import paths
 from nanogpt_tui.cli import bench, export, inference, inspect, listing, prepare, train
-from nanogpt_tui.cli.common import err_console, is_user_error
+from nanogpt_tui.cli.common import err_console, error_line, is_user_error
 
 COMMAND_MODULES = (prepare, train, inference, listing, inspect, export, bench)
 
@@ -50,6 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # user errors print cleanly, bugs re-raise
         if not is_user_error(error):
             raise
-        err_console.print(f"[red]error:[/] {error}")
+        err_console.print(error_line(error))
         return 1
 

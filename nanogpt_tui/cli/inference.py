@@ -78,15 +78,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
         seed=args.seed,
         stop=[stop for text in args.stop for stop in parse_stop_strings(text)],
     )
+    # generate() checks the settings and the prompt when called: a bad one fails with nothing on stdout.
+    pieces = generate(model, tokenizer, args.prompt, config, device=device)
     out = sys.stdout
     out.write(args.prompt)
     try:
-        for piece in generate(model, tokenizer, args.prompt, config, device=device):
+        for piece in pieces:
             out.write(piece.text)
             out.flush()
     except KeyboardInterrupt:
         pass  # ctrl+c ends the reply (the generator with it); keep what was written
-    out.write("\n")
+    finally:
+        out.write("\n")  # the text ends its line, however it ended
+        out.flush()
     return 0
 
 

@@ -33,9 +33,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     anatomy = build_anatomy(param_infos(model), config)
     if args.attention is None and args.lens is None and args.nearest is None:
         console.print(f"[bold]{path}[/] ({ckpt['iter_num']:,} iters, vocabulary {config['vocab_size']:,})")
-        console.print(views.rich_tree(anatomy))
-        console.print(views.counts_table(anatomy))
-        console.print(views.shapes_table(config))
+        console.print_whole(views.rich_tree(anatomy))
+        console.print_whole(views.counts_table(anatomy))
+        console.print_whole(views.shapes_table(config))
     if args.attention is not None:
         import torch
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-from rich.measure import Measurement
+from rich.cells import cell_len
 from rich.table import Table
 
 from core.common import paths
@@ -17,12 +16,18 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     """One row per token; characters a dataset's vocabulary lacks show as `?`, as on the Tokens screen."""
     from core.dataset.format import load_dataset, tokenizer_of
     from core.tokens.spans import count_tokens, count_unknown, split_tokens
-    from core.tokens.tokenizers import get_tokenizer
+    from core.tokens.tokenizers import CharTokenizer, get_tokenizer
 
-    tokenizer = tokenizer_of(load_dataset(args.dataset)) if args.dataset else get_tokenizer(args.tokenizer)
+    if args.dataset:
+        tokenizer = tokenizer_of(load_dataset(args.dataset))
+    elif args.tokenizer == "char":  # a char vocabulary is a text's own: this one's (a dataset's: --dataset)
+        tokenizer = CharTokenizer.from_text(args.text)
+    else:
+        tokenizer = get_tokenizer(args.tokenizer)
     spans = split_tokens(tokenizer, args.text, allow_special=args.special)
     tokens, unknown = count_tokens(spans), count_unknown(spans)
-    table = Table(title=f"{tokens} tokens ({tokenizer.name}, vocabulary {tokenizer.vocab_size:,})")
+    title = f"{tokens} tokens ({tokenizer.name}, vocabulary {tokenizer.vocab_size:,})"
+    table = Table(title=title, min_width=cell_len(title))  # a title wider than the columns stays on one line
     table.add_column("#", justify="right")
     table.add_column("id", justify="right")
     table.add_column("token")
@@ -38,6 +43,9 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             row += 1
     console.print(table)
     console.print(f"{len(args.text)} characters, {tokens} tokens, {len(args.text) / max(1, tokens):.2f} chars/token")
+    if args.tokenizer == "char" and not args.dataset:
+        console.print(f"char: the vocabulary is this text's {tokenizer.vocab_size} characters "
+                      "(a dataset's own vocabulary: --dataset NAME)")
     if unknown:
         console.print(f"[yellow]warning:[/] {unknown} characters are not in the {tokenizer.name} vocabulary (shown as ?): "
                       "a model with this vocabulary cannot read them")
@@ -69,26 +77,18 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
             s.name, s.kind, s.dataset, s.tokenizer, human_count(s.n_params), f"{s.iter_num:,}",
             f"{s.best_val_loss:.4f}", size, f"{s.modified:%Y-%m-%d %H:%M}" if s.modified else "",
         )
-    print_whole(table)
+    console.print_whole(table)
     for line in broken:
         console.print(f"[red]unreadable[/] {line}", highlight=False)
     return 0
 
 
-def print_whole(table: Table) -> None:
-    """Print `table` to fit a terminal, or at its full width when piped (rich would squeeze it into 80 columns)."""
-    if console.is_terminal:
-        console.print(table)
-    else:  # console.print(width=...) cannot go wider than the console: a console as wide as the table
-        width = Measurement.get(console, console.options.update_width(10_000), table).maximum
-        Console(file=console.file, width=max(width, console.width)).print(table)
-
-
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tokens", help="show how text splits into tokens")
     p.add_argument("text", help="the text to split")
-    p.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "cl100k_base"],
-                   help="the BPE to use when --dataset is not given (default: gpt2)")
+    p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2", "cl100k_base"],
+                   help="the tokenizer when --dataset is not given: a BPE, or char for a vocabulary of the text's "
+                        "own characters (default: gpt2)")
     p.add_argument("--dataset", help="use this dataset's tokenizer (e.g. its char vocabulary)")
     p.add_argument("--special", action="store_true", help="encode <|endoftext|> as the special token")
     p.set_defaults(func=cmd_tokens)

@@ -21,32 +21,26 @@ from rich.text import Text
 from core.tokens.bpe import DEFAULT_PATTERN, MAX_VOCAB, MIN_VOCAB, SPLIT_PATTERNS
 from data.learn_bpe import BPE, DEFAULT_VOCAB
 
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import console, err_console, error_line
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from data.prepare import DatasetExists, DownloadFailed
+    from data.learn_bpe import tokenizer_label
+    from data.prepare import DatasetExists, DownloadFailed, shakespeare_name
+    from data.sources import SHAKESPEARE_FILE
 
     try:
         return prepare_with_progress(args)
     except DatasetExists as error:
-        err_console.print(f"[red]error:[/] {error}: choose another --name, or pass --overwrite to replace it")
+        err_console.print(error_line(f"{error}: choose another --name, or pass --overwrite to replace it"))
     except DownloadFailed as error:
         err_console.print(
-            f"[red]error:[/] {error}\nWorking offline? Save {error.url} on this machine as input.txt, then run:\n"
-            f"  nanogpt-tui prepare input.txt --tokenizer {args.tokenizer} --name {shakespeare_name(args)}"
+            f"[red]error:[/] {error}\nWorking offline? Save {error.url} on this machine as {SHAKESPEARE_FILE}, then run:\n"
+            f"  nanogpt-tui prepare {SHAKESPEARE_FILE} --tokenizer {args.tokenizer}"
+            + (f" --vocab-size {args.vocab_size}" if args.vocab_size else "")
+            + f"\n(it is named {shakespeare_name(tokenizer_label(args.tokenizer, args.vocab_size))}, as the download would be)"
         )
     return 1
-
-
-def shakespeare_name(args: argparse.Namespace) -> str:
-    """The name `prepare shakespeare` gives its dataset, so the README's next commands work after an offline prepare."""
-    from data.learn_bpe import tokenizer_label
-    from data.prepare import default_name
-    from data.sources import SHAKESPEARE, Source
-
-    label = tokenizer_label(args.tokenizer, args.vocab_size)
-    return default_name(Source(description="Tiny Shakespeare", name=SHAKESPEARE, files=[]), label)
 
 
 def prepare_with_progress(args: argparse.Namespace) -> int:
@@ -60,6 +54,7 @@ def prepare_with_progress(args: argparse.Namespace) -> int:
         AmountColumn(TransferSpeedColumn()),
         TimeRemainingColumn(),
         console=console,
+        disable=not console.show_progress,  # piped: only the result lines
     ) as bar:
         task = bar.add_task("starting", total=None)
 

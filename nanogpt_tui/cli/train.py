@@ -18,12 +18,13 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.common import paths
 from core.settings.presets import PRESETS
 from core.training.stop_signals import end_by_signal, flush_output
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import console, err_console, error_line
 
 if TYPE_CHECKING:
     from core.settings.train_config import TrainConfig
@@ -61,6 +62,8 @@ class StopSignals:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from core.dataset.format import load_dataset
+    from core.interop.gpt2_files import find_hf_folder
     from core.runs.events import Failed, Finished
     from core.settings.presets import from_preset
     from core.settings.train_config import apply_overrides, config_from_dict
@@ -89,12 +92,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["init_from"] = args.init_from
     config = apply_overrides(dataclasses.replace(base, **overrides), args.set or [])
     if not config.dataset:
-        err_console.print("[red]error:[/] name a dataset with --dataset (see `nanogpt-tui prepare`)")
+        err_console.print(error_line("name a dataset with --dataset (see `nanogpt-tui prepare`)"))
         return 1
     if args.nproc is not None:
         return launch_torchrun(args, config)
     place = from_env()  # this process's rank when torchrun started it
     config.validate(world_size=place.world_size)  # every out-of-range setting as one `error:`, before torch loads
+    load_dataset(config.dataset)  # a usage error (`no dataset called X; you have: ...`), not a failed run
+    if config.init_from and not args.resume:
+        found = find_hf_folder(config.init_from)
+        if isinstance(found, str):
+            err_console.print(error_line(found))
+            return 1
 
     # The handlers stay until the process ends by the signal: a late Ctrl-C of a quick series, arriving
     # after the save, must not become a KeyboardInterrupt while the outcome is printed.
@@ -106,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
             if isinstance(event, Failed):
                 where = f" on rank {place.rank}" if place.enabled else ""
-                err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {event.message}")
+                err_console.print(f"[red]Training failed[/]{where} at iteration {event.iter}: {escape(event.message)}")
             elif isinstance(event, Finished) and place.is_main:
                 console.print(f"[green]Finished[/] ({event.reason}) at iteration {event.iter}.")
         if stops.received:  # stopped by a signal: the checkpoint is saved, now end as that signal would have
@@ -154,7 +163,7 @@ def train_with_progress(
         TextColumn("{task.fields[figures]}"),
         TimeRemainingColumn(),
         console=console,
-        disable=not place.is_main,
+        disable=not (place.is_main and console.show_progress),  # piped: the printed lines alone
     ) as bar:
         task = bar.add_task("train", total=config.max_iters, figures="starting…")
         last: dict[str, str] = {"val": ""}

@@ -42,7 +42,7 @@ from nanogpt_tui.widgets.sampling_panel import SamplingPanel
 from nanogpt_tui.widgets.save_dialog import SaveTextModal
 from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.sessions_modal import Reopened, SessionsModal
-from nanogpt_tui.widgets.transcript import Transcript, Turn, context_text, describe_token
+from nanogpt_tui.widgets.transcript import Transcript, Turn, context_text, describe_token, marked_text, stop_note
 
 if TYPE_CHECKING:
     from core.inference.sampler import TokenPiece
@@ -280,8 +280,14 @@ class ChatScreen(AppScreen):
         if message.error:
             self.notify(message.error, title="Generation failed", severity="error")
             figures = f"failed after {figures}"
+        elif self._cancel.is_set():
+            figures = f"stopped: {figures}"
+        elif turn.stopped_at is not None and not turn.reply:
+            figures = f"{stop_note(turn.stopped_at)} ({message.count} token{'' if message.count == 1 else 's'})"
+        elif turn.stopped_at is not None:
+            figures = f"done: {figures} · ended at stop string {turn.stopped_at!r}"
         else:
-            figures = f"{'stopped' if self._cancel.is_set() else 'done'}: {figures}"
+            figures = f"done: {figures}"
         self.transcript.refresh_turn(len(self.turns) - 1)
         self.query_one("#chat-speed", Static).update(figures)
         self._replaced = None
@@ -382,10 +388,11 @@ class ChatScreen(AppScreen):
 
     def action_save(self) -> None:
         """Ask for a text file and write the conversation to it (SaveTextModal asks before overwriting)."""
-        text = self.transcript.text()
-        if not text:
+        if not self.transcript.text():
             self.notify("Nothing to save yet", severity="warning")
             return
+        model = f"{self.checkpoint.parent.name}/{self.checkpoint.name}" if self.checkpoint else "a model"
+        text = marked_text(self.turns, f"A conversation with {model}, saved {datetime.now():%Y-%m-%d %H:%M}")
         run = self.checkpoint.parent.name if self.checkpoint else "chat"
         default = paths.home() / "chats" / f"{run}-{datetime.now():%Y%m%d-%H%M%S}.txt"
 

@@ -25,7 +25,7 @@ from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from core.common import disk, folder_lock, paths
-from core.interop.gpt2_files import FORMATS, export_caveat
+from core.interop.gpt2_files import FORMATS, export_caveat, export_refusals
 from core.runs.watch import WatchError, resolve_run
 from nanogpt_tui import listings
 from nanogpt_tui.messages import OpenChat, ResumeTraining, WatchRun, WorkFailed
@@ -67,7 +67,7 @@ class CheckpointsScreen(AppScreen):
         self.opened: list[Path] = []  # checkpoint files opened from outside the data folder
         self._select_after_refresh: str | None = None
         self._details_timer: Timer | None = None
-        self._signature: tuple[Any, ...] | None = None  # of the listing the table shows
+        self._signature: tuple[Any, ...] | None = None  # of the listing the table shows, and its runs training
 
     def compose(self) -> ComposeResult:
         yield ScreenTabs()
@@ -87,10 +87,18 @@ class CheckpointsScreen(AppScreen):
 
     # -- listing ---------------------------------------------------------------------------------
 
+    def on_mount(self) -> None:
+        # While shown, look again every few seconds: a run training here or elsewhere saves and finishes.
+        self._follow = self.set_interval(listings.FOLLOW_S, self.action_refresh, pause=True)
+
     def on_screen_resume(self) -> None:
         # Runs come and go while other screens train or delete: list each time we are shown. The
         # listing is cached by the files' stats, so with nothing changed no checkpoint is read again.
         self.action_refresh()
+        self._follow.resume()
+
+    def on_screen_suspend(self) -> None:
+        self._follow.pause()
 
     def action_refresh(self) -> None:
         self.list_checkpoints(list(self.opened))
@@ -109,13 +117,11 @@ class CheckpointsScreen(AppScreen):
             self.post_message(Listed(summaries, signature, training))
 
     def on_listed(self, message: Listed) -> None:
-        if (
-            message.signature is not None
-            and message.signature == self._signature
-            and self._select_after_refresh is None
-        ):
+        # A run that stops training changes no checkpoint, only its lock: that counts as a change too.
+        signature = None if message.signature is None else (message.signature, message.training)
+        if signature is not None and signature == self._signature and self._select_after_refresh is None:
             return  # nothing changed on disk: the table stays as it is
-        self._signature = message.signature
+        self._signature = signature
         table = self.table
         keep = table.current_key
         if not table.show(message.summaries, message.training):
@@ -351,9 +357,14 @@ class CheckpointsScreen(AppScreen):
                 self.notify(f"Exporting {summary.name} to {choice.folder}…")
                 self.export(summary.path, choice)
 
+        refusals = export_refusals(summary.recipe_knobs)
+        if len(refusals) == len(FORMATS):  # no format takes it: say why, rather than a dialog that must fail
+            why = "; ".join(sorted(set(refusals.values())))
+            self.notify(f"{summary.name} cannot be exported: {why}", title="Export", severity="warning")
+            return
         title = f"Export {summary.name} ({summary.path.name}) as:"
         caveats = {fmt: export_caveat(summary.tokenizer_kind, summary.tokenizer, fmt) for fmt in FORMATS}
-        self.app.push_screen(ExportModal(title, paths.home() / "exports" / summary.name, caveats), chosen)
+        self.app.push_screen(ExportModal(title, paths.home() / "exports" / summary.name, refusals, caveats), chosen)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checkpoints-export")
     def export(self, path: Path, choice: ExportChoice) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -36,7 +35,9 @@ from core.dataset.format import (
 )
 from core.tokens.bpe import KIND as BPE_KIND
 from core.tokens.tokenizers import TokenizerError, tokenizer_name
-from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare
+from data.learn_bpe import tokenizer_label
+from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare, shakespeare_name
+from data.sources import SHAKESPEARE_FILE
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
@@ -48,7 +49,6 @@ from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
-COLUMNS = ("Name", "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Bytes/tok", "Problem")
 STAGES = {"download": "Downloading", "read": "Reading and checking", "learn": "Learning the BPE: reading train",
           "merge": "Learning the BPE", "encode": "Encoding"}
 
@@ -105,6 +105,11 @@ def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
     return text
 
 
+def per_token(value: float | None) -> str:
+    """Chars or bytes per token as the table shows it ("—" for a dataset that does not record it)."""
+    return f"{value:.2f}" if value else "—"
+
+
 def progress_text(progress: Progress) -> str:
     """"Encoding: 12.0 MiB of 100.0 MiB, 8.1 MiB/s, 0:11 left" (in merges for a learned BPE's merges)."""
     stage = STAGES.get(progress.stage, progress.stage)
@@ -140,14 +145,17 @@ class DataScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield ScreenTabs()
         with Horizontal(id="data-main"):
-            with VerticalScroll(id="data-form"):
-                yield PrepareForm()
-                yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
-                # Shown only while preparing and after: an idle indeterminate bar animates (and costs CPU) forever.
-                bar = ProgressBar(id="data-progress", show_eta=False)
-                bar.display = False
-                yield bar
-                yield Static("", id="data-status")
+            with Vertical(id="data-form"):
+                with VerticalScroll(id="data-fields"):
+                    yield PrepareForm()
+                # Below the fields, not among them: Prepare and how it went stay in view in a short terminal.
+                with Vertical(id="data-actions"):
+                    yield Button("Prepare (ctrl+r)", id="data-prepare", variant="primary")
+                    # Shown only while preparing and after: an idle indeterminate bar animates (and costs CPU) forever.
+                    bar = ProgressBar(id="data-progress", show_eta=False)
+                    bar.display = False
+                    yield bar
+                    yield Static("", id="data-status")
             with Vertical(id="data-list"):
                 yield Static(id="data-home")
                 yield DataTable(id="data-table", cursor_type="row", zebra_stripes=True)
@@ -162,7 +170,6 @@ class DataScreen(AppScreen):
             Text.assemble(("Data folder: ", "bold"), paths.shown(paths.home()), ("  (datasets in ", "dim"),
                           (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
         )  # fmt: skip
-        self.query_one("#data-table", DataTable).add_columns(*COLUMNS)
         self.refresh_datasets()
 
     def on_screen_resume(self) -> None:
@@ -253,7 +260,9 @@ class DataScreen(AppScreen):
         except PrepareCancelled:
             self.post_message(PrepareDone(cancelled=True))
         except DownloadFailed as error:
-            offline = f"Working offline? Save {error.url} on this machine, then choose \"A text file\" above."
+            offline = (f"Working offline? Save {error.url} on this machine as {SHAKESPEARE_FILE}, then choose "
+                       f"\"A text file\" above: it is named {shakespeare_name(tokenizer_label(request.tokenizer, request.vocab_size))}, "
+                       "as the download would be.")
             self.post_message(PrepareDone(error=f"{error} {offline}"))
         except PrepareError as error:
             self.post_message(PrepareDone(error=str(error)))
@@ -302,6 +311,8 @@ class DataScreen(AppScreen):
         status = self.query_one("#data-status", Static)
         status.update(text)
         status.set_class(error, "error")
+        if error:  # the bar of an earlier preparation (its 100%) is not this one's
+            self.query_one("#data-progress", ProgressBar).display = False
 
     # The list of datasets
 
@@ -325,38 +336,65 @@ class DataScreen(AppScreen):
         if message.signature == self._signature and select is None:
             return  # nothing changed on disk
         self._signature = message.signature
-        table = self.query_one("#data-table", DataTable)
         current = select or self._selected_name()
-        self.datasets.clear()
-        rows: list[tuple[str, tuple[str | Text, ...]]] = []
-        for item in message.items:
-            if isinstance(item, DatasetInfo):
-                kind = tokenizer_name(item.tokenizer)
-                cpt = f"{item.chars_per_token:.2f}" if item.chars_per_token else "—"
-                bpt = f"{item.bytes_per_token:.2f}" if item.bytes_per_token else "—"
-                cells = (item.name, kind, f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}", cpt, bpt, "")
-                name = item.name
-            else:
-                folder, error = item
-                name = folder.name
-                # Last, so a long reason does not push the other columns aside; the whole one is in the details.
-                problem = Text(listings.short_reason(error, folder), "red")
-                cells = (name, Text("broken", "bold red"), "—", "—", "—", "—", "—", problem)
-            self.datasets[name] = item
-            rows.append((name, cells))
-        # Widths set from the cells: a table drawn before it measured new rows (a busy machine) would
-        # keep showing them cut to the old widths (Textual caches that drawing).
-        table.clear(columns=True)
-        for i, label in enumerate(COLUMNS):
-            table.add_column(label, width=max([cell_len(label)] + [cell_len(str(cells[i])) for _, cells in rows]))
-        for name, cells in rows:
-            table.add_row(*cells, key=name)
+        self.datasets = {item.name if isinstance(item, DatasetInfo) else item[0].name: item for item in message.items}
+        self._fill_table()
         if not self.datasets:
             self._show_details(Text("No datasets yet: choose a source and press ctrl+r to prepare one."), "")
             return
         if current in self.datasets:
-            table.move_cursor(row=table.get_row_index(current))
+            self.query_one("#data-table", DataTable).move_cursor(row=list(self.datasets).index(current))
         self._load_details(self._selected_name())
+
+    def _fill_table(self) -> None:
+        """One row per dataset, with the columns that fit the panel whole (a figure is shown whole or not
+        at all; every figure is in the details below). A broken dataset's problem comes right after its
+        name, cut to the room there is (the whole reason is in the details): never out of view. The
+        Problem column is there only while a dataset is broken; chars and bytes per token come last."""
+        table = self.query_one("#data-table", DataTable)
+        broken = any(isinstance(item, tuple) for item in self.datasets.values())
+        width = table.size.width or 10_000  # not laid out yet: all (a Resize follows)
+        pad = 2 * table.cell_padding
+        names = ["Name", *(["Problem"] if broken else []), "Tokenizer", "Vocab", "Train", "Val", "Chars/tok", "Bytes/tok"]
+        columns: dict[str, list[str | Text]] = {name: [] for name in names}
+        figures = [(tokenizer_name(item.tokenizer), f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}")
+                   for item in self.datasets.values() if isinstance(item, DatasetInfo)]
+        figures_width = sum(max([len(label), *(len(row[i]) for row in figures)]) + pad
+                            for i, label in enumerate(("Tokenizer", "Vocab", "Train", "Val")))
+        name_width = max((len(name) for name in self.datasets), default=4) + pad
+        # The problem shares the row with every figure when that leaves it room enough; else it takes the
+        # row and the figures go (they are in the details).
+        room = width - name_width - figures_width - pad - 1
+        room = room if room >= 24 else max(16, width - name_width - pad - 1)
+        for name, item in self.datasets.items():
+            if isinstance(item, DatasetInfo):
+                cells: list[str | Text] = [name, *([""] if broken else []), tokenizer_name(item.tokenizer),
+                                           f"{item.vocab_size:,}", f"{item.train_tokens:,}", f"{item.val_tokens:,}",
+                                           per_token(item.chars_per_token), per_token(item.bytes_per_token)]
+            else:
+                folder, error = item
+                cells = [name, Text(listings.short_reason(error, folder, width=room), "red"),
+                         Text("broken", "bold red"), "—", "—", "—", "—", "—"]
+            for column, cell in zip(names, cells):
+                columns[column].append(cell)
+        shown, used = [], 0
+        for column, cells in columns.items():
+            used += max([len(column), *(len(str(cell)) for cell in cells)]) + pad
+            if shown and used > width:
+                break  # this column and those after it would be cut: leave them out
+            shown.append(column)
+        table.clear(columns=True)
+        table.add_columns(*shown)
+        for index, name in enumerate(self.datasets):
+            table.add_row(*(columns[column][index] for column in shown), key=name)
+
+    def on_resize(self) -> None:
+        # The columns that fit, and a problem's cut, follow the panel's width.
+        if self.datasets:
+            current = self._selected_name()
+            self._fill_table()
+            if current in self.datasets:
+                self.query_one("#data-table", DataTable).move_cursor(row=list(self.datasets).index(current))
 
     def _selected_name(self) -> str | None:
         return current_row_key(self.query_one("#data-table", DataTable))

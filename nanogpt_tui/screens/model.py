@@ -38,8 +38,11 @@ from nanogpt_tui.screens.model_work import (
     ModelReady,
     Probed,
     SourcesListed,
+    analyse_text,
     build_untrained,
     load_checkpoint,
+    measure_init_loss,
+    probe_layers,
 )
 from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.model_tabs import AnatomyTab, AttentionTab
@@ -49,6 +52,12 @@ SETTINGS = "settings"  # the source value for an untrained model with the Train 
 SAMPLE_TEXT = "ROMEO: But soft, what light through yonder window breaks?"
 # Each pair of keys takes one place in the footer ("↑ ↓ Token").
 TOKEN_KEYS, LAYER_KEYS, HEAD_KEYS = Binding.Group("Token"), Binding.Group("Layer"), Binding.Group("Head")
+# The tabs, by key (1-5: typed into the text field while it has the focus, so no view key is lost there).
+TABS = {"1": ("tab-anatomy", "Anatomy"), "2": ("tab-loss", "Loss at init"), "3": ("tab-attention", "Attention"),
+        "4": ("tab-lens", "Logit lens"), "5": ("tab-embeddings", "Embeddings")}
+# The tabs each view key acts on: the footer shows a key only there.
+ACTS_ON = {"position": ("tab-attention", "tab-lens", "tab-embeddings"), "layer": ("tab-attention",),
+           "head": ("tab-attention",), "toggle_heads": ("tab-attention",)}
 
 
 class ModelScreen(AppScreen):
@@ -64,10 +73,12 @@ class ModelScreen(AppScreen):
         Binding("full_stop,alt+right", "head(1)", "Head +", id="model.head_next", key_display=".", group=HEAD_KEYS),
         Binding("ctrl+t", "toggle_heads", "All heads", id="model.all_heads"),
         Binding("ctrl+r", "reload", "Reload", id="model.reload"),
+        *(Binding(key, f"show_tab('{tab}')", f"{title} tab", id=f"model.{tab}", show=False) for key, (tab, title) in TABS.items()),
     ]
 
-    layer: reactive[int] = reactive(0, bindings=True)
-    head: reactive[int] = reactive(0, bindings=True)
+    # Not bindings=True: the footer is redrawn (costly) only when a key's state changes, at the ends (`watch_layer`).
+    layer: reactive[int] = reactive(0)
+    head: reactive[int] = reactive(0)
     position: reactive[int] = reactive(0, bindings=True)
     all_heads: reactive[bool] = reactive(False, bindings=True)
 
@@ -83,6 +94,8 @@ class ModelScreen(AppScreen):
         self._datasets: list[Any] = []
         self._chat_prompt = ""  # the Chat prompt last taken as the text
         self._sources: set[str] = set()  # the values the source Select offers
+        self._listed_signature: tuple[Any, ...] | None = None  # of the listings the selectors show
+        self._loaded_signature: tuple[int, int, int] | None = None  # of the checkpoint file loaded
 
     def compose(self) -> ComposeResult:
         yield ScreenTabs()
@@ -106,10 +119,16 @@ class ModelScreen(AppScreen):
 
     def on_mount(self) -> None:
         self.query_one(Tabs).focus()  # the view keys ([ ] , . ↑ ↓) work at once; click the text to edit it
+        # While shown, look at the checkpoints every few seconds: one saved over is loaded again.
+        self._follow = self.set_interval(listings.FOLLOW_S, self.list_sources, pause=True)
 
     def on_screen_resume(self) -> None:
         self.list_sources()
         self.take_chat_prompt()
+        self._follow.resume()
+
+    def on_screen_suspend(self) -> None:
+        self._follow.pause()
 
     def take_chat_prompt(self) -> None:
         """The Chat screen's last prompt (the app's chat_prompt) becomes the text, once per new prompt."""
@@ -125,15 +144,25 @@ class ModelScreen(AppScreen):
     def list_sources(self) -> None:
         from core.dataset.format import DatasetInfo
 
+        chosen = self.source
         try:  # cached by the files' stats: a revisit with nothing changed reads nothing
-            checkpoints = [s for s in listings.checkpoints()[1] if not s.error]
-            datasets = [d for d in listings.datasets()[1] if isinstance(d, DatasetInfo)]
+            runs_signature, checkpoints = listings.checkpoints()
+            datasets_signature, datasets = listings.datasets()
         except Exception as error:
             self.post_message(WorkFailed("Listing checkpoints failed", str(error)))
             return
-        self.post_message(SourcesListed(checkpoints, datasets))
+        checkpoints = [s for s in checkpoints if not s.error]
+        datasets = [d for d in datasets if isinstance(d, DatasetInfo)]
+        chosen_signature = listings.file_signature(Path(chosen)) if chosen and chosen != SETTINGS else None
+        self.post_message(SourcesListed(checkpoints, datasets, (runs_signature, datasets_signature), chosen, chosen_signature))
 
     def on_sources_listed(self, message: SourcesListed) -> None:
+        loaded = self.source == message.chosen and self.model is not None
+        if loaded and message.chosen_signature not in (None, self._loaded_signature):
+            self.choose(str(self.source))  # saved over since it was loaded: what the selector says is loaded
+        if message.signature == self._listed_signature:
+            return  # nothing changed on disk: the selectors stay as they are
+        self._listed_signature = message.signature
         self._datasets = message.datasets
         options = [("from Train settings (untrained)", SETTINGS)]
         options += [(f"{s.name} ({s.kind}, {s.iter_num:,} iters)", str(s.path)) for s in message.checkpoints]
@@ -198,6 +227,7 @@ class ModelScreen(AppScreen):
         from core.inference.inspect_model import model_config, param_infos
         from core.model.anatomy import build_anatomy
 
+        signature = listings.file_signature(Path(source)) if settings is None else None  # before reading it
         try:
             if settings is None:
                 model, tokenizer, description, trained, default = load_checkpoint(Path(source))
@@ -208,12 +238,13 @@ class ModelScreen(AppScreen):
         except Exception as error:  # a bad checkpoint, a form the model cannot take: the user's to fix
             self.post_message(WorkFailed("Cannot load the model", str(error)))
             return
-        self.post_message(ModelReady(source, model, tokenizer, anatomy, description, trained, default))
+        self.post_message(ModelReady(source, model, tokenizer, anatomy, description, trained, default, signature))
 
     def on_model_ready(self, message: ModelReady) -> None:
         if message.source != self.source:
             return  # another model was chosen meanwhile
         self.model, self.tokenizer, self.trained = message.model, message.tokenizer, message.trained
+        self._loaded_signature = message.signature
         self._status(message.description)
         self.query_one(AnatomyTab).show(message.anatomy)
         dataset = self.query_one("#model-dataset", Select)
@@ -255,15 +286,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-loss")
     def measure_loss(self, source: str, model: Any, dataset: str) -> None:
-        from core.dataset.format import load_dataset
-        from core.inference.inspect_model import measure_loss
-
-        try:
-            loss = measure_loss(model, load_dataset(dataset))
-        except Exception as error:
-            self.post_message(WorkFailed("Cannot measure the loss", str(error)))
-            return
-        self.post_message(LossMeasured(source, dataset, loss))
+        self.post_message(measure_init_loss(source, model, dataset))
 
     def on_loss_measured(self, message: LossMeasured) -> None:
         if message.source == self.source and self.tokenizer is not None:
@@ -288,18 +311,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-analyse")
     def run_analysis(self, generation: int, model: Any, tokenizer: Any, text: str) -> None:
-        import torch
-
-        from core.inference.inspect_model import attention_weights, device_of, encode
-
-        try:
-            tokens = encode(tokenizer, text, model.config.block_size)
-            idx = torch.tensor([tokens.ids], dtype=torch.long, device=device_of(model))
-            attention = attention_weights(model, idx)[:, 0].float().cpu().numpy()  # (n_layer, n_head, T, T)
-        except Exception as error:
-            self.post_message(WorkFailed("Cannot analyse the text", str(error)))
-            return
-        self.post_message(Analysed(generation, tokens, attention))
+        self.post_message(analyse_text(generation, model, tokenizer, text))
 
     def on_analysed(self, message: Analysed) -> None:
         if message.generation != self._generation:
@@ -315,11 +327,18 @@ class ModelScreen(AppScreen):
         self.render_attention()
         self.probe()
 
-    def watch_layer(self) -> None:
+    def watch_layer(self, old: int, new: int) -> None:
         self.render_attention()
+        self._refresh_keys_at_ends(old, new, self.attention.shape[0] if self.attention is not None else 0)
 
-    def watch_head(self) -> None:
+    def watch_head(self, old: int, new: int) -> None:
         self.render_attention()
+        self._refresh_keys_at_ends(old, new, self.attention.shape[1] if self.attention is not None else 0)
+
+    def _refresh_keys_at_ends(self, old: int, new: int, count: int) -> None:
+        """A step to or from the first or last layer (head) greys or restores a key: only then the footer."""
+        if {old, new} & {0, count - 1}:
+            self.refresh_bindings()
 
     def watch_all_heads(self) -> None:
         self.render_attention()
@@ -330,6 +349,10 @@ class ModelScreen(AppScreen):
     @on(TabbedContent.TabActivated)
     def _tab_shown(self) -> None:
         self.call_after_refresh(self.render_attention)  # the heatmap's size is known once its tab shows
+        self.refresh_bindings()  # the view keys of this tab in the footer
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
 
     def render_attention(self) -> None:
         if self.tokens is None or self.attention is None or not self.is_mounted:
@@ -345,16 +368,7 @@ class ModelScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-probe")
     def run_probe(self, generation: int, model: Any, tokenizer: Any, ids: list[int], position: int) -> None:
-        from core.inference.inspect_model import logit_lens, nearest_tokens, token_text
-
-        try:
-            lens = logit_lens(model, tokenizer, ids, position)
-            near = nearest_tokens(model, ids[position], k=12, vocab_size=tokenizer.vocab_size)
-            nearest = [(token_text(tokenizer, i), i, sim) for i, sim in near]
-        except Exception as error:
-            self.post_message(WorkFailed("Cannot read the layers", str(error)))
-            return
-        self.post_message(Probed(generation, position, lens, nearest))
+        self.post_message(probe_layers(generation, model, tokenizer, ids, position))
 
     def on_probed(self, message: Probed) -> None:
         if message.generation != self._generation or message.position != self.position or self.tokens is None:
@@ -368,7 +382,9 @@ class ModelScreen(AppScreen):
     # -- keys --------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("position", "layer", "head", "toggle_heads"):
+        if action in ACTS_ON:
+            if self.is_mounted and self.query_one(TabbedContent).active not in ACTS_ON[action]:
+                return False  # no use on this tab: not in the footer
             if self.attention is None:
                 return None  # shown greyed until a text is analysed
             if action == "toggle_heads":

@@ -1,7 +1,8 @@
-"""The Model screen's workers' side: the messages they post, and how they get a model to look at.
+"""The Model screen's workers' side: the messages they post, how they get a model to look at, and what
+they compute with it.
 
-`load_checkpoint` and `build_untrained` run in the screen's loading worker (they import torch); nothing
-here touches a widget.
+Every function here runs in one of the screen's thread workers (they import torch) and returns what to
+post: a result, or WorkFailed with a message for the user; nothing here touches a widget.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Any
 from textual.message import Message
 
 from core.common.formatting import human_count
+from nanogpt_tui.messages import WorkFailed
 
 
 @dataclass
 class SourcesListed(Message):
     checkpoints: list[Any]  # CheckpointSummary
     datasets: list[Any]  # DatasetInfo
+    signature: tuple[Any, ...]  # of both listings: the same one again changes nothing on screen
+    chosen: str | None  # the source chosen when the worker looked, and its file's signature then
+    chosen_signature: tuple[int, int, int] | None
 
 
 @dataclass
@@ -30,6 +35,7 @@ class ModelReady(Message):
     description: str
     trained: bool
     dataset: str | None  # the dataset to measure the loss on, if the screen has none chosen
+    signature: tuple[int, int, int] | None  # of the checkpoint file, taken before it was read
 
 
 @dataclass
@@ -86,3 +92,43 @@ def build_untrained(settings: tuple[dict[str, Any], str | None, str], dataset: s
     model = untrained_model(values, vocab)
     description = f"untrained, {human_count(model.get_num_params())} params: {origin}, {what} ({vocab:,})"
     return model, tokenizer, description, name
+
+
+def analyse_text(generation: int, model: Any, tokenizer: Any, text: str) -> Analysed | WorkFailed:
+    """The text's tokens (cut to the block) and every layer's and head's attention on them."""
+    import torch
+
+    from core.inference.inspect_model import attention_weights, device_of, encode
+
+    try:
+        tokens = encode(tokenizer, text, model.config.block_size)
+        idx = torch.tensor([tokens.ids], dtype=torch.long, device=device_of(model))
+        attention = attention_weights(model, idx)[:, 0].float().cpu().numpy()  # (n_layer, n_head, T, T)
+    except Exception as error:
+        return WorkFailed("Cannot analyse the text", str(error))
+    return Analysed(generation, tokens, attention)
+
+
+def probe_layers(generation: int, model: Any, tokenizer: Any, ids: list[int], position: int) -> Probed | WorkFailed:
+    """What each layer predicts after the token at `position` (the logit lens), and that token's neighbours."""
+    from core.inference.inspect_model import logit_lens, nearest_tokens, token_text
+
+    try:
+        lens = logit_lens(model, tokenizer, ids, position)
+        near = nearest_tokens(model, ids[position], k=12, vocab_size=tokenizer.vocab_size)
+        nearest = [(token_text(tokenizer, i), i, sim) for i, sim in near]
+    except Exception as error:
+        return WorkFailed("Cannot read the layers", str(error))
+    return Probed(generation, position, lens, nearest)
+
+
+def measure_init_loss(source: str, model: Any, dataset: str) -> LossMeasured | WorkFailed:
+    """The model's loss on `dataset`'s val split."""
+    from core.dataset.format import load_dataset
+    from core.inference.inspect_model import measure_loss
+
+    try:
+        loss = measure_loss(model, load_dataset(dataset))
+    except Exception as error:
+        return WorkFailed("Cannot measure the loss", str(error))
+    return LossMeasured(source, dataset, loss)

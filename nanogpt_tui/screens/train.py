@@ -23,11 +23,12 @@ from textual.widgets import Button
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.common import disk, paths
+from core.dataset.format import no_such_dataset
 from core.runs.events import Compiling, Event, Failed, Finished, Paused, Started, Step, Unpaused
 from core.runs.files import LATEST
 from core.settings.train_config import TrainConfig
 from core.training.process import TrainerProcess
-from nanogpt_tui import listings
+from nanogpt_tui import listings, session_state
 from nanogpt_tui.messages import DatasetsListed, ResumeTraining, WatchRun
 from nanogpt_tui.run_folders import FolderId, find_moved, folder_id
 from nanogpt_tui.screens.base import AppScreen
@@ -51,7 +52,10 @@ from nanogpt_tui.widgets.dialogs import Choice, ChoiceModal, ConfirmModal
 from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.run_monitor import RunMonitor
 from nanogpt_tui.widgets.screen_tabs import ScreenTabs
-from nanogpt_tui.widgets.settings_form import FORM, SettingsChanged, TrainSettingsForm
+from nanogpt_tui.widgets.settings_form import FORM, ResumeDropped, SettingsChanged, TrainSettingsForm
+
+
+READY = "Ready: pick a dataset and settings, then Start (ctrl+r)."
 
 
 class TrainScreen(AppScreen):
@@ -134,11 +138,13 @@ class TrainScreen(AppScreen):
     def on_datasets_listed(self, message: DatasetsListed) -> None:
         if message.signature == self._datasets_signature:
             return  # nothing changed on disk: leave the Select alone
-        self._datasets_signature = message.signature
-        # A resume set up before this listing came in wants its own dataset.
+        first, self._datasets_signature = self._datasets_signature is None, message.signature
+        # A resume set up before this listing came in wants its own dataset; the first listing, the dataset
+        # last trained on (a later one keeps the user's choice).
         resume = self.form.resume.config if self.form.resume else None
         resumed = resume.get("dataset", "") if resume else ""
-        self.form.show_datasets(message.items, wanted=Path(str(resumed)).name)
+        remembered = self.app.remembered.dataset if first else None
+        self.form.show_datasets(message.items, wanted=Path(str(resumed)).name or remembered)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-setup")
     def load_devices(self) -> None:
@@ -151,8 +157,8 @@ class TrainScreen(AppScreen):
 
     async def on_devices_ready(self, message: DevicesReady) -> None:
         await self.form.show_devices(message.devices, message.dtypes, message.default_device)
-        if self.state == Phase.LOADING:
-            self.set_state(Phase.IDLE, "Ready: pick a dataset and settings, then Start (ctrl+r).")
+        if self.state == Phase.LOADING:  # a resume set up meanwhile keeps its status line
+            self.set_state(Phase.IDLE, self.monitor.status_text if self.form.resume else READY)
 
     def on_settings_changed(self, message: SettingsChanged) -> None:
         self.settings = message
@@ -165,9 +171,13 @@ class TrainScreen(AppScreen):
         self.set_resume(message.run)
 
     def set_resume(self, path: Path | str) -> None:
-        """Set up resuming the run at `path` (a run folder or a checkpoint file): its settings fill the form."""
+        """Set up resuming the run at `path` (a run folder or a checkpoint file): its settings fill the form,
+        and (no run training) its curve and what starts it fill the run's side (`show_resume`)."""
         self.form.set_resume(Path(path))
         self.load_resume_config(Path(path))
+        if self.state not in TRAINING:
+            run = Path(path) if Path(path).is_dir() else Path(path).parent
+            self.set_state(self.resting_state(), f"Reading {run.name} to resume it…")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train-resume")
     def load_resume_config(self, path: Path) -> None:
@@ -178,11 +188,41 @@ class TrainScreen(AppScreen):
             return
         self.resume_folder = message.folder
         self.form.resume_loaded(message.path, message.checkpoint, message.config, message.iter_num)
+        if self.state not in TRAINING:
+            self.show_resume(message)
         if "max_iters" in self.form.problems:  # a finished run: it needs more iterations first
             self.form.focus_problem()
             self.notify(self.form.problems["max_iters"], title=f"Resume {message.path}", severity="warning")
         else:
             self.notify(f"Press Start (ctrl+r) to resume {message.path}", title="Resume training")
+
+    def show_resume(self, message: ResumeLoaded) -> None:
+        """The run's side shows the run to resume, not the last one: its curve, iteration and val loss, and
+        on the status line (in view whatever the form's scroll) what it is and the key that starts it."""
+        evals = message.history.get("evals", [])
+        val = f", val loss {evals[-1][2]:.4f}" if evals else ""
+        self.ended = None  # the last run's "Finished" is not this one's
+        self.monitor.begin(int(message.config.get("max_iters", 0)))
+        self.monitor.plot.load_history(message.history)
+        self.monitor.show_figures({
+            "iteration": f"{message.iter_num} / {message.config.get('max_iters', '?')}",
+            "val loss": f"{evals[-1][2]:.4f}" if evals else "–",
+            "best val": f"{message.best_val_loss:.4f}" if evals else "–",
+        })
+        run = message.checkpoint.parent.name
+        then = (f"raise max_iters above {message.iter_num}, then ctrl+r resumes it" if "max_iters" in self.form.problems
+                else "ctrl+r (Start) resumes it")
+        self.set_state(self.resting_state(), f"Ready to resume {run} at iteration {message.iter_num}{val}: {then}.")
+        self.monitor.write_log(f"set up to resume {run} ({message.checkpoint.name}) at iteration {message.iter_num}")
+
+    def resting_state(self) -> Phase:
+        """The phase of a screen with no run training: idle, or still loading torch."""
+        return Phase.LOADING if self.state == Phase.LOADING else Phase.IDLE
+
+    def on_resume_dropped(self, message: ResumeDropped) -> None:
+        if self.state not in TRAINING:  # the run's side no longer shows a run to resume
+            self.monitor.begin(0)
+            self.set_state(self.resting_state(), READY)
 
     def on_resume_failed(self, message: ResumeFailed) -> None:
         # Only the resume is dropped: a run training meanwhile, or the ready form, stays as it is.
@@ -252,6 +292,10 @@ class TrainScreen(AppScreen):
             self.notify(problems.get(field or FORM, "Fix the settings marked in red first."), severity="warning",
                         title="Cannot start yet")
             return
+        if not (paths.datasets_dir() / config.dataset).is_dir():  # deleted since it was listed: say so now,
+            self.notify(str(no_such_dataset(config.dataset)), title="Cannot start yet", severity="warning")
+            self.refresh_datasets()  # rather than start a run that fails at once
+            return
         existing = paths.runs_dir() / config.run_name if config.run_name else None
         # One stat: a new run by the name of a trained one would otherwise fail in the trainer.
         if existing is not None and (existing / LATEST).is_file() and self.resume_path is None:
@@ -299,6 +343,7 @@ class TrainScreen(AppScreen):
         """Run the trainer in its child process (blocking); its events reach the UI as throttled messages."""
         if replace is not None:  # the user chose to replace this run
             shutil.rmtree(replace)
+        session_state.update_state(dataset=config.dataset)  # the next launch's default dataset
         throttle = EventThrottle(  # (a device reading, once a second at most, is shown at once: an eval may follow)
             lambda events: self.post_message(TrainerEvents(events)), lambda e: isinstance(e, Step), UPDATE_INTERVAL
         )

@@ -65,6 +65,8 @@ class ResumeLoaded(Message):
     config: dict[str, Any]
     iter_num: int
     folder: FolderId | None  # the run folder's folder_id, to follow a rename
+    history: dict[str, Any]  # its loss history (core.runs.checkpoint), drawn until the resumed run starts
+    best_val_loss: float
 
 
 @dataclass
@@ -124,4 +126,5 @@ def read_resume(path: Path) -> ResumeLoaded | ResumeFailed:
     except Exception as error:
         return ResumeFailed(path, str(error))
     config = {**ckpt.get("config", {}), **ckpt.get("model_args", {})}
-    return ResumeLoaded(path, resolved, config, int(ckpt.get("iter_num", 0)), folder_id(resolved.parent))
+    return ResumeLoaded(path, resolved, config, int(ckpt.get("iter_num", 0)), folder_id(resolved.parent),
+                        ckpt["history"], float(ckpt.get("best_val_loss", float("inf"))))

@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from core.common import paths
 from core.runs import metrics
 from core.runs.curves import with_recorded_lr
-from core.settings.train_config import NANOGPT_INCOMPATIBLE
+from core.settings.train_config import incompatible_knobs
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 if TYPE_CHECKING:
@@ -38,8 +38,7 @@ def describe_config(ckpt: dict[str, Any]) -> str:
     train = "  ".join(f"{k}={v}" for k, v in ckpt.get("config", {}).items())
     dataset = ckpt.get("dataset", {})
     # The recipe knobs are model_args (the architecture); an older checkpoint lacks them: nanoGPT's values.
-    model_args = ckpt.get("model_args", {})
-    knobs = [name for name, plain in NANOGPT_INCOMPATIBLE.items() if model_args.get(name, plain) != plain]
+    knobs = incompatible_knobs(ckpt.get("model_args", {}))
     lines = [
         f"model: {model}",
         f"dataset: {dataset.get('name', '?')}  ({dataset.get('train_tokens', '?')} train tokens)",

@@ -1,4 +1,7 @@
-"""ExportModal: how to export a checkpoint (nanoGPT ckpt.pt or Hugging Face GPT-2) and into which folder."""
+"""ExportModal: how to export a checkpoint (nanoGPT ckpt.pt or Hugging Face GPT-2) and into which folder.
+
+It offers only the formats the run can be exported to (core.interop.gpt2_files.export_refusals decides) and
+says why the others are not offered."""
 
 from __future__ import annotations
 
@@ -46,23 +49,30 @@ class ExportModal(ModalScreen["ExportChoice | None"]):
     CSS_PATH = "export_dialog.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export_modal.cancel")]
 
-    def __init__(self, title: str, exports_dir: Path, caveats: dict[str, str | None] | None = None) -> None:
+    def __init__(self, title: str, exports_dir: Path, refusals: dict[str, str] | None = None,
+                 caveats: dict[str, str | None] | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.exports_dir = exports_dir  # the default folder is exports_dir/<format>
-        self.caveats = caveats or {}
+        self.refusals = refusals or {}  # format -> why this run cannot take it (not offered)
+        self.caveats = caveats or {}  # format -> what it cannot carry of the run's tokenizer (offered, warned)
+        # The formats offered; the screen opens the dialog only when there is one.
+        self.formats = [name for name in FORMATS if name not in self.refusals]
 
     def default_folder(self, fmt: str) -> str:
         return str(self.exports_dir / fmt)
 
     def compose(self) -> ComposeResult:
-        first = next(iter(FORMATS))
+        first = self.formats[0]
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="question")
             with RadioSet(id="export-format"):
-                for i, (name, description) in enumerate(FORMATS.items()):
-                    yield RadioButton(description, value=i == 0, name=name)
+                for name in self.formats:
+                    yield RadioButton(FORMATS[name], value=name == first, name=name)
             yield Static(self.caveats.get(first) or "", id="export-caveat", classes="caveat")
+            if self.refusals:
+                yield Static("\n".join(f"Not offered: {FORMATS[name].split(':')[0]}: {why}"
+                                        for name, why in self.refusals.items()), id="export-refused", classes="note")
             yield Label("Folder (created if needed):")
             folder = PathInput(self.default_folder(first), kind="dir", id="export-folder")
             folder.validators = [FolderToWrite()]  # a new folder is fine, unlike PathInput's default check
@@ -80,7 +90,7 @@ class ExportModal(ModalScreen["ExportChoice | None"]):
 
     def selected_format(self) -> str:
         pressed = self.query_one("#export-format", RadioSet).pressed_button
-        return str(pressed.name) if pressed is not None else next(iter(FORMATS))
+        return str(pressed.name) if pressed is not None else self.formats[0]
 
     @on(RadioSet.Changed, "#export-format")
     def format_changed(self, event: RadioSet.Changed) -> None:

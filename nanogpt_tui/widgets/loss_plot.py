@@ -1,9 +1,11 @@
 """LossPlot: loss curves drawn as TensorBoard draws them, for one run or several overlaid.
 
-One run (the Train screen live, the Checkpoints screen from a saved history): the raw train loss dimmed,
-its debiased-EMA smoothing as a line, val as a line with markers, the learning rate on a right-hand axis
-when asked. Several runs (`set_runs`, the Compare screen): each run's smoothed train loss and val in a
-colour of its own, named in the legend. With focus the plot takes keys (its BINDINGS: the cursor's
+Train loss is a line, val loss markers (•), whatever the colours. One run (the Train screen live, the
+Checkpoints screen from a saved history): the raw train loss as grey dots, its debiased-EMA smoothing as an
+orange line, val as green markers, the learning rate on a right-hand axis when asked (the title says so:
+left out of the legend, which would otherwise mark every entry with its axis, `L` and `⅃`). Several runs
+(`set_runs`, the Compare screen): each run's smoothed train line and val markers in a colour of its own,
+both named in the legend ("run-a train", "run-a val"). With focus the plot takes keys (its BINDINGS: the cursor's
 in the footer, all in F1 help and the command palette): smoothing, y clipping, the lr curve, and a cursor
 that reads the values at a point.
 
@@ -50,12 +52,14 @@ PALETTE: tuple[Color, ...] = (
     (255, 140, 0), (70, 150, 255), (80, 200, 100), (220, 90, 220), (60, 200, 210), (235, 80, 80), (220, 200, 60),
 )
 VAL_COLOR: Color = (80, 200, 100)  # a single run's val (its train is PALETTE[0])
+RAW_COLOR: Color = (130, 130, 130)  # a single run's raw train loss: grey, so it never reads as the smoothed line
+VAL_MARKER = "dot"  # plotext's •: val is markers, train a line
 LR_COLOR: Color = (150, 150, 170)
 CURSOR_COLOR: Color = (200, 200, 200)
 
 
 def dim(color: Color) -> Color:
-    """The colour of raw points: halfway to a dark grey, so the smoothed line stands out."""
+    """A quieter twin of a run's colour (its lr curve in Compare): halfway to a dark grey."""
     return tuple((c + 70) // 2 for c in color)  # type: ignore[return-value]
 
 
@@ -306,26 +310,26 @@ class LossPlot(PlotextPlot, can_focus=True):
         for series, steps, evals in drawn:
             color = series.color
             if steps and single:
-                # Raw loss as dim braille dots, two per column (dense enough to read as a cloud).
+                # Raw loss as grey braille dots, two per column (dense enough to read as a cloud).
                 raw = downsample(steps, 2 * width)
-                plt.scatter([self._x(p) for p in raw], [p.y for p in raw], label="train", color=dim(color), marker="braille")
+                plt.scatter([self._x(p) for p in raw], [p.y for p in raw], label="train (raw)", color=RAW_COLOR,
+                            marker="braille")
             smooth = [p for p in downsample(steps, width) if math.isfinite(p.y2)]
             if smooth:
-                label = "smoothed" if single else series.name
+                label = "train (smoothed)" if single else f"{series.name} train"
                 plt.plot([self._x(p) for p in smooth], [p.y2 for p in smooth], label=label, color=color, marker="braille")
             if evals:
-                val_color = VAL_COLOR if single else color
                 points = downsample(evals, width)
-                ex, ey = [self._x(p) for p in points], [p.y for p in points]
-                plt.plot(ex, ey, label="val" if single else None, color=val_color, marker="braille")
-                plt.scatter(ex, ey, color=val_color, marker="dot")
+                plt.scatter([self._x(p) for p in points], [p.y for p in points], label="val" if single else f"{series.name} val",
+                            color=VAL_COLOR if single else color, marker=VAL_MARKER)
             signals += [[p.y for p in steps], [p.y2 for p in smooth], [p.y for p in evals]]
             xs += [self._x(p) for p in steps[:1] + steps[-1:] + evals[:1] + evals[-1:]]
             if self.show_lr:
                 lrs = [p for p in downsample(steps, width) if math.isfinite(p.lr)]
                 if lrs:
-                    plt.plot([self._x(p) for p in lrs], [p.lr for p in lrs], label="lr" if single else None,
-                             color=LR_COLOR if single else dim(color), marker="braille", yside="right")
+                    # No label: one on the right axis makes plotext mark every legend entry with its axis.
+                    plt.plot([self._x(p) for p in lrs], [p.lr for p in lrs], color=LR_COLOR if single else dim(color),
+                             marker="braille", yside="right")
                     lr_values += [p.lr for p in lrs]
         self._limit_y(signals)
         self._lr_drawn = bool(lr_values)

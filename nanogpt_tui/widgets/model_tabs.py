@@ -10,22 +10,27 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
-from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
+from textual.containers import Container, ScrollableContainer, VerticalScroll
 from textual.widgets import Static, TabPane, Tree
 from textual.widgets.tree import TreeNode
 
 from nanogpt_tui import model_views as views
 
+SIDE_BY_SIDE = 130  # columns the Anatomy tab needs for the tree and the figures side by side, whole
 WINDOW = 64  # tokens the single-head heatmap shows at once (a window that follows the cursor)
 HEADS_WINDOW = 48  # tokens each small multiple shows
 
 
 class AnatomyTab(TabPane):
-    """A model's parameter tree, counts, memory, FLOPs and shapes (core.model.anatomy's Anatomy)."""
+    """A model's parameter tree, counts, memory, FLOPs and shapes (core.model.anatomy's Anatomy).
+
+    Side by side where both fit whole; in a narrower tab (class `-narrow`) the figures go under the tree,
+    each as wide as the tab, so no count, shape or size is cut (each part scrolls instead)."""
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
+        with Container(id="anatomy-body"):
             yield Tree("GPT", id="model-tree")
             with VerticalScroll(id="model-figures"):
                 yield Static("", id="model-counts")
@@ -33,6 +38,9 @@ class AnatomyTab(TabPane):
 
     def on_mount(self) -> None:
         self.query_one("#model-tree", Tree).show_root = True
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < SIDE_BY_SIDE, "-narrow")
 
     def show(self, anatomy: Any) -> None:
         tree = self.query_one("#model-tree", Tree)
@@ -58,8 +66,27 @@ class AnatomyTab(TabPane):
         self.query_one("#model-shapes", Static).update(views.shapes_table(anatomy.config))
 
 
+def text_size(text: Text) -> tuple[int, int]:
+    """(width, height) of a Text in cells: what a Static sized to its content lays out by."""
+    lines = text.split(allow_blank=True)
+    return max((line.cell_len for line in lines), default=0), len(lines)
+
+
 class AttentionTab(TabPane):
-    """The attention weights of a layer's head (or all its heads) on the analysed text."""
+    """The attention weights of a layer's head (or all its heads) on the analysed text.
+
+    Another layer or head redraws text of the same size: it is drawn without laying the screen out again
+    (`_update`), which is most of what a switch costs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sizes: dict[str, tuple[int, int]] = {}  # each Static's content size, as last drawn
+
+    def _update(self, selector: str, text: Text) -> None:
+        """Show `text` in the Static `selector`; a layout pass only when its size changes."""
+        size = text_size(text)
+        self.query_one(selector, Static).update(text, layout=self._sizes.get(selector) != size)
+        self._sizes[selector] = size
 
     def compose(self) -> ComposeResult:
         yield Static("", id="model-att-info")
@@ -68,7 +95,7 @@ class AttentionTab(TabPane):
         yield Static("", id="model-attends")
 
     def computing(self) -> None:
-        self.query_one("#model-att-info", Static).update("Computing attention…")
+        self._update("#model-att-info", Text("Computing attention…"))
 
     def show(
         self, tokens: Any, attention: Any, position: int, layer: int, head: int, all_heads: bool, explain: bool,
@@ -100,16 +127,16 @@ class AttentionTab(TabPane):
             info.append(f"  left out (not in the vocabulary): {tokens.dropped!r}", "yellow")
         if explain:
             info.append("\nrows: query tokens · columns: the tokens each looks at · the future (upper right) is masked", "dim")
-        self.query_one("#model-att-info", Static).update(info)
+        self._update("#model-att-info", info)
         if all_heads:
             heads = attention[layer, :, lo:hi, lo:hi]
             width = self.query_one("#model-heatmap-box").size.width or 100
-            self.query_one("#model-heatmap", Static).update(views.render_heads(texts, heads, width, cursor))
+            self._update("#model-heatmap", views.render_heads(texts, heads, width, cursor))
         else:
             weights = attention[layer, head, lo:hi, lo:hi]
-            self.query_one("#model-heatmap", Static).update(views.render_heatmap(texts, weights, cursor))
+            self._update("#model-heatmap", views.render_heatmap(texts, weights, cursor))
         row = attention[layer, head, position]
         attends = views.render_attends(tokens.texts, row, position)
         if all_heads:
             attends = Text.assemble(f"head {head}: ", attends)
-        self.query_one("#model-attends", Static).update(attends)
+        self._update("#model-attends", attends)

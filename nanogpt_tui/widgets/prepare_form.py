@@ -22,7 +22,7 @@ from core.tokens.tokenizers import available_tokenizers
 from data.learn_bpe import BPE, DEFAULT_VOCAB, tokenizer_label
 from data.prepare import default_name
 from data.records import DEFAULT_TEXT_FIELD, HF_PREFIX, parse_hf
-from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source
+from data.sources import DEFAULT_EXTENSIONS, SHAKESPEARE, Source, file_source_name
 from nanogpt_tui.widgets.path_input import PathInput
 
 SOURCE_KINDS = {"source-shakespeare": "shakespeare", "source-file": "file", "source-folder": "dir", "source-hf": "hf"}
@@ -188,7 +188,7 @@ class PrepareForm(Vertical):
             if not path_input.value.strip():
                 stem = ""  # nothing typed yet: prepare's generic name
             else:
-                stem = path.stem if self.source_kind == "file" else path.resolve().name
+                stem = file_source_name(path) if self.source_kind == "file" else path.resolve().name
         return default_name(Source(description="", name=stem, files=[]), tokenizer_label(self.tokenizer, self._vocab_size()))
 
     def read_form(self) -> PrepareRequest:

@@ -83,6 +83,7 @@ class RunMonitor(Vertical):
                  id: str | None = None) -> None:
         super().__init__(id=id)
         self.initial_status = status
+        self.status_text = status  # what the status line says
         self.plot_title = plot_title
         self.max_iters = 0  # 0: not known yet (a watched run before its first session record)
         # Who trains the run, for the "started" line: None for this app's own trainer, else "pid … on host".
@@ -123,6 +124,7 @@ class RunMonitor(Vertical):
         return self.query_one("#loss-plot", LossPlot)
 
     def set_status(self, text: str, state: str) -> None:
+        self.status_text = text
         status = self.query_one("#status", Static)
         status.update(text)
         status.set_classes(f"state-{state}")

@@ -16,9 +16,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
+from textual.widget import MountError
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Select, Static
 
 from core.dataset.format import DatasetInfo
+from core.interop.gpt2_files import FOLDER_SHAPE, find_hf_folder
 from core.settings.presets import PRESETS, from_preset
 from core.settings.train_config import (
     FORM,
@@ -38,6 +40,9 @@ DEFAULT_PRESET = "cpu"  # nanoGPT's CPU recipe: what the form shows first
 DEFAULT_CONFIG = from_preset(DEFAULT_PRESET)
 NO_DATASET = ""  # the dataset Select's value while no dataset is prepared (no dataset has an empty name)
 NO_DATASET_LABEL = "none: prepare one on the Data screen (f2)"
+PRESET_CONFIGS = {name: from_preset(name) for name in PRESETS}
+# What the Preset box says when the fields match no preset: it never names one they do not hold.
+OWN_SETTINGS, RUN_SETTINGS = "none: settings of your own", "none: the resumed run's settings"
 
 
 def as_text(value: Any) -> str:
@@ -50,6 +55,10 @@ class SettingsChanged(Message):
 
     config: TrainConfig
     problems: dict[str, str]
+
+
+class ResumeDropped(Message):
+    """The resume set up is dropped ("Don't resume", or it could not be read)."""
 
 
 @dataclass
@@ -83,7 +92,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         yield Label("Dataset", classes="field-label")
         yield Select([(NO_DATASET_LABEL, NO_DATASET)], id="dataset", allow_blank=False)
         yield Label("Preset", classes="field-label")
-        yield Select(((name, name) for name in PRESETS), id="preset", value=DEFAULT_PRESET, allow_blank=False)
+        yield Select(((name, name) for name in PRESETS), id="preset", value=DEFAULT_PRESET, prompt=OWN_SETTINGS)
         with Horizontal(id="resume-row"):
             yield Static("", id="resume-line")
             yield Button("Don't resume", id="clear-resume", compact=True)
@@ -135,11 +144,14 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         await box.remove_children()
         # Built whole (not filled later) so the RadioSet knows its pressed button from the start. A long
         # reason would be cut at the panel's edge: the label says "unavailable", the note below says why.
-        await box.mount(RadioSet(*(
-            RadioButton(d.name if d.available else f"{d.name} (unavailable)", value=d.name == default,
-                        disabled=not d.available, name=d.name, tooltip=None if d.available else d.reason)
-            for d in devices
-        ), id="device"))
+        try:
+            await box.mount(RadioSet(*(
+                RadioButton(d.name if d.available else f"{d.name} (unavailable)", value=d.name == default,
+                            disabled=not d.available, name=d.name, tooltip=None if d.available else d.reason)
+                for d in devices
+            ), id="device"))
+        except MountError:
+            return  # the app quit while torch loaded (it may open on this screen and quit at once)
         self.device = default
         self.query_one("#device-note", Static).update("\n".join(
             f"{d.name}: {d.detail if d.available else d.reason}" for d in devices
@@ -157,7 +169,22 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
                 else:
                     self.query_one(f"#cfg-{name}", Input).value = as_text(value)
         self.parse_errors.clear()
+        self.lock_shape()
+        self.show_preset()
         self.validate()
+
+    def show_preset(self) -> None:
+        """Name in the Preset box the preset the fields hold, or none (its prompt says whose settings they are)."""
+        select = self.query_one("#preset", Select)
+        select.prompt = RUN_SETTINGS if self.resume is not None else OWN_SETTINGS
+        held = None if self.parse_errors else next(
+            (name for name, config in PRESET_CONFIGS.items() if all(self.values[k] == getattr(config, k) for k in FORM_FIELDS)),
+            None)
+        with self.prevent(Select.Changed):  # showing what the fields hold is no choice of the user's
+            if held is None:
+                select.clear()
+            else:
+                select.value = held
 
     def set_resume(self, path: Path) -> None:
         """Resume the checkpoint at `path` on the next Start; its settings follow (`resume_loaded`)."""
@@ -177,14 +204,13 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if dataset in self.datasets:
             self.query_one("#dataset", Select).value = dataset
         self.query_one("#run_name", Input).value = ""  # a resumed run stays in its own folder
-        # The architecture is the checkpoint's: the trainer ignores edits to it.
-        for name in MODEL_KEYS:
-            self.query_one(f"#cfg-{name}").disabled = True
+        self.lock_shape()
 
     def resume_trained_to(self, iter_num: int) -> None:
         """The resumed run trained on to `iter_num`: the next Start continues from there."""
         if self.resume is not None and self.resume.config is not None:
             self.resume.iter_num = iter_num
+            self.show_resume_line()
             self.validate()
 
     def move_resume(self, path: Path) -> None:
@@ -197,17 +223,30 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         assert self.resume is not None
         path = self.resume.path
         run = path if path.is_dir() else path.parent
-        self.query_one("#resume-line", Static).update(f"Resuming run {run.name} ({path.name})")
+        at = f" from iteration {self.resume.iter_num}" if self.resume.iter_num is not None else ""
+        self.query_one("#resume-line", Static).update(f"Resuming run {run.name}{at} ({path.name})")
 
     @on(Button.Pressed, "#clear-resume")
     def clear_resume(self) -> None:
         self.resume = None
+        self.post_message(ResumeDropped())
         if self.query_one("#clear-resume").has_focus:
             self.screen.focus_next()  # on to the device, rather than to wherever a hidden button's focus goes
         self.query_one("#resume-row").display = False
-        for name in MODEL_KEYS:
-            self.query_one(f"#cfg-{name}").disabled = False
+        self.lock_shape()
+        self.show_preset()
         self.validate()
+
+    def lock_shape(self) -> None:
+        """Grey out the settings the trainer would ignore: a resumed run's architecture is its checkpoint's,
+        and a run started from GPT-2 (init_from) takes its shape from the folder."""
+        resumed = self.resume is not None and self.resume.config is not None
+        from_folder = bool(self.values.get("init_from")) and not resumed
+        for name in MODEL_KEYS:
+            field = self.query_one(f"#cfg-{name}")
+            field.disabled = resumed or (from_folder and name in FOLDER_SHAPE)
+            field.tooltip = ("the resumed run's own" if resumed else
+                             "the GPT-2 folder's (init_from)" if field.disabled else None)
 
     def focus_problem(self) -> str | None:
         """Move the focus to the first field with a problem; its name, or None if no field has one."""
@@ -239,6 +278,9 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
                 self.values[name] = parse_value(name, widget.value)
             except ConfigError as error:
                 self.parse_errors[name] = str(error)
+        if name == "init_from":
+            self.lock_shape()
+        self.show_preset()
         self.validate()
 
     @on(Select.Changed, "#dataset")
@@ -298,6 +340,10 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if resume is not None and resume.iter_num is not None and config.max_iters <= resume.iter_num:
             problems.setdefault("max_iters", f"this run has trained {resume.iter_num} iterations already: raise "
                                              f"max_iters above {resume.iter_num} (it is {config.max_iters}) to train it on")
+        if config.init_from and resume is None:  # a few stats: which folder, or what is wrong with the name
+            found = find_hf_folder(config.init_from)
+            if isinstance(found, str):
+                problems.setdefault("init_from", found)
         if info is None:
             problems[FORM] = "no dataset: prepare one on the Data screen (f2)"
         elif self.device is None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from core.inference.sampler import TokenPiece
 
 UNLIKELY, LIKELY = Color(220, 70, 70), Color(70, 200, 100)  # probability colours: 0 -> red, 1 -> green
+PROMPT_MARK, REPLY_MARK = "--- prompt ---", "--- reply ---"  # lines of a saved conversation (marked_text)
 
 
 @dataclass
@@ -33,6 +34,30 @@ class Turn:
     @property
     def reply(self) -> str:
         return "".join(piece.text for piece in self.pieces)
+
+    @property
+    def stopped_at(self) -> str | None:
+        """The stop string that ended the reply, if one did (kept out of the reply's text)."""
+        return self.pieces[-1].stop if self.pieces else None
+
+
+def stop_note(stop: str) -> str:
+    """Why a reply has no text: it ended on a stop string at once."""
+    return f"stopped at stop string {stop!r} before any text"
+
+
+def marked_text(turns: list[Turn], title: str) -> str:
+    """The conversation as a text file: `title`, then each turn's prompt and reply under marker lines, so a
+    reader sees where the prompt ends and the model's reply begins (the reply continues the prompt's text)."""
+    lines = [title, ""]
+    for turn in turns:
+        if turn.prompt:
+            lines += [PROMPT_MARK, turn.prompt.rstrip("\n")]
+        reply = turn.reply.rstrip("\n")
+        lines.append(REPLY_MARK + ("" if turn.prompt else " (continuing the text)"))
+        lines.append(reply if reply or turn.stopped_at is None else f"({stop_note(turn.stopped_at)})")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def context_text(turns: list[Turn]) -> str:
@@ -87,6 +112,9 @@ class TurnView(Vertical):
             if cursor == (self.index, i):
                 style = Style(reverse=True) + style
             parts.append((piece.text, style))
+        stop = self.turn.stopped_at
+        if stop is not None and not self.turn.reply:  # an empty block would say nothing of why
+            parts = [(f"({stop_note(stop)})", Style(italic=True, dim=True))]
         self.reply.update(Content.assemble(*parts))
 
 
