@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds: generous, the machine is shared and each process imports torch
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Let workers and the UI run until `condition()` holds: a deadline, never a fixed sleep."""
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Let workers and the UI run until `condition()` holds: a deadline, never a fixed sleep. (The deadline
+    is WAIT's: what the screen waits for is often a training process, which imports torch first.)"""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the screen"
