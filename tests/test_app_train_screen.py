@@ -190,7 +190,7 @@ async def test_resume_from_checkpoints_shows_the_run_its_figures_and_the_key_at_
         while checkpoints.selected().path != best:
             await pilot.press("down")
         await pilot.press("t")
-        await wait_for(pilot, lambda: app.screen is screen and screen.resume_config is not None)
+        await wait_for(pilot, lambda: app.screen is screen and screen.form.resume is not None and screen.form.resume.config is not None)
         await pilot.pause()
         status = screen.query_one("#status", Static)
         said = flat(shown(status))
@@ -228,7 +228,7 @@ async def test_init_from_starts_a_run_from_a_gpt2_folder_in_the_app(tiny_run: Pa
         field.value = str(folder)
         await type_into(pilot, screen, {"max_iters": "2", "eval_interval": "2", "eval_iters": "1", "block_size": "16",
                                         "batch_size": "2", "warmup_iters": "1", "lr_decay_iters": "2", "run_name": "tuned"})
-        assert "init_from" not in screen.errors and not screen.query_one("#start", Button).disabled
+        assert "init_from" not in screen.form.problems and not screen.query_one("#start", Button).disabled
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: screen.state in ("finished", "failed"), timeout=120)
         assert screen.state == "finished", shown(screen.query_one("#status", Static))

@@ -128,7 +128,8 @@ def test_piped_output_is_one_whole_line_per_result(tiny_run: Path, tmp_path: Pat
     assert main(["eval", "--checkpoint", str(run / "ckpt.pt"), "--eval-iters", "1", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert len(out.splitlines()) == 1 and str(run / "ckpt.pt") in out  # grep 'val loss' gets path and figures
-    assert re.search(r"train loss \d+\.\d{4}, val loss \d+\.\d{4}$", out.rstrip("\n"))
+    assert re.search(r"train loss \d+\.\d{4} \(\d+\.\d{4} bits/byte\), val loss \d+\.\d{4} \(\d+\.\d{4} bits/byte\)$",
+                     out.rstrip("\n"))
     assert "\x1b[" not in out  # no colour codes into a pipe
 
     # A prompt the model cannot read fails with nothing on stdout (no echoed prompt); a good one ends the line.
@@ -234,7 +235,7 @@ def test_prepare_says_how_to_overwrite_and_how_to_go_on_offline(
     assert main(["prepare", "shakespeare", "--tokenizer", "char"]) == 1
     err = capsys.readouterr().err
     # The offline command names the dataset as `prepare shakespeare` would, so README's next command works.
-    assert "nanogpt-tui prepare input.txt --tokenizer char --name shakespeare-char" in err
+    assert "nanogpt-tui prepare tinyshakespeare.txt --tokenizer char" in err and "named shakespeare-char" in err
     assert "--dataset shakespeare-char" in (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
 

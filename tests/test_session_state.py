@@ -27,8 +27,9 @@ def test_the_state_file_round_trips_and_a_bad_one_gives_the_defaults_and_one_not
     path = state_path()
     path.write_text(json.dumps({"dataset": ["not", "a", "name"], "screen": "train", "interrupted": 3}))
     assert read_state() == (SessionState(screen="train"), None)  # a field of the wrong type is dropped alone
-    for content, said in ((b"{not json", "cannot be read"), (b"[1, 2]", "not hold a JSON object"),
-                          (b"[" * 100_000 + b"]" * 100_000, "too big"), (b"\xff\xfe", "cannot be read")):
+    for content, said in ((b"{not json", "not valid JSON"), (b"[1, 2]", "holds a JSON array, not a JSON object"),
+                          (b"[" * 100_000 + b"]" * 100_000, "more than the 64.0 KiB"), (b"\xff\xfe", "not UTF-8"),
+                          (b"[" * 100 + b"]" * 100, "nested too deeply")):
         path.write_bytes(content)
         state, problem = read_state()
         assert state == SessionState() and problem is not None and said in problem, (content[:10], problem)

@@ -169,9 +169,10 @@ def read_json(path: str | os.PathLike[str], limit: int, max_depth: int = MAX_DEP
 
 
 def json_kind(value: Any) -> str:
-    """What a parsed JSON value is, in JSON's words: "an array", "a string", "a number"..."""
-    kinds = ((bool, "true or false"), (dict, "an object"), (list, "an array"), (str, "a string"), ((int, float), "a number"))
-    return "JSON " + next((words for kind, words in kinds if isinstance(value, kind)), "null")
+    """What a parsed JSON value is, in JSON's words: "a JSON array", "a JSON string", "JSON null"..."""
+    kinds = ((bool, "JSON true or false"), (dict, "a JSON object"), (list, "a JSON array"), (str, "a JSON string"),
+             ((int, float), "a JSON number"))
+    return next((words for kind, words in kinds if isinstance(value, kind)), "JSON null")
 
 
 def read_json_object(path: str | os.PathLike[str], limit: int, max_depth: int = MAX_DEPTH,
