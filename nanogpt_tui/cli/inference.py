@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision, parse_stop_strings
-from nanogpt_tui.cli.common import console
+from nanogpt_tui.cli.common import console, err_console
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +36,11 @@ def add_checkpoint_flags(parser: argparse.ArgumentParser, device: str = "auto") 
     parser.add_argument("--device", default=device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
 
 
-def add_precision_flag(parser: argparse.ArgumentParser) -> None:
+def add_precision_flag(parser: argparse.ArgumentParser, default: str = DEFAULT_PRECISION) -> None:
     parser.add_argument(
-        "--precision", default=DEFAULT_PRECISION, type=precision_name, metavar="|".join(PRECISIONS),
-        help="weights to run the model with: " + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items()),
+        "--precision", default=default, type=precision_name, metavar="|".join(PRECISIONS),
+        help=f"weights to run the model with (default {default}): "
+        + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items()),
     )
 
 
@@ -51,22 +52,26 @@ def precision_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Any, Path]:
-    """The checkpoint's model at `--precision` on `--device`, its tokenizer, the checkpoint dict, device and path."""
+def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Any, Path, str]:
+    """The checkpoint's model at `--precision` on `--device`, its tokenizer, the checkpoint dict, device, path
+    and the precision it is in (what auto chose, said on stderr: stdout may be a pipe of the text)."""
     from core.common.devices import resolve_device
-    from core.inference.quantize import to_precision
+    from core.inference.auto_precision import at_precision
     from core.runs.checkpoint import load_model, resolve_checkpoint
 
     device = resolve_device(args.device)
     path = resolve_checkpoint(args.checkpoint, meta=args.meta)
     model, tokenizer, ckpt = load_model(path, device, meta=args.meta)
-    return to_precision(model, args.precision), tokenizer, ckpt, device, path
+    model, precision, note = at_precision(model, args.precision, tokenizer, ckpt, device)
+    if note:
+        err_console.print(f"[dim]{note}[/]")
+    return model, tokenizer, ckpt, device, path, precision
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from core.inference.sampler import SamplingConfig, generate
 
-    model, tokenizer, _, device, _ = load_for_inference(args)
+    model, tokenizer, _, device, _, _ = load_for_inference(args)
     config = SamplingConfig(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -94,14 +99,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from core.runs.checkpoint import training_dataset
     from core.training.evaluation import evaluate
 
-    model, _, ckpt, device, path = load_for_inference(args)
+    model, _, ckpt, device, path, precision = load_for_inference(args)
     try:
         info = load_dataset(args.dataset) if args.dataset else training_dataset(ckpt)
     except DatasetError as error:
         hint = "" if args.dataset else "; name one with --dataset NAME (or a dataset folder)"
         raise DatasetError(f"{error}{hint}") from None
     losses = evaluate(model, info, device, batch_size=args.batch_size, eval_iters=args.eval_iters, seed=args.seed)
-    console.print(f"{path} ({args.precision}) on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    console.print(f"{path} ({precision}) on {info.name}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
     return 0
 
 
@@ -119,5 +124,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-iters", type=int, default=50, help="batches measured per split (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="windows of the block size per batch (default %(default)s)")
     p.add_argument("--seed", type=int, default=1337, help="picks the windows: the same seed, the same ones")
-    add_precision_flag(p)
+    add_precision_flag(p, default="float32")
     p.set_defaults(func=cmd_eval)
