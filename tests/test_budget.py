@@ -24,6 +24,7 @@ from core.settings.budget import (
     parse_duration,
     predicted_loss,
     probe_seconds,
+    too_big,
     training_seconds,
 )
 from core.settings.schedule import get_lr
@@ -99,6 +100,12 @@ def test_where_big_models_train_as_fast_as_small_ones_the_biggest_wins() -> None
     # A GPU: small models leave it idle, so every candidate trains about as many tokens a second.
     choice = choose(measured({c.name: 500_000 for c in CANDIDATES}), 300)
     assert choice.best.measurement.candidate is CANDIDATES[-1]
+
+
+def test_a_model_far_bigger_than_its_data_is_no_candidate() -> None:
+    big = candidate_config(TrainConfig(), CANDIDATES[-1])
+    assert too_big(big, 10**9) is None
+    assert "by heart" in too_big(big, 10**6)
 
 
 def test_the_choice_explains_itself() -> None:

@@ -31,6 +31,7 @@ from core.settings.budget import (
     choose,
     core_parameters,
     probe_seconds,
+    too_big,
     training_seconds,
 )
 from core.settings.train_config import ConfigError, TrainConfig
@@ -104,8 +105,9 @@ def plan_budget(
     for candidate in candidates:
         trial = candidate_config(config, candidate)
         problems = trial.problems(info.train_tokens, info.val_tokens)
-        if problems:
-            skipped.append(f"{candidate.name}: {problems[0][1]}")
+        problem = problems[0][1] if problems else too_big(trial, info.train_tokens)
+        if problem:
+            skipped.append(f"{candidate.name}: {problem}")
             continue
         try:
             check_memory(trial, info.vocab_size, device)
