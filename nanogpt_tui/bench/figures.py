@@ -31,4 +31,5 @@ def ratio_spread(ratios: Sequence[float]) -> str:
     Each pair measured both sides back to back, so a busy moment hits both; the median of the pairs says
     which side is faster, and the spread how far one pair can stray from it (a regression shows as a
     median below the others' spread, noise as a wide one)."""
-    return f"{statistics.median(ratios):.3f} ({min(ratios):.3f} to {max(ratios):.3f} over {len(ratios)} pairs)"
+    pairs = f"{len(ratios)} pair{'' if len(ratios) == 1 else 's'}"
+    return f"{statistics.median(ratios):.3f} ({min(ratios):.3f} to {max(ratios):.3f} over {pairs})"
