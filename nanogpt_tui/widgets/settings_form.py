@@ -91,7 +91,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         yield Label("Preset", classes="field-label")
         yield Select(((name, name) for name in PRESETS), id="preset", value=DEFAULT_PRESET, allow_blank=False)
         yield Label("Budget", classes="field-label")
-        yield Input(placeholder="off; e.g. 2m: the best model in 2 minutes", id="budget")
+        yield Input(placeholder="off, or e.g. 2m (the best model in 2m)", id="budget")
         yield Static("", id="error-budget_s", classes="field-error")
         with Horizontal(id="resume-row"):
             yield Static("", id="resume-line")
