@@ -373,7 +373,7 @@ def test_nan_loss_fails_and_keeps_the_last_good_checkpoint(dataset: str, log_int
 
 
 def test_out_of_memory_gives_advice(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    def oom(self: Trainer, run: object, progress: object, it: int) -> None:
+    def oom(self: Trainer, run: object, progress: object, it: int, fraction: float | None = None) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(Trainer, "_step", oom)
