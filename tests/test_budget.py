@@ -238,3 +238,19 @@ def test_a_budget_does_not_resume(tiny_run: Path) -> None:
     events: list[Event] = []
     Trainer(TrainConfig(budget_s=60), events.append, resume=str(tiny_run), clock=Ticks(), candidates=[TINY]).run()
     assert isinstance(events[-1], Failed) and "budget_s=0" in events[-1].message
+
+
+# ---- the command line ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--budget", "2x"], "budget '2x': write a duration such as 90s"),
+    (["--budget", "2s"], "budget_s must be 0 (off) or from 5"),
+    (["--budget", "1m", "--set", "n_layer=3"], "--budget chooses the model and its recipe: leave out --set n_layer"),
+    (["--budget", "1m", "--resume", "some-run"], "leave out --resume"),
+])
+def test_cli_budget_mistakes_are_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from nanogpt_tui.cli import main
+
+    assert main(["train", "--dataset", "anything", *argv]) == 1
+    assert message in " ".join(capsys.readouterr().err.split())

@@ -66,6 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.settings.train_config import apply_overrides, config_from_dict
     from core.training.distributed import from_env
 
+    budget = None if args.budget is None else budget_seconds(args)  # its mistakes first: before reading a checkpoint
     if args.resume:
         # A resumed run keeps its own settings; flags and --set change what they name (e.g. max_iters).
         from core.runs.checkpoint import load_checkpoint, resolve_checkpoint
@@ -86,8 +87,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["init_from"] = args.init_from
     if args.resume:
         overrides["budget_s"] = 0.0  # a budget run's model trains on by iterations (its max_iters, or --set)
-    if args.budget is not None:
-        overrides["budget_s"] = budget_seconds(args)
+    if budget is not None:
+        overrides["budget_s"] = budget
     config = apply_overrides(dataclasses.replace(base, **overrides), args.set or [])
     if not config.dataset:
         err_console.print("[red]error:[/] name a dataset with --dataset (see `nanogpt-tui prepare`)")
