@@ -106,14 +106,15 @@ def decoding_speed(model: GPT, tokens: list[int], seconds: float) -> float:
 def auto_precision(model: GPT, tokens: torch.Tensor, seconds: float = AUTO_SECONDS,
                    rounds: int = AUTO_ROUNDS) -> tuple[GPT, list[PrecisionTrial]]:
     """The float32 `model` converted to the fastest precision whose loss on `tokens` holds, and every trial."""
-    models: dict[str, GPT] = {}
-    for precision in AUTO_CANDIDATES:
-        try:
-            models[precision] = model if precision == "float32" else to_precision(copy.deepcopy(model), precision)
-        except SamplerError:
-            continue  # the device cannot multiply in bfloat16: that precision is not a choice here
     base = loss_on(model, tokens)
-    losses = {p: (loss_on(m, tokens) - base) / base for p, m in models.items()}
+    models: dict[str, GPT] = {"float32": model}
+    losses = {"float32": 0.0}
+    for precision in AUTO_CANDIDATES[1:]:
+        try:
+            models[precision] = to_precision(copy.deepcopy(model), precision)
+            losses[precision] = (loss_on(models[precision], tokens) - base) / base
+        except (SamplerError, RuntimeError):  # this device cannot run it (bfloat16, or the int8 kernel)
+            models.pop(precision, None)
     stream = tokens[0, : model.config.block_size].tolist()  # within the block: no window jump to time
     speeds = {p: 0.0 for p in models}
     for precision, m in models.items():  # warm-up: first calls allocate and pick kernels

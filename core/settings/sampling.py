@@ -27,7 +27,8 @@ PRECISIONS: dict[str, str] = {
 }
 DEFAULT_PRECISION = "auto"
 AUTO = "auto"
-# What `auto` chooses among (core.inference.auto_precision times them), and how it chooses (`choose_precision`).
+# What `auto` chooses among, float32 (the reference) first (core.inference.auto_precision times them), and how
+# it chooses (`choose_precision`).
 AUTO_CANDIDATES = ("float32", "bfloat16", "int8")
 AUTO_LOSS_TOLERANCE = 0.01  # a precision whose held-out loss moves more than this (relative) is not used
 AUTO_MARGIN = 1.05  # a low precision must be this much faster than float32: never slower, however noisy the timing
