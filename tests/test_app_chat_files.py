@@ -58,7 +58,7 @@ async def test_a_bad_settings_file_gives_defaults_and_a_notification(tiny_run: P
         await wait_for(pilot, lambda: screen.query_one("#chat-top_p", Input).value == "0.5")  # the good one
         assert screen.query_one("#chat-temperature", Input).value == "0.8"
         assert screen.query_one("#chat-stop", Input).value == ""
-        assert screen.query_one("#chat-precision", Select).value == "float32"
+        assert screen.query_one("#chat-precision", Select).value == "auto"
         message = next(str(n.message) for n in app._notifications if n.title == "Chat settings")
         assert "temperature" in message and "stop strings" in message and "int3" in message
 

@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from pilot_helpers import another_writer, wait_for
+from pilot_helpers import WAIT, another_writer, wait_for
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
@@ -131,7 +131,7 @@ async def test_tab_reaches_every_control_in_order(tiny_run: Path) -> None:
             order.append(app.focused.id)
             await pilot.press("tab")
         editable = [f"cfg-{name}" for name in FORM_FIELDS if not screen.query_one(f"#cfg-{name}").disabled]
-        form = ["dataset", "preset", "clear-resume", "device", "dtype", "run_name", *editable, "start"]
+        form = ["dataset", "preset", "budget", "clear-resume", "device", "dtype", "run_name", *editable, "start"]
         assert [name for name in order if name in form] == form
         assert order[: len(form)] == form  # the form first, then the run's panels
         await pilot.press("shift+tab")
@@ -431,3 +431,30 @@ async def test_resuming_a_run_another_process_trains_offers_to_watch_it(tiny_run
             await wait_for(pilot, lambda: isinstance(app.screen, WatchScreen))
             assert app.screen.run_dir == tiny_run
         assert load_checkpoint(tiny_run / "ckpt.pt")["iter_num"] == trained  # nothing written to the held run
+
+
+async def test_a_budget_chooses_the_model_and_says_what_it_chose(char_dataset) -> None:
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(app, pilot)
+        screen.query_one("#budget", Input).focus()
+        await pilot.press(*"2x")
+        await pilot.pause()
+        assert "90s,2m,1m30sor1h" in flat(shown(screen.query_one("#error-budget_s", Static)))
+        assert screen.query_one("#start", Button).disabled
+        await pilot.press("backspace", "backspace", *"5s")
+        await pilot.pause()
+        assert "budget_s" not in screen.errors and not screen.query_one("#start", Button).disabled
+        # The model and its recipe are the budget's to choose; the device, dtype and seed stay the user's.
+        assert screen.query_one("#cfg-n_layer").disabled and screen.query_one("#cfg-learning_rate").disabled
+        assert not screen.query_one("#cfg-seed").disabled
+        assert screen.read_form()[0].budget_s == 5
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: screen.state == "finished", WAIT)
+        log = "\n".join(line.text for line in screen.query_one("#log").lines)
+        assert "budget: chose" in log and "tokens/s here" in log
+        # Cleared, the fields are the user's again.
+        screen.query_one("#budget", Input).focus()
+        await pilot.press("ctrl+a", "ctrl+k")
+        await pilot.pause()
+        assert not screen.query_one("#cfg-n_layer").disabled and screen.read_form()[0].budget_s == 0

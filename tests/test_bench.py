@@ -55,3 +55,23 @@ def test_switch_times_visits_every_screen_in_a_realistic_home() -> None:
     assert len(result["warm_ms"]) == len(switch_keys())
     figures = [*result["first_visit_ms"].values(), *result["warm_ms"], result["warm_p50_ms"], result["warm_p95_ms"]]
     assert all(math.isfinite(ms) and ms > 0 for ms in figures)
+
+
+def test_switch_times_while_a_run_trains_in_the_app() -> None:
+    from nanogpt_tui.bench.switches import make_switch_home, switch_keys, switch_times
+
+    with paths.temporary_home("nanogpt-test-bench-switch-"):
+        make_switch_home(iters=4)
+        result = switch_times(rounds=1, settle_s=0.0, training="tiny")
+        # The run was started on the Train screen (so its first visit is not timed), and stopped with a checkpoint.
+        assert set(result["first_visit_ms"]) == set(switch_keys()) - {"data", "train"}
+        assert (paths.runs_dir() / "bench-training" / "ckpt.pt").is_file()
+    assert len(result["warm_ms"]) == len(switch_keys())
+    assert all(math.isfinite(ms) and ms > 0 for ms in [*result["warm_ms"], result["first_p95_ms"]])
+
+
+def test_paired_ratios_print_as_their_median_and_spread() -> None:
+    from nanogpt_tui.bench.figures import ratio_spread
+
+    assert ratio_spread([0.97, 1.01, 0.95, 0.99, 0.77]) == "0.970 (0.770 to 1.010 over 5 pairs)"
+    assert ratio_spread([1.0]) == "1.000 (1.000 to 1.000 over 1 pair)"

@@ -103,7 +103,7 @@ TORCH_FREE = ("core.common.paths", "core.common.disk", "core.common.folder_lock"
               "core.tokens.tokenizers", "core.tokens.spans", "core.tokens.bpe_train", "core.tokens.merges",
               "core.dataset.format", "core.dataset.files", "core.model.anatomy",
               "core.settings.train_config", "core.settings.presets", "core.settings.schedule",
-              "core.settings.memory", "core.settings.sampling", "core.runs.events", "core.runs.metrics",
+              "core.settings.memory", "core.settings.sampling", "core.settings.budget", "core.runs.events", "core.runs.metrics",
               "core.runs.control", "core.runs.watch", "core.runs.curves", "core.runs.files",
               "core.interop.gpt2_files", "core.training.process", "core.training.stop_signals")
 

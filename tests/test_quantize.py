@@ -24,7 +24,7 @@ from textual.widgets import Select, Static
 from core.inference.quantize import LowPrecisionLinear, TiedEmbedding, quantize_int8, to_precision, weight_bytes
 from core.inference.sampler import SamplingConfig, generate
 from core.model.gpt import GPT, ContextWindow, GPTConfig
-from core.settings.sampling import PRECISIONS, SamplerError
+from core.settings.sampling import AUTO_CANDIDATES, PRECISIONS, SamplerError
 from core.tokens.tokenizers import CharTokenizer
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.bench.sample import bench_sample
@@ -97,7 +97,7 @@ def test_the_tied_embedding_is_the_heads_weight(precision: str) -> None:
     assert (rows - expected).abs().max() <= 0.01 * expected.abs().max()
 
 
-@pytest.mark.parametrize("precision", list(PRECISIONS))
+@pytest.mark.parametrize("precision", AUTO_CANDIDATES)
 def test_cached_generation_equals_uncached(precision: str) -> None:
     """Step by step, past the block (the window jumps), the cached logits match the uncached ones."""
     converted = to_precision(model(), precision)
@@ -122,8 +122,10 @@ def test_a_converted_model_refuses_another_conversion_and_unknown_names() -> Non
     assert to_precision(converted, "int8") is converted
     with pytest.raises(SamplerError, match="already in int8"):
         to_precision(converted, "float32")
-    with pytest.raises(SamplerError, match="unknown precision 'int4': use one of float32, bfloat16, int8"):
+    with pytest.raises(SamplerError, match="unknown precision 'int4': use one of auto, float32, bfloat16, int8"):
         to_precision(model(), "int4")
+    with pytest.raises(SamplerError, match="auto is chosen by timing a loaded model"):
+        to_precision(model(), "auto")
 
 
 def test_cli_sample_and_eval_take_a_precision(tiny_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,7 +147,7 @@ def test_cli_rejects_a_bad_precision(tiny_run: Path, capsys: pytest.CaptureFixtu
         main(["sample", "--checkpoint", str(tiny_run / "ckpt.pt"), "--precision", "int4"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "--precision" in err and "unknown precision 'int4': use one of float32, bfloat16, int8" in err
+    assert "--precision" in err and "unknown precision 'int4': use one of auto, float32, bfloat16, int8" in err
 
 
 async def test_chat_precision_reloads_the_model_and_shows_it(tiny_run: Path) -> None:
@@ -155,11 +157,13 @@ async def test_chat_precision_reloads_the_model_and_shows_it(tiny_run: Path) -> 
         screen = app.screen
         await wait_for(pilot, lambda: screen.model is not None)
         info = screen.query_one("#chat-model", Static)
-        assert "float32 on cpu" in str(info.visual)
+        # auto by default: it says which precision it chose (the timing decides which, so any of the three).
+        assert any(f"auto: {p} on cpu" in str(info.visual) for p in AUTO_CANDIDATES)
+        assert str(info.tooltip).startswith("auto precision:")  # and why, on hover
         first = screen.model
-        # Open the precision list and pick the third entry (float32, bfloat16, int8), as a user would.
+        # Open the precision list and pick the fourth entry (auto, float32, bfloat16, int8), as a user would.
         await pilot.click("#chat-precision")
-        await pilot.press("down", "down", "enter")
+        await pilot.press("down", "down", "down", "enter")
         assert screen.query_one("#chat-precision", Select).value == "int8"
         await wait_for(pilot, lambda: screen.model is not None and screen.model is not first)
         assert "int8 on cpu" in str(info.visual)
@@ -179,7 +183,8 @@ def test_bench_sample_smoke() -> None:
     assert result["prompt_tokens"] + result["new_tokens"] == 256
     assert [s["name"] for s in result["speed"]] == ["6 layers, 384 wide, char", "1 layers, 16 wide, 50304 ids"]
     for speed in result["speed"]:
-        assert set(PRECISIONS) <= speed["tokens_per_s"].keys() and set(PRECISIONS) <= speed["decode_tokens_per_s"].keys()
+        assert set(AUTO_CANDIDATES) <= speed["tokens_per_s"].keys() and set(AUTO_CANDIDATES) <= speed["decode_tokens_per_s"].keys()
+        assert speed["auto"] in AUTO_CANDIDATES
         assert all(math.isfinite(v) and v > 0 for v in speed["tokens_per_s"].values())
         assert speed["weight_mb"]["int8"] < speed["weight_mb"]["bfloat16"] < speed["weight_mb"]["float32"]
     quality = result["quality"]

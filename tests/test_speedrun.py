@@ -67,3 +67,14 @@ def test_readme_gives_each_presets_parameter_count(preset: str) -> None:
     model = GPT(GPTConfig(**{key: getattr(config, key) for key in MODEL_KEYS}, vocab_size=len(SHAKESPEARE_CHARS)))
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert f"{model.get_num_params() / 1e6:.2f}M parameters" in readme
+
+
+def test_speedrun_gives_fasts_training_time_against_its_goal(small_text: Path) -> None:
+    out = io.StringIO()
+    results = speedrun(small_text, presets=("fast",), target=3.9, eval_every=5, eval_batches=1, eval_batch_size=4,
+                       cap=20, sample_tokens=0, console=Console(file=out, width=250), **TINY)
+    r = results["fast"]
+    assert r.train_seconds == pytest.approx(r.seconds - r.eval_seconds)
+    text = out.getvalue()
+    assert f"{r.train_seconds:.1f} s of training" in text
+    assert "(goal: training time to the target <= 7 s)" in text

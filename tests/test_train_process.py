@@ -86,6 +86,24 @@ def test_cancel_stops_the_child_with_a_checkpoint(char_dataset: Any) -> None:
     assert load_checkpoint(process.run_dir / "ckpt.pt")["iter_num"] == events[-1].iter >= 4
 
 
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no scheduling priorities here")
+def test_the_child_trains_at_a_lower_priority_than_the_app(char_dataset: Any) -> None:
+    from core.training.process import CHILD_NICENESS
+
+    seen: list[int] = []
+    process: TrainerProcess
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Step) and not seen:
+            assert process.pid is not None
+            seen.append(os.getpriority(os.PRIO_PROCESS, process.pid))
+            process.stop()
+
+    process = TrainerProcess(tiny(char_dataset.name, max_iters=100000), on_event)
+    process.run()
+    assert seen == [min(19, os.getpriority(os.PRIO_PROCESS, 0) + CHILD_NICENESS)]
+
+
 def test_bad_settings_fail_in_the_child_with_the_trainers_message(char_dataset: Any) -> None:
     events: list[Event] = []
     TrainerProcess(tiny(char_dataset.name, n_embd=30, n_head=4), events.append).run()

@@ -392,7 +392,7 @@ def test_nan_loss_fails_and_keeps_the_last_good_checkpoint(dataset: str, log_int
 
 
 def test_out_of_memory_gives_advice(dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    def oom(self: Trainer, run: object, progress: object, it: int) -> None:
+    def oom(self: Trainer, run: object, progress: object, it: int, fraction: float | None = None) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(Trainer, "_step", oom)
@@ -456,13 +456,16 @@ def test_nan_between_logged_steps_is_not_saved(dataset: str) -> None:
 def test_bench_train_uses_a_throwaway_data_dir(nanogpt_home: Path) -> None:
     from nanogpt_tui.bench.train import bench_train
 
-    result = bench_train("tiny", iters=5, device="cpu")
+    result = bench_train("tiny", iters=5, device="cpu", pairs=3)
     assert result["tokens_per_iter"] == 8 * 32 and result["timed_iters"] == 2
     assert result["tokens_per_s"] > 0 and math.isfinite(result["final_loss"])
     assert result["params"] > 0
-    # Side by side with nanoGPT's bare loop on the same settings: both measured, the ratio theirs.
+    # Side by side with nanoGPT's bare loop on the same settings, in pairs: the median of their ratios.
     assert result["bare_loop"]["tokens_per_s"] > 0
-    assert result["ratio"] == pytest.approx(result["tokens_per_s"] / result["bare_loop"]["tokens_per_s"])
+    assert len(result["ratios"]) == 3 and result["ratio"] == sorted(result["ratios"])[1]
+    # The share of this machine's matmul peak: measured, so only its shape is checked.
+    assert result["peak_flops"] > 0 and result["peak_share"] == pytest.approx(
+        result["tokens_per_s"] * result["flops_per_token"] / result["peak_flops"])
     from core.common.devices import cpu_count
 
     assert result["threads"] == cpu_count()  # no core left idle

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.model.gpt import GPT
-from core.settings.sampling import SamplerError, check_precision
+from core.settings.sampling import AUTO, SamplerError, check_precision
 
 MATMUL_DTYPE = torch.bfloat16  # what low-precision Linears multiply in
 # Up to this many rows (tokens) at once, the int8 kernel; above it, dequantizing to bfloat16 and one
@@ -113,6 +113,8 @@ def to_precision(model: GPT, precision: str) -> GPT:
     the checkpoint instead: int8 cannot be undone), and when the device cannot multiply in bfloat16.
     """
     precision = check_precision(precision)
+    if precision == AUTO:
+        raise SamplerError("auto is chosen by timing a loaded model: use core.inference.auto_precision.at_precision")
     current = model_precision(model)
     if current == precision:
         return model

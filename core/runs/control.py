@@ -169,16 +169,19 @@ def send(run_dir: Path, request: Request) -> str:
 
 
 def session_record(config: dict[str, Any], start_iter: int, device: str, n_params: int,
-                   best_val_loss: float) -> dict[str, Any]:
+                   best_val_loss: float, plan: str = "") -> dict[str, Any]:
     """The record a trainer writes when it starts: what a watcher needs to show the run and who trains it.
-    `config` is every TrainConfig field."""
-    return {
+    `config` is every TrainConfig field; `plan` what a time budget chose and why (only when there is one)."""
+    record = {
         "type": "session", "iter": start_iter, "max_iters": config["max_iters"],
         "pid": os.getpid(), "host": socket.gethostname(),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device": device, "dtype": config["dtype"], "n_params": n_params,
         "best_val_loss": best_val_loss, "config": config,
     }
+    if plan:
+        record["plan"] = plan
+    return record
 
 
 class RunControl:

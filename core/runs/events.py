@@ -23,6 +23,7 @@ class Started:
     # A resumed run's history so far ({"steps": [...], "evals": [...]}, as in a checkpoint), so a UI
     # can draw the curve it continues; empty for a new run.
     history: dict[str, list[list[float]]]
+    plan: str = ""  # a run on a time budget: the model it chose and why (core.settings.budget); else empty
 
 
 @dataclass

@@ -165,6 +165,7 @@ class RunWatcher:
             max_iters=int(record["max_iters"]), resumed=start > 0,
             best_val_loss=float("inf") if best is None else float(best),
             history={"steps": [], "evals": []},  # the earlier sessions' records come from the file itself
+            plan=str(record.get("plan") or ""),
         )
         return [Session(int(record["pid"]), str(record["host"]), str(record["started"])), started]
 

@@ -27,15 +27,18 @@ PRESETS: dict[str, dict[str, Any]] = {name: with_samples(settings) for name, set
     "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=8, dropout=0.0,
                  max_iters=200, warmup_iters=10, eval_interval=50, eval_iters=5,
                  log_interval=1),
-    # The modern recipe on a smaller model, found by measuring (`nanogpt-tui bench speedrun`): reaches
-    # val loss 1.88 on Tiny Shakespeare (char) at about iteration 350, in a tenth of the cpu preset's
-    # time. Measured to 1.88, in iterations: the cpu model (4 x 128) with this recipe 310, 4 x 96 330,
-    # 3 x 96 340 at half 4 x 128's step cost; without qk_norm 4 x 128 missed 1.88 by 350, and relu2,
-    # rmsnorm + untie_head, a higher lr or muon_lr did not get there sooner, nor batch 12 or 24 on fewer tokens.
-    "fast": dict(n_layer=3, n_head=3, n_embd=96, block_size=64, batch_size=16, dropout=0.0,
-                 rope=True, qk_norm=True, muon=True, muon_lr=0.02, learning_rate=3e-3, min_lr=3e-4,
-                 wsd=True, decay_fraction=0.4, warmup_iters=20, max_iters=400,
-                 eval_interval=50, eval_iters=20, log_interval=1),
+    # The modern recipe on the model that reaches val loss 1.88 on Tiny Shakespeare (char) soonest on a
+    # CPU (`nanogpt-tui bench speedrun`), at about iteration 440. Tokens to 1.88 (batch 16, these rates),
+    # and training tokens/s against 3 x 96 (one thread, side by side): 2 x 64 430k at 2.5x, 2 x 48 560k
+    # at 3.1x, 3 x 64 380k at 1.9x, 2 x 96 340k at 1.5x, 1 x 128 460k at 1.6x, 3 x 96 305k (the preset
+    # before: 13.8 s on 2 cores). Batch 8 needs ~12% fewer tokens, 32 ~10% more, each at its own step
+    # cost; learning_rate 6e-3 and muon_lr 0.03-0.04 beat 3e-3 and 0.02; 1e-2, relu2, untie_head and
+    # warmup 0 did not help. Its evals are few and short: 5 of 10 batches a split cost about 7% of the run
+    # (a batch's forward pass is about a third of a step); 20 batches every 50 iterations cost over a quarter.
+    "fast": dict(n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=16, dropout=0.0,
+                 rope=True, qk_norm=True, muon=True, muon_lr=0.04, learning_rate=6e-3, min_lr=6e-4,
+                 wsd=True, decay_fraction=0.4, warmup_iters=10, max_iters=460,
+                 eval_interval=100, eval_iters=10, log_interval=1),
     # nanoGPT's config/train_shakespeare_char.py, for a GPU.
     "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2,
                              learning_rate=1e-3, min_lr=1e-4, max_iters=5000,

@@ -5,6 +5,7 @@ Torch-free, so the app's Chat screen can check the settings as they are typed, w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # Temperatures below this sample greedily (see core.inference.sampler's docstring).
@@ -17,11 +18,46 @@ class SamplerError(ValueError):
 
 # Precisions of the weights a model samples with (core.inference.quantize converts to them): name -> one line.
 PRECISIONS: dict[str, str] = {
-    "float32": "the weights as trained (default)",
-    "bfloat16": "bfloat16 Linear weights: half the memory",
-    "int8": "int8 Linear weights, per-channel scales: a quarter of the memory, fastest on CPU",
+    "auto": "the fastest of the three below on this machine whose val loss stays within 1% of float32's, "
+            "timed on the model as it loads (default)",
+    "float32": "the weights as trained",
+    "bfloat16": "bfloat16 Linear weights: half the memory; fast where the CPU multiplies bfloat16 (avx512_bf16, amx)",
+    "int8": "int8 Linear weights, per-channel scales: a quarter of the memory; fast where the CPU has int8 "
+            "dot products (vnni, amx)",
 }
-DEFAULT_PRECISION = "float32"
+DEFAULT_PRECISION = "auto"
+AUTO = "auto"
+# What `auto` chooses among, float32 (the reference) first (core.inference.auto_precision times them), and how
+# it chooses (`choose_precision`).
+AUTO_CANDIDATES = ("float32", "bfloat16", "int8")
+AUTO_LOSS_TOLERANCE = 0.01  # a precision whose held-out loss moves more than this (relative) is not used
+AUTO_MARGIN = 1.05  # a low precision must be this much faster than float32: never slower, however noisy the timing
+
+
+@dataclass(frozen=True)
+class PrecisionTrial:
+    """One precision timed and checked on a loaded model."""
+
+    precision: str
+    tokens_per_s: float  # cached decoding
+    loss_change: float  # held-out loss against float32's, relative (+0.002 = 0.2% worse)
+
+
+def choose_precision(trials: Sequence[PrecisionTrial]) -> str:
+    """The fastest precision whose loss holds (within AUTO_LOSS_TOLERANCE) and that beats float32's speed by
+    AUTO_MARGIN; float32 when none does (or was not timed)."""
+    base = next((t.tokens_per_s for t in trials if t.precision == "float32"), None)
+    usable = [t for t in trials if t.precision != "float32" and abs(t.loss_change) <= AUTO_LOSS_TOLERANCE
+              and base is not None and t.tokens_per_s >= AUTO_MARGIN * base]
+    return max(usable, key=lambda t: t.tokens_per_s).precision if usable else "float32"
+
+
+def describe_choice(chosen: str, trials: Sequence[PrecisionTrial]) -> str:
+    """What `auto` chose and why, in one line."""
+    base = next((t.tokens_per_s for t in trials if t.precision == "float32"), 0.0) or float("nan")
+    others = ", ".join(f"{t.precision} {t.tokens_per_s / base:.2f}x, loss {t.loss_change:+.2%}"
+                       for t in trials if t.precision != "float32")
+    return f"auto precision: {chosen} (decoding speed against float32's {base:,.0f} tokens/s: {others})"
 
 
 def check_precision(name: str) -> str:

@@ -29,6 +29,8 @@ FORM = "form"  # the problem key for what no single setting owns
 # a checkpoint can hold (seed: torch's generators take 64 bits; the trainer adds iterations to it) and
 # catch a typo like max_iters=1e30; whether a model fits is the memory check's job (core.settings.memory).
 MAX_ITERS = 10**9
+# A budget run's range, seconds: below the minimum, measuring and the last eval leave too little to train.
+MIN_BUDGET_S, MAX_BUDGET_S = 5.0, 30 * 24 * 3600.0
 INT_RANGES = {
     "n_layer": (1, 4096), "n_head": (1, 4096), "n_embd": (1, 2**20), "block_size": (1, 2**24),
     "batch_size": (1, 2**24), "gradient_accumulation_steps": (1, 2**20),
@@ -128,6 +130,10 @@ class TrainConfig:
     wandb_log: bool = False
     wandb_project: str = "nanogpt-tui"
     wandb_run_name: str | None = None  # None = the run's name
+    # Seconds of wall time for the whole run, 0 = off. With a budget the Trainer measures this machine's
+    # speed, chooses the model and its recipe (core.settings.budget) and trains on the clock: the
+    # schedule and the run end with the budget, the last eval and checkpoint included.
+    budget_s: float = 0.0
 
     @property
     def tokens_per_iter(self) -> int:
@@ -189,6 +195,13 @@ class TrainConfig:
         if self.decay_lr and self.lr_decay_iters and self.lr_decay_iters <= self.warmup_iters:
             found.append(("lr_decay_iters", f"lr_decay_iters ({self.lr_decay_iters}) must exceed warmup_iters "
                                             f"({self.warmup_iters}), or be 0 to end the decay with the run"))
+        if self.budget_s and not MIN_BUDGET_S <= self.budget_s <= MAX_BUDGET_S:
+            found.append(("budget_s", f"budget_s must be 0 (off) or from {MIN_BUDGET_S:g} to {MAX_BUDGET_S:,.0f} seconds "
+                                      f"(it is {self.budget_s:g})"))
+        if self.budget_s and self.init_from:
+            found.append(("budget_s", "budget_s chooses the model: leave out init_from"))
+        if self.budget_s and world_size > 1:
+            found.append(("budget_s", "budget_s is for one process: train with a budget without torchrun"))
         if not 0 < self.decay_fraction <= 1:
             found.append(("decay_fraction", f"decay_fraction must be in (0, 1] (it is {self.decay_fraction})"))
         for name in ("beta1", "beta2"):

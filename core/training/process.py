@@ -4,6 +4,9 @@ The app trains this way. In one process, every moment the UI thread holds the GI
 handling a key) the trainer's thread waits, and on a few cores each wait stalls all of torch's worker
 threads: measured on 2 cores, in-process training in the app ran at 0.69 of headless speed. In a
 child process the trainer has a GIL of its own and pays only for the CPU time the UI really uses.
+The child runs at a lower scheduling priority (CHILD_NICENESS): its threads take every core, and when
+the UI needs one (a key, a screen's first visit) the kernel hands it over at once rather than sharing
+it out; the trainer loses only the time the UI really uses, as before.
 
 `TrainerProcess` has the Trainer's interface: `run()` blocks (call it from a worker thread) and calls
 `on_event` with each event, in order, in that thread; it is `Steerable` (core.runs.control) like the
@@ -41,6 +44,7 @@ from core.training.stop_signals import end_by_signal
 
 STOP_SIGNALS = tuple(name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 LOG_TAIL_CHARS = 2000
+CHILD_NICENESS = 5  # added to the app's: the UI first when both want a core
 
 
 def _child() -> None:
@@ -51,6 +55,9 @@ def _child() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):  # (a system may refuse it: then at the app's priority)
+            os.nice(CHILD_NICENESS)
     requests, events = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to the log (our stderr), never into the event stream
     config, resume = pickle.load(requests)

@@ -16,6 +16,12 @@ exactly: the checkpoint holds the batch generator's and torch's (dropout's) RNG 
 
 Under torchrun (core.training.distributed) every rank runs a Trainer: the model is wrapped in DDP, each rank
 takes its rows of every batch and its share of the micro-batches, and rank 0 alone writes files.
+
+A run with `budget_s` is planned first (core.training.budget measures the candidate models, the Started
+event says what was chosen and why) and then trains on the clock (core.settings.budget.BudgetClock): the
+schedule follows the share of the time passed, the untrained model is not evaluated, an eval is skipped
+when it would not leave time for the last one, and the last step ends when the time left is what the
+last eval and its checkpoints take. Every time the Trainer reads comes from its `clock`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -58,9 +64,11 @@ from core.runs.events import (
     Unpaused,
 )
 from core.runs.files import BEST, LATEST
+from core.settings.budget import CANDIDATES, BudgetClock, Candidate
 from core.settings.schedule import get_lr
 from core.settings.train_config import ConfigError, TrainConfig
 from core.training import distributed
+from core.training.budget import budget_clock, load_lazily_imported, plan_budget
 from core.training.evaluation import add_bits_per_byte, estimate_loss
 from core.training.optim import group_lr
 from core.training.readings import READING_S, DeviceReader
@@ -87,6 +95,8 @@ class Trainer:
         resume: str | os.PathLike[str] | None = None,
         cancel: threading.Event | None = None,
         meta: str | None = None,  # a nanoGPT char checkpoint's meta.pkl, when it is not beside the one to resume
+        clock: Callable[[], float] = time.perf_counter,
+        candidates: Sequence[Candidate] = CANDIDATES,
     ) -> None:
         self.config = config
         self.on_event = on_event
@@ -105,6 +115,10 @@ class Trainer:
         self._stop_requested = False
         self._save_requested = False
         self._sample_requested = False
+        self.clock = clock  # every time the trainer reads: steps, evals, a budget's deadline
+        self.candidates = candidates  # the models a budget chooses from
+        self.plan = ""  # with a budget: what was chosen and why
+        self._budget: BudgetClock | None = None
 
     @property
     def run_dir(self) -> Path | None:
@@ -148,11 +162,18 @@ class Trainer:
     # -- the run --
 
     def run(self) -> None:
-        """Train until max_iters, stop or cancel. Never raises: a failure becomes a Failed event."""
+        """Train until max_iters (or the budget), stop or cancel. Never raises: a failure becomes a Failed event."""
         with contextlib.ExitStack() as cleanup:  # on the way out, in this order: the log, the lock, the group
             cleanup.callback(distributed.cleanup)
             cleanup.callback(lambda: self._folder.release(set_up=self.built is not None))
             try:
+                if self.config.budget_s:
+                    load_lazily_imported()  # before the budget's clock starts
+                started = self.clock()
+                choice = None
+                if self.config.budget_s:  # measure the candidates; the settings become the chosen run's
+                    self.config, choice = plan_budget(self.config, started, self.clock, self.candidates, self.resume_from)
+                    self.plan = choice.explain()
                 self.built, self.progress = run, progress = setup_run(self.config, self.resume_from, self._folder, self.meta)
                 self.config = run.config
                 self._emit_started(run, progress)
@@ -161,6 +182,8 @@ class Trainer:
                     if run.config.wandb_log:
                         self._wandb = WandbLogger(run.config, run.run_dir)
                         cleanup.callback(self._wandb.finish)
+                if choice is not None:
+                    self._budget = budget_clock(run.config, choice, started, run.model.get_num_params(non_embedding=False))
                 self._train(run, progress)
             except Exception as error:
                 self._fail(error)
@@ -208,7 +231,7 @@ class Trainer:
         self.on_event(Started(
             run.run_dir, run.model.get_num_params(), str(run.device), run.config.dtype, run.config,
             run.start_iter, run.config.max_iters, self.resume_from is not None, progress.best_val_loss,
-            {"steps": list(progress.history["steps"]), "evals": list(progress.history["evals"])},
+            {"steps": list(progress.history["steps"]), "evals": list(progress.history["evals"])}, self.plan,
         ))
 
     def _train(self, run: BuiltRun, progress: Progress) -> None:
@@ -217,13 +240,14 @@ class Trainer:
         if self._log is not None:
             metrics.write_record(self._log, session_record(
                 dataclasses.asdict(cfg), run.start_iter, str(run.device), run.model.get_num_params(),
-                progress.best_val_loss))
+                progress.best_val_loss, self.plan))
             control = RunControl(self, run.run_dir, self._log)
         reason = "completed"
         if cfg.compile:
             self.on_event(Compiling(progress.iter_num))
         if run.dist.is_main:
             self._reader = DeviceReader(run.device)
+        budget = self._budget
         while True:
             self._report_device(progress.iter_num)
             it = progress.iter_num
@@ -231,13 +255,19 @@ class Trainer:
                 reason = "stopped"
                 break
             if (it % cfg.eval_interval == 0 or it == cfg.max_iters) and it != progress.last_eval:
-                self._evaluate(run, progress)
+                if budget is None:
+                    self._evaluate(run, progress)
+                elif it > 0 and budget.eval_fits(self.clock()):  # (an untrained model's loss is known: ln V)
+                    budget.took_eval(self._evaluate(run, progress))
             if cfg.sample_interval and it > run.start_iter and it % cfg.sample_interval == 0:
                 self._emit_sample(run, progress)
-            if it >= cfg.max_iters:
-                break
-            self._step(run, progress, it)
+            fraction = None if budget is None else budget.step_fraction(self.clock())
+            if (budget is None and it >= cfg.max_iters) or (budget is not None and fraction is None):
+                break  # (a budget run ends by its clock: its max_iters is only the plan's estimate)
+            self._step(run, progress, it, fraction)
             progress.iter_num = it + 1
+        if budget is not None and reason == "completed" and progress.last_eval != progress.iter_num:
+            self._evaluate(run, progress)  # the budget's last eval, and its checkpoints
         if progress.saved_iter != progress.iter_num:
             self._save_latest(run, progress)
         self._emit(Finished(progress.iter_num, reason))
@@ -265,7 +295,7 @@ class Trainer:
 
     def _handle_requests(self, run: BuiltRun, progress: Progress, control: RunControl | None) -> bool:
         """Serve save/sample requests and wait out a pause; True when the run should stop."""
-        was_paused = False
+        was_paused, paused_at = False, 0.0
         while True:
             if control is not None:
                 control.poll(progress.iter_num)  # requests from control.json become the calls below
@@ -284,20 +314,24 @@ class Trainer:
             if not paused:
                 if was_paused:
                     self._emit(Unpaused(progress.iter_num))
+                    if self._budget is not None:  # a pause does not count against the budget
+                        self._budget.pause(self.clock() - paused_at)
                 return False
             if not was_paused:
                 self._emit(Paused(progress.iter_num))
-                was_paused = True
+                was_paused, paused_at = True, self.clock()
             with self._cond:  # (a rank paused only by another's request does not wait: agree() paces it)
                 if self._paused and not (self._stop_requested or self._save_requested or self._sample_requested):
                     # Requests notify the condition; an external cancel Event cannot, so look twice a second.
                     self._cond.wait(timeout=0.5)
-    def _step(self, run: BuiltRun, progress: Progress, it: int) -> None:
-        """One optimizer step over gradient_accumulation_steps micro-batches."""
+
+    def _step(self, run: BuiltRun, progress: Progress, it: int, fraction: float | None = None) -> None:
+        """One optimizer step over gradient_accumulation_steps micro-batches. A budget run passes the share
+        of its time that will have passed when the step ends (the schedule follows it)."""
         cfg = run.config
         log = it % cfg.log_interval == 0 or it == cfg.max_iters - 1
-        started = time.perf_counter()
-        lr = get_lr(it, cfg)
+        started = self.clock()
+        lr = get_lr(it, cfg, fraction)
         for group in run.optimizer.param_groups:
             group["lr"] = group_lr(group, lr, cfg)
         loss_sum = torch.zeros((), device=run.device)
@@ -325,7 +359,7 @@ class Trainer:
         run.optimizer.zero_grad(set_to_none=True)
         # The sync: the step's GPU work is done after it. Every rank logs the same steps: the mean is over all.
         loss_value = distributed.mean([loss_sum.item()])[0] if log else 0.0
-        step_time = time.perf_counter() - started
+        step_time = self.clock() - started
         progress.train_time += step_time
         progress.unlogged_time += step_time
         progress.unlogged_steps += 1
@@ -357,9 +391,10 @@ class Trainer:
             f"Lower learning_rate (now {run.config.learning_rate}) or use grad_clip.{last}"
         )
 
-    def _evaluate(self, run: BuiltRun, progress: Progress) -> None:
+    def _evaluate(self, run: BuiltRun, progress: Progress) -> float:
+        """Measure the losses, report them and save the checkpoints; the seconds all that took."""
         it, cfg = progress.iter_num, run.config
-        started = time.perf_counter()
+        started = self.clock()
         # Re-seeded at every eval: each eval measures the same batches, and training's batches stay put.
         # Under torchrun the ranks share out the batches: every rank gets the whole figure, the same as one process's.
         losses = estimate_loss(
@@ -372,12 +407,13 @@ class Trainer:
         progress.best_val_loss = min(progress.best_val_loss, losses["val"])
         progress.last_eval = it
         progress.history["evals"].append([it, losses["train"], losses["val"]])
-        self._emit(Eval(it, losses["train"], losses["val"], progress.best_val_loss, time.perf_counter() - started,
+        self._emit(Eval(it, losses["train"], losses["val"], progress.best_val_loss, self.clock() - started,
                         losses["train_bpb"], losses["val_bpb"]))
         if it > 0:  # an untrained model is not worth a file
             self._save_latest(run, progress)
             if improved:
                 self._save_best(run, progress)
+        return self.clock() - started
 
     def _emit_sample(self, run: BuiltRun, progress: Progress) -> None:
         """Generate sample_tokens tokens from an empty prompt (the sampler has its own RNG, not training's)."""

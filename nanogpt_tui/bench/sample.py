@@ -6,7 +6,9 @@ Three tables, each measured side by side in one run:
    shakespeare_char shape), prompt + generated tokens filling the block.
 2. Precision speed: cached tokens/sec at each precision (core.inference.quantize) against float32, on that model
    and on a GPT-2-sized one (124M: 12 layers, 768 wide, 50304 ids, block 1024). Random weights: speed
-   does not depend on them. Goal: >= 2x float32.
+   does not depend on them. Goal: >= 2x float32. Beside each, whether this CPU has the instructions that
+   make it fast (core.inference.auto_precision.fast_instructions), and what `auto` chooses on each model
+   (its own short timing) with the speed of its choice in this table. Goal: auto >= 1.0x float32.
 3. Precision quality: a trained model's greedy next-token agreement with float32 and its val-loss change
    on held-out text (goal: within 1%). The model is `checkpoint` when given (held-out text: its
    dataset's val split), else a small model trained briefly on `text` (Tiny Shakespeare when the CLI
@@ -29,10 +31,11 @@ from torch.nn import functional as F
 from core.common import paths
 from core.common.devices import resolve_device
 from core.dataset.format import DatasetWriter, load_dataset, open_split
+from core.inference.auto_precision import auto_precision, fast_instructions
 from core.inference.quantize import to_precision, weight_bytes
 from core.inference.sampler import SamplingConfig, generate
 from core.model.gpt import GPT, GPTConfig
-from core.settings.sampling import PRECISIONS
+from core.settings.sampling import AUTO_CANDIDATES, choose_precision
 from core.tokens.tokenizers import CharTokenizer, Tokenizer, get_tokenizer
 from nanogpt_tui.bench.figures import print_figures
 
@@ -42,6 +45,7 @@ BENCH_PROMPT = "To be, or not to be, that is the question:"
 SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 GPT2_SIZED = GPTConfig(block_size=1024, vocab_size=50304, n_layer=12, n_head=12, n_embd=768, dropout=0.0)
 SPEED_GOAL = 2.0  # x float32's cached tokens/sec
+AUTO_GOAL = 1.0  # auto's choice against float32: never slower
 LOSS_GOAL = 0.01  # relative val-loss change
 QUALITY_WINDOWS = 16  # held-out windows of the block size the quality figures average over
 
@@ -104,8 +108,15 @@ def _speed(name: str, config: GPTConfig, tokenizer: Tokenizer, n_tokens: int, de
         races["float32 uncached"] = lambda n: timed_generation(models["float32"], tokenizer, prompt, n or n_tokens, device, False)
     runs = _race(races, rounds)
     best = {key: min(r) for key, r in runs.items()}
+    torch.manual_seed(0)  # the same weights again, float32, for auto to convert itself
+    reference = GPT(config).to(device).eval()
+    stream = torch.tensor([tokenizer.encode(BENCH_PROMPT * (config.block_size // 8 + 1))[: config.block_size + 1]],
+                          device=device)
+    auto_model, trials = auto_precision(reference, stream)
     return {
         "name": name,
+        "auto": choose_precision(trials),
+        "auto_trials": trials,
         "params": models["float32"].get_num_params(),
         "prompt_tokens": len(tokenizer.encode(prompt)),
         "runs": runs,
@@ -205,7 +216,7 @@ def bench_sample(
 
     `vocab` is the 6-layer model's: "char" (Tiny Shakespeare's 65 characters) or "gpt2" (50304 padded
     ids). `big` is the GPT-2-sized model (None skips it); it generates `big_tokens` after a prompt
-    of 32 tokens, so its slow float32 runs stay short. `precisions` default to all of PRECISIONS.
+    of 32 tokens, so its slow float32 runs stay short. `precisions` default to all that auto chooses among.
     `threads` sets torch's CPU threads for the speed tables (on a machine shared with other busy
     processes, one thread is steadier than several waiting for each other); the default keeps torch's.
     """
@@ -213,10 +224,10 @@ def bench_sample(
         raise ValueError(f"unknown vocabulary {vocab!r} for bench sample: use char or gpt2")
     if min(n_tokens, big_tokens) < 2:
         raise ValueError("bench sample needs at least 2 generated tokens to time decoding")
-    precisions = ["float32", *[p for p in (precisions or PRECISIONS) if p != "float32"]]
+    precisions = ["float32", *[p for p in (precisions or AUTO_CANDIDATES) if p != "float32"]]
     for p in precisions:
-        if p not in PRECISIONS:
-            raise ValueError(f"unknown precision {p!r}: use one of {', '.join(PRECISIONS)}")
+        if p not in AUTO_CANDIDATES:
+            raise ValueError(f"unknown precision {p!r}: use one of {', '.join(AUTO_CANDIDATES)}")
     if threads is not None and threads < 1:
         raise ValueError("threads must be at least 1")
     target = resolve_device(device)
@@ -265,15 +276,28 @@ def bench_sample(
         console,
     )
     figures: dict[str, str] = {}
+    instructions = fast_instructions() if target.type == "cpu" else {}
+    figures["CPU instructions"] = f"torch uses {torch.backends.cpu.get_cpu_capability()}" + "".join(
+        f"; {p} fast: {found}" for p, found in instructions.items())
     for s, tokens in zip(speed, [n_tokens, big_tokens]):
         base = s["decode_tokens_per_s"]["float32"]
         for p in precisions:
             rate = s["decode_tokens_per_s"][p]
             goal = "" if p == "float32" else f", {'ok' if rate >= SPEED_GOAL * base else 'missed'} (goal >= {SPEED_GOAL:g}x)"
+            fast = f"; fast instructions: {instructions[p]}" if p in instructions else ""
             figures[f"{s['name']}: {p}"] = (
                 f"{rate:.1f} tokens/s, {rate / base:.2f}x{goal}; {s['weight_mb'][p]:.0f} MB; "
-                f"runs {_decode_rates(s['runs'][p], tokens)}; with prefill {s['tokens_per_s'][p]:.1f}"
+                f"runs {_decode_rates(s['runs'][p], tokens)}; with prefill {s['tokens_per_s'][p]:.1f}{fast}"
             )
+        chosen = s["auto"]
+        best = max(precisions, key=lambda p: s["decode_tokens_per_s"][p])
+        if chosen in s["decode_tokens_per_s"]:
+            ratio = s["decode_tokens_per_s"][chosen] / base
+            verdict = f"{ratio:.2f}x float32 here, {'ok' if ratio >= AUTO_GOAL else 'missed'} (goal >= {AUTO_GOAL:g}x)"
+        else:
+            verdict = "not timed in this table"
+        figures[f"{s['name']}: auto"] = (
+            f"chose {chosen}: {verdict}; the best here: {best} {s['decode_tokens_per_s'][best] / base:.2f}x")
     print_figures(f"bench sample: cached decoding tokens/s per precision (after the first token; prompt + new: "
                   f"{speed[0]['prompt_tokens']} + {n_tokens}" + (f", GPT-2-sized 32 + {big_tokens}" if big is not None else "")
                   + "), random weights", figures, console)

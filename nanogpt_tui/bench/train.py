@@ -1,8 +1,16 @@
-"""Benchmarks behind `nanogpt-tui bench train` (`bench sample` is nanogpt_tui.bench.sample): figures printed with rich and returned."""
+"""Benchmarks behind `nanogpt-tui bench train` (`bench sample` is nanogpt_tui.bench.sample): figures printed with rich and returned.
+
+The Trainer and nanoGPT's bare loop run in PAIRS pairs, back to back, and each pair gives a ratio: the
+median ratio says which is faster, its spread how much one pair strays (noise on a busy machine). A short
+matmul probe in the same run gives this machine's peak, and the Trainer's tokens/s times nanoGPT's
+FLOPs per token (core.model.anatomy.flops_per_token) its share of it; on a GPU, MFU as nanoGPT prints
+it (the GPU's rated bfloat16 peak, nanogpt_tui.bench.gpu.peak_tflops).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 from typing import Any
 
@@ -14,6 +22,7 @@ from core.common import paths
 from core.common.devices import autocast_context, needs_grad_scaler, resolve_device, use_all_cpu_cores
 from core.dataset.batches import get_batch
 from core.dataset.format import DatasetWriter, load_dataset, open_split
+from core.model.anatomy import flops_per_token
 from core.model.gpt import GPT, GPTConfig
 from core.runs.events import Failed, Step
 from core.settings.presets import from_preset
@@ -22,10 +31,12 @@ from core.settings.train_config import TrainConfig
 from core.tokens.tokenizers import CharTokenizer
 from core.training.optim import build_optimizer, group_lr
 from core.training.trainer import Trainer
-from nanogpt_tui.bench.figures import print_figures
+from nanogpt_tui.bench.figures import print_figures, ratio_spread
 from nanogpt_tui.bench.sample import SHAKESPEARE_CHARS
 
-ROUNDS = 2  # bench train alternates the Trainer and the bare loop this many times
+PAIRS = 5  # bench train alternates the Trainer and the bare loop in this many pairs
+PEAK_SIZE = 1024  # the matmul probe's square matrices
+PEAK_SECONDS = 1.0  # how long it multiplies
 
 
 def make_random_dataset(name: str) -> None:
@@ -36,6 +47,22 @@ def make_random_dataset(name: str) -> None:
         writer.append("train", ids[:180_000])
         writer.append("val", ids[180_000:])
         writer.commit("random tokens", len(ids), 0.1)
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, seconds: float = PEAK_SECONDS,
+                size: int = PEAK_SIZE) -> float:
+    """This machine's matmul FLOP/s: the fastest of repeated size x size products on every core (what torch's
+    kernels reach on big matrices; a training step's small ones reach less)."""
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    torch.mm(a, b)  # warm-up: the kernel's first call
+    fastest, ends = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < ends:
+        started = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        fastest = min(fastest, time.perf_counter() - started)
+    return 2 * size**3 / fastest
 
 
 def _timed_training(config: TrainConfig, warmup: int) -> dict[str, Any]:
@@ -58,6 +85,8 @@ def _timed_training(config: TrainConfig, warmup: int) -> dict[str, Any]:
         "iter_ms": 1000 * seconds / len(timed),
         "final_loss": steps[-1].loss,
         "vocab_size": trainer.built.model.config.vocab_size,
+        "flops_per_token": flops_per_token(trainer.built.model.get_num_params(),
+                                           dataclasses.asdict(trainer.built.model.config)),
     }
 
 
@@ -106,16 +135,22 @@ def bench_train(
     dataset: str | None = None,
     dtype: str = "float32",
     console: Console | None = None,
+    pairs: int = PAIRS,
 ) -> dict[str, Any]:
     """Training tokens/sec of a preset's model on every core: the real Trainer, and side by side the bare
-    loop of nanoGPT's train.py on the same settings (`_bare_loop`), and their ratio.
+    loop of nanoGPT's train.py on the same settings (`_bare_loop`), in `pairs` pairs; their ratio per
+    pair, its median and spread; the share of this machine's matmul peak the Trainer reaches.
 
     Without `dataset` the data is random tokens over Tiny Shakespeare's 65 characters (speed does not
     depend on the text). The run lives in a temporary data dir that is deleted afterwards; the first
     few steps (allocation, warm-up) are left out of the figures.
     """
+    from nanogpt_tui.bench.gpu import peak_tflops
+
     if iters < 2:
         raise ValueError("bench train needs at least 2 iterations")
+    if pairs < 1:
+        raise ValueError("bench train needs at least 1 pair")
     dataset_path = load_dataset(dataset).path if dataset else None  # resolved in the real data dir
     warmup = min(3, iters - 1)
     with paths.temporary_home("nanogpt-bench-"):
@@ -125,33 +160,53 @@ def bench_train(
             preset, dataset=str(dataset_path or "random"), run_name="bench", device=device, dtype=dtype,
             max_iters=iters, eval_interval=iters + 1, eval_iters=1, log_interval=1, sample_interval=0,
         )
-        # Alternated, best of each: other load on the machine only ever slows a run down.
         runs, bare_runs = [], []
-        for round_ in range(ROUNDS):
-            runs.append(_timed_training(dataclasses.replace(config, run_name=f"bench-{round_}"), warmup))
+        for pair in range(pairs):  # back to back: a busy moment slows both sides of a pair alike
+            runs.append(_timed_training(dataclasses.replace(config, run_name=f"bench-{pair}"), warmup))
             bare_runs.append(_bare_loop(config, open_split(load_dataset(config.dataset), "train"),
                                         runs[-1]["vocab_size"], warmup))
-        result = max(runs, key=lambda run: run["tokens_per_s"])
-        bare = max(bare_runs, key=lambda run: run["tokens_per_s"])
-    result["bare_loop"] = bare
-    result["ratio"] = result["tokens_per_s"] / bare["tokens_per_s"]
-    result |= {"preset": preset, "dtype": dtype, "tokens_per_iter": config.tokens_per_iter, "device": str(result["device"])}
+    first = runs[0]
+    target = torch.device(str(first["device"]))
+    ratios = [run["tokens_per_s"] / bare["tokens_per_s"] for run, bare in zip(runs, bare_runs)]
+    result = {key: first[key] for key in ("threads", "params", "timed_iters", "vocab_size", "flops_per_token")}
+    result |= {
+        "preset": preset, "dtype": dtype, "tokens_per_iter": config.tokens_per_iter, "device": str(target),
+        "tokens_per_s": statistics.median(run["tokens_per_s"] for run in runs),
+        "iter_ms": statistics.median(run["iter_ms"] for run in runs),
+        "final_loss": runs[-1]["final_loss"],
+        "bare_loop": {"tokens_per_s": statistics.median(bare["tokens_per_s"] for bare in bare_runs),
+                      "iter_ms": statistics.median(bare["iter_ms"] for bare in bare_runs)},
+        "ratios": ratios, "ratio": statistics.median(ratios),
+    }
+    achieved = result["tokens_per_s"] * result["flops_per_token"]
+    if target.type == "cuda":  # MFU as nanoGPT prints it: against the GPU's rated peak
+        peak = peak_tflops(torch.cuda.get_device_name(target))
+        result["peak_flops"] = peak * 1e12 if peak else None
+        peak_name = "the GPU's rated bfloat16 peak (MFU)"
+    else:
+        result["peak_flops"] = matmul_peak(target, torch.bfloat16 if dtype == "bfloat16" else torch.float32)
+        peak_name = f"this machine's measured {PEAK_SIZE}x{PEAK_SIZE} {dtype} matmul peak"
+    result["peak_share"] = achieved / result["peak_flops"] if result["peak_flops"] else None
     threads = f" ({result['threads']} threads)" if result["device"] == "cpu" else ""
 
     def rates(of: list[dict[str, Any]]) -> str:
         return ", ".join(f"{run['tokens_per_s']:,.0f}" for run in of)
 
+    peak_text = (f"{result['peak_share']:.0%} of {result['peak_flops'] / 1e9:,.0f} GFLOP/s ({peak_name}); "
+                 if result["peak_share"] is not None else "unknown peak: set NANOGPT_TUI_PEAK_TFLOPS; ")
     figures = {
         "device": result["device"] + threads,
         "dtype": dtype,
         "parameters": f"{result['params'] / 1e6:.2f} M",
         "tokens per iteration": str(config.tokens_per_iter),
-        "iterations timed": f"{result['timed_iters']} (after {warmup} warm-up)",
-        f"the Trainer (best of {ROUNDS})": f"{result['tokens_per_s']:,.0f} tokens/s, {result['iter_ms']:.1f} ms/iter "
-        f"(runs: {rates(runs)})",
-        f"nanoGPT's bare loop (best of {ROUNDS})": f"{bare['tokens_per_s']:,.0f} tokens/s, {bare['iter_ms']:.1f} ms/iter "
-        f"(runs: {rates(bare_runs)})",
-        "ratio (Trainer / bare loop)": f"{result['ratio']:.3f}",
+        "iterations timed": f"{result['timed_iters']} (after {warmup} warm-up), in each of {pairs} pairs",
+        "the Trainer (median)": f"{result['tokens_per_s']:,.0f} tokens/s, {result['iter_ms']:.1f} ms/iter (runs: {rates(runs)})",
+        "nanoGPT's bare loop (median)": f"{result['bare_loop']['tokens_per_s']:,.0f} tokens/s, "
+        f"{result['bare_loop']['iter_ms']:.1f} ms/iter (runs: {rates(bare_runs)})",
+        "ratio Trainer / bare loop, per pair": ", ".join(f"{r:.3f}" for r in ratios),
+        "ratio, median (goal >= 0.95)": f"{ratio_spread(ratios)} {'ok' if result['ratio'] >= 0.95 else 'missed'}",
+        "share of the peak": f"{peak_text}{result['flops_per_token'] / 1e6:.2f} MFLOP per token "
+        f"(6N + 12·L·H·Q·T), {achieved / 1e9:,.1f} GFLOP/s trained",
     }
     print_figures(
         f"bench train: preset {preset} ({config.n_layer} layers, {config.n_embd} wide, block {config.block_size}, "

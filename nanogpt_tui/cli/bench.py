@@ -33,6 +33,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      text=shakespeare_text(args.text), threads=args.threads)
     elif args.what == "speedrun":
         return cmd_speedrun(args)
+    elif args.what == "budget":
+        return cmd_budget(args)
     elif args.what == "gpu":
         return cmd_gpu(args)
     elif args.what == "prepare":
@@ -70,6 +72,19 @@ def cmd_speedrun(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_budget(args: argparse.Namespace) -> int:
+    from core.settings.budget import parse_duration
+
+    budgets = tuple(parse_duration(item) for item in args.budgets.split(","))  # before the text: a typo fails at once
+    text = found_text(args.text)
+    if text is None:
+        return 1
+    from nanogpt_tui.bench.budget import bench_budget
+
+    bench_budget(text, budgets=budgets, presets=tuple(args.presets.split(",")), console=console)
+    return 0
+
+
 def cmd_gpu(args: argparse.Namespace) -> int:
     from nanogpt_tui.bench.gpu import TARGET, bench_gpu, require_cuda
 
@@ -84,16 +99,18 @@ def cmd_gpu(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure speed (figures and ratios, side by side in one run)")
-    p.add_argument("what", choices=["train", "sample", "prepare", "tui", "speedrun", "gpu"],
+    p.add_argument("what", choices=["train", "sample", "prepare", "tui", "speedrun", "budget", "gpu"],
                    help="train: the Trainer vs a bare loop; sample: KV cache and precisions; prepare: tokenizing; "
                         "tui: training in the app vs headless, and screen switches; speedrun: presets raced to a "
-                        "val loss; gpu: nanoGPT's shakespeare-char recipe on a CUDA GPU (ms/iter, MFU, time to "
+                        "val loss; budget: time budgets vs the presets given the same time; gpu: nanoGPT's "
+                        "shakespeare-char recipe on a CUDA GPU (ms/iter, MFU, time to "
                         "val loss, sampling)")
     p.add_argument("--preset", default="cpu", help="train/tui: the model and batch to time")
     p.add_argument("--iters", type=int, help="train/tui: iterations to time (default 30 / 300); "
                                              "speedrun: most iterations per preset (default: its max_iters); "
                                              "gpu: most iterations (default: the preset's 5000)")
-    p.add_argument("--presets", default="cpu,fast", help="speedrun: the presets to race")
+    p.add_argument("--presets", default="cpu,fast", help="speedrun: the presets to race; budget: those to compare with")
+    p.add_argument("--budgets", default="7s,15s,1m,5m", help="budget: the budgets to train (default %(default)s)")
     p.add_argument("--target", type=float, help="speedrun/gpu: the val loss to reach (default: nanoGPT's result "
                                                 "with the recipe, on CPU for speedrun, on a GPU for gpu)")
     p.add_argument("--tokens", type=int, default=200, help="sample: tokens to generate")
@@ -103,7 +120,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", type=int, default=3, help="prepare: prepare/bare pairs, in alternating order (default %(default)s)")
     p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
                    "sample: train the quality model on it (default: ../shared/data or cached Tiny Shakespeare, else "
-                   "generated text); speedrun/gpu: Tiny Shakespeare (default: ../shared/data or the cache)")
+                   "generated text); speedrun/budget/gpu: Tiny Shakespeare (default: ../shared/data or the cache)")
     p.add_argument("--checkpoint", metavar="RUN", help="sample: measure precision quality on this model and its dataset")
     p.add_argument("--threads", type=int, help="sample: torch CPU threads for the timings (default: torch's)")
     p.add_argument("--device", default="cpu", help="train/sample: the device (default: %(default)s)")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision, parse_stop_strings
-from nanogpt_tui.cli.common import console
+from nanogpt_tui.cli.common import console, err_console
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
@@ -37,10 +37,11 @@ def add_checkpoint_flags(parser: argparse.ArgumentParser, device: str = "auto") 
     parser.add_argument("--device", default=device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
 
 
-def add_precision_flag(parser: argparse.ArgumentParser) -> None:
+def add_precision_flag(parser: argparse.ArgumentParser, default: str = DEFAULT_PRECISION) -> None:
     parser.add_argument(
-        "--precision", default=DEFAULT_PRECISION, type=precision_name, metavar="|".join(PRECISIONS),
-        help="weights to run the model with: " + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items()),
+        "--precision", default=default, type=precision_name, metavar="|".join(PRECISIONS),
+        help=f"weights to run the model with (default {default}): "
+        + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items()),
     )
 
 
@@ -52,22 +53,26 @@ def precision_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Any, Path]:
-    """The checkpoint's model at `--precision` on `--device`, its tokenizer, the checkpoint dict, device and path."""
+def load_for_inference(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any], Any, Path, str]:
+    """The checkpoint's model at `--precision` on `--device`, its tokenizer, the checkpoint dict, device, path
+    and the precision it is in (what auto chose, said on stderr: stdout may be a pipe of the text)."""
     from core.common.devices import resolve_device
-    from core.inference.quantize import to_precision
+    from core.inference.auto_precision import at_precision
     from core.runs.checkpoint import load_model, resolve_checkpoint
 
     device = resolve_device(args.device)
     path = resolve_checkpoint(args.checkpoint, meta=args.meta)
     model, tokenizer, ckpt = load_model(path, device, meta=args.meta)
-    return to_precision(model, args.precision), tokenizer, ckpt, device, path
+    model, precision, note = at_precision(model, args.precision, tokenizer, ckpt, device)
+    if note:
+        err_console.print(f"[dim]{note}[/]")
+    return model, tokenizer, ckpt, device, path, precision
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from core.inference.sampler import SamplingConfig, generate
 
-    model, tokenizer, _, device, _ = load_for_inference(args)
+    model, tokenizer, _, device, _, _ = load_for_inference(args)
     config = SamplingConfig(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -99,7 +104,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from core.runs.checkpoint import training_dataset
     from core.training.evaluation import evaluate, evaluate_tokens
 
-    model, tokenizer, ckpt, device, path = load_for_inference(args)
+    model, tokenizer, ckpt, device, path, precision = load_for_inference(args)
     settings = {"batch_size": args.batch_size, "eval_iters": args.eval_iters, "seed": args.seed}
     if args.text:  # any text, encoded with the checkpoint's own tokenizer: no dataset needed
         import numpy as np
@@ -116,7 +121,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         losses, where = evaluate(model, info, device, **settings), info.name
     figures = ", ".join(f"{split} loss {losses[split]:.4f} ({losses[split + '_bpb']:.4f} bits/byte)"
                         for split in losses if not split.endswith("_bpb"))
-    console.print(f"{path} ({args.precision}) on {where}: {figures}")
+    console.print(f"{path} ({precision}) on {where}: {figures}")
     return 0
 
 
@@ -156,5 +161,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-iters", type=int, default=50, help="batches measured per split (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="windows of the block size per batch (default %(default)s)")
     p.add_argument("--seed", type=int, default=1337, help="picks the windows: the same seed, the same ones")
-    add_precision_flag(p)
+    add_precision_flag(p, default="float32")
     p.set_defaults(func=cmd_eval)

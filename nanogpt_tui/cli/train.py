@@ -69,6 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.settings.train_config import apply_overrides, config_from_dict
     from core.training.distributed import from_env
 
+    budget = None if args.budget is None else budget_seconds(args)  # its mistakes first: before reading a checkpoint
     if args.meta and not args.resume:
         err_console.print("[red]error:[/] --meta gives the vocabulary of a nanoGPT checkpoint to resume: use it with --resume")
         return 1
@@ -90,6 +91,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["run_name"] = args.name
     if args.init_from:
         overrides["init_from"] = args.init_from
+    if args.resume:
+        overrides["budget_s"] = 0.0  # a budget run's model trains on by iterations (its max_iters, or --set)
+    if budget is not None:
+        overrides["budget_s"] = budget
     config = apply_overrides(dataclasses.replace(base, **overrides), args.set or [])
     if not config.dataset:
         err_console.print(error_line("name a dataset with --dataset (see `nanogpt-tui prepare`)"))
@@ -126,6 +131,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return status
 
 
+def budget_seconds(args: argparse.Namespace) -> float:
+    """--budget in seconds; ConfigError when it is no duration, or comes with settings the budget chooses."""
+    from core.settings.budget import CHOSEN_KEYS, parse_duration
+    from core.settings.train_config import ConfigError
+
+    chosen = sorted({item.partition("=")[0].strip() for item in args.set or []} & CHOSEN_KEYS)
+    if args.resume or args.init_from or chosen:
+        given = "--resume" if args.resume else "--init-from" if args.init_from else f"--set {chosen[0]}"
+        raise ConfigError(f"--budget chooses the model and its recipe: leave out {given}", "budget_s")
+    return parse_duration(args.budget)
+
+
 def exit_rank(status: int) -> NoReturn:
     """End a torchrun rank at once, without tearing torch down (the trainer has saved and closed its files).
 
@@ -154,6 +171,7 @@ def train_with_progress(
         Step,
         Unpaused,
     )
+    from core.settings.budget import format_duration
     from core.training.trainer import Trainer
 
     outcome: dict[str, Any] = {}
@@ -165,7 +183,9 @@ def train_with_progress(
         console=console,
         disable=not (place.is_main and console.show_progress),  # piped: the printed lines alone
     ) as bar:
-        task = bar.add_task("train", total=config.max_iters, figures="starting…")
+        starting = (f"measuring this machine's speed for the budget of {format_duration(config.budget_s)}…"
+                    if config.budget_s else "starting…")
+        task = bar.add_task("train", total=config.max_iters, figures=starting)
         last: dict[str, str] = {"val": ""}
 
         def on_event(event: Any) -> None:
@@ -182,6 +202,8 @@ def train_with_progress(
                 )
                 if event.config.init_from and not event.resumed:
                     bar.console.print(f"starting from the GPT-2 weights in {event.config.init_from}")
+                if event.plan:
+                    bar.console.print(event.plan)
                 bar.update(task, completed=event.start_iter, total=event.max_iters)
                 incompatible = event.config.nanogpt_incompatible()
                 if incompatible:
@@ -238,7 +260,7 @@ def say(bar: Progress, text: str) -> None:
 def torchrun_args(args: argparse.Namespace) -> list[str]:
     """torchrun's arguments for `--nproc N`: N processes on this machine, each running this train command."""
     flags = []
-    for name in ("dataset", "preset", "device", "dtype", "name", "resume", "meta", "init_from"):
+    for name in ("dataset", "preset", "device", "dtype", "name", "resume", "meta", "init_from", "budget"):
         if getattr(args, name) is not None:
             flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     for item in args.set or []:
@@ -310,6 +332,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-from", metavar="PATH",
                    help="start from GPT-2's weights: a Hugging Face folder (config.json + model.safetensors), "
                         "or NAME for HOME/models/NAME (see download-gpt2)")
+    p.add_argument("--budget", metavar="TIME",
+                   help="train the best model this machine can in TIME (90s, 2m, 1h; evals and checkpoints included): "
+                        "it measures a few model sizes, chooses one and its recipe, says why, and trains on the clock")
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train with N processes on this machine (one per GPU, or CPU processes with gloo) "
                         "by starting torchrun --standalone; gradient_accumulation_steps must be a multiple of N")

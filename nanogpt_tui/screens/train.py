@@ -26,6 +26,7 @@ from core.common import disk, paths
 from core.dataset.format import no_such_dataset
 from core.runs.events import Compiling, Event, Failed, Finished, Paused, Started, Step, Unpaused
 from core.runs.files import LATEST
+from core.settings.budget import format_duration
 from core.settings.train_config import TrainConfig
 from core.training.process import TrainerProcess
 from nanogpt_tui import listings, session_state
@@ -335,7 +336,8 @@ class TrainScreen(AppScreen):
     def start(self, config: TrainConfig, resume: Path | None, replace: Path | None = None) -> None:
         self.monitor.begin(config.max_iters)
         self.ended = None
-        self.set_state(Phase.STARTING, f"Starting on {config.device}…")
+        self.set_state(Phase.STARTING, f"Measuring this machine's speed for the budget of {format_duration(config.budget_s)}…"
+                       if config.budget_s else f"Starting on {config.device}…")
         self.training_worker = self.run_training(config, resume, replace)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train")

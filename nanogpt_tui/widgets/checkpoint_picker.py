@@ -187,6 +187,8 @@ class CheckpointPicker(Horizontal):
             return  # another checkpoint or precision was chosen meanwhile
         self._set_engine(message.engine)
         self._say(message.engine.description)
+        # auto's reasons (each precision's speed and loss) where the line says what it chose
+        self.query_one("#chat-model", Static).tooltip = message.engine.note or None
         self._fill_select()
 
     def on_checkpoint_picker_failed(self, message: Failed) -> None:

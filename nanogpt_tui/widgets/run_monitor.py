@@ -12,6 +12,7 @@ import math
 import time
 from typing import Sequence
 
+from rich.markup import escape
 from rich.table import Table
 from textual import events
 from textual.app import ComposeResult
@@ -182,6 +183,8 @@ class RunMonitor(Vertical):
             if self.trainer:
                 verb += f" by {self.trainer}"
             self.write_log(f"{verb}: {event.n_params / 1e6:.2f}M parameters, run folder {paths.shown(event.run_dir)}")
+            if event.plan:  # what a time budget chose, and why
+                self.write_log(escape(event.plan))
             incompatible = event.config.nanogpt_incompatible()
             if incompatible:
                 self.write_log(f"[dim]uses {', '.join(incompatible)}: nanoGPT's model.py cannot load this run's checkpoints[/]")

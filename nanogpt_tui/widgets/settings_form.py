@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 
 from core.dataset.format import DatasetInfo
 from core.interop.gpt2_files import FOLDER_SHAPE, find_hf_folder
+from core.settings.budget import CHOSEN_KEYS, parse_duration
 from core.settings.presets import PRESETS, from_preset
 from core.settings.train_config import (
     FORM,
@@ -33,7 +34,7 @@ from core.settings.train_config import (
 )
 
 # TrainConfig fields that have a widget of their own; every other field gets an input (bool: a checkbox).
-SPECIAL_FIELDS = ("dataset", "run_name", "device", "dtype")
+SPECIAL_FIELDS = ("dataset", "run_name", "device", "dtype", "budget_s")
 FORM_FIELDS = {name: kind for name, kind in field_types().items() if name not in SPECIAL_FIELDS}
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 DEFAULT_PRESET = "cpu"  # nanoGPT's CPU recipe: what the form shows first
@@ -71,7 +72,11 @@ class Resume:
 
 
 class TrainSettingsForm(VerticalScroll, can_focus=False):
-    """Dataset, preset, resume, device, precision, run name and every TrainConfig knob, and Start."""
+    """Dataset, preset, budget, resume, device, precision, run name and every TrainConfig knob, and Start.
+
+    A budget (core.settings.budget) chooses the model and its recipe: the fields it sets are disabled
+    while one is typed, as the model's are while resuming (the checkpoint's).
+    """
 
     # Whether a run is training (the screen sets it): Start is disabled then, whatever the settings.
     training: reactive[bool] = reactive(False)
@@ -86,6 +91,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         self.parse_errors: dict[str, str] = {}  # fields whose text is not a value of their type
         self.problems: dict[str, str] = {}
         self.resume: Resume | None = None
+        self.budget_s = 0.0  # seconds; 0 = no budget
         self._posted: tuple[TrainConfig, dict[str, str]] | None = None
 
     def compose(self) -> ComposeResult:
@@ -93,6 +99,9 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         yield Select([(NO_DATASET_LABEL, NO_DATASET)], id="dataset", allow_blank=False)
         yield Label("Preset", classes="field-label")
         yield Select(((name, name) for name in PRESETS), id="preset", value=DEFAULT_PRESET, prompt=OWN_SETTINGS)
+        yield Label("Budget", classes="field-label")
+        yield Input(placeholder="off, or e.g. 2m (the best model in 2m)", id="budget")
+        yield Static("", id="error-budget_s", classes="field-error")
         with Horizontal(id="resume-row"):
             yield Static("", id="resume-line")
             yield Button("Don't resume", id="clear-resume", compact=True)
@@ -169,7 +178,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
                 else:
                     self.query_one(f"#cfg-{name}", Input).value = as_text(value)
         self.parse_errors.clear()
-        self.lock_shape()
+        self.update_disabled()
         self.show_preset()
         self.validate()
 
@@ -204,7 +213,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if dataset in self.datasets:
             self.query_one("#dataset", Select).value = dataset
         self.query_one("#run_name", Input).value = ""  # a resumed run stays in its own folder
-        self.lock_shape()
+        self.update_disabled()  # the architecture is the checkpoint's: the trainer ignores edits to it
 
     def resume_trained_to(self, iter_num: int) -> None:
         """The resumed run trained on to `iter_num`: the next Start continues from there."""
@@ -233,26 +242,16 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if self.query_one("#clear-resume").has_focus:
             self.screen.focus_next()  # on to the device, rather than to wherever a hidden button's focus goes
         self.query_one("#resume-row").display = False
-        self.lock_shape()
+        self.update_disabled()
         self.show_preset()
         self.validate()
 
-    def lock_shape(self) -> None:
-        """Grey out the settings the trainer would ignore: a resumed run's architecture is its checkpoint's,
-        and a run started from GPT-2 (init_from) takes its shape from the folder."""
-        resumed = self.resume is not None and self.resume.config is not None
-        from_folder = bool(self.values.get("init_from")) and not resumed
-        for name in MODEL_KEYS:
-            field = self.query_one(f"#cfg-{name}")
-            field.disabled = resumed or (from_folder and name in FOLDER_SHAPE)
-            field.tooltip = ("the resumed run's own" if resumed else
-                             "the GPT-2 folder's (init_from)" if field.disabled else None)
-
     def focus_problem(self) -> str | None:
         """Move the focus to the first field with a problem; its name, or None if no field has one."""
-        for name in ("run_name", *FORM_FIELDS):
+        own = {"run_name": "#run_name", "budget_s": "#budget"}  # the fields with a widget of their own
+        for name in ("budget_s", "run_name", *FORM_FIELDS):
             if name in self.problems:
-                widget = self.query_one(f"#{name}" if name == "run_name" else f"#cfg-{name}")
+                widget = self.query_one(own.get(name, f"#cfg-{name}"))
                 if not widget.disabled:
                     widget.focus()
                     return name
@@ -279,10 +278,33 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
             except ConfigError as error:
                 self.parse_errors[name] = str(error)
         if name == "init_from":
-            self.lock_shape()
+            self.update_disabled()
         self.show_preset()
         self.validate()
 
+    @on(Input.Changed, "#budget")
+    def budget_changed(self, event: Input.Changed) -> None:
+        self.parse_errors.pop("budget_s", None)
+        try:
+            self.budget_s = parse_duration(event.value) if event.value.strip() else 0.0
+        except ConfigError as error:
+            self.budget_s, self.parse_errors["budget_s"] = 0.0, str(error)
+        self.update_disabled()
+        self.validate()
+
+    def update_disabled(self) -> None:
+        """Grey out the settings the trainer would not take from the form: those a budget chooses, a resumed
+        run's architecture (its checkpoint's), and the shape of a run started from GPT-2 (init_from: the
+        folder's)."""
+        resumed = self.resume is not None and self.resume.config is not None
+        from_folder = bool(self.values.get("init_from")) and not resumed
+        for name in FORM_FIELDS:
+            field = self.query_one(f"#cfg-{name}")
+            why = ("the resumed run's own" if resumed and name in MODEL_KEYS else
+                   "the GPT-2 folder's (init_from)" if from_folder and name in FOLDER_SHAPE else
+                   "chosen by the budget" if self.budget_s > 0 and name in CHOSEN_KEYS else None)
+            field.disabled = why is not None
+            field.tooltip = why
     @on(Select.Changed, "#dataset")
     @on(Input.Changed, "#run_name")
     def form_changed(self) -> None:
@@ -324,20 +346,27 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
     def read(self) -> tuple[TrainConfig, dict[str, str]]:
         """The config the form describes, and its problems by field (FORM for the rest)."""
         problems = dict(self.parse_errors)
+        if self.budget_s:  # what a budget chooses cannot be wrong: the fields are disabled
+            problems = {name: problem for name, problem in problems.items() if name not in CHOSEN_KEYS}
         info = self.datasets.get(str(self.query_one("#dataset", Select).value))
         config = TrainConfig(
-            **{k: v for k, v in self.values.items() if k not in problems},
+            **{k: v for k, v in self.values.items() if k not in self.parse_errors},
             dataset=info.name if info else "",
             run_name=self.query_one("#run_name", Input).value.strip() or None,
             device=self.device or "cpu",
             dtype=self.dtype or "float32",
+            budget_s=self.budget_s,
         )
         found = ConfigError(config.problems(info.train_tokens if info else None, info.val_tokens if info else None))
         for field, problem in found.by_field().items():
+            if self.budget_s and field in CHOSEN_KEYS:
+                continue
             # A field's own parse error comes first; dataset problems show under the form.
-            problems.setdefault(field if field in FORM_FIELDS or field == "run_name" else FORM, problem)
+            problems.setdefault(field if field in FORM_FIELDS or field in ("run_name", "budget_s") else FORM, problem)
         resume = self.resume
-        if resume is not None and resume.iter_num is not None and config.max_iters <= resume.iter_num:
+        if resume is not None and self.budget_s:
+            problems.setdefault("budget_s", "a budget trains a new model: clear it to resume this run")
+        if resume is not None and resume.iter_num is not None and config.max_iters <= resume.iter_num and not self.budget_s:
             problems.setdefault("max_iters", f"this run has trained {resume.iter_num} iterations already: raise "
                                              f"max_iters above {resume.iter_num} (it is {config.max_iters}) to train it on")
         if config.init_from and resume is None:  # a few stats: which folder, or what is wrong with the name

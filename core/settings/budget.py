@@ -1,0 +1,285 @@
+"""Training to a time budget (torch-free): the candidate models, the choice among them, and the clock.
+
+A run with `TrainConfig.budget_s` (`nanogpt-tui train --budget 2m`, the Train screen's Budget field)
+gets the best model this machine can train in that time. core.training.budget measures; this module decides:
+
+1. Measure: each candidate of CANDIDATES (smallest first) trains a few steps on random tokens, timed
+   (`probe_seconds`: a small share of the budget; candidates that would not fit in it are left out).
+2. Choose (`choose`): with its measured tokens/s each candidate would see `tokens = speed x seconds
+   left`; the one whose predicted val loss (`predicted_loss`, a scaling law fitted on Tiny Shakespeare
+   with this recipe) is lowest wins. A bigger model learns more per token but sees fewer of them.
+3. Train on the clock (`BudgetClock`): the schedule follows the share of the time passed rather than
+   the iterations (core.settings.schedule.get_lr's `fraction`): warmup, the full rate, then a linear
+   decay that reaches min_lr at the last step, which ends when the time left is what the last eval and
+   checkpoint take. Evals during the run are skipped when they would not leave time for those.
+
+The settings a budget chooses (CHOSEN_KEYS) replace the user's; the others (device, dtype, seed,
+weight decay, betas, grad_clip, compile, run name) stay theirs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.settings.memory import parameter_count
+from core.settings.train_config import MAX_ITERS, ConfigError, TrainConfig
+
+# The modern recipe every candidate trains with (README: "The modern recipe").
+RECIPE: dict[str, Any] = dict(
+    rope=True, qk_norm=True, rmsnorm=False, relu2=False, untie_head=False, bias=False, dropout=0.0,
+    muon=True, wsd=True, decay_lr=True, decay_fraction=0.5, gradient_accumulation_steps=1,
+    lr_decay_iters=0, log_interval=1, sample_interval=0,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model and batch a budget may choose, with the learning rates that suit it."""
+
+    name: str
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int
+    batch_size: int
+    learning_rate: float  # AdamW's (embeddings, head, gains); min_lr is a tenth of it
+    muon_lr: float
+    warmup_iters: int
+
+    def settings(self) -> dict[str, Any]:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "name"}
+        return RECIPE | fields | {"min_lr": self.learning_rate / 10}
+
+
+# Smallest first (measuring stops at the first that would not fit in its time). The small ones are for
+# CPUs (their rates measured on Tiny Shakespeare; 2x64 is the `fast` preset's model), the big ones for
+# GPUs, where small models leave the device idle and so train hardly faster than big ones (their rates
+# follow nanoGPT's recipes: untested here, where there is no GPU).
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("2x64", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=16, learning_rate=6e-3, muon_lr=0.04, warmup_iters=10),
+    Candidate("3x96", n_layer=3, n_head=3, n_embd=96, block_size=64, batch_size=16, learning_rate=6e-3, muon_lr=0.03, warmup_iters=10),
+    Candidate("4x128", n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=16, learning_rate=5e-3, muon_lr=0.03, warmup_iters=20),
+    Candidate("6x192", n_layer=6, n_head=6, n_embd=192, block_size=128, batch_size=16, learning_rate=3e-3, muon_lr=0.02, warmup_iters=40),
+    Candidate("6x384", n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=32, learning_rate=2e-3, muon_lr=0.02, warmup_iters=100),
+    Candidate("8x512", n_layer=8, n_head=8, n_embd=512, block_size=256, batch_size=64, learning_rate=1.5e-3, muon_lr=0.02, warmup_iters=200),
+    Candidate("12x768", n_layer=12, n_head=12, n_embd=768, block_size=512, batch_size=64, learning_rate=1e-3, muon_lr=0.02, warmup_iters=300),
+)
+CHOSEN_KEYS = frozenset(RECIPE) | frozenset(CANDIDATES[0].settings()) | {
+    "max_iters", "eval_interval", "eval_iters", "init_from"}
+
+PROBE_SHARE = 0.06  # of the budget, at most, spent measuring candidates
+PROBE_MIN_S, PROBE_MAX_S = 0.4, 15.0
+PROBE_STEPS = 3  # timed steps per candidate, after one untimed warm-up step
+EVALS = 4  # evals while a budget run trains, besides its last
+EVAL_SHARE = 0.04  # of the training time, about, that evals take in all
+EVAL_STEP_COST = 0.4  # a batch's eval (a forward pass) against a training step (forward, backward, update)
+SETUP_SHARE = 0.02  # of the budget, held back for building the run between the choice and the first step
+
+# The loss law: predicted val loss = E + A / N^ALPHA + B / D^BETA, N the parameters inside the blocks,
+# D the tokens trained (those past REPEATS epochs of the train split count ever less). Fitted on Tiny
+# Shakespeare (char) with RECIPE's kind of run: 26 runs of 0.1M to 0.8M parameters and 0.2M to 3M
+# tokens, each ending its decay at its horizon, val loss within 0.011 (rms) of the law (4x128 reached
+# 1.735 at 0.5M tokens and 1.627 at 1M; 2x64 1.718 at 1.5M and 1.660 at 3M). On other text the values
+# are off; the trade (a bigger model learns more per token but sees fewer) is what the choice rests on.
+E, A, ALPHA, B, BETA = 1.035, 2.26, 0.14, 102.6, 0.43
+REPEATS = 15.0
+# Bigger than this many parameters (in the blocks) per train token, a model would mostly learn its data
+# by heart in a long budget with no dropout: not a candidate.
+MAX_PARAMS_PER_TOKEN = 10
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `text`: "90", "90s", "2m", "1.5m", "1h", "1m30s"; ConfigError for anything else."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        return float(cleaned)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", cleaned)
+    if not parts or "".join(n + u for n, u in parts) != cleaned or len({u for _, u in parts}) < len(parts):
+        raise ConfigError(f"budget {text.strip()!r}: write a duration such as 90s, 2m, 1m30s or 1h", "budget_s")
+    return sum(float(number) * {"h": 3600, "m": 60, "s": 1}[unit] for number, unit in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as parse_duration reads it: 15s, 2m, 1m30s, 1h5m."""
+    whole = round(seconds)
+    if abs(seconds - whole) > 0.05:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return text or "0s"
+
+
+def too_big(config: TrainConfig, train_tokens: int) -> str | None:
+    """Why the candidate `config` is too big for a train split of `train_tokens` tokens, or None."""
+    params = core_parameters(config)
+    if params <= MAX_PARAMS_PER_TOKEN * train_tokens:
+        return None
+    return f"{params / 1e6:.1f}M parameters would learn {train_tokens / 1e6:.2f}M train tokens by heart"
+
+
+def probe_seconds(budget_s: float) -> float:
+    """The time measuring the candidates may take out of a budget."""
+    return min(PROBE_MAX_S, max(PROBE_MIN_S, PROBE_SHARE * budget_s))
+
+
+def candidate_config(base: TrainConfig, candidate: Candidate) -> TrainConfig:
+    """`base` with the candidate's model, batch and recipe."""
+    return dataclasses.replace(base, **candidate.settings())
+
+
+def core_parameters(config: TrainConfig) -> int:
+    """The parameters inside the transformer blocks (the law's N: embeddings do not count)."""
+    return parameter_count(config, 0) - (0 if config.rope else config.block_size * config.n_embd)
+
+
+def predicted_loss(params: int, tokens: float, train_tokens: int | None = None) -> float:
+    """The loss law's val loss after training `tokens` tokens on a model with `params` core parameters;
+    with `train_tokens` (the train split's size) repeated tokens count less and less."""
+    if train_tokens:
+        limit = REPEATS * train_tokens
+        tokens = limit * (1 - math.exp(-tokens / limit))
+    return E + A / max(params, 1) ** ALPHA + B / max(tokens, 1.0) ** BETA
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A candidate's measured training speed on this machine."""
+
+    candidate: Candidate
+    params: int  # core parameters (the law's N)
+    tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class Option:
+    """What a measured candidate would reach in the time left."""
+
+    measurement: Measurement
+    tokens: float
+    iterations: int
+    predicted: float
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen candidate and the others it beat, best first."""
+
+    options: tuple[Option, ...]
+    seconds: float  # the training time they were compared on
+    skipped: tuple[str, ...] = ()  # candidates not measured, with why
+
+    @property
+    def best(self) -> Option:
+        return self.options[0]
+
+    def explain(self) -> str:
+        """What was chosen and why, for the user."""
+        best = self.best
+        c = best.measurement.candidate
+        lines = [
+            f"budget: chose {c.name} ({c.n_layer} layers, {c.n_embd} wide, {best.measurement.params / 1e6:.2f}M "
+            f"parameters in its blocks, batch {c.batch_size} x {c.block_size}): it trains "
+            f"{best.measurement.tokens_per_s:,.0f} tokens/s here, so about {best.iterations:,} iterations "
+            f"({best.tokens / 1e6:.2f}M tokens) in the {self.seconds:.0f} s left to train",
+        ]
+        if len(self.options) > 1:
+            lines.append("predicted val loss (the loss law of core.settings.budget): " + ", ".join(
+                f"{o.measurement.candidate.name} {o.predicted:.2f} ({o.measurement.tokens_per_s:,.0f} tokens/s)"
+                for o in self.options))
+        if self.skipped:
+            lines.append("not measured: " + "; ".join(self.skipped))
+        return "\n".join(lines)
+
+
+def choose(measurements: Sequence[Measurement], seconds: float, train_tokens: int | None = None,
+           skipped: Sequence[str] = ()) -> Choice:
+    """The candidate with the lowest predicted val loss after `seconds` of training at its measured speed."""
+    if not measurements:
+        raise ConfigError("no candidate model could be measured for this budget" +
+                          (f" ({'; '.join(skipped)})" if skipped else ""), "budget_s")
+    options = []
+    for m in measurements:
+        tokens = m.tokens_per_s * seconds
+        per_iter = m.candidate.batch_size * m.candidate.block_size
+        options.append(Option(m, tokens, max(1, int(tokens // per_iter)), predicted_loss(m.params, tokens, train_tokens)))
+    return Choice(tuple(sorted(options, key=lambda o: o.predicted)), seconds, tuple(skipped))
+
+
+def training_seconds(budget_s: float, elapsed: float) -> float:
+    """The seconds left to train once `elapsed` seconds of the budget are spent: less the setup,
+    the evals and the last eval and checkpoint (about EVAL_SHARE in all)."""
+    return max(0.0, (budget_s - elapsed - SETUP_SHARE * budget_s) * (1 - EVAL_SHARE))
+
+
+def budget_config(base: TrainConfig, choice: Choice) -> TrainConfig:
+    """The settings of the chosen run: the candidate's, with evals spaced over its expected iterations and
+    sized to take about EVAL_SHARE of its time. max_iters is that expectation, for progress displays: the
+    clock, not max_iters, ends a budget run."""
+    best = choice.best
+    iterations = best.iterations
+    # An eval costs 2 splits x eval_iters forward passes, each about EVAL_STEP_COST of a step.
+    eval_iters = round(EVAL_SHARE * iterations / ((EVALS + 1) * 2 * EVAL_STEP_COST))
+    return dataclasses.replace(
+        candidate_config(base, best.measurement.candidate),
+        max_iters=min(MAX_ITERS, iterations),
+        eval_interval=max(1, iterations // (EVALS + 1)),
+        eval_iters=min(50, max(2, eval_iters)),
+        init_from=None,
+    )
+
+
+@dataclass
+class BudgetClock:
+    """When a budget run may step and evaluate, and how far through its time each step ends.
+
+    All times are on the trainer's clock. The run must be over by `deadline`: the last eval and its
+    checkpoints included, so steps stop at `end`, that much earlier. The estimates of a step (the time
+    from one step's start to the next's, the trainer's own work included) and of an eval (with its
+    checkpoints) start from the measured speed and follow what the run really takes.
+    """
+
+    deadline: float
+    step_s: float
+    eval_s: float
+    start: float | None = None  # when training began (the first step_fraction call)
+    last: float | None = None  # when the latest step started, unless an eval or pause came since
+
+    @property
+    def end(self) -> float:
+        """When the last step must have ended."""
+        return self.deadline - self.eval_s
+
+    def step_fraction(self, now: float) -> float | None:
+        """The share of the training time that will have passed when a step started `now` ends: 1.0 for
+        the last step (the next would not end in time), None when this one would not."""
+        if self.start is None:
+            self.start = now
+        if self.last is not None:  # a running mean that follows the machine's speed
+            self.step_s = 0.8 * self.step_s + 0.2 * (now - self.last)
+        self.last = now
+        if now + self.step_s > self.end:
+            return None
+        if now + 2 * self.step_s > self.end:
+            return 1.0
+        return (now + self.step_s - self.start) / max(self.end - self.start, 1e-9)
+
+    def eval_fits(self, now: float) -> bool:
+        """Whether an eval now still leaves time for a step and the last eval."""
+        return now + self.eval_s + self.step_s <= self.end
+
+    def took_eval(self, seconds: float) -> None:
+        """An eval (with its checkpoints) took this long; the time since the last step was its."""
+        self.eval_s, self.last = seconds, None
+
+    def pause(self, seconds: float) -> None:
+        """The run was paused this long: that time does not count."""
+        self.deadline += seconds
+        if self.start is not None:
+            self.start += seconds
+        self.last = None
