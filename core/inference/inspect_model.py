@@ -36,8 +36,8 @@ class InspectError(ValueError):
     """Input the inspection cannot use (empty text, a layer or head out of range), said plainly."""
 
 
-def device_of(model: GPT) -> torch.device:
-    return model.transformer.ln_f.weight.device
+def device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def param_infos(model: GPT) -> list[ParamInfo]:

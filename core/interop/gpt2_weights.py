@@ -41,6 +41,7 @@ from core.common.disk import disk_problem, write_bytes_atomic, write_text_atomic
 from core.common.safe_files import BadJSON, UnsafeFile, open_regular, parse_json, read_json_object
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
 from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, models_dir, where_to_put
+from core.model.arch import is_ladder
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.settings.train_config import INT_RANGES, NANOGPT_INCOMPATIBLE, TrainConfig
@@ -275,6 +276,11 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
 
 def _check_exportable(ckpt: dict[str, Any], path: Path) -> None:
     args = ckpt["model_args"]
+    if is_ladder(args):
+        raise CheckpointError(
+            f"{path} cannot be exported: it is the lecture ladder's {args['arch']!r} step (core.model.ladder), "
+            "not a GPT; nanoGPT and Hugging Face load GPTs only (arch=gpt)"
+        )
     knobs = [name for name, plain in NANOGPT_INCOMPATIBLE.items() if args.get(name, plain) != plain]
     if knobs:
         raise CheckpointError(

@@ -178,7 +178,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
             self.query_one("#dataset", Select).value = dataset
         self.query_one("#run_name", Input).value = ""  # a resumed run stays in its own folder
         # The architecture is the checkpoint's: the trainer ignores edits to it.
-        for name in MODEL_KEYS:
+        for name in (*MODEL_KEYS, "arch"):
             self.query_one(f"#cfg-{name}").disabled = True
 
     def resume_trained_to(self, iter_num: int) -> None:
@@ -205,7 +205,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         if self.query_one("#clear-resume").has_focus:
             self.screen.focus_next()  # on to the device, rather than to wherever a hidden button's focus goes
         self.query_one("#resume-row").display = False
-        for name in MODEL_KEYS:
+        for name in (*MODEL_KEYS, "arch"):
             self.query_one(f"#cfg-{name}").disabled = False
         self.validate()
 
