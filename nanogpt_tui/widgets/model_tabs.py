@@ -47,8 +47,8 @@ class AnatomyTab(TabPane):
             branch = parent.add(label)
             for child in node.children.values():
                 add(branch, child)
-            # Open the way down to the first block; other blocks stay folded (they look the same).
-            if node.name in ("transformer", "transformer.h", "transformer.h.0") or node.name.startswith("transformer.h.0."):
+            # Open the way down to the first block (and head); the others stay folded (they look the same).
+            if all(part == "0" for part in node.name.split(".") if part.isdigit()):
                 branch.expand()
 
         for child in anatomy.root.children.values():
