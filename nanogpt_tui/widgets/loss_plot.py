@@ -7,6 +7,9 @@ colour of its own, named in the legend. With focus the plot takes keys (its BIND
 in the footer, all in F1 help and the command palette): smoothing, y clipping, the lr curve, and a cursor
 that reads the values at a point.
 
+Reference lines (`show_dataset`): a uniform guess's loss, ln(vocab), and the dataset's count-based bigram
+(core.dataset.baseline, counted in a thread worker, cached), labelled in the legend; `b` hides or shows them.
+
 Each run is a core.runs.curves.Series, its memory bounded whatever the run's length. Drawing is pure Python
 on the UI thread, so it draws at most two points per column, and only when something changed since the
 last drawing.
@@ -18,9 +21,13 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from dataclasses import dataclass
+
 from rich.text import Text
+from textual import work
 from textual.app import RenderResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
@@ -28,6 +35,7 @@ from core.runs.curves import (
     DEFAULT_SMOOTHING,
     DecimatingBuffer,
     Point,
+    Reference,
     Series,
     downsample,
     finite,
@@ -35,6 +43,7 @@ from core.runs.curves import (
     next_level,
     nice_ticks,
     quantile,
+    reference_lines,
     robust_range,
     tick_label,
 )
@@ -52,6 +61,16 @@ PALETTE: tuple[Color, ...] = (
 VAL_COLOR: Color = (80, 200, 100)  # a single run's val (its train is PALETTE[0])
 LR_COLOR: Color = (150, 150, 170)
 CURSOR_COLOR: Color = (200, 200, 200)
+REFERENCE_COLORS: tuple[Color, ...] = ((160, 160, 160), (110, 110, 125))  # uniform guess, count bigram
+REFERENCE_MARKER = "╌"  # dashed: a reference, not a run's curve
+
+
+@dataclass
+class ReferencesFound(Message):
+    """The reference lines of the dataset a plot was asked to show (`LossPlot.show_dataset`)."""
+
+    dataset: str
+    lines: list[Reference]
 
 
 def dim(color: Color) -> Color:
@@ -75,6 +94,7 @@ class LossPlot(PlotextPlot, can_focus=True):
         Binding("right_square_bracket", "smoothing(1)", "Smooth +", id="plot.smoothing_more", key_display="]", show=False),
         Binding("y", "clip_y", "Clip spike", id="plot.clip_y", show=False),
         Binding("l", "learning_rate", "LR curve", id="plot.learning_rate", show=False),
+        Binding("b", "references", "Reference lines", id="plot.references", show=False),
     ]
 
     log_scale: reactive[bool] = reactive(False)
@@ -83,6 +103,7 @@ class LossPlot(PlotextPlot, can_focus=True):
     clip_y: reactive[bool] = reactive(True)  # applied once there are enough points (core.runs.curves)
     show_lr: reactive[bool] = reactive(False)
     cursor: reactive[int | None] = reactive(None, bindings=True)  # the iteration it reads; None: hidden
+    show_references: reactive[bool] = reactive(True)
 
     def __init__(self, *, title: str = "loss", id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -91,6 +112,8 @@ class LossPlot(PlotextPlot, can_focus=True):
         self._changed = True  # something to draw since the last drawing
         self._clipped = False  # whether the last drawing left points above its y range
         self._lr_drawn = False  # whether it drew a learning rate (a checkpoint's history has none)
+        self.references: list[Reference] = []  # of `reference_dataset`
+        self.reference_dataset: str | None = None
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -142,6 +165,37 @@ class LossPlot(PlotextPlot, can_focus=True):
         self._changed = True
         if redraw:
             self.replot()
+
+    # -- reference lines -----------------------------------------------------------------------------
+
+    def show_dataset(self, dataset: str | None) -> None:
+        """Draw the reference lines of `dataset` (a name or folder; None: none), counted in a worker."""
+        if dataset == self.reference_dataset:
+            return
+        self.reference_dataset, self.references = dataset, []
+        self._view_changed()
+        if dataset:
+            self.find_references(dataset)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plot-references")
+    def find_references(self, dataset: str) -> None:
+        from core.dataset.baseline import baseline
+        from core.dataset.format import load_dataset
+
+        try:
+            found = baseline(load_dataset(dataset))
+        except Exception:  # a dataset deleted or damaged since: no lines, the curves still show
+            return
+        self.post_message(ReferencesFound(dataset, reference_lines(found.vocab_size, found.bigram)))
+
+    def on_references_found(self, message: ReferencesFound) -> None:
+        message.stop()
+        if message.dataset == self.reference_dataset:
+            self.references = message.lines
+            self._view_changed()
+
+    def action_references(self) -> None:
+        self.show_references = not self.show_references
 
     # -- view options --------------------------------------------------------------------------------
 
@@ -198,7 +252,7 @@ class LossPlot(PlotextPlot, can_focus=True):
         self._changed = True
         self.replot()
 
-    watch_log_scale = watch_x_mode = watch_clip_y = watch_show_lr = watch_cursor = _view_changed
+    watch_log_scale = watch_x_mode = watch_clip_y = watch_show_lr = watch_cursor = watch_show_references = _view_changed
 
     @property
     def caption(self) -> str:
@@ -327,6 +381,7 @@ class LossPlot(PlotextPlot, can_focus=True):
                     plt.plot([self._x(p) for p in lrs], [p.lr for p in lrs], label="lr" if single else None,
                              color=LR_COLOR if single else dim(color), marker="braille", yside="right")
                     lr_values += [p.lr for p in lrs]
+        self._draw_references(xs)
         self._limit_y(signals)
         self._lr_drawn = bool(lr_values)
         plt.title(self.fitted_caption(width - 2))  # last: it says what the drawing did (clipped, lr)
@@ -337,6 +392,14 @@ class LossPlot(PlotextPlot, can_focus=True):
         at = self._cursor_point()
         if at is not None:
             plt.vline(self._x(at), CURSOR_COLOR)
+
+    def _draw_references(self, xs: list[float]) -> None:
+        """The reference lines across the curves' x range, dashed, each named in the legend with its value."""
+        if not (self.show_references and self.references and xs):
+            return
+        lo, hi = min(xs), max(xs)
+        for line, color in zip(self.references, REFERENCE_COLORS):
+            self.plt.plot([lo, hi], [line.loss, line.loss], label=line.label, color=color, marker=REFERENCE_MARKER)
 
     def _limit_y(self, signals: list[list[float]]) -> None:
         """Clip the y range's top to leave out the first steps' spike, keeping at least half of every curve
