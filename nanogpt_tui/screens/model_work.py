@@ -36,14 +36,17 @@ class ModelReady(Message):
 class Analysed(Message):
     generation: int
     tokens: Any  # core.inference.inspect_model.Tokens
-    attention: Any  # numpy (n_layer, n_head, T, T)
+    attention: Any  # numpy (n_layer, n_head, T, T), or None for a model without GPT blocks (`why`)
+    points: list[Any]  # the embedding map's MapPoints
+    whole: bool  # whether they are the whole vocabulary
+    why: str = ""  # why there is no attention
 
 
 @dataclass
 class Probed(Message):
     generation: int
     position: int
-    lens: list[Any]  # LensRow
+    lens: list[Any] | str  # LensRow, or why there is no lens (a ladder step's model)
     nearest: list[tuple[str, int, float]]
 
 

@@ -1,5 +1,6 @@
 """The Model screen's two largest tabs, as TabPanes that draw what the screen hands them.
 
+Each starts with a line saying what it shows and how to read it (nanogpt_tui.model_help).
 AnatomyTab: the module tree with nanoGPT's names, the counts and one forward pass's shapes.
 AttentionTab: one head's heatmap (or all heads of a layer) over a window of the text that follows the
 cursor, and what the cursor's token attends to. The screen owns the model, the text and the keys.
@@ -16,6 +17,7 @@ from textual.widgets import Static, TabPane, Tree
 from textual.widgets.tree import TreeNode
 
 from nanogpt_tui import model_views as views
+from nanogpt_tui.model_help import TAB_HELP
 
 WINDOW = 64  # tokens the single-head heatmap shows at once (a window that follows the cursor)
 HEADS_WINDOW = 48  # tokens each small multiple shows
@@ -25,6 +27,7 @@ class AnatomyTab(TabPane):
     """A model's parameter tree, counts, memory, FLOPs and shapes (core.model.anatomy's Anatomy)."""
 
     def compose(self) -> ComposeResult:
+        yield Static(TAB_HELP["tab-anatomy"], classes="tab-help")
         with Horizontal():
             yield Tree("GPT", id="model-tree")
             with VerticalScroll(id="model-figures"):
@@ -62,6 +65,7 @@ class AttentionTab(TabPane):
     """The attention weights of a layer's head (or all its heads) on the analysed text."""
 
     def compose(self) -> ComposeResult:
+        yield Static(TAB_HELP["tab-attention"], classes="tab-help")
         yield Static("", id="model-att-info")
         with ScrollableContainer(id="model-heatmap-box", can_focus=False):
             yield Static("", id="model-heatmap")
@@ -69,6 +73,12 @@ class AttentionTab(TabPane):
 
     def computing(self) -> None:
         self.query_one("#model-att-info", Static).update("Computing attention…")
+
+    def unavailable(self, why: str) -> None:
+        """No attention to draw (a ladder step's model): say why, and clear the last model's."""
+        self.query_one("#model-att-info", Static).update(Text(why, "yellow"))
+        self.query_one("#model-heatmap", Static).update("")
+        self.query_one("#model-attends", Static).update("")
 
     def show(
         self, tokens: Any, attention: Any, position: int, layer: int, head: int, all_heads: bool, explain: bool,
