@@ -75,3 +75,26 @@ async def test_compare_shows_the_lines_of_the_runs_one_dataset(tiny_run: Path) -
         plot = app.screen.query_one("#compare-plot", LossPlot)
         await wait_for(pilot, lambda: len(plot.references) == 2 and len(plot.series) == 2)
         assert "count bigram" in legend(plot)
+
+
+async def test_lines_beyond_a_clipped_range_neither_break_the_plot_nor_hide() -> None:
+    """A curve whose start spike is clipped: the uniform line above the range is left out (plotext would
+    fail on a legend entry with no point drawn); the bigram line below the curve widens the range to it."""
+    from textual.app import App
+
+    class PlotApp(App[None]):
+        def compose(self):
+            yield LossPlot(id="plot")
+
+    app = PlotApp()
+    async with app.run_test(size=(100, 24)) as pilot:
+        plot = app.query_one(LossPlot)
+        plot.add_steps([[i, 4.2 - 1.4 * (i / 200) ** 0.3, 64 * i, 0.1 * i] for i in range(200)])
+        plot.add_eval(199, 2.85, 2.9)
+        plot.references = reference_lines(65, 2.5)
+        await pilot.pause()
+        drawn = legend(plot)
+        assert "spike clipped" in plot.caption and "count bigram 2.50" in drawn and "uniform guess" not in drawn
+        plot.action_clip_y()  # the whole range: both lines
+        await pilot.pause()
+        assert "uniform guess ln 65" in legend(plot) and "count bigram" in legend(plot)

@@ -111,6 +111,7 @@ class LossPlot(PlotextPlot, can_focus=True):
         self.series: list[Series] = [Series("train", PALETTE[0])]
         self._changed = True  # something to draw since the last drawing
         self._clipped = False  # whether the last drawing left points above its y range
+        self._y_top = None  # the top of the last drawing's clipped y range (None: not clipped)
         self._lr_drawn = False  # whether it drew a learning rate (a checkpoint's history has none)
         self.references: list[Reference] = []  # of `reference_dataset`
         self.reference_dataset: str | None = None
@@ -381,8 +382,8 @@ class LossPlot(PlotextPlot, can_focus=True):
                     plt.plot([self._x(p) for p in lrs], [p.lr for p in lrs], label="lr" if single else None,
                              color=LR_COLOR if single else dim(color), marker="braille", yside="right")
                     lr_values += [p.lr for p in lrs]
-        self._draw_references(xs)
         self._limit_y(signals)
+        self._draw_references(xs)
         self._lr_drawn = bool(lr_values)
         plt.title(self.fitted_caption(width - 2))  # last: it says what the drawing did (clipped, lr)
         self._ticks(xs, width)
@@ -398,14 +399,19 @@ class LossPlot(PlotextPlot, can_focus=True):
         if not (self.show_references and self.references and xs):
             return
         lo, hi = min(xs), max(xs)
+        if hi <= lo:  # one point so far: no width to draw across
+            return
         for line, color in zip(self.references, REFERENCE_COLORS):
-            self.plt.plot([lo, hi], [line.loss, line.loss], label=line.label, color=color, marker=REFERENCE_MARKER)
+            # Not a line above a clipped y range: plotext drops its points and then fails on its legend entry.
+            if self._y_top is None or line.loss <= self._y_top:
+                self.plt.plot([lo, hi], [line.loss, line.loss], label=line.label, color=color, marker=REFERENCE_MARKER)
 
     def _limit_y(self, signals: list[list[float]]) -> None:
         """Clip the y range's top to leave out the first steps' spike, keeping at least half of every curve
         in view (a run of higher loss, a val curve above train). plotext's limits are in log10 units in
         log scale."""
         self._clipped = False
+        self._y_top = None
         if not self.clip_y:
             return
         if self.log_scale:
@@ -416,8 +422,12 @@ class LossPlot(PlotextPlot, can_focus=True):
         lo, hi = limits
         hi = max([hi] + [quantile(sorted(ys), 0.5) for ys in signals if ys])
         if hi < max(y for ys in signals for y in ys):
+            # Reference lines below the curves widen the range down to them (how far there is to go).
+            below = [r.loss for r in self.references if self.show_references and r.loss > 0]
+            lo = min([lo] + [v for v in (math.log10(b) if self.log_scale else b for b in below) if v < hi])
             self.plt.ylim(lo, hi)
             self._clipped = True
+            self._y_top = 10**hi if self.log_scale else hi
 
     def _ticks(self, xs: list[float], width: int) -> None:
         """Round x ticks (whole iterations and tokens, round times) with short labels."""
