@@ -16,7 +16,6 @@ from textual_plotext import PlotextPlot
 from nanogpt_tui.token_views import VISIBLE_WHITESPACE
 
 LABEL_CHARS = 8  # a label's longest text (GPT-2 tokens can be long)
-DOT_COLOR = (110, 110, 125)
 LABEL_COLOR = (170, 200, 255)
 TEXT_COLOR = (255, 214, 10)  # the text's own tokens, of a large vocabulary
 CURSOR_COLOR = (255, 90, 90)
@@ -59,15 +58,16 @@ class EmbeddingMap(PlotextPlot):
         else:
             plt.title("the text's tokens (yellow) and their nearest, on the embedding's 2 main directions (PCA)")
         if self.points:
-            plt.scatter([p.x for p in self.points], [p.y for p in self.points], color=DOT_COLOR, marker="dot")
+            # Invisible points: they set the axes' range; the labels mark the places.
+            plt.scatter([p.x for p in self.points], [p.y for p in self.points], marker=" ")
             for p in self.points:
                 if p.token_id == self.cursor_id:
                     continue  # drawn last, on top
                 color = TEXT_COLOR if not self.whole and p.token_id in self.text_ids else LABEL_COLOR
-                plt.text(label(p.text), p.x, p.y, color=color)
+                plt.text(label(p.text), p.x, p.y, color=color, background="default")
             for p in self.points:
                 if p.token_id == self.cursor_id:
-                    plt.text(label(p.text), p.x, p.y, color=CURSOR_COLOR, style="bold")
+                    plt.text(label(p.text), p.x, p.y, color=CURSOR_COLOR, background="default", style="bold")
         plt.xticks([])
         plt.yticks([])
         self.refresh()
