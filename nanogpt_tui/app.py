@@ -70,7 +70,8 @@ class NanoGPTApp(App[None]):
     ]
 
     # What more than one screen reads, each written by one screen only (named first).
-    # Train: the trainer it runs, if any. Quitting stops it and waits for its checkpoint; Checkpoints will
+    # Train, or the Ladder screen (never both: each starts nothing while it is set): the trainer it runs, if
+    # any. Quitting stops it and waits for its checkpoint; Checkpoints will
     # not rename or delete its run.
     trainer: var[TrainerProcess | None] = var(None)
     # Train: its form's settings, as last changed (problems or not). Model builds its untrained model from them.
@@ -132,12 +133,23 @@ class NanoGPTApp(App[None]):
                 self.install_screen(help_screen(SCREENS), "help")
             self.push_screen("help")
 
+    def action_ladder(self) -> None:
+        """Show the Ladder screen (installed once: a ladder goes on training while it is not shown)."""
+        from nanogpt_tui.screens.ladder import LadderScreen
+
+        if not isinstance(self.screen, LadderScreen):
+            if not self.is_screen_installed("ladder"):
+                self.install_screen(LadderScreen(), "ladder")
+            self.push_screen("ladder")
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for mode, (key, title, description) in SCREENS.items():
             yield SystemCommand(f"{title} screen ({key})", description, lambda m=mode: self.switch_mode(m))
         yield SystemCommand("Help", "Keys and a tour of the screens", self.action_help)
         yield SystemCommand("Watch a run", "Follow and steer a run trained in another terminal or machine", self.action_watch)
+        yield SystemCommand("Ladder: from a bigram to the GPT", "Train each step of \"Let's build GPT\" on the same "
+                            "data and compare their val loss", self.action_ladder)
         # The screen's own actions and its focused widget's (the loss plot's), those the footer shows and
         # those it has no room for; disabled ones are left out. Ours have ids, Textual's (an Input's) do not.
         offered: set[str] = set()

@@ -22,10 +22,10 @@ from core.model.anatomy import (
     Anatomy,
     Node,
     flops_per_token,
-    forward_shapes,
     init_loss_expected,
     memory_table,
 )
+from core.model.forward_pass import forward_steps
 from nanogpt_tui.token_views import VISIBLE_WHITESPACE
 
 LOW, HIGH = (24, 26, 48), (255, 214, 10)  # attention 0 -> dark blue-grey, 1 -> bright yellow
@@ -171,7 +171,7 @@ def shape_text(shape: Sequence[int]) -> str:
 
 def node_label(node: Node, anatomy: Anatomy) -> Text:
     """A module's line in the tree: name, its own weights' shapes, parameters in its subtree, share."""
-    text = Text(node.short if node.name else "GPT", "bold")
+    text = Text(node.short if node.name else anatomy.title, "bold")
     for param in node.params:
         leaf = param.name.rsplit(".", 1)[-1]
         text.append(f"  {leaf} {shape_text(param.shape)}", "cyan")
@@ -187,7 +187,7 @@ def rich_tree(anatomy: Anatomy, expand_blocks: int = 1) -> Tree:
 
     def add(parent: Tree, node: Node) -> None:
         branch = parent.add(node_label(node, anatomy))
-        is_block = node.name.startswith("transformer.h.") and node.name.count(".") == 2
+        is_block = node.name.startswith(("transformer.h.", "blocks.")) and node.short.isdigit()  # (a ladder step's: blocks.N)
         if is_block and int(node.short) >= expand_blocks:
             return
         for child in node.children.values():
@@ -208,7 +208,7 @@ def counts_table(anatomy: Anatomy) -> Group:
     totals.add_column(justify="right")
     totals.add_column(style="dim")
     totals.add_row("parameters", f"{anatomy.total:,}", human_count(anatomy.total))
-    totals.add_row("non-embedding", f"{anatomy.non_embedding:,}", "nanoGPT's count: all but wpe")
+    totals.add_row("non-embedding", f"{anatomy.non_embedding:,}", anatomy.non_embedding_note)
     totals.add_row("12·L·d² estimate", f"{anatomy.estimate:,}", f"{anatomy.estimate_error:+.1%}: no embeddings/biases/LNs")
     totals.add_row("FLOPs/token, train", f"{flops:,}", "6N + 12·L·H·Q·T (estimate_mfu)")
     totals.add_row("FLOPs/token, forward", f"{flops // 3:,}", "a third of that")
@@ -227,8 +227,8 @@ def shapes_table(config: dict[str, Any], T: int | None = None) -> Table:
                   padding=(0, 1), show_edge=False)
     table.add_column("step")
     table.add_column("shape", style="cyan")
-    for step, shape in forward_shapes(config, T):
-        table.add_row(step, shape)
+    for row in forward_steps(config, T):
+        table.add_row(row.step, row.shape)
     return table
 
 

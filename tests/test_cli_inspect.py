@@ -82,3 +82,24 @@ def test_inspect_a_nanogpt_out_dir_with_gpt2_vocabulary(tmp_path: Path, capsys: 
     assert "Nearest to '·the' (id 262)" in out
     ids = [int(line.split("│")[2]) for line in out.splitlines() if line.count("│") == 4]
     assert len(ids) == 3 and all(i < 50257 for i in ids)  # padded head rows are no tokens
+
+
+def test_inspect_of_a_fast_run_teaches_its_rotary_positions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The `fast` preset's model (rope, qk_norm) has no wpe: the forward pass names rotary and QK-norm instead."""
+    import dataclasses
+
+    from core.model.gpt import GPT, GPTConfig
+    from core.runs.checkpoint import save_checkpoint
+    from core.settings.presets import from_preset
+
+    fast = from_preset("fast")
+    config = GPTConfig.from_args({**dataclasses.asdict(fast), "vocab_size": 30})
+    save_checkpoint(tmp_path / "fast" / "ckpt.pt", {
+        "model": GPT(config).state_dict(), "model_args": dataclasses.asdict(config), "iter_num": 1,
+        "best_val_loss": 3.0, "config": dataclasses.asdict(fast), "tokenizer": {"kind": "char", "chars": list("abcdefghijklmnopqrstuvwxyz .\n!")},
+        "version": 1,
+    })
+    assert main(["inspect", "--checkpoint", str(tmp_path / "fast")]) == 0
+    out = capsys.readouterr().out
+    assert "wpe" not in out
+    assert "rotary" in out and "QK-norm" in out and "x = tok + pos" not in out

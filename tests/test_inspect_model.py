@@ -24,9 +24,9 @@ from core.model.anatomy import (
     Node,
     build_anatomy,
     flops_per_token,
-    forward_shapes,
     memory_table,
 )
+from core.model.forward_pass import forward_steps
 from core.model.gpt import GPT, GPTConfig
 from core.tokens.tokenizers import CharTokenizer
 
@@ -83,7 +83,7 @@ def test_flops_memory_and_shapes_follow_nanogpt() -> None:
     assert flops_per_token(n, config) == 6 * n + 12 * 12 * 12 * 64 * 1024
     rows = {name: (w, g, a) for name, w, g, a in memory_table(1000)}
     assert rows["float32"] == (4000, 4000, 8000) and rows["bfloat16"] == (2000, 2000, 4000)
-    shapes = dict(forward_shapes(config, T=8))
+    shapes = {row.step: row.shape for row in forward_steps(config, T=8)}
     assert shapes["  att = softmax(q·kᵀ/√hs)"] == "(B, 12, 8, 8)"
     assert shapes["lm_head -> logits"] == "(B, 8, 50304)"
 

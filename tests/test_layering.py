@@ -101,11 +101,12 @@ def test_checker_sees_forbidden_imports_and_cycles(tmp_path: Path) -> None:
 # The modules the app reads before torch loads (the Train screen's form, listings, the training child).
 TORCH_FREE = ("core.common.paths", "core.common.disk", "core.common.folder_lock", "core.common.safe_files",
               "core.tokens.tokenizers", "core.tokens.spans", "core.tokens.bpe_train", "core.tokens.merges",
-              "core.dataset.format", "core.dataset.files", "core.model.anatomy",
+              "core.dataset.format", "core.dataset.files", "core.model.anatomy", "core.model.arch",
               "core.settings.train_config", "core.settings.presets", "core.settings.schedule",
               "core.settings.memory", "core.settings.sampling", "core.settings.budget", "core.runs.events", "core.runs.metrics",
               "core.runs.control", "core.runs.watch", "core.runs.curves", "core.runs.files",
-              "core.interop.gpt2_files", "core.training.process", "core.training.stop_signals")
+              "core.interop.gpt2_files", "core.training.process", "core.training.stop_signals",
+              "core.training.ladder", "core.dataset.baseline")
 
 
 def test_settings_events_and_the_training_process_load_without_torch() -> None:

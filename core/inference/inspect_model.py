@@ -1,4 +1,6 @@
-"""Look inside a GPT: its parameters, attention weights, per-layer predictions (logit lens), embeddings.
+"""Look inside a GPT: its parameters, attention weights, per-layer predictions (logit lens), embeddings
+(nearest tokens, a 2-D map). A ladder step's model (core.model.ladder) has parameters and embeddings too;
+the attention view and the lens read the GPT's blocks and say so for the others (`require_gpt`).
 
 Everything works from the outside, through the public GPT interface and nanoGPT's module names
 (`transformer.h[i].attn.c_attn`, `transformer.ln_f`, `lm_head`, `transformer.wte`): forward hooks
@@ -26,7 +28,8 @@ from core.dataset.batches import get_batch
 from core.dataset.files import PASS_VOCABULARY
 from core.dataset.format import DatasetInfo, open_split
 from core.model.anatomy import ParamInfo
-from core.model.gpt import GPT, GPTConfig, ModelError
+from core.model.gpt import GPT, ModelError
+from core.model.ladder import LadderModel, build
 from core.tokens.tokenizers import CharTokenizer, Tokenizer
 
 TOP_K = 5
@@ -36,8 +39,8 @@ class InspectError(ValueError):
     """Input the inspection cannot use (empty text, a layer or head out of range), said plainly."""
 
 
-def device_of(model: GPT) -> torch.device:
-    return model.transformer.ln_f.weight.device
+def device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def param_infos(model: GPT) -> list[ParamInfo]:
@@ -50,16 +53,17 @@ def param_infos(model: GPT) -> list[ParamInfo]:
     return infos
 
 
-def model_config(model: GPT) -> dict[str, Any]:
-    """The model's shape as a dict of nanoGPT's model_args keys (and any further knobs GPTConfig has)."""
+def model_config(model: GPT | LadderModel) -> dict[str, Any]:
+    """The model's shape as a dict of nanoGPT's model_args keys (and any further knobs GPTConfig has; a
+    ladder step's: LadderConfig's, `arch` among them)."""
     return dataclasses.asdict(model.config)
 
 
-def untrained_model(settings: dict[str, Any], vocab_size: int, seed: int = 1337) -> GPT:
-    """A freshly initialised GPT from training settings (TrainConfig fields); unknown keys are ignored."""
-    config = GPTConfig.from_args({**settings, "vocab_size": vocab_size})
+def untrained_model(settings: dict[str, Any], vocab_size: int, seed: int = 1337) -> GPT | LadderModel:
+    """A freshly initialised model from training settings (TrainConfig fields: the GPT, or the ladder step
+    `arch` names); unknown keys are ignored."""
     torch.manual_seed(seed)
-    model = GPT(config)
+    model = build({**settings, "vocab_size": vocab_size})
     model.eval()
     return model
 
@@ -159,12 +163,14 @@ def attention_and_values(
 @torch.no_grad()
 def attention_weights(model: GPT, idx: torch.Tensor) -> torch.Tensor:
     """Attention weights of every layer and head for `idx` (B, T): (n_layer, B, nh, T, T), rows summing to 1."""
+    model = require_gpt(model, "the attention view")
     seen = capture(model, idx)
     rotary = model.rotation(0, idx.shape[1])
     return torch.stack([attention_and_values(block.attn, x, rotary)[0] for block, x in zip(model.transformer.h, seen.attn_inputs)])
 
 
 def check_layer_head(model: GPT, layer: int, head: int | None = None) -> None:
+    require_gpt(model, "the attention view")
     n_layer, n_head = model.config.n_layer, model.config.n_head
     if not 0 <= layer < n_layer:
         raise InspectError(f"layer {layer} is out of range: this model has layers 0..{n_layer - 1}")
@@ -199,6 +205,7 @@ def read_out(model: GPT, residual: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def logit_lens(model: GPT, tokenizer: Tokenizer, ids: list[int], position: int, k: int = TOP_K) -> list[LensRow]:
     """The top-k next tokens after `ids[:position + 1]` read from the residual stream after each block."""
+    model = require_gpt(model, "the logit lens")
     idx = torch.tensor([ids], dtype=torch.long, device=device_of(model))
     seen = capture(model, idx)
     streams = [("embeddings", seen.embeddings)] + [(f"block {i}", out) for i, out in enumerate(seen.block_outputs)]
@@ -216,10 +223,23 @@ def logit_lens(model: GPT, tokenizer: Tokenizer, ids: list[int], position: int, 
 # -- embeddings -----------------------------------------------------------------------------------------
 
 
+def token_embedding(model: torch.nn.Module) -> torch.Tensor:
+    """The token embedding (V, C): the GPT's wte, or a ladder step's token_embedding_table (core.model.ladder;
+    the bigram's rows are next-token logits, V wide)."""
+    return model.transformer.wte.weight if isinstance(model, GPT) else model.token_embedding_table.weight
+
+
+def require_gpt(model: torch.nn.Module, view: str) -> GPT:
+    """The model, when it is a GPT; InspectError saying so for one of the lecture's step models."""
+    if not isinstance(model, GPT):
+        raise InspectError(f"{view} reads the GPT's blocks; this model is the lecture's {model.config.arch!r} step")
+    return model
+
+
 @torch.no_grad()
-def nearest_tokens(model: GPT, token_id: int, k: int = 10, vocab_size: int | None = None) -> list[tuple[int, float]]:
+def nearest_tokens(model: torch.nn.Module, token_id: int, k: int = 10, vocab_size: int | None = None) -> list[tuple[int, float]]:
     """The k tokens whose embeddings (rows of wte) point most nearly the same way as `token_id`'s."""
-    weight = model.transformer.wte.weight
+    weight = token_embedding(model)
     if vocab_size is not None:
         weight = weight[:vocab_size]
     if not 0 <= token_id < weight.shape[0]:
@@ -229,6 +249,45 @@ def nearest_tokens(model: GPT, token_id: int, k: int = 10, vocab_size: int | Non
     sims[token_id] = -2.0  # not itself
     values, indices = sims.topk(min(k, sims.numel() - 1))
     return [(int(i), float(v)) for v, i in zip(values, indices)]
+
+
+@dataclass
+class MapPoint:
+    """A token on the embedding map: its id, text and place on the embedding's two main directions."""
+
+    token_id: int
+    text: str
+    x: float
+    y: float
+
+
+SMALL_VOCAB = 512  # vocabularies up to this size are mapped whole; larger ones: the text's tokens and neighbours
+MAP_TEXT_TOKENS = 16  # of a large vocabulary, the text's first distinct tokens mapped...
+MAP_NEIGHBOURS = 4  # ...each with its nearest tokens
+
+
+@torch.no_grad()
+def embedding_map(model: torch.nn.Module, tokenizer: Tokenizer, ids: list[int]) -> tuple[list[MapPoint], bool]:
+    """The token embeddings projected onto their two principal directions (PCA over the whole vocabulary):
+    every token of a small vocabulary, else the text's tokens (`ids`) and their nearest neighbours.
+    Returns the points and whether they are the whole vocabulary."""
+    weight = token_embedding(model)[: tokenizer.vocab_size].float().cpu()
+    V, C = weight.shape
+    if C < 2:
+        raise InspectError("an embedding of one dimension has no map: it is a line")
+    centred = weight - weight.mean(0)
+    # The principal directions: the covariance's top eigenvectors (exact; C x C, cheap even for GPT-2's 768).
+    _, vectors = torch.linalg.eigh(centred.T @ centred)  # eigenvalues ascending
+    directions = vectors[:, [-1, -2]]  # (C, 2)
+    whole = V <= SMALL_VOCAB
+    if whole:
+        chosen = list(range(V))
+    else:
+        text = list(dict.fromkeys(i for i in ids if 0 <= i < V))[:MAP_TEXT_TOKENS]
+        near = [n for i in text for n, _ in nearest_tokens(model, i, MAP_NEIGHBOURS, tokenizer.vocab_size)]
+        chosen = list(dict.fromkeys(text + near))
+    coords = centred[chosen] @ directions  # (len(chosen), 2)
+    return [MapPoint(i, token_text(tokenizer, i), float(x), float(y)) for i, (x, y) in zip(chosen, coords.tolist())], whole
 
 
 # -- loss at initialisation -----------------------------------------------------------------------------

@@ -120,13 +120,14 @@ def to_precision(model: GPT, precision: str) -> GPT:
         return model
     if current != "float32":
         raise SamplerError(f"this model is already in {current}: load the checkpoint again to convert it to {precision}")
-    device = model.lm_head.weight.device
+    device = next(model.parameters()).device
     try:
         torch.ones(2, 2, dtype=MATMUL_DTYPE, device=device) @ torch.ones(2, 2, dtype=MATMUL_DTYPE, device=device)
     except RuntimeError as error:
         raise SamplerError(f"precision {precision} needs bfloat16 on {device}, which fails there: {error}") from None
     model.eval()
-    tied = model.transformer.wte.weight is model.lm_head.weight
+    # (the lecture's step models, core.model.ladder, have no tied head)
+    tied = isinstance(model, GPT) and model.transformer.wte.weight is model.lm_head.weight
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.Linear):

@@ -45,6 +45,7 @@ from core.common.safe_files import BadJSON, UnsafeFile, open_regular, parse_json
 from core.dataset.format import META_FILE, DatasetError, char_meta, read_meta, tokenizer_from_meta
 from core.interop.gpt2_files import FORMATS, HF_CONFIG, HF_WEIGHTS, export_caveat, export_refusals, find_hf_folder
 from core.interop.hf_tokenizer import TOKENIZER_CONFIG, TOKENIZER_JSON, tokenizer_files
+from core.model.arch import is_ladder
 from core.model.gpt import GPT, GPTConfig
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint, save_checkpoint
 from core.settings.train_config import INT_RANGES, TrainConfig, incompatible_knobs
@@ -271,7 +272,13 @@ def init_from(config: TrainConfig, dataset_tokenizer: dict[str, Any], vocab_size
 
 
 def _check_exportable(ckpt: dict[str, Any], path: Path, fmt: str) -> None:
-    refused = export_refusals(incompatible_knobs(ckpt["model_args"])).get(fmt)
+    args = ckpt["model_args"]
+    if is_ladder(args):
+        raise CheckpointError(
+            f"{path} cannot be exported: it is the lecture ladder's {args['arch']!r} step (core.model.ladder), "
+            "not a GPT; nanoGPT and Hugging Face load GPTs only (arch=gpt)"
+        )
+    refused = export_refusals(incompatible_knobs(args)).get(fmt)
     if refused:
         raise CheckpointError(f"{path} cannot be exported as {fmt}: {refused} (only runs with the modern recipe knobs off export)")
 

@@ -5,7 +5,8 @@ Everything here works from parameter names and shapes (`ParamInfo`) and the mode
 names and shapes themselves come from `core.inference.inspect_model.param_infos(model)`.
 
 The formulas are nanoGPT's:
-- `non_embedding` = every parameter but the position embedding (`GPT.get_num_params()`; the token
+- `non_embedding` = every parameter but the position embedding (`GPT.get_num_params()`; none with
+  rope; a ladder step's `position_embedding_table` likewise; the token
   embedding stays in because it is also the output head);
 - the estimate 12·n_layer·n_embd² counts the four attention matrices (4d²) and the MLP (8d²) per
   block and leaves out embeddings, biases and LayerNorms;
@@ -49,6 +50,10 @@ class Node:
         return self.name.rsplit(".", 1)[-1] if self.name else "GPT"
 
 
+# Learned position tables: the GPT's wpe (none with rope), a ladder step's (core.model.ladder).
+POSITION_WEIGHTS = ("transformer.wpe.weight", "position_embedding_table.weight")
+
+
 @dataclass
 class Anatomy:
     root: Node
@@ -65,6 +70,20 @@ class Anatomy:
     def share(self, count: int) -> float:
         return count / self.total if self.total else 0.0
 
+    @property
+    def title(self) -> str:
+        """What the model is: the GPT, or the lecture's ladder step it is (core.model.arch)."""
+        arch = self.config.get("arch", "gpt")
+        return "GPT" if arch == "gpt" else f"{arch} (ladder step)"
+
+    @property
+    def non_embedding_note(self) -> str:
+        """What the non-embedding count leaves out, for this model."""
+        gpt = self.title == "GPT"
+        if self.total == self.non_embedding:  # no position table: rotary positions, or a bigram
+            return "all: no position table (rotary positions)" if gpt else "all: no position table"
+        return "nanoGPT's count: all but wpe" if gpt else "all but position_embedding_table"
+
 
 def build_anatomy(params: list[ParamInfo], config: dict[str, Any]) -> Anatomy:
     """The module tree of `params` (nanoGPT's names) with counts per module."""
@@ -78,7 +97,7 @@ def build_anatomy(params: list[ParamInfo], config: dict[str, Any]) -> Anatomy:
         node.params.append(param)
     _count(root)
     total = root.count
-    wpe = sum(p.numel for p in params if p.name == "transformer.wpe.weight" and p.tied_to is None)
+    wpe = sum(p.numel for p in params if p.name in POSITION_WEIGHTS and p.tied_to is None)
     estimate = 12 * int(config["n_layer"]) * int(config["n_embd"]) ** 2
     return Anatomy(root, total, total - wpe, estimate, dict(config))
 
@@ -102,32 +121,6 @@ def memory_table(total: int) -> list[tuple[str, int, int, int]]:
     Autocast bfloat16 training keeps float32 weights (the float32 row); pure bfloat16 is the other.
     """
     return [(name, total * size, total * size, 2 * total * size) for name, size in DTYPE_BYTES.items()]
-
-
-def forward_shapes(config: dict[str, Any], T: int | None = None) -> list[tuple[str, str]]:
-    """The tensor shapes of one forward pass, as (step, shape) rows; B is the batch, T the tokens."""
-    T = int(config["block_size"]) if T is None else T
-    C, H, V, L = int(config["n_embd"]), int(config["n_head"]), int(config["vocab_size"]), int(config["n_layer"])
-    hs = C // H
-    rows = [
-        ("idx (token ids)", f"(B, {T})"),
-        ("wte(idx) token embeddings", f"(B, {T}, {C})"),
-        ("wpe(pos) position embeddings", f"({T}, {C})"),
-        ("x = tok + pos", f"(B, {T}, {C})"),
-        (f"── each of the {L} blocks ──", ""),
-        ("  ln_1(x)", f"(B, {T}, {C})"),
-        ("  c_attn -> q, k, v", f"(B, {T}, {3 * C}) -> 3 x (B, {T}, {C})"),
-        ("  heads: q, k, v", f"(B, {H}, {T}, {hs})"),
-        ("  att = softmax(q·kᵀ/√hs)", f"(B, {H}, {T}, {T})"),
-        ("  att @ v, heads joined", f"(B, {T}, {C})"),
-        ("  x + c_proj(y)", f"(B, {T}, {C})"),
-        ("  ln_2, mlp.c_fc, GELU", f"(B, {T}, {4 * C})"),
-        ("  x + mlp.c_proj", f"(B, {T}, {C})"),
-        ("── after the blocks ──", ""),
-        ("ln_f(x)", f"(B, {T}, {C})"),
-        ("lm_head -> logits", f"(B, {T}, {V})"),
-    ]
-    return rows
 
 
 def init_loss_expected(vocab_size: int) -> float:

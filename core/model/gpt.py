@@ -381,11 +381,12 @@ class ContextWindow:
     tokens not yet cached are fed; after a jump the kept tail is re-prefilled in one forward.
     """
 
-    def __init__(self, model: GPT, use_cache: bool = True) -> None:
-        self.model = model
+    def __init__(self, model: nn.Module, use_cache: bool = True) -> None:
+        self.model = model  # a GPT, or any model with its forward and config.block_size (core.model.ladder's)
         self.block_size = model.config.block_size
-        self.cache = model.new_kv_cache() if use_cache else None
-        self.device = model.transformer.ln_f.weight.device
+        # Only the GPT has a KV cache: other models re-read the window for every token.
+        self.cache = model.new_kv_cache() if use_cache and isinstance(model, GPT) else None
+        self.device = next(model.parameters()).device
         self.start = 0
 
     def next_logits(self, tokens: list[int]) -> torch.Tensor:

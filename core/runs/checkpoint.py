@@ -3,7 +3,8 @@
 A checkpoint is a `torch.save`d dict with nanoGPT's keys (`model`, `optimizer`, `model_args`,
 `iter_num`, `best_val_loss`, `config`) plus `tokenizer` (spec), `dataset` (dataset.json contents),
 `history`, `rng` (tensors only), `scaler` and `version`; see FORMATS.md. A nanoGPT `ckpt.pt`
-(no `version`) is normalized on load into the same shape.
+(no `version`) is normalized on load into the same shape. `model_args["arch"]` names one of "Let's build
+GPT"'s step models (core.model.ladder); without it the model is the GPT.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from core.common import paths
 from core.common.disk import DiskWriteError, disk_problem, write_atomic
 from core.dataset.files import PASS_VOCABULARY, DatasetError, read_meta, tokenizer_from_meta
 from core.dataset.format import META_FILE, DatasetInfo, load_dataset
-from core.model.gpt import GPT, GPTConfig, ModelError
+from core.model.arch import UnknownArch
+from core.model.gpt import GPT, ModelError
+from core.model.ladder import LadderModel, build, config_class
 from core.runs.files import LATEST
 from core.settings.train_config import field_types
 from core.tokens.bpe import KIND as BPE_KIND
@@ -163,14 +166,17 @@ def _check_history(history: dict[str, Any]) -> None:
 
 
 def _check_weights(ckpt: dict[str, Any]) -> None:
-    """The weights are the ones a GPT with the checkpoint's model_args has, each of its shape."""
-    _check_fields(ckpt["model_args"], typing.get_type_hints(GPTConfig), "model_args")
+    """The weights are the ones the model its model_args describe has (a GPT, or a ladder step's model
+    when they name one: core.model.arch), each of its shape."""
+    args = ckpt["model_args"]
     try:
-        config = GPTConfig.from_args(ckpt["model_args"])
+        _check_fields(args, typing.get_type_hints(config_class(args)), "model_args")
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            expected = build(args).state_dict()
+    except UnknownArch as error:
+        raise CheckpointError(str(error)) from None
     except ModelError as error:
         raise CheckpointError(f"its model_args are impossible: {error}") from None
-    with torch.device("meta"):  # shapes only: nothing is allocated
-        expected = GPT(config).state_dict()
     weights = ckpt["model"]
     for key, tensor in expected.items():
         if key not in weights:
@@ -299,10 +305,10 @@ def training_dataset(ckpt: dict[str, Any]) -> DatasetInfo:
     raise DatasetError("cannot find the dataset this checkpoint was trained on" + (f" ({'; '.join(tried)})" if tried else ""))
 
 
-def build_model(ckpt: dict[str, Any]) -> GPT:
-    """A GPT with the checkpoint's architecture and weights."""
+def build_model(ckpt: dict[str, Any]) -> GPT | LadderModel:
+    """The checkpoint's model (a GPT, or the ladder step its model_args name) with its weights."""
     try:
-        model = GPT(GPTConfig.from_args(ckpt["model_args"]))
+        model = build(ckpt["model_args"])
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, TypeError, ValueError) as error:
         raise CheckpointError(f"the checkpoint's weights do not fit its model_args: {_first_line(error)}") from None
@@ -311,7 +317,7 @@ def build_model(ckpt: dict[str, Any]) -> GPT:
 
 def load_model(
     path: str | os.PathLike[str], device: str | torch.device = "cpu", meta: str | None = None
-) -> tuple[GPT, Tokenizer, dict[str, Any]]:
+) -> tuple[GPT | LadderModel, Tokenizer, dict[str, Any]]:
     """The model (in eval mode, on `device`), its tokenizer and the checkpoint dict."""
     ckpt = load_checkpoint(path, meta=meta)
     try:

@@ -2,7 +2,8 @@
 
 LossPlot and the Compare screen draw with it: a run's points in bounded buffers (Series), TensorBoard's
 debiased EMA smoothing, nice tick positions and their labels, a y range that ignores the first steps'
-spike, downsampling for drawing, the point nearest a cursor, and the settings in which runs differ.
+spike, downsampling for drawing, the point nearest a cursor, the settings in which runs differ, and the
+reference lines a loss is read against (a uniform guess, the dataset's count-based bigram).
 
 Memory is bounded whatever a run's length: when a step buffer fills, every other point is dropped and
 from then on only every other step is kept, so the whole curve stays visible at a coarser grain (the
@@ -271,3 +272,20 @@ def settings_diff(configs: Sequence[dict[str, Any]]) -> list[tuple[str, list[Any
         if any(v != values[0] for v in values[1:]):
             diff.append((key, [None if v is missing else v for v in values]))
     return diff
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A horizontal line a loss is read against, with its label."""
+
+    label: str
+    loss: float
+
+
+def reference_lines(vocab_size: int, bigram: float | None) -> list[Reference]:
+    """A uniform guess's loss, ln(vocab_size) (where training starts), and the dataset's count-based
+    bigram's val loss (core.dataset.baseline: what a model that sees one token back can reach)."""
+    lines = [Reference(f"uniform guess ln {vocab_size:,} = {math.log(vocab_size):.2f}", math.log(vocab_size))]
+    if bigram is not None and math.isfinite(bigram):
+        lines.append(Reference(f"count bigram {bigram:.2f}", bigram))
+    return lines

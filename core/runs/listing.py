@@ -66,7 +66,8 @@ def count_params(state: dict[str, torch.Tensor], tied: bool = True) -> int:
     """Parameters in a state dict, counted like GPT.get_num_params(): a tied head once, no positions.
 
     `tied` is False for a model with `untie_head`: its lm_head.weight is a parameter of its own."""
-    total = sum(t.numel() for key, t in state.items() if key != "transformer.wpe.weight")
+    # (positions: the GPT's wpe, a ladder step's position_embedding_table)
+    total = sum(t.numel() for key, t in state.items() if key not in ("transformer.wpe.weight", "position_embedding_table.weight"))
     head, wte = state.get("lm_head.weight"), state.get("transformer.wte.weight")
     if tied and head is not None and wte is not None and head.shape == wte.shape:
         total -= head.numel()

@@ -26,11 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.model.arch import GPT_ARCH
 from core.settings.memory import parameter_count
 from core.settings.train_config import MAX_ITERS, ConfigError, TrainConfig
 
 # The modern recipe every candidate trains with (README: "The modern recipe").
 RECIPE: dict[str, Any] = dict(
+    arch=GPT_ARCH,  # a budget trains the GPT, not a ladder step
     rope=True, qk_norm=True, rmsnorm=False, relu2=False, untie_head=False, bias=False, dropout=0.0,
     muon=True, wsd=True, decay_lr=True, decay_fraction=0.5, gradient_accumulation_steps=1,
     lr_decay_iters=0, log_interval=1, sample_interval=0,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.common import paths
+from core.model.arch import ARCHS, GPT_ARCH, STEPS
 
 # The TrainConfig fields that shape the model (nanoGPT's `model_args`, plus the modern knobs): GPTConfig's
 # fields but vocab_size (the dataset's; tests/test_run_setup.py checks). A resumed run takes them from its checkpoint.
@@ -82,7 +83,8 @@ class TrainConfig:
     # A Hugging Face GPT-2 folder (config.json + model.safetensors) whose weights start the run; its
     # config.json sets n_layer, n_head, n_embd and bias; block_size crops its positions (core.interop.gpt2_weights).
     init_from: str | None = None
-    # model
+    # model: nanoGPT's GPT, or one of "Let's build GPT"'s steps (core.model.arch.STEPS: bigram ... layernorm)
+    arch: str = GPT_ARCH
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -177,6 +179,13 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip", "min_lr"):
             if getattr(self, name) < 0:
                 found.append((name, f"{name} must not be negative (it is {getattr(self, name)})"))
+        if self.arch not in STEPS:
+            found.append(("arch", f"arch must be one of {', '.join(ARCHS)} (it is {self.arch!r:.40})"))
+        elif self.arch != GPT_ARCH:
+            gpt_only = [*self.nanogpt_incompatible(), *(["muon"] if self.muon else []), *(["init_from"] if self.init_from else [])]
+            if gpt_only:
+                found.append(("arch", f"arch={self.arch} is a step of the lecture's ladder: "
+                                      f"{', '.join(gpt_only)} apply to the GPT only (arch=gpt)"))
         if self.init_from and self.nanogpt_incompatible():
             found.append(("init_from", f"init_from loads GPT-2's architecture: turn off "
                                        f"{', '.join(self.nanogpt_incompatible())}"))

@@ -30,7 +30,9 @@ from core.dataset.files import PASS_VOCABULARY
 from core.dataset.format import DatasetInfo, load_dataset, open_split, tokenizer_of
 from core.dataset.token_check import check_token_ids
 from core.interop.gpt2_weights import init_from, init_from_shape
+from core.model.arch import arch_of
 from core.model.gpt import GPT, GPTConfig
+from core.model.ladder import LadderModel, build
 from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint
 from core.runs.files import LATEST
 from core.settings.memory import available_system_memory, check_fits
@@ -52,7 +54,7 @@ class BuiltRun:
     device: torch.device
     tokenizer: Tokenizer
     token_bytes: torch.Tensor  # the bytes of each id (core.tokens.bits_per_byte), on `device`, for evals
-    model: GPT
+    model: GPT | LadderModel  # the GPT, or a step of the lecture's ladder (cfg.arch)
     forward_model: torch.nn.Module  # the model, or its torch.compile'd wrapper
     train_model: torch.nn.Module  # forward_model, in DDP when distributed
     optimizer: torch.optim.Optimizer
@@ -145,9 +147,10 @@ def setup_run(
         resume_path = resolve_checkpoint(resume_from, meta)
         ckpt = load_checkpoint(resume_path, meta=meta)
         # The architecture is the checkpoint's; the dataset too unless another one is named.
-        # (a knob nanoGPT's model_args lack is off, as in the model build_model makes of them)
+        # (a knob nanoGPT's model_args lack is off, as in the model build_model makes of them; a ladder
+        # step's model_args give the GPT of its shape, every knob off)
         saved = GPTConfig.from_args(ckpt["model_args"])
-        cfg = dataclasses.replace(cfg, **{k: getattr(saved, k) for k in MODEL_KEYS})
+        cfg = dataclasses.replace(cfg, arch=arch_of(ckpt["model_args"]), **{k: getattr(saved, k) for k in MODEL_KEYS})
         if not cfg.dataset:
             cfg = dataclasses.replace(cfg, dataset=str(ckpt["config"].get("dataset", "")))
     if not cfg.dataset:
@@ -185,7 +188,7 @@ def setup_run(
         model, cfg = init_from(cfg, info.tokenizer, info.vocab_size)
         model = model.to(device)
     else:
-        model = GPT(GPTConfig.from_args(dataclasses.asdict(cfg) | {"vocab_size": info.vocab_size})).to(device)
+        model = build(dataclasses.asdict(cfg) | {"vocab_size": info.vocab_size}).to(device)  # cfg.arch's model
     optimizer = build_optimizer(model, cfg, device.type)  # AdamW, or Muon + AdamW with cfg.muon
     scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, cfg.dtype))
     forward_model = torch.compile(model) if cfg.compile else model

@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 
 from core.common import paths
-from nanogpt_tui.cli import bench, export, inference, inspect, listing, prepare, train
+from nanogpt_tui.cli import bench, export, inference, inspect, ladder, listing, prepare, train
 from nanogpt_tui.cli.common import err_console, error_line, is_user_error
 
-COMMAND_MODULES = (prepare, train, inference, listing, inspect, export, bench)
+COMMAND_MODULES = (prepare, train, ladder, inference, listing, inspect, export, bench)
 
 
 def run_app(args: argparse.Namespace) -> int:

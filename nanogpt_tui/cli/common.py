@@ -78,6 +78,7 @@ USER_ERRORS = {
     "core.tokens.tokenizers": "TokenizerError",
     "core.dataset.format": "DatasetError",
     "core.model.gpt": "ModelError",
+    "core.model.arch": "UnknownArch",
     "core.common.devices": "DeviceError",
     "core.training.distributed": "DistributedError",
     "core.runs.checkpoint": "CheckpointError",

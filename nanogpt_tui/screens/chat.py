@@ -7,6 +7,10 @@ conversation as it was. Each conversation is saved as a session when a reply end
 one, ctrl+l starts a new one; `nanogpt_tui.chat_store`), and ctrl+s writes it to a text file. The side
 panel (`nanogpt_tui.widgets.sampling_panel`) holds the sampling settings, remembered between launches.
 
+Under the transcript, what the model sees: a context meter (the tokens the next reply reads against the
+block_size; past it, that older tokens are out of view) and, for the token under the cursor (alt+←/→ or a
+click), the likeliest tokens the model weighed there (`nanogpt_tui.widgets.chat_insight`).
+
 The model is the checkpoint file as it was when loaded (`nanogpt_tui.chat_engine`): the picker is
 refreshed every few seconds and a checkpoint that changed on disk (a run still training) is loaded
 again, at the latest just before the next reply; a run renamed on the Checkpoints screen is followed.
@@ -42,7 +46,8 @@ from nanogpt_tui.widgets.sampling_panel import SamplingPanel
 from nanogpt_tui.widgets.save_dialog import SaveTextModal
 from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.sessions_modal import Reopened, SessionsModal
-from nanogpt_tui.widgets.transcript import Transcript, Turn, context_text, describe_token, marked_text, stop_note
+from nanogpt_tui.widgets.chat_insight import context_line, token_choices
+from nanogpt_tui.widgets.transcript import Transcript, Turn, context_text, marked_text, stop_note
 
 if TYPE_CHECKING:
     from core.inference.sampler import TokenPiece
@@ -53,6 +58,14 @@ ALTERNATIVES = 5  # how many of the likeliest tokens each generated token report
 
 
 # -- messages from the workers -----------------------------------------------------------------------------
+
+
+@dataclass
+class ContextCounted(Message):
+    """The tokens the next reply would read (the conversation and the prompt typed), for `engine`."""
+
+    engine: Engine
+    tokens: int
 
 
 @dataclass
@@ -100,6 +113,7 @@ class ChatScreen(AppScreen):
                 yield CheckpointPicker(id="chat-top")
                 yield Transcript(id="chat-log")
                 yield Static("", id="chat-token")
+                yield Static("", id="chat-context")
                 yield Static("", id="chat-speed")
                 yield Input(placeholder="Type a prompt and press enter (empty: continue the text)", id="chat-prompt")
             yield SamplingPanel(id="chat-controls")
@@ -150,6 +164,31 @@ class ChatScreen(AppScreen):
 
     def on_checkpoint_picker_engine_changed(self, message: CheckpointPicker.EngineChanged) -> None:
         self.engine = message.engine
+        self.count_context()
+
+    # -- what the model sees: the context against its block -------------------------------------------
+
+    @on(Input.Changed, "#chat-prompt")
+    def count_context(self) -> None:
+        """Count, in a worker, the tokens the next reply would read: the conversation and the prompt typed."""
+        if self.engine is None:
+            self.query_one("#chat-context", Static).update("")
+            return
+        prompt = self.query_one("#chat-prompt", Input).value
+        self.count_tokens(self.engine, context_text([*self.turns, Turn(prompt)]))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="chat-context")
+    def count_tokens(self, engine: Engine, text: str) -> None:
+        from core.tokens.spans import count_tokens, split_tokens
+
+        # (an empty text: the sampler starts from one token; a character the vocabulary lacks counts as one)
+        tokens = max(1, count_tokens(split_tokens(engine.tokenizer, text)))
+        self.post_message(ContextCounted(engine, tokens))
+
+    def on_context_counted(self, message: ContextCounted) -> None:
+        if message.engine is self.engine:
+            block = self.engine.model.config.block_size
+            self.query_one("#chat-context", Static).update(context_line(message.tokens, block))
 
     @on(Select.Changed, "#chat-checkpoint")
     def on_checkpoint_picked(self, event: Select.Changed) -> None:
@@ -267,6 +306,7 @@ class ChatScreen(AppScreen):
             return  # a reply that was cleared away
         turn = self.turns[-1]
         turn.pieces.extend(message.pieces)
+        self.count_context()
         rate = message.count / message.seconds if message.seconds > 0 else 0.0
         figures = f"{message.count} tokens · {rate:.1f} tokens/sec"
         if not message.done:
@@ -317,7 +357,7 @@ class ChatScreen(AppScreen):
 
     def render_token(self) -> None:
         piece = self.transcript.selected_piece()
-        self.query_one("#chat-token", Static).update(describe_token(piece) if piece else "")
+        self.query_one("#chat-token", Static).update(token_choices(piece) if piece else "")
 
     def action_select_token(self, turn: int, index: int) -> None:
         """A click on a reply's token."""
@@ -350,6 +390,7 @@ class ChatScreen(AppScreen):
         self.turn_count = 0
         self.query_one("#chat-speed", Static).update("")
         self.render_token()
+        self.count_context()
 
     def save_session(self) -> None:
         """Save the conversation as it is now (in a worker; the snapshot and its version are taken here, so
@@ -377,6 +418,7 @@ class ChatScreen(AppScreen):
         self.session = reopened.session
         self.transcript.set_turns(reopened.turns)
         self.turn_count = len(reopened.turns)
+        self.count_context()
         wanted = Path(reopened.session.checkpoint) if reopened.session.checkpoint else None
         if wanted is not None and wanted != self.checkpoint:
             if self.picker.is_listed(wanted):

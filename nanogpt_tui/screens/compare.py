@@ -137,7 +137,10 @@ class CompareScreen(Screen[None]):
     def on_runs_read(self, message: RunsRead) -> None:
         self.runs = message.runs
         drawn = [run for run in self.runs if run.curves and run.curves["steps"]]
-        self.query_one("#compare-plot", LossPlot).set_runs([(run.name, run.curves or {}) for run in drawn])
+        plot = self.query_one("#compare-plot", LossPlot)
+        plot.set_runs([(run.name, run.curves or {}) for run in drawn])
+        datasets = {str((run.config or {}).get("dataset", "")) for run in drawn}
+        plot.show_dataset(datasets.pop() if len(datasets) == 1 else None)  # reference lines: of one dataset only
         notes = Text(f"Comparing {len(drawn)} of {len(self.runs)} runs: " + ", ".join(r.name for r in drawn))
         for run in self.runs:
             if run.curves is None:

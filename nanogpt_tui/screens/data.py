@@ -5,12 +5,17 @@ Its fields are nanogpt_tui.widgets.prepare_form's PrepareForm. `data.prepare.pre
 worker; its progress callback posts messages, and the handlers here own every widget. Cancelling sets the
 worker's cancel event: prepare stops at its next chunk (or kills the BPE trainer) and leaves nothing behind.
 A dataset with a learned BPE opens its merges (nanogpt_tui.screens.merges) with m.
+
+The selected dataset shows one training example as the model sees it (widgets/batch_view.py: a window of
+the Train screen's block_size and its targets shifted by one); `e` draws another.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -42,13 +47,16 @@ from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.base import AppScreen
 from nanogpt_tui.screens.merges import MergesScreen
+from nanogpt_tui.widgets.batch_view import BatchView
 from nanogpt_tui.widgets.dialogs import ConfirmModal
 from nanogpt_tui.widgets.footer import KeyFooter
 from nanogpt_tui.widgets.prepare_form import PrepareForm, PrepareRequest
 from nanogpt_tui.widgets.screen_tabs import ScreenTabs
+from nanogpt_tui.widgets.settings_form import DEFAULT_CONFIG  # the Train screen's first settings
 from nanogpt_tui.widgets.tables import current_row_key
 
 PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
+EXAMPLE_TOKENS = 32  # of a training example's block, the tokens shown
 STAGES = {"download": "Downloading", "read": "Reading and checking", "learn": "Learning the BPE: reading train",
           "merge": "Learning the BPE", "encode": "Encoding"}
 
@@ -67,6 +75,15 @@ class PrepareDone(Message):
         self.info = info
         self.error = error
         self.cancelled = cancelled
+
+
+@dataclass
+class ExampleDrawn(Message):
+    """A training example of dataset `name` (core.dataset.example.Example), or why none could be drawn."""
+
+    name: str
+    example: Any
+    error: str | None = None
 
 
 class DetailsLoaded(Message):
@@ -131,6 +148,7 @@ class DataScreen(AppScreen):
         Binding("escape", "cancel", "Cancel prepare", id="data.cancel"),
         Binding("d,delete", "delete", "Delete dataset", id="data.delete"),
         Binding("m", "merges", "Merges", id="data.merges"),
+        Binding("e", "example", "Another example", id="data.example"),
     ]
     # The preparation running, if any: its worker (cancel cancels it) and what the footer offers.
     preparing: reactive[Worker[None] | None] = reactive(None, bindings=True, init=False)
@@ -161,11 +179,12 @@ class DataScreen(AppScreen):
                 yield DataTable(id="data-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="data-details")
                 with VerticalScroll(id="data-preview-box"):
+                    yield BatchView(id="data-example")
                     yield Static("", id="data-preview")
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#data-preview-box").border_title = "Preview (start of train)"
+        self.query_one("#data-preview-box").border_title = "A training example (e: another), then the start of train"
         self.query_one("#data-home", Static).update(
             Text.assemble(("Data folder: ", "bold"), paths.shown(paths.home()), ("  (datasets in ", "dim"),
                           (paths.shown(paths.datasets_dir()), "dim"), (")", "dim"))
@@ -437,10 +456,42 @@ class DataScreen(AppScreen):
             self._show_details(Text.assemble((f"{message.name}: ", "bold red"), message.error or "unreadable"), "")
             return
         self._show_details(describe(info, message.stats), message.preview)
+        self.action_example()
+
+    # A training example
+
+    def action_example(self) -> None:
+        """Draw another training example of the selected dataset, with the Train screen's block_size."""
+        info = self.datasets.get(self._selected_name() or "")
+        if not isinstance(info, DatasetInfo):
+            return
+        config = self.app.train_config
+        block = config.block_size if config is not None else DEFAULT_CONFIG.block_size
+        self.draw_example(info, block)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-example")
+    def draw_example(self, info: DatasetInfo, block_size: int) -> None:
+        from core.dataset.example import training_example
+
+        try:
+            self.post_message(ExampleDrawn(info.name, training_example(info, block_size, shown=EXAMPLE_TOKENS)))
+        except (DatasetError, TokenizerError, OSError) as error:
+            self.post_message(ExampleDrawn(info.name, None, str(error)))
+
+    def on_example_drawn(self, message: ExampleDrawn) -> None:
+        if message.name != self._selected_name():
+            return
+        view = self.query_one("#data-example", BatchView)
+        if message.example is None:
+            view.clear_example(f"No training example: {message.error}")
+        else:
+            view.show(message.example)
 
     def _show_details(self, details: Text, preview: str) -> None:
         self.query_one("#data-details", Static).update(details)
         self.query_one("#data-preview", Static).update(Text(preview))
+        if not preview:
+            self.query_one("#data-example", BatchView).clear_example()
 
     def action_delete(self) -> None:
         name = self._selected_name()

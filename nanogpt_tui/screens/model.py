@@ -3,8 +3,10 @@
 Pick a checkpoint (or "from Train settings": an untrained model with the Train screen's shape) and see
 its anatomy (the module tree with nanoGPT's names, counts, memory, FLOPs and one forward pass's
 shapes), its loss at initialisation beside ln(vocab_size), the attention weights of any layer and head
-on a text, what each layer would predict next (the logit lens), and a token's nearest neighbours in
-the embedding.
+on a text, what each layer would predict next (the logit lens), and the token embeddings: a 2-D map
+(widgets/embedding_map.py) and a token's nearest neighbours. Each tab starts with a line on how to read
+it (nanogpt_tui.model_help). A model of the lecture's ladder (core.model.ladder) shows its anatomy, loss
+and embeddings; the attention and lens views, which read the GPT's blocks, say so.
 
 Every computation runs in a thread worker (core.inference.inspect_model); the workers post typed messages
 (screens/model_work.py) and the handlers own the widgets (the Anatomy and Attention tabs are
@@ -45,6 +47,8 @@ from nanogpt_tui.screens.model_work import (
     probe_layers,
 )
 from nanogpt_tui.widgets.footer import KeyFooter
+from nanogpt_tui.model_help import TAB_HELP, lens_help
+from nanogpt_tui.widgets.embedding_map import EmbeddingMap
 from nanogpt_tui.widgets.model_tabs import AnatomyTab, AttentionTab
 from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 
@@ -107,14 +111,19 @@ class ModelScreen(AppScreen):
         with TabbedContent(id="model-tabs"):
             yield AnatomyTab("Anatomy", id="tab-anatomy")
             with TabPane("Loss at init", id="tab-loss"):
+                yield Static(TAB_HELP["tab-loss"], classes="tab-help")
                 yield Static("", id="model-loss")
             yield AttentionTab("Attention", id="tab-attention")
             with TabPane("Logit lens", id="tab-lens"):
+                yield Static(TAB_HELP["tab-lens"], classes="tab-help", id="model-lens-help")
                 with VerticalScroll(can_focus=False):
                     yield Static("", id="model-lens")
             with TabPane("Embeddings", id="tab-embeddings"):
-                with VerticalScroll(can_focus=False):
-                    yield Static("", id="model-nearest")
+                yield Static(TAB_HELP["tab-embeddings"], classes="tab-help")
+                with Horizontal(id="model-embeddings"):
+                    yield EmbeddingMap(id="model-map")
+                    with VerticalScroll(can_focus=False, id="model-nearest-box"):
+                        yield Static("", id="model-nearest")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -247,12 +256,14 @@ class ModelScreen(AppScreen):
         self._loaded_signature = message.signature
         self._status(message.description)
         self.query_one(AnatomyTab).show(message.anatomy)
+        tied = any(p.tied_to for p in message.anatomy.root.children.get("lm_head", message.anatomy.root).params)
+        self.query_one("#model-lens-help", Static).update(lens_help(tied))
         dataset = self.query_one("#model-dataset", Select)
         if not isinstance(dataset.value, str) and message.dataset and any(d.name == message.dataset for d in self._datasets):
             with self.prevent(Select.Changed):
                 dataset.value = message.dataset
-        self.layer = min(self.layer, self.model.config.n_layer - 1)
-        self.head = min(self.head, self.model.config.n_head - 1)
+        self.layer = min(self.layer, max(0, self.model.config.n_layer - 1))
+        self.head = min(self.head, max(0, self.model.config.n_head - 1))
         self.measure()
         self.analyse()
 
@@ -317,6 +328,9 @@ class ModelScreen(AppScreen):
         if message.generation != self._generation:
             return
         self.tokens, self.attention = message.tokens, message.attention
+        self.query_one(EmbeddingMap).show(message.points, message.whole, message.tokens.ids)
+        if message.attention is None:
+            self.query_one(AttentionTab).unavailable(message.why)
         last = len(self.tokens.ids) - 1
         if self.position == last:
             self.watch_position()  # the same position, a new text: redraw anyway
@@ -364,6 +378,7 @@ class ModelScreen(AppScreen):
     def probe(self) -> None:
         if self.tokens is None or self.model is None:
             return
+        self.query_one(EmbeddingMap).mark(self.tokens.ids[self.position])
         self.run_probe(self._generation, self.model, self.tokenizer, list(self.tokens.ids), self.position)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model-probe")
@@ -374,7 +389,8 @@ class ModelScreen(AppScreen):
         if message.generation != self._generation or message.position != self.position or self.tokens is None:
             return
         token = self.tokens.texts[message.position]
-        self.query_one("#model-lens", Static).update(views.render_lens(message.lens, token, message.position))
+        lens = Text(message.lens, "yellow") if isinstance(message.lens, str) else views.render_lens(message.lens, token, message.position)
+        self.query_one("#model-lens", Static).update(lens)
         self.query_one("#model-nearest", Static).update(
             views.render_nearest(token, self.tokens.ids[message.position], message.nearest)
         )
@@ -385,6 +401,9 @@ class ModelScreen(AppScreen):
         if action in ACTS_ON:
             if self.is_mounted and self.query_one(TabbedContent).active not in ACTS_ON[action]:
                 return False  # no use on this tab: not in the footer
+            if action == "position" and self.tokens is not None:  # (a ladder step has tokens but no attention)
+                step = int(parameters[0]) if parameters else 0
+                return True if 0 <= self.position + step < len(self.tokens.ids) else None
             if self.attention is None:
                 return None  # shown greyed until a text is analysed
             if action == "toggle_heads":

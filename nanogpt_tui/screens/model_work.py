@@ -42,14 +42,17 @@ class ModelReady(Message):
 class Analysed(Message):
     generation: int
     tokens: Any  # core.inference.inspect_model.Tokens
-    attention: Any  # numpy (n_layer, n_head, T, T)
+    attention: Any  # numpy (n_layer, n_head, T, T), or None for a model without GPT blocks (`why`)
+    points: list[Any]  # the embedding map's MapPoints
+    whole: bool  # whether they are the whole vocabulary
+    why: str = ""  # why there is no attention
 
 
 @dataclass
 class Probed(Message):
     generation: int
     position: int
-    lens: list[Any]  # LensRow
+    lens: list[Any] | str  # LensRow, or why there is no lens (a ladder step's model)
     nearest: list[tuple[str, int, float]]
 
 
@@ -95,26 +98,36 @@ def build_untrained(settings: tuple[dict[str, Any], str | None, str], dataset: s
 
 
 def analyse_text(generation: int, model: Any, tokenizer: Any, text: str) -> Analysed | WorkFailed:
-    """The text's tokens (cut to the block) and every layer's and head's attention on them."""
+    """The text's tokens (cut to the block), the embedding map around them, and every layer's and head's
+    attention on them (none for a ladder step's model: `why`)."""
     import torch
 
-    from core.inference.inspect_model import attention_weights, device_of, encode
+    from core.inference.inspect_model import InspectError, attention_weights, device_of, embedding_map, encode
 
+    attention, why = None, ""
     try:
         tokens = encode(tokenizer, text, model.config.block_size)
+        points, whole = embedding_map(model, tokenizer, tokens.ids)
         idx = torch.tensor([tokens.ids], dtype=torch.long, device=device_of(model))
-        attention = attention_weights(model, idx)[:, 0].float().cpu().numpy()  # (n_layer, n_head, T, T)
+        try:
+            attention = attention_weights(model, idx)[:, 0].float().cpu().numpy()  # (n_layer, n_head, T, T)
+        except InspectError as error:  # a ladder step's model: no GPT blocks to read
+            why = str(error)
     except Exception as error:
         return WorkFailed("Cannot analyse the text", str(error))
-    return Analysed(generation, tokens, attention)
+    return Analysed(generation, tokens, attention, points, whole, why)
 
 
 def probe_layers(generation: int, model: Any, tokenizer: Any, ids: list[int], position: int) -> Probed | WorkFailed:
-    """What each layer predicts after the token at `position` (the logit lens), and that token's neighbours."""
-    from core.inference.inspect_model import logit_lens, nearest_tokens, token_text
+    """What each layer predicts after the token at `position` (the logit lens; why not, for a ladder step's
+    model), and that token's neighbours."""
+    from core.inference.inspect_model import InspectError, logit_lens, nearest_tokens, token_text
 
     try:
-        lens = logit_lens(model, tokenizer, ids, position)
+        try:
+            lens: list[Any] | str = logit_lens(model, tokenizer, ids, position)
+        except InspectError as error:  # a ladder step's model: no blocks to read through
+            lens = str(error)
         near = nearest_tokens(model, ids[position], k=12, vocab_size=tokenizer.vocab_size)
         nearest = [(token_text(tokenizer, i), i, sim) for i, sim in near]
     except Exception as error:

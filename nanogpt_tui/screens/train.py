@@ -73,6 +73,7 @@ class TrainScreen(AppScreen):
         Binding("ctrl+n", "sample_now", "Sample now", id="train.sample"),
         Binding("ctrl+l", "log_scale", "Log scale", id="train.log_scale", show=False),
         Binding("ctrl+g", "x_axis", "X axis", id="train.x_axis", show=False),
+        Binding("ctrl+y", "app.ladder", "Ladder", id="train.ladder", show=False),  # (screens/ladder.py)
     ]
 
     state: reactive[Phase] = reactive(Phase.LOADING, bindings=True)
@@ -266,7 +267,8 @@ class TrainScreen(AppScreen):
         """Keys that do nothing now show disabled in the footer (Pause and Unpause share ctrl+t)."""
         if action == "start":
             ready = self.settings is not None and self.settings.config.dataset
-            return None if self.state in TRAINING or not ready else True
+            # (the app's trainer set while this screen trains nothing: the Ladder screen's)
+            return None if self.state in TRAINING or not ready or self.app.trainer is not None else True
         if action == "pause":
             return self.state != Phase.PAUSED if self.trainer is not None else None
         if action == "unpause":
@@ -285,6 +287,9 @@ class TrainScreen(AppScreen):
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
         if self.state in TRAINING:
+            return
+        if self.app.trainer is not None:  # the Ladder screen's
+            self.notify("The ladder is training (ctrl+y shows it): one run at a time", severity="warning")
             return
         config, problems = self.form.read()
         if problems:

@@ -99,6 +99,7 @@ class CheckpointDetails(VerticalScroll):
         plot = self.query_one("#ckpt-plot", LossPlot)
         plot.clear()
         plot.display = not summary.error
+        plot.show_dataset(str(summary.config.get("dataset") or summary.dataset) or None)  # its reference lines
         sample = self.query_one("#ckpt-sample", Static)
         if summary.error:
             info.update(Text.assemble((f"{paths.shown(summary.path)}\n\n", "bold"), (summary.error, "red")))

@@ -9,6 +9,9 @@ both named in the legend ("run-a train", "run-a val"). With focus the plot takes
 in the footer, all in F1 help and the command palette): smoothing, y clipping, the lr curve, and a cursor
 that reads the values at a point.
 
+Reference lines (`show_dataset`): a uniform guess's loss, ln(vocab), and the dataset's count-based bigram
+(core.dataset.baseline, counted in a thread worker, cached), labelled in the legend; `b` hides or shows them.
+
 Each run is a core.runs.curves.Series, its memory bounded whatever the run's length. Drawing is pure Python
 on the UI thread, so it draws at most two points per column, and only when something changed since the
 last drawing.
@@ -20,9 +23,13 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from dataclasses import dataclass
+
 from rich.text import Text
+from textual import work
 from textual.app import RenderResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
@@ -30,6 +37,7 @@ from core.runs.curves import (
     DEFAULT_SMOOTHING,
     DecimatingBuffer,
     Point,
+    Reference,
     Series,
     downsample,
     finite,
@@ -37,6 +45,7 @@ from core.runs.curves import (
     next_level,
     nice_ticks,
     quantile,
+    reference_lines,
     robust_range,
     tick_label,
 )
@@ -56,6 +65,16 @@ RAW_COLOR: Color = (130, 130, 130)  # a single run's raw train loss: grey, so it
 VAL_MARKER = "dot"  # plotext's •: val is markers, train a line
 LR_COLOR: Color = (150, 150, 170)
 CURSOR_COLOR: Color = (200, 200, 200)
+REFERENCE_COLORS: tuple[Color, ...] = ((160, 160, 160), (110, 110, 125))  # uniform guess, count bigram
+REFERENCE_MARKER = "╌"  # dashed: a reference, not a run's curve
+
+
+@dataclass
+class ReferencesFound(Message):
+    """The reference lines of the dataset a plot was asked to show (`LossPlot.show_dataset`)."""
+
+    dataset: str
+    lines: list[Reference]
 
 
 def dim(color: Color) -> Color:
@@ -79,6 +98,7 @@ class LossPlot(PlotextPlot, can_focus=True):
         Binding("right_square_bracket", "smoothing(1)", "Smooth +", id="plot.smoothing_more", key_display="]", show=False),
         Binding("y", "clip_y", "Clip spike", id="plot.clip_y", show=False),
         Binding("l", "learning_rate", "LR curve", id="plot.learning_rate", show=False),
+        Binding("b", "references", "Reference lines", id="plot.references", show=False),
     ]
 
     log_scale: reactive[bool] = reactive(False)
@@ -87,6 +107,7 @@ class LossPlot(PlotextPlot, can_focus=True):
     clip_y: reactive[bool] = reactive(True)  # applied once there are enough points (core.runs.curves)
     show_lr: reactive[bool] = reactive(False)
     cursor: reactive[int | None] = reactive(None, bindings=True)  # the iteration it reads; None: hidden
+    show_references: reactive[bool] = reactive(True)
 
     def __init__(self, *, title: str = "loss", id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -94,7 +115,10 @@ class LossPlot(PlotextPlot, can_focus=True):
         self.series: list[Series] = [Series("train", PALETTE[0])]
         self._changed = True  # something to draw since the last drawing
         self._clipped = False  # whether the last drawing left points above its y range
+        self._y_top = None  # the top of the last drawing's clipped y range (None: not clipped)
         self._lr_drawn = False  # whether it drew a learning rate (a checkpoint's history has none)
+        self.references: list[Reference] = []  # of `reference_dataset`
+        self.reference_dataset: str | None = None
 
     # -- feeding -------------------------------------------------------------------------------------
 
@@ -146,6 +170,37 @@ class LossPlot(PlotextPlot, can_focus=True):
         self._changed = True
         if redraw:
             self.replot()
+
+    # -- reference lines -----------------------------------------------------------------------------
+
+    def show_dataset(self, dataset: str | None) -> None:
+        """Draw the reference lines of `dataset` (a name or folder; None: none), counted in a worker."""
+        if dataset == self.reference_dataset:
+            return
+        self.reference_dataset, self.references = dataset, []
+        self._view_changed()
+        if dataset:
+            self.find_references(dataset)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plot-references")
+    def find_references(self, dataset: str) -> None:
+        from core.dataset.baseline import baseline
+        from core.dataset.format import load_dataset
+
+        try:
+            found = baseline(load_dataset(dataset))
+        except Exception:  # a dataset deleted or damaged since: no lines, the curves still show
+            return
+        self.post_message(ReferencesFound(dataset, reference_lines(found.vocab_size, found.bigram)))
+
+    def on_references_found(self, message: ReferencesFound) -> None:
+        message.stop()
+        if message.dataset == self.reference_dataset:
+            self.references = message.lines
+            self._view_changed()
+
+    def action_references(self) -> None:
+        self.show_references = not self.show_references
 
     # -- view options --------------------------------------------------------------------------------
 
@@ -202,7 +257,7 @@ class LossPlot(PlotextPlot, can_focus=True):
         self._changed = True
         self.replot()
 
-    watch_log_scale = watch_x_mode = watch_clip_y = watch_show_lr = watch_cursor = _view_changed
+    watch_log_scale = watch_x_mode = watch_clip_y = watch_show_lr = watch_cursor = watch_show_references = _view_changed
 
     @property
     def caption(self) -> str:
@@ -332,6 +387,7 @@ class LossPlot(PlotextPlot, can_focus=True):
                              marker="braille", yside="right")
                     lr_values += [p.lr for p in lrs]
         self._limit_y(signals)
+        self._draw_references(xs)
         self._lr_drawn = bool(lr_values)
         plt.title(self.fitted_caption(width - 2))  # last: it says what the drawing did (clipped, lr)
         self._ticks(xs, width)
@@ -342,11 +398,24 @@ class LossPlot(PlotextPlot, can_focus=True):
         if at is not None:
             plt.vline(self._x(at), CURSOR_COLOR)
 
+    def _draw_references(self, xs: list[float]) -> None:
+        """The reference lines across the curves' x range, dashed, each named in the legend with its value."""
+        if not (self.show_references and self.references and xs):
+            return
+        lo, hi = min(xs), max(xs)
+        if hi <= lo:  # one point so far: no width to draw across
+            return
+        for line, color in zip(self.references, REFERENCE_COLORS):
+            # Not a line above a clipped y range: plotext drops its points and then fails on its legend entry.
+            if self._y_top is None or line.loss <= self._y_top:
+                self.plt.plot([lo, hi], [line.loss, line.loss], label=line.label, color=color, marker=REFERENCE_MARKER)
+
     def _limit_y(self, signals: list[list[float]]) -> None:
         """Clip the y range's top to leave out the first steps' spike, keeping at least half of every curve
         in view (a run of higher loss, a val curve above train). plotext's limits are in log10 units in
         log scale."""
         self._clipped = False
+        self._y_top = None
         if not self.clip_y:
             return
         if self.log_scale:
@@ -357,8 +426,12 @@ class LossPlot(PlotextPlot, can_focus=True):
         lo, hi = limits
         hi = max([hi] + [quantile(sorted(ys), 0.5) for ys in signals if ys])
         if hi < max(y for ys in signals for y in ys):
+            # Reference lines below the curves widen the range down to them (how far there is to go).
+            below = [r.loss for r in self.references if self.show_references and r.loss > 0]
+            lo = min([lo] + [v for v in (math.log10(b) if self.log_scale else b for b in below) if v < hi])
             self.plt.ylim(lo, hi)
             self._clipped = True
+            self._y_top = 10**hi if self.log_scale else hi
 
     def _ticks(self, xs: list[float], width: int) -> None:
         """Round x ticks (whole iterations and tokens, round times) with short labels."""

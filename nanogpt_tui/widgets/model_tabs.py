@@ -1,5 +1,6 @@
 """The Model screen's two largest tabs, as TabPanes that draw what the screen hands them.
 
+Each starts with a line saying what it shows and how to read it (nanogpt_tui.model_help).
 AnatomyTab: the module tree with nanoGPT's names, the counts and one forward pass's shapes.
 AttentionTab: one head's heatmap (or all heads of a layer) over a window of the text that follows the
 cursor, and what the cursor's token attends to. The screen owns the model, the text and the keys.
@@ -17,6 +18,7 @@ from textual.widgets import Static, TabPane, Tree
 from textual.widgets.tree import TreeNode
 
 from nanogpt_tui import model_views as views
+from nanogpt_tui.model_help import TAB_HELP
 
 SIDE_BY_SIDE = 130  # columns the Anatomy tab needs for the tree and the figures side by side, whole
 WINDOW = 64  # tokens the single-head heatmap shows at once (a window that follows the cursor)
@@ -30,6 +32,7 @@ class AnatomyTab(TabPane):
     each as wide as the tab, so no count, shape or size is cut (each part scrolls instead)."""
 
     def compose(self) -> ComposeResult:
+        yield Static(TAB_HELP["tab-anatomy"], classes="tab-help")
         with Container(id="anatomy-body"):
             yield Tree("GPT", id="model-tree")
             with VerticalScroll(id="model-figures"):
@@ -55,8 +58,8 @@ class AnatomyTab(TabPane):
             branch = parent.add(label)
             for child in node.children.values():
                 add(branch, child)
-            # Open the way down to the first block; other blocks stay folded (they look the same).
-            if node.name in ("transformer", "transformer.h", "transformer.h.0") or node.name.startswith("transformer.h.0."):
+            # Open the way down to the first block (and head); the others stay folded (they look the same).
+            if all(part == "0" for part in node.name.split(".") if part.isdigit()):
                 branch.expand()
 
         for child in anatomy.root.children.values():
@@ -89,6 +92,7 @@ class AttentionTab(TabPane):
         self._sizes[selector] = size
 
     def compose(self) -> ComposeResult:
+        yield Static(TAB_HELP["tab-attention"], classes="tab-help")
         yield Static("", id="model-att-info")
         with ScrollableContainer(id="model-heatmap-box", can_focus=False):
             yield Static("", id="model-heatmap")
@@ -96,6 +100,12 @@ class AttentionTab(TabPane):
 
     def computing(self) -> None:
         self._update("#model-att-info", Text("Computing attention…"))
+
+    def unavailable(self, why: str) -> None:
+        """No attention to draw (a ladder step's model): say why, and clear the last model's."""
+        self.query_one("#model-att-info", Static).update(Text(why, "yellow"))
+        self.query_one("#model-heatmap", Static).update("")
+        self.query_one("#model-attends", Static).update("")
 
     def show(
         self, tokens: Any, attention: Any, position: int, layer: int, head: int, all_heads: bool, explain: bool,

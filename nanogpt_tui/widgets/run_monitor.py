@@ -171,6 +171,7 @@ class RunMonitor(Vertical):
             plot.replot()  # show the steps held back by PLOT_INTERVAL
         if isinstance(event, Started):
             self.max_iters = event.max_iters
+            plot.show_dataset(event.config.dataset)  # its reference lines: a uniform guess, the count bigram
             self.show_figures({"device": f"{event.device} {event.dtype}", "iteration": f"{event.start_iter} / {event.max_iters}"})
             if event.resumed:  # draw the curve this run continues, and its best so far
                 evals = event.history["evals"]

@@ -300,7 +300,7 @@ class TrainSettingsForm(VerticalScroll, can_focus=False):
         from_folder = bool(self.values.get("init_from")) and not resumed
         for name in FORM_FIELDS:
             field = self.query_one(f"#cfg-{name}")
-            why = ("the resumed run's own" if resumed and name in MODEL_KEYS else
+            why = ("the resumed run's own" if resumed and name in (*MODEL_KEYS, "arch") else
                    "the GPT-2 folder's (init_from)" if from_folder and name in FOLDER_SHAPE else
                    "chosen by the budget" if self.budget_s > 0 and name in CHOSEN_KEYS else None)
             field.disabled = why is not None

@@ -74,12 +74,6 @@ def probability_colour(prob: float) -> Color:
     return UNLIKELY.blend(LIKELY, max(0.0, min(1.0, prob)))
 
 
-def describe_token(piece: TokenPiece) -> str:
-    """The selected token and the alternatives the model weighed, one line."""
-    alternatives = "   ".join(f"{text!r} {prob:.1%}" for _, text, prob in piece.alternatives)
-    return f"token {piece.token_id} {piece.text!r} p={piece.prob:.1%}   alternatives: {alternatives or '-'}"
-
-
 class TurnView(Vertical):
     """A prompt block and a reply block. The reply's tokens are clickable: they select the token."""
 
