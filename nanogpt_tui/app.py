@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Iterable
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
@@ -79,11 +80,11 @@ class NanoGPTApp(App[None]):
     # Chat: the conversation's last prompt ("" when it has none). Model takes a new one as its text.
     chat_prompt: var[str] = var("")
 
-    def __init__(self) -> None:
+    def __init__(self, driver_class: type[Driver] | None = None) -> None:
         # Open where the user would continue (nanogpt_tui.session_state); a few hundred bytes read.
         self.remembered, self._state_problem = session_state.read_state()
         self.DEFAULT_MODE = session_state.opening_screen(self.remembered, SCREENS)
-        super().__init__()
+        super().__init__(driver_class=driver_class)  # a bench's driver (nanogpt_tui.bench.displays), or Textual's
         # The threads thread workers run on (see on_load and action_quit).
         self.worker_threads = AbandonableExecutor()
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pilot_helpers import notices
+from textual.app import App
+from textual.notifications import Notification
 
 from core.common import paths
 
@@ -31,6 +34,19 @@ def nanogpt_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv(paths.HOME_ENV, str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def notifications_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep each notification an app raises where tests read it (pilot_helpers.notices)."""
+    notify = App.notify
+
+    def recording_notify(app: App[Any], message: str, **options: Any) -> None:
+        notices(app).append(Notification(message, title=options.get("title", ""),
+                                         severity=options.get("severity", "information")))
+        notify(app, message, **options)
+
+    monkeypatch.setattr(App, "notify", recording_notify)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Helpers the tests share: Pilot waits for the app, and training processes of their own (as a user
-starts `nanogpt-tui train` in another terminal)."""
+"""Helpers the tests share: Pilot waits for the app, the notifications it raised, and training processes of
+their own (as a user starts `nanogpt-tui train` in another terminal)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import pytest
+from textual.app import App
+from textual.notifications import Notification
 from textual.pilot import Pilot
+from textual.widgets import OptionList, Select
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds: generous, the machine is shared and each process imports torch
+
+# Every notification each app raised, oldest first: conftest wraps App.notify (public) to fill it, as
+# Textual keeps its own list private.
+RAISED: WeakKeyDictionary[App[Any], list[Notification]] = WeakKeyDictionary()
+
+
+def choices(select: Select[Any]) -> list[str]:
+    """What a Select's list shows, in order (its blank entry first, when it has one: the prompt)."""
+    options = select.query_one(OptionList)  # the list the Select opens
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+def notices(app: App[Any]) -> list[Notification]:
+    """The notifications `app` raised so far (whichever screen or worker raised them)."""
+    return RAISED.setdefault(app, [])
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = WAIT) -> None:

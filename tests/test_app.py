@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from textual.binding import Binding
 from textual.color import Color
 from textual.command import CommandList
@@ -127,7 +127,7 @@ async def test_quitting_during_training_keeps_the_latest_checkpoint(char_dataset
         trainer.stop = lambda: (stopped.append(trainer.iter_num), stop())[1]
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: not app.is_running)
-        assert stopped and any(n.title == "Quitting" for n in app._notifications)
+        assert stopped and any(n.title == "Quitting" for n in notices(app))
     (run_dir,) = paths.runs_dir().iterdir()
     ckpt = load_checkpoint(run_dir / "ckpt.pt")
     # No eval ran (eval_interval is huge): this checkpoint was written by the stop that quitting asked for.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from pilot_helpers import wait_for
+from pilot_helpers import choices, notices, wait_for
 from textual.color import Color
 from textual.widgets import Input, Select, Static, Switch
 
@@ -90,7 +90,7 @@ async def test_a_refused_prompt_leaves_the_conversation_as_it_was(tiny_run: Path
         await pilot.press("enter")
         await wait_for(pilot, lambda: not screen.generating)
         assert screen.turns == [] and blocks(screen) == []
-        assert any("'é', '👍'" in str(n.message) for n in app._notifications)
+        assert any("'é', '👍'" in str(n.message) for n in notices(app))
         assert prompt.value == "Café 👍"  # back in the field, to be fixed, the cursor at its end
         assert screen.focused is prompt
         await pilot.press("ctrl+u", *"The fox", "enter")
@@ -224,7 +224,7 @@ async def test_bad_setting_is_refused(tiny_run: Path) -> None:
         assert "top-p" in shown(screen, "#chat-settings-error")
         await send(pilot, screen, "x")
         assert screen.turns == [] and not screen.generating
-        assert any(n.title == "Sampling settings" for n in app._notifications)
+        assert any(n.title == "Sampling settings" for n in notices(app))
 
 
 async def test_colours_and_alternatives(tiny_run: Path) -> None:
@@ -292,7 +292,7 @@ async def test_keyboard_reaches_every_control_and_picking_a_checkpoint_focuses_t
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_chat(app, pilot)
         picker = screen.query_one("#chat-checkpoint", Select)
-        await wait_for(pilot, lambda: len(picker._options) >= 4)  # two runs, latest and best each
+        await wait_for(pilot, lambda: len(choices(picker)) >= 5)  # the blank, and two runs' latest and best each
         picker.focus()
         await pilot.press("enter")
         await pilot.press("down", "down", "enter")

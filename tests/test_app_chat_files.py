@@ -9,7 +9,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from pilot_helpers import wait_for
+from pilot_helpers import choices, notices, wait_for
 from test_app_chat import blocks, engine_reply, open_chat, send, set_setting, shown
 from textual.widgets import Input, Select, Switch
 
@@ -47,7 +47,7 @@ async def test_settings_persist_across_launches(tiny_run: Path) -> None:
         assert screen.query_one("#chat-seed", Input).value == "11"
         assert screen.query_one("#chat-stop", Input).value == r"\n\n, The"
         assert screen.query_one("#chat-colours", Switch).value
-        assert not app._notifications
+        assert not notices(app)
 
 
 async def test_a_bad_settings_file_gives_defaults_and_a_notification(tiny_run: Path) -> None:
@@ -59,14 +59,14 @@ async def test_a_bad_settings_file_gives_defaults_and_a_notification(tiny_run: P
         assert screen.query_one("#chat-temperature", Input).value == "0.8"
         assert screen.query_one("#chat-stop", Input).value == ""
         assert screen.query_one("#chat-precision", Select).value == "auto"
-        message = next(str(n.message) for n in app._notifications if n.title == "Chat settings")
+        message = next(str(n.message) for n in notices(app) if n.title == "Chat settings")
         assert "temperature" in message and "stop strings" in message and "int3" in message
 
     settings_file().write_text("{not json")
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:
         screen = await open_chat(app, pilot)
-        await wait_for(pilot, lambda: any(n.title == "Chat settings" for n in app._notifications))
+        await wait_for(pilot, lambda: any(n.title == "Chat settings" for n in notices(app)))
         assert screen.query_one("#chat-top_p", Input).value == "1.0"
         await send(pilot, screen, "The")  # it still chats
         assert screen.turns[0].pieces
@@ -98,7 +98,7 @@ async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tin
         await save_to(target)
         await wait_for(pilot, lambda: target.is_file())
         assert saved_as_expected(target.read_text(encoding="utf-8"))
-        await wait_for(pilot, lambda: any(str(target) in str(n.message) for n in app._notifications))
+        await wait_for(pilot, lambda: any(str(target) in str(n.message) for n in notices(app)))
 
         # The file exists now: saving again asks first; "n" leaves it, "y" overwrites it.
         target.write_text("mine", encoding="utf-8")
@@ -198,7 +198,8 @@ def replace_checkpoint(path: Path, iter_num: int) -> None:
 
 def picker_labels(screen) -> list[str]:
     """The picker's checkpoints (its blank "Pick a checkpoint" entry left out)."""
-    return [str(prompt) for prompt, value in screen.query_one("#chat-checkpoint", Select)._options if isinstance(value, Path)]
+    picker = screen.query_one("#chat-checkpoint", Select)
+    return [label for label in choices(picker) if label != picker.prompt]
 
 
 async def test_a_checkpoint_saved_over_is_loaded_again_before_the_next_reply(tiny_run: Path) -> None:
@@ -242,7 +243,7 @@ async def test_a_renamed_run_is_followed_and_a_deleted_one_is_said(tiny_run: Pat
         assert screen.engine.model is model  # the same file: nothing loaded again
 
         shutil.rmtree(renamed)
-        await wait_for(pilot, lambda: any(n.title == "Checkpoint gone" for n in app._notifications))
+        await wait_for(pilot, lambda: any(n.title == "Checkpoint gone" for n in notices(app)))
         await wait_for(pilot, lambda: picker_labels(screen) == [])
         await send(pilot, screen, "The")  # the model in memory still answers
         assert screen.turns[0].pieces

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pilot_helpers import another_writer, wait_for
+from pilot_helpers import another_writer, notices, wait_for
 from textual.widgets import DataTable, Input, Label, Static
 
 from core.common import disk, paths
@@ -83,7 +83,7 @@ async def test_run_shows_with_details_and_corrupt_one_with_error(tiny_run: Path,
         assert "corrupt" in str(screen.query_one("#ckpt-info", Static).render())
         await pilot.press("c")
         assert isinstance(app.screen, CheckpointsScreen)
-        assert any("cannot be read" in (n.title or "") for n in app._notifications)
+        assert any("cannot be read" in (n.title or "") for n in notices(app))
 
         # The good one still works: settings, loss curve and a sample.
         select(screen, tiny_run / "ckpt.pt")
@@ -116,7 +116,7 @@ async def test_delete_asks_then_removes_the_run(tiny_run: Path) -> None:
 
 
 def notified(app: NanoGPTApp) -> list[str]:
-    return [f"{n.title}: {n.message}" if n.title else n.message for n in app._notifications]
+    return [f"{n.title}: {n.message}" if n.title else n.message for n in notices(app)]
 
 
 def kind_of(app: NanoGPTApp, path: Path) -> str | None:
@@ -270,7 +270,7 @@ async def test_a_run_in_training_is_not_deleted(tiny_run: Path) -> None:
         app.trainer.run_dir = tiny_run  # what a running trainer holds once it has started
         await pilot.press("d")
         assert isinstance(app.screen, CheckpointsScreen) and tiny_run.is_dir()
-        assert any("is training now" in str(n.message) for n in app._notifications)
+        assert any("is training now" in str(n.message) for n in notices(app))
         app.trainer = None
 
 
@@ -286,7 +286,7 @@ async def test_a_run_another_process_trains_is_neither_renamed_nor_deleted(tiny_
                 await pilot.press(key)
                 await pilot.pause()
                 assert isinstance(app.screen, CheckpointsScreen) and tiny_run.is_dir()  # no dialog opened
-            told = [str(n.message) for n in app._notifications]
+            told = [str(n.message) for n in notices(app)]
             assert sum(f"being trained by process {holder.pid}" in message for message in told) == 2
             holder.kill()
             holder.wait()

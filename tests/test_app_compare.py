@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from textual.widgets import DataTable, Static
 
 from core.common import paths
@@ -94,7 +94,7 @@ async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path], monkeypat
         await mark(pilot, screen, run_a / "ckpt.pt")
         assert name_cell(screen, run_a / "ckpt.pt") == "✓ run-a" and name_cell(screen, run_b / "ckpt.pt") == "run-b"
         await pilot.press("C")
-        assert app.screen is screen and any("Mark two or more" in n.message for n in app._notifications)
+        assert app.screen is screen and any("Mark two or more" in n.message for n in notices(app))
 
         # The same run's best.pt adds nothing; run-b does. Unmarking works too.
         await mark(pilot, screen, run_a / "best.pt")

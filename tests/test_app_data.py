@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 from textual.widgets import DataTable, ProgressBar, Static
@@ -39,7 +39,7 @@ def dataset_entries() -> list[str]:
 
 
 def error_notifications(app: NanoGPTApp) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == "error"]
+    return [n.message for n in notices(app) if n.severity == "error"]
 
 
 async def choose_file(pilot: Pilot, screen: DataScreen, path: Path) -> None:

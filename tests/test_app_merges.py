@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from test_app_data import choose_file, prepare_and_wait, table_rows, text_of
 from textual.widgets import DataTable, Input, Static
 
@@ -69,5 +69,5 @@ async def test_learn_a_bpe_and_watch_its_merges(small_text: Path) -> None:
         table.move_cursor(row=table.get_row_index("small-char"))
         table.focus()
         await pilot.press("m")
-        await wait_for(pilot, lambda: any(n.title == "No merges" for n in app._notifications))
+        await wait_for(pilot, lambda: any(n.title == "No merges" for n in notices(app)))
         assert app.screen is screen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from rich.console import Console
 from textual.widgets import Select, Static, TabbedContent, Tabs, Tree
 
@@ -152,7 +152,7 @@ async def test_bad_text_is_a_notification(tiny_run: Path) -> None:
         await pilot.pause()
         text_input.value = ""
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any("empty" in n.message for n in app._notifications), 30)
+        await wait_for(pilot, lambda: any("empty" in n.message for n in notices(app)), 30)
 
 
 async def test_chat_prompt_becomes_the_text(tiny_run: Path) -> None:

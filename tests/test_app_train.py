@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -162,7 +162,7 @@ async def test_diverging_run_shows_the_failure(dataset: str) -> None:
 
         status = shown(screen.query_one("#status", Static))
         assert "Training failed" in status and "NaN" in status
-        assert any(n.severity == "error" and "NaN" in n.message for n in app._notifications)
+        assert any(n.severity == "error" and "NaN" in n.message for n in notices(app))
         assert app.trainer is None
         # The screen still answers: the settings can be fixed and Start is offered again.
         assert not screen.query_one("#start", Button).disabled
@@ -282,8 +282,8 @@ async def test_a_resume_that_cannot_load_leaves_a_running_run_alone(dataset: str
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: screen.state == "running")
         screen.set_resume(corrupt)
-        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications))
-        (note,) = [n for n in app._notifications if n.severity == "error"]
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in notices(app)))
+        (note,) = [n for n in notices(app) if n.severity == "error"]
         assert str(corrupt) in note.title
         assert screen.state == "running" and screen.resume_path is None
         assert screen.query_one("#start", Button).disabled and app.trainer is not None

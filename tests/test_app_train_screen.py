@@ -7,11 +7,10 @@ import os
 import threading
 from pathlib import Path
 
-from pilot_helpers import WAIT, another_writer, wait_for
+from pilot_helpers import WAIT, another_writer, choices, notices, wait_for
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
-from textual.widgets._select import SelectOverlay
 
 from core.common import disk, paths
 from core.common.formatting import human_size
@@ -39,11 +38,6 @@ def flat(text: str) -> str:
     return "".join(text.split())
 
 
-def options(select: Select) -> list[str]:
-    overlay = select.query_one(SelectOverlay)
-    return [str(overlay.get_option_at_index(i).prompt) for i in range(overlay.option_count)]
-
-
 async def open_train(app: NanoGPTApp, pilot: Pilot) -> TrainScreen:
     await pilot.press("f3")
     await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen.state == "idle")
@@ -68,7 +62,7 @@ async def type_into(pilot: Pilot, screen: TrainScreen, settings: dict[str, str])
 
 
 def warnings(app: NanoGPTApp) -> list[str]:
-    return [n.message for n in app._notifications if n.severity in ("warning", "error")]
+    return [n.message for n in notices(app) if n.severity in ("warning", "error")]
 
 
 async def test_dropdowns_offer_only_real_choices(char_dataset) -> None:
@@ -77,10 +71,10 @@ async def test_dropdowns_offer_only_real_choices(char_dataset) -> None:
         screen = await open_train(app, pilot)
         dataset = screen.query_one("#dataset", Select)
         assert dataset.value == char_dataset.name
-        assert options(dataset) == [f"{char_dataset.name} ({char_dataset.train_tokens:,} tokens)"]
+        assert choices(dataset) == [f"{char_dataset.name} ({char_dataset.train_tokens:,} tokens)"]
         # The presets, after the "none" the box shows when the fields hold no preset's settings.
         preset = screen.query_one("#preset", Select)
-        assert options(preset) == [OWN_SETTINGS, *PRESETS]
+        assert choices(preset) == [OWN_SETTINGS, *PRESETS]
         # The box names a preset only while the fields hold it.
         assert preset.value == "cpu"
         layers = screen.query_one("#cfg-n_layer", Input).value
@@ -94,7 +88,7 @@ async def test_no_dataset_says_where_to_make_one() -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_train(app, pilot)
-        assert options(screen.query_one("#dataset", Select)) == ["none: prepare one on the Data screen (f2)"]
+        assert choices(screen.query_one("#dataset", Select)) == ["none: prepare one on the Data screen (f2)"]
         assert "Data screen" in shown(screen.query_one("#error-form", Static))
         assert screen.query_one("#start", Button).disabled
 
@@ -444,11 +438,11 @@ async def test_a_budget_chooses_the_model_and_says_what_it_chose(char_dataset) -
         assert screen.query_one("#start", Button).disabled
         await pilot.press("backspace", "backspace", *"5s")
         await pilot.pause()
-        assert "budget_s" not in screen.errors and not screen.query_one("#start", Button).disabled
+        assert "budget_s" not in screen.form.parse_errors and not screen.query_one("#start", Button).disabled
         # The model and its recipe are the budget's to choose; the device, dtype and seed stay the user's.
         assert screen.query_one("#cfg-n_layer").disabled and screen.query_one("#cfg-learning_rate").disabled
         assert not screen.query_one("#cfg-seed").disabled
-        assert screen.read_form()[0].budget_s == 5
+        assert screen.form.read()[0].budget_s == 5
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: screen.state == "finished", WAIT)
         log = "\n".join(line.text for line in screen.query_one("#log").lines)
@@ -457,4 +451,4 @@ async def test_a_budget_chooses_the_model_and_says_what_it_chose(char_dataset) -
         screen.query_one("#budget", Input).focus()
         await pilot.press("ctrl+a", "ctrl+k")
         await pilot.pause()
-        assert not screen.query_one("#cfg-n_layer").disabled and screen.read_form()[0].budget_s == 0
+        assert not screen.query_one("#cfg-n_layer").disabled and screen.form.read()[0].budget_s == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pilot_helpers import WAIT, train_cli, wait_for, wait_until
+from pilot_helpers import WAIT, notices, train_cli, wait_for, wait_until
 from textual.widgets import DataTable, Input, RichLog, Static
 
 from core.common import paths
@@ -129,9 +129,9 @@ async def test_a_folder_without_metrics_cannot_be_watched(tiny_run: Path) -> Non
         await pilot.press("f4")
         await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and app.screen.summaries)
         await pilot.press("w")
-        await wait_for(pilot, lambda: any(n.title == "Cannot watch this run" for n in app._notifications))
+        await wait_for(pilot, lambda: any(n.title == "Cannot watch this run" for n in notices(app)))
         assert isinstance(app.screen, CheckpointsScreen)
-        assert any("no metrics.jsonl" in n.message for n in app._notifications)
+        assert any("no metrics.jsonl" in n.message for n in notices(app))
 
 
 async def test_the_palette_offers_the_run_written_last_found_off_the_ui_thread(tiny_run: Path, monkeypatch) -> None:

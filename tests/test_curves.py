@@ -12,8 +12,6 @@ from rich.console import Console
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
 
 from core.runs import metrics
 from core.runs.curves import (
@@ -31,6 +29,7 @@ from core.runs.curves import (
     tick_label,
     with_recorded_lr,
 )
+from nanogpt_tui.widgets.footer import KeyFooter, key_hints
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 # -- the math ----------------------------------------------------------------------------------------
@@ -145,7 +144,7 @@ EVALS = [[i, STEPS[i][1], STEPS[i][1] + 0.1] for i in range(0, 600, 100)]
 class PlotApp(App[None]):
     def compose(self) -> ComposeResult:
         yield LossPlot(title="loss", id="plot")
-        yield Footer()
+        yield KeyFooter()
 
 
 def shown(widget) -> str:
@@ -170,7 +169,7 @@ async def test_plot_keys_change_smoothing_clipping_lr_and_ticks() -> None:
         plot.focus()
         await pilot.pause()
         # While it has focus the footer shows its cursor key (the others are in F1 help and the palette).
-        footer = {key.description: key.key_display for key in pilot.app.query(FooterKey)}
+        footer = {hint.description: hint.keys for hint in key_hints(pilot.app.screen)}
         assert footer["Cursor"] == "←→" and not {"Smooth −", "Smooth +", "Clip spike", "LR curve"} & footer.keys()
         assert f"smoothing {DEFAULT_SMOOTHING:g} " in shown(plot) and "spike clipped" in shown(plot)
         # Nice integer ticks on the iteration axis, inside the run's range.

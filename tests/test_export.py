@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from textual.widgets import Input, RadioButton, Static
 
 from core.dataset.format import read_meta
@@ -135,7 +135,7 @@ async def test_the_export_dialog_offers_only_the_formats_a_run_can_take(tiny_run
         await pilot.press("x")
         await pilot.pause()
         assert not isinstance(app.screen, ExportModal)
-        assert any("rope-run cannot be exported: it uses rope" in str(n.message) for n in app._notifications)
+        assert any("rope-run cannot be exported: it uses rope" in str(n.message) for n in notices(app))
 
     # A dialog for a run one format refuses (as a future format may) offers the others and says why.
     app = NanoGPTApp()
@@ -173,8 +173,8 @@ async def test_checkpoints_screen_exports(tiny_run: Path, short_tmp_path: Path) 
         assert app.screen.focused is app.screen.query_one("#export-folder", Input)
         await pilot.press(*str(short_tmp_path / "from-app"))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: any(n.title == "Exported" for n in app._notifications))
-        note = next(n for n in app._notifications if n.title == "Exported")
+        await wait_for(pilot, lambda: any(n.title == "Exported" for n in notices(app)))
+        note = next(n for n in notices(app) if n.title == "Exported")
         assert "model.safetensors, config.json, tokenizer.json, tokenizer_config.json, meta.pkl" in note.message
         assert (short_tmp_path / "from-app" / "model.safetensors").is_file()
 
@@ -182,8 +182,8 @@ async def test_checkpoints_screen_exports(tiny_run: Path, short_tmp_path: Path) 
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportModal))
         await pilot.press("shift+tab", "down", "enter", "tab", *str(short_tmp_path / "from-app"), "enter")
-        await wait_for(pilot, lambda: any(n.title == "Export refused" for n in app._notifications))
-        refused = next(n for n in app._notifications if n.title == "Export refused")
+        await wait_for(pilot, lambda: any(n.title == "Export refused" for n in notices(app)))
+        refused = next(n for n in notices(app) if n.title == "Export refused")
         assert "already holds" in refused.message and "Overwrite" in refused.message
 
         # Opened and Enter at once: the first format into the default folder, as the dialog shows it.

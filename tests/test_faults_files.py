@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from pilot_helpers import ROOT, WAIT, wait_for
+from pilot_helpers import ROOT, WAIT, notices, wait_for
 from safetensors.torch import save_file
 from textual.widgets import DataTable, Select
 
@@ -647,11 +647,11 @@ async def test_the_app_starts_on_a_read_only_home_and_says_what_it_cannot_do(
         monkeypatch.setenv(paths.HOME_ENV, str(home))
         app = NanoGPTApp()
         async with app.run_test(size=(140, 44)) as pilot:
-            await wait_for(pilot, lambda: any(n.title == "Read-only data folder" for n in app._notifications))
+            await wait_for(pilot, lambda: any(n.title == "Read-only data folder" for n in notices(app)))
             await wait_for(pilot, lambda: isinstance(app.screen, DataScreen) and app.screen.datasets is not None)
             await pilot.press("f4")
             await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen))
-        message = next(str(n.message) for n in app._notifications if n.title == "Read-only data folder")
+        message = next(str(n.message) for n in notices(app) if n.title == "Read-only data folder")
         assert "read-only file system" in message and "nothing can be prepared, trained" in message
         assert main(["prepare", str(small_text), "--name", "x"]) == 1
         err = capsys.readouterr().err

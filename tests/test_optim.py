@@ -63,3 +63,33 @@ def test_build_optimizer_groups() -> None:
     assert sorted(matrices) == ["lm_head.weight", "transformer.wpe.weight", "transformer.wte.weight"]
     assert all(model.get_parameter(n).dim() == 1 for n in gains)
     assert [group_lr(g, 1.5e-3, cfg) for g in optimizer.param_groups] == pytest.approx([0.01, 1.5e-3, 1.5e-3])
+
+
+def test_muons_adamw_groups_step_as_torchs_adamw_and_resume_from_integer_steps() -> None:
+    torch.manual_seed(0)
+    start = [torch.randn(6, 5), torch.randn(5)]
+    ours = [torch.nn.Parameter(t.clone()) for t in start]
+    theirs = [torch.nn.Parameter(t.clone()) for t in start]
+    muon = Muon([{"params": ours, "weight_decay": 0.1}], lr=3e-3, betas=(0.9, 0.95))
+    adamw = torch.optim.AdamW(theirs, lr=3e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+    x = torch.randn(16, 6)
+
+    def step(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer) -> None:
+        optimizer.zero_grad()
+        ((x @ params[0] + params[1]).tanh().pow(2).mean()).backward()
+        optimizer.step()
+
+    for _ in range(5):
+        step(ours, muon)
+        step(theirs, adamw)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ours, theirs))
+    # A checkpoint saved when steps were ints still loads and continues from its step.
+    saved = muon.state_dict()
+    for state in saved["state"].values():
+        state["step"] = int(state["step"])
+    resumed = Muon([{"params": ours, "weight_decay": 0.1}], lr=3e-3, betas=(0.9, 0.95))
+    resumed.load_state_dict(saved)
+    step(ours, resumed)
+    step(theirs, adamw)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ours, theirs))
+    assert resumed.state_dict()["state"][0]["step"] == 6

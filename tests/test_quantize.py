@@ -155,19 +155,19 @@ async def test_chat_precision_reloads_the_model_and_shows_it(tiny_run: Path) -> 
     async with app.run_test(size=(140, 44)) as pilot:
         await pilot.press("f5")
         screen = app.screen
-        await wait_for(pilot, lambda: screen.model is not None)
+        await wait_for(pilot, lambda: screen.engine is not None)
         info = screen.query_one("#chat-model", Static)
         # auto by default: it says which precision it chose (the timing decides which, so any of the three).
         assert any(f"auto: {p} on cpu" in str(info.visual) for p in AUTO_CANDIDATES)
         assert str(info.tooltip).startswith("auto precision:")  # and why, on hover
-        first = screen.model
+        first = screen.engine.model
         # Open the precision list and pick the fourth entry (auto, float32, bfloat16, int8), as a user would.
         await pilot.click("#chat-precision")
         await pilot.press("down", "down", "down", "enter")
         assert screen.query_one("#chat-precision", Select).value == "int8"
-        await wait_for(pilot, lambda: screen.model is not None and screen.model is not first)
+        await wait_for(pilot, lambda: screen.engine is not None and screen.engine.model is not first)
         assert "int8 on cpu" in str(info.visual)
-        assert isinstance(screen.model.lm_head, LowPrecisionLinear) and screen.model.lm_head.precision == "int8"
+        assert isinstance(screen.engine.model.lm_head, LowPrecisionLinear) and screen.engine.model.lm_head.precision == "int8"
         # The reloaded model chats.
         screen.query_one("#chat-prompt").focus()
         await pilot.press("T", "h", "e", "enter")

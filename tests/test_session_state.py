@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from pilot_helpers import wait_for
+from pilot_helpers import notices, wait_for
 from textual.widgets import Input, Select
 
 from data.prepare import prepare
@@ -58,8 +58,8 @@ async def test_no_dataset_opens_on_data_and_a_bad_state_file_is_said_once() -> N
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         assert isinstance(app.screen, DataScreen)
-        await wait_for(pilot, lambda: any("Starting afresh" == n.title for n in app._notifications))
-        assert sum("session.json" in str(n.message) for n in app._notifications) == 1
+        await wait_for(pilot, lambda: any("Starting afresh" == n.title for n in notices(app)))
+        assert sum("session.json" in str(n.message) for n in notices(app)) == 1
 
 
 async def test_a_run_ctrl_q_interrupted_is_offered_for_resuming_at_the_next_launch(char_dataset) -> None:

@@ -113,7 +113,7 @@ def auto_precision(model: GPT, tokens: torch.Tensor, seconds: float = AUTO_SECON
         try:
             models[precision] = to_precision(copy.deepcopy(model), precision)
             losses[precision] = (loss_on(models[precision], tokens) - base) / base
-        except (SamplerError, RuntimeError):  # this device cannot run it (bfloat16, or the int8 kernel)
+        except (SamplerError, RuntimeError):  # this device cannot run it (bfloat16)
             models.pop(precision, None)
     stream = tokens[0, : model.config.block_size].tolist()  # within the block: no window jump to time
     speeds = {p: 0.0 for p in models}

@@ -7,14 +7,14 @@ Only the Linear layers' weights change (they are nearly all of the bytes a gener
 
 - `bfloat16`: each Linear weight is stored in bfloat16 (half of float32).
 - `int8`: each Linear weight becomes int8 with one symmetric scale per output channel
-  (w ~= q * scale, q in [-127, 127], scale = max|w| / 127 over the row), a quarter of float32.
-  For a few rows at a time (decoding) the product is `torch.ops.aten._weight_int8pack_mm`, the CPU
-  weight-only int8 kernel gpt-fast uses; for many (a prompt's prefill) the weight is dequantized to
-  bfloat16 and multiplied at once, which is faster there.
+  (w ~= q * scale, q in [-127, 127], scale = max|w| / 127 over the row), a quarter of float32 in memory.
+  Each product dequantizes the weight to bfloat16 and multiplies: torch has no public weight-only int8
+  kernel (its `torch.ops.aten._weight_int8pack_mm` is private, `torch.ao`'s dynamic quantization is
+  deprecated), so int8 saves memory, not time (on this CPU a 1-row 2304x768 product takes 0.39 ms
+  against bfloat16's 0.15 ms; auto precision, which times each, picks it only where it is fastest).
 
 Activations stay float32: each low-precision Linear casts its input to bfloat16 for the matrix product
-only (the kernels are fast with bfloat16 inputs; `_weight_int8pack_mm` with float32 input is several
-times slower than a float32 Linear) and returns float32. LayerNorms, GELU, attention and the KV cache
+only (the kernels are fast with bfloat16 inputs) and returns float32. LayerNorms, GELU, attention and the KV cache
 stay in float32, where this CPU computes them several times faster than in bfloat16. The tied token
 embedding reads its rows from lm_head's low-precision copy (a row of the head is a token's embedding, and
 with int8 its scale is that row's), so the largest matrix is stored once. `core/model.py` stays
@@ -31,9 +31,6 @@ from core.model.gpt import GPT
 from core.settings.sampling import AUTO, SamplerError, check_precision
 
 MATMUL_DTYPE = torch.bfloat16  # what low-precision Linears multiply in
-# Up to this many rows (tokens) at once, the int8 kernel; above it, dequantizing to bfloat16 and one
-# bfloat16 matmul is faster on CPU (1 thread, 2304 x 768: 256 rows 14 ms vs 5 ms; 1 row 0.10 ms vs 1.05 ms).
-KERNEL_MAX_ROWS = 16
 
 
 def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,18 +51,15 @@ class LowPrecisionLinear(nn.Module):
         if precision == "int8":
             q, scales = quantize_int8(linear.weight)
             self.weight = nn.Parameter(q, requires_grad=False)  # (N, K) int8
-            self.register_buffer("scales", scales.to(MATMUL_DTYPE))  # (N,): the kernel takes them in its input dtype
+            self.register_buffer("scales", scales.to(MATMUL_DTYPE))  # (N,), in the dtype they multiply in
         else:
             self.weight = nn.Parameter(linear.weight.detach().to(MATMUL_DTYPE), requires_grad=False)
             self.scales = None
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().float(), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features).to(MATMUL_DTYPE).contiguous()  # the int8 kernel takes 2-D input
-        if self.scales is not None and flat.shape[0] <= KERNEL_MAX_ROWS:
-            y = torch.ops.aten._weight_int8pack_mm(flat, self.weight, self.scales)  # (M, N)
-        else:
-            y = F.linear(flat, self.dequantized())
+        flat = x.reshape(-1, self.in_features).to(MATMUL_DTYPE)  # (M, K)
+        y = F.linear(flat, self.dequantized())  # (M, N)
         # bias (float32) + y (bfloat16) promotes to float32 in the same op: one pass fewer per layer.
         y = y.to(x.dtype) if self.bias is None else self.bias + y
         return y.reshape(*x.shape[:-1], self.out_features)

@@ -6,7 +6,8 @@ Newton–Schulz iterations. Embeddings, the head and the gains/biases stay on Ad
 
 One `Muon` optimizer holds both kinds as param groups (`muon: True` or `False`), so the trainer's
 GradScaler, gradient clipping, lr schedule and checkpoint round trip see a single optimizer. Its
-state_dict is torch's: per parameter, `momentum_buffer` (Muon) or `step`, `exp_avg`, `exp_avg_sq` (AdamW).
+state_dict is torch's: per parameter, `momentum_buffer` (Muon) or `step`, `exp_avg`, `exp_avg_sq` (AdamW);
+the AdamW groups step with torch's own functional AdamW (`torch.optim.adamw.adamw`, multi-tensor).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 import torch
+from torch.optim.adamw import adamw
 
 from core.model.gpt import GPT
 from core.settings.train_config import TrainConfig
@@ -72,9 +74,10 @@ class Muon(torch.optim.Optimizer):
                 self.state[p]["momentum_buffer"] = torch.zeros_like(p)
         bufs = [self.state[p]["momentum_buffer"] for p in params]
         momentum = group["momentum"]
-        torch._foreach_lerp_(bufs, grads, 1 - momentum)  # buf = m buf + (1 - m) g
+        for buf, grad in zip(bufs, grads):
+            buf.lerp_(grad, 1 - momentum)  # buf = m buf + (1 - m) g
         # Nesterov: step along (1 - m) g + m buf, the momentum's look-ahead.
-        updates = torch._foreach_lerp(grads, bufs, momentum) if group["nesterov"] else bufs
+        updates = [grad.lerp(buf, momentum) for grad, buf in zip(grads, bufs)] if group["nesterov"] else bufs
         by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, p in enumerate(params):
             by_shape[(min(p.shape), max(p.shape))].append(i)
@@ -89,25 +92,19 @@ class Muon(torch.optim.Optimizer):
                 p.add_(update, alpha=-group["lr"] * math.sqrt(max(1.0, p.size(0) / p.size(1))))
 
     def _adamw_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
-        beta1, beta2 = group["betas"]
-        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         for p in params:
-            if "step" not in self.state[p]:
-                self.state[p].update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
-            self.state[p]["step"] += 1
-        step = self.state[params[0]]["step"]  # the same for the whole group
-        grads = [p.grad for p in params]
-        exp_avgs = [self.state[p]["exp_avg"] for p in params]
-        exp_avg_sqs = [self.state[p]["exp_avg_sq"] for p in params]
-        if weight_decay:
-            torch._foreach_mul_(params, 1 - lr * weight_decay)
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
-        denom = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
-        torch._foreach_add_(denom, eps)
-        torch._foreach_addcdiv_(params, exp_avgs, denom, value=-lr / (1 - beta1**step))
+            state = self.state[p]
+            if "step" not in state:
+                state.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            elif not torch.is_tensor(state["step"]):  # a checkpoint from before steps were tensors (an int)
+                state["step"] = torch.tensor(float(state["step"]))
+        beta1, beta2 = group["betas"]
+        adamw(
+            params, [p.grad for p in params], [self.state[p]["exp_avg"] for p in params],
+            [self.state[p]["exp_avg_sq"] for p in params], [], [self.state[p]["step"] for p in params],
+            foreach=True, amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+        )
 
 
 def is_hidden_matrix(name: str, param: torch.Tensor) -> bool:

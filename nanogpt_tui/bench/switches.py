@@ -21,7 +21,8 @@ SWITCH_TEXT = "LEAD:\nThe model reads a character at a time, and learns.\n\nCHOR
 
 def make_switch_home(iters: int = 20) -> None:
     """A realistic data dir for `switch_times`, in the current home: a char and a gpt2 dataset of the same
-    text and one short run (a checkpoint with a history)."""
+    text, one short run (a checkpoint with a history), and a session that quit on the Data screen (so the
+    app opens there: the first screen the bench's tour leaves from)."""
     import tempfile
     from pathlib import Path
 
@@ -29,6 +30,7 @@ def make_switch_home(iters: int = 20) -> None:
     from core.settings.presets import from_preset
     from core.training.trainer import Trainer
     from data.prepare import prepare
+    from nanogpt_tui import session_state
 
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "citizens.txt"
@@ -41,6 +43,7 @@ def make_switch_home(iters: int = 20) -> None:
     Trainer(config, lambda e: failures.append(e) if isinstance(e, Failed) else None).run()
     if failures:
         raise RuntimeError(f"training the bench run failed: {failures[0].message}")
+    session_state.update_state(screen="data")
 
 
 def switch_keys() -> dict[str, str]:

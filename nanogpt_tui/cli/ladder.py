@@ -19,7 +19,6 @@ from rich.table import Table
 
 from core.training.stop_signals import end_by_signal
 from nanogpt_tui.cli.common import console, err_console
-from nanogpt_tui.cli.listing import print_whole
 from nanogpt_tui.cli.train import StopSignals
 
 if TYPE_CHECKING:
@@ -113,7 +112,7 @@ def results_table(results: LadderResults, reference: Baseline | None) -> Table:
 
 def print_results(results: LadderResults, reference: Baseline) -> None:
     with contextlib.suppress(OSError):  # after a SIGHUP the terminal may be gone
-        print_whole(results_table(results, reference))
+        console.print_whole(results_table(results, reference))
         console.print(f"references: a uniform guess ln({reference.vocab_size:,}) = {reference.uniform:.4f}; "
                       f"the count-based bigram of train scores {reference.bigram:.4f} on val")
         total = sum(step.seconds for step in results.steps)
