@@ -10,7 +10,8 @@ from textual.widgets import DataTable
 from core.dataset.example import training_example
 from core.dataset.format import open_split
 from nanogpt_tui.app import NanoGPTApp
-from nanogpt_tui.screens.data import EXAMPLE_TOKENS, DataScreen
+from nanogpt_tui.screens.data import DataScreen
+from nanogpt_tui.screens.data_messages import EXAMPLE_TOKENS
 from nanogpt_tui.widgets.batch_view import BatchView, render_example
 from nanogpt_tui.widgets.settings_form import DEFAULT_CONFIG
 
@@ -39,8 +40,9 @@ def test_the_drawing_wraps_to_the_width_keeping_targets_under_inputs(char_datase
 async def test_the_data_screen_shows_an_example_and_e_draws_another(char_dataset) -> None:
     app = NanoGPTApp()
     async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")  # (with a dataset prepared, the app opens on Train)
+        await wait_for(pilot, lambda: isinstance(app.screen, DataScreen))
         screen = app.screen
-        assert isinstance(screen, DataScreen)
         view = screen.query_one("#data-example", BatchView)
         await wait_for(pilot, lambda: view.example is not None)
         first = view.example

@@ -147,9 +147,10 @@ async def test_mark_two_runs_and_compare_them(runs: tuple[Path, Path], monkeypat
 
         # x cycles steps -> tokens -> time; escape hides the cursor, then goes back to the table, marks kept.
         await pilot.press("x")
-        assert plot.x_mode == "tokens" and "tokens seen" in plot.render().plain
+        assert plot.x_mode == "tokens" and "x: tokens" in plot.render().plain  # the readout has the label's line
         await pilot.press("escape")
         assert app.screen is compare and plot.cursor is None
+        assert plot.render().plain.splitlines()[-1].strip() == "tokens seen"  # the x axis's label again
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
         assert name_cell(screen, run_b / "ckpt.pt") == "✓ run-b"

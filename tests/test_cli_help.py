@@ -9,19 +9,27 @@ import pytest
 from nanogpt_tui.cli import build_parser, main
 
 
-def options(parser: argparse.ArgumentParser, command: str = "nanogpt-tui"):
-    """(command, option) for every argument of the parser and its subcommands."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from options(sub, f"{command} {name}")
-        else:
-            yield command, action
+def options(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, argparse.Action]]:
+    """(command, option) for every argument the CLI's parser and its subcommands' parsers add, as
+    `build_parser` adds them (ArgumentParser.add_argument returns each; argparse lists them privately)."""
+    added: list[tuple[str, argparse.Action]] = []
+    add_argument = argparse.ArgumentParser.add_argument
+
+    def recording(parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> argparse.Action:
+        action = add_argument(parser, *args, **kwargs)
+        added.append((parser.prog, action))
+        return action
+
+    monkeypatch.setattr(argparse.ArgumentParser, "add_argument", recording)
+    build_parser()
+    return added
 
 
-def test_every_option_has_help() -> None:
+def test_every_option_has_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    added = options(monkeypatch)
+    assert len({command for command, _action in added}) > 10  # the commands' own parsers are seen too
     missing = [f"{command} {'/'.join(action.option_strings) or action.dest}"
-               for command, action in options(build_parser()) if not action.help]
+               for command, action in added if not action.help and action.help is not argparse.SUPPRESS]
     assert missing == []
 
 

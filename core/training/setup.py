@@ -33,7 +33,7 @@ from core.interop.gpt2_weights import init_from, init_from_shape
 from core.model.arch import arch_of
 from core.model.gpt import GPT, GPTConfig
 from core.model.ladder import LadderModel, build
-from core.runs.checkpoint import CheckpointError, build_model, load_checkpoint, resolve_checkpoint
+from core.runs.checkpoint import VERSION, CheckpointError, build_model, load_checkpoint, resolve_checkpoint
 from core.runs.files import LATEST
 from core.settings.memory import available_system_memory, check_fits
 from core.settings.train_config import MODEL_KEYS, ConfigError, TrainConfig
@@ -275,3 +275,27 @@ def restore(
         {"steps": list(ckpt["history"]["steps"]), "evals": list(ckpt["history"]["evals"])},
         nonfinite=torch.zeros((), dtype=torch.bool, device=device),
     )
+
+
+def checkpoint_state(run: BuiltRun, progress: Progress) -> dict[str, Any]:
+    """What a checkpoint holds (FORMATS.md): nanoGPT's keys, then ours (tokenizer, dataset, history, RNG
+    states, the gradient scaler, the format's version)."""
+    rng = {"torch": torch.get_rng_state(), "batch": run.batches.generator_state()}
+    if run.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(run.device)
+    if run.device.type == "mps":  # dropout on MPS draws from its own generator
+        rng["mps"] = torch.mps.get_rng_state()
+    return {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "model_args": dataclasses.asdict(run.model.config),
+        "iter_num": progress.iter_num,
+        "best_val_loss": progress.best_val_loss,
+        "config": dataclasses.asdict(run.config),
+        "tokenizer": run.info.tokenizer,
+        "dataset": run.info.to_json(),
+        "history": progress.history,
+        "rng": rng,
+        "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
+        "version": VERSION,
+    }

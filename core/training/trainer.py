@@ -39,16 +39,10 @@ from typing import TextIO
 
 import torch
 
-from core.common import paths
-from core.common.devices import DeviceError
-from core.common.disk import DiskWriteError, disk_problem
-from core.common.folder_lock import RunInUse
-from core.common.safe_files import UnsafeFile
-from core.dataset.format import DatasetError
 from core.inference.sampler import SamplingConfig, generate
 from core.interop.tracking import WandbLogger
 from core.runs import metrics
-from core.runs.checkpoint import VERSION, CheckpointError, save_checkpoint
+from core.runs.checkpoint import save_checkpoint
 from core.runs.control import RunControl, session_record
 from core.runs.events import (
     CheckpointSaved,
@@ -66,23 +60,14 @@ from core.runs.events import (
 from core.runs.files import BEST, LATEST
 from core.settings.budget import CANDIDATES, BudgetClock, Candidate
 from core.settings.schedule import get_lr
-from core.settings.train_config import ConfigError, TrainConfig
+from core.settings.train_config import TrainConfig
 from core.training import distributed
 from core.training.budget import budget_clock, load_lazily_imported, plan_budget
 from core.training.evaluation import add_bits_per_byte, estimate_loss
 from core.training.optim import group_lr
 from core.training.readings import READING_S, DeviceReader
-from core.training.setup import BuiltRun, Progress, RunFolder, setup_run
-
-
-class _NonFinite(Exception):
-    """The loss, gradients or weights became NaN or infinite."""
-
-
-def _is_oom(error: BaseException) -> bool:
-    return isinstance(error, torch.cuda.OutOfMemoryError) or (
-        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-    )
+from core.training.failures import NonFinite, describe_failure
+from core.training.setup import BuiltRun, Progress, RunFolder, checkpoint_state, setup_run
 
 
 class Trainer:
@@ -195,26 +180,8 @@ class Trainer:
 
     def _fail(self, error: Exception) -> None:
         """Report `error` as a Failed event, in the words a user can act on."""
-        if isinstance(error, _NonFinite):
-            self._report_failure(str(error), "nan")
-        elif distributed.is_peer_failure(error):
-            self._report_failure("another process of this distributed run stopped (it failed or was killed: see "
-                                 "its message, or torchrun's report)", "error", error)
-        elif _is_oom(error):
-            device = self.built.device if self.built else self.config.device
-            self._report_failure(
-                f"out of memory on {device}: lower batch_size or block_size "
-                "(raise gradient_accumulation_steps to keep the batch), or train a smaller model",
-                "oom", error,
-            )
-        elif isinstance(error, RunInUse):  # the app offers to watch that run instead
-            self._report_failure(str(error), "in_use", path=str(error.run_dir))
-        elif isinstance(error, (ConfigError, DatasetError, CheckpointError, DeviceError, UnsafeFile, DiskWriteError)):
-            self._report_failure(str(error), "error")
-        elif (problem := disk_problem(error, "write the run's files", self.run_dir or paths.runs_dir())) is not None:
-            self._report_failure(str(problem), "error")
-        else:
-            self._report_failure(f"{type(error).__name__}: {error}", "error", error)
+        report = describe_failure(error, self.built.device if self.built else self.config.device, self.run_dir)
+        self._report_failure(report.message, report.kind, error if report.traceback else None, report.path)
 
     def _report_failure(self, message: str, kind: str, error: BaseException | None = None, path: str = "") -> None:
         details = "".join(traceback.format_exception(error)) if error else ""
@@ -381,12 +348,12 @@ class Trainer:
 
     @staticmethod
     def _check_finite(run: BuiltRun, progress: Progress, it: int, *losses: float) -> None:
-        """Raise _NonFinite if one of `losses`, or any training loss so far, was NaN or infinite."""
+        """Raise NonFinite if one of `losses`, or any training loss so far, was NaN or infinite."""
         if all(math.isfinite(v) for v in losses) and not bool(progress.nonfinite):
             return
         kept = run.run_dir / LATEST
         last = f" The last good checkpoint is kept: {kept}" if kept.exists() else ""
-        raise _NonFinite(
+        raise NonFinite(
             f"the loss or the weights became NaN or infinite by iteration {it}: training diverged. "
             f"Lower learning_rate (now {run.config.learning_rate}) or use grad_clip.{last}"
         )
@@ -439,31 +406,13 @@ class Trainer:
     @staticmethod
     def _save(run: BuiltRun, progress: Progress, filename: str) -> Path | None:
         """Write a checkpoint of the current state into the run folder, unless the weights may hold NaNs
-        (_NonFinite); its path. Rank 0 alone writes: None on the others."""
+        (NonFinite); its path. Rank 0 alone writes: None on the others."""
         if not run.dist.is_main:
             return None
         # Also look at the weights: a step whose gradients were not measured can still have broken them.
         progress.nonfinite |= ~torch.stack([torch.isfinite(p).all() for p in run.model.parameters()]).all()
         Trainer._check_finite(run, progress, progress.iter_num)
-        rng = {"torch": torch.get_rng_state(), "batch": run.batches.generator_state()}
-        if run.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(run.device)
-        if run.device.type == "mps":  # dropout on MPS draws from its own generator
-            rng["mps"] = torch.mps.get_rng_state()
-        ckpt = {
-            "model": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(),
-            "model_args": dataclasses.asdict(run.model.config),
-            "iter_num": progress.iter_num,
-            "best_val_loss": progress.best_val_loss,
-            "config": dataclasses.asdict(run.config),
-            "tokenizer": run.info.tokenizer,
-            "dataset": run.info.to_json(),
-            "history": progress.history,
-            "rng": rng,
-            "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
-            "version": VERSION,
-        }
+        ckpt = checkpoint_state(run, progress)
         path = run.run_dir / filename
         save_checkpoint(path, ckpt)
         return path

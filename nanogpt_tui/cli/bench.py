@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from core.common import paths
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import Subcommands, console, err_console
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the repository, where there is one
 
@@ -97,7 +97,7 @@ def cmd_gpu(args: argparse.Namespace) -> int:
     return 1 if result.failure else 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("bench", help="measure speed (figures and ratios, side by side in one run)")
     p.add_argument("what", choices=["train", "sample", "prepare", "tui", "speedrun", "budget", "gpu"],
                    help="train: the Trainer vs a bare loop; sample: KV cache and precisions; prepare: tokenizing; "

@@ -8,15 +8,23 @@ is never cut (one longer than the line is left whole for the terminal to fold).
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from rich.cells import cell_len
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.text import Text
+
+
+class Subcommands(Protocol):
+    """What `ArgumentParser.add_subparsers` returns, as each command module's `add_commands` uses it
+    (argparse's own class for it is private)."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 class CommandConsole(Console):

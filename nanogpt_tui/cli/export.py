@@ -8,7 +8,7 @@ import importlib.util
 
 from core.interop.gpt2_files import FORMATS, GPT2_MODELS, HF_CONFIG, HF_WEIGHTS, HUB_OWNER, models_dir, where_to_put
 from core.interop.tracking import TRACKING_FORMATS
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import Subcommands, console, err_console
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -65,7 +65,7 @@ def cmd_download_gpt2(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("export", help="export a run's checkpoint for nanoGPT or Hugging Face transformers, or its "
                        "metrics for TensorBoard or a spreadsheet")
     p.add_argument("run", help="a run name, run folder or checkpoint file")

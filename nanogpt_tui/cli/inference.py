@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings.sampling import DEFAULT_PRECISION, PRECISIONS, check_precision, parse_stop_strings
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import Subcommands, console, err_console
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
@@ -145,7 +145,7 @@ def read_eval_text(name: str) -> str:
         raise DatasetError(f"--text {name} is not UTF-8 text (byte {error.start})") from None
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("sample", help="generate text from a checkpoint")
     add_checkpoint_flags(p)
     p.add_argument("--prompt", default="", help="text to continue")

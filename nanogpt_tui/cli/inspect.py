@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nanogpt_tui.cli.common import console
+from nanogpt_tui.cli.common import Subcommands, console
 from nanogpt_tui.cli.inference import add_checkpoint_flags
 
 
@@ -70,7 +70,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("inspect", help="look inside a model: parameters, attention, per-layer predictions")
     add_checkpoint_flags(p, device="cpu")
     p.add_argument("--attention", metavar="TEXT", help="show the attention weights of one head on this text")

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from core.training.stop_signals import end_by_signal
-from nanogpt_tui.cli.common import console, err_console
+from nanogpt_tui.cli.common import Subcommands, console, err_console
 from nanogpt_tui.cli.train import StopSignals
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ def train_step(index: int, config: TrainConfig, results: LadderResults, stops: S
     started = time.perf_counter()
     label = f"{index + 1}/{len(results.steps)} {config.arch:<9}"
     with Progress(TextColumn(f"[bold]{label}[/]"), BarColumn(), TextColumn("{task.fields[figures]}"),
-                  TimeElapsedColumn(), console=console) as bar:
+                  TimeElapsedColumn(), console=console,
+                  disable=not console.show_progress) as bar:  # piped: the printed lines and the table alone
         task = bar.add_task(config.arch, total=config.max_iters, figures="starting…")
 
         def on_event(event: Any) -> None:  # the trainer's thread; rich's Progress is thread-safe
@@ -87,6 +88,8 @@ def train_step(index: int, config: TrainConfig, results: LadderResults, stops: S
         finally:
             stops.trainer = None
     step.seconds = time.perf_counter() - started
+    if not console.show_progress and math.isfinite(step.val_loss):  # piped: what the bar would have ended on
+        console.print(f"{label} val {step.val_loss:.4f} in {step.seconds:.0f} s")
 
 
 def results_table(results: LadderResults, reference: Baseline | None) -> Table:
@@ -120,7 +123,7 @@ def print_results(results: LadderResults, reference: Baseline) -> None:
                       "press C to overlay their curves.")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     from core.training.ladder import DEFAULT_ITERS
 
     p = sub.add_parser("ladder", help="train the steps of \"Let's build GPT\" (bigram ... GPT) and compare their val loss",

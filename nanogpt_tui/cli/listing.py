@@ -9,7 +9,7 @@ from rich.table import Table
 
 from core.common import paths
 from core.common.formatting import human_count, human_size
-from nanogpt_tui.cli.common import console
+from nanogpt_tui.cli.common import Subcommands, console
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("tokens", help="show how text splits into tokens")
     p.add_argument("text", help="the text to split")
     p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2", "cl100k_base"],

@@ -21,7 +21,7 @@ from rich.text import Text
 from core.tokens.bpe import DEFAULT_PATTERN, MAX_VOCAB, MIN_VOCAB, SPLIT_PATTERNS
 from data.learn_bpe import BPE, DEFAULT_VOCAB
 
-from nanogpt_tui.cli.common import console, err_console, error_line
+from nanogpt_tui.cli.common import Subcommands, console, err_console, error_line
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -104,7 +104,7 @@ class AmountColumn(ProgressColumn):
         return Text(f"{int(task.completed):,}/{int(task.total or 0):,} {unit}", style="progress.download")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("prepare", help="turn text into train.bin/val.bin (nanoGPT's format)")
     p.add_argument("source", help="'shakespeare', a file (text, .jsonl, .jsonl.gz or .parquet), a folder of them "
                    "(Parquet shards, say), '-' for stdin, or hf:NAME[:CONFIG] to stream a Hugging Face dataset's "

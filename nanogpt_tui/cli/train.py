@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from core.common import paths
 from core.settings.presets import PRESETS
 from core.training.stop_signals import end_by_signal, flush_output
-from nanogpt_tui.cli.common import console, err_console, error_line
+from nanogpt_tui.cli.common import Subcommands, console, err_console, error_line
 
 if TYPE_CHECKING:
     from core.settings.train_config import TrainConfig
@@ -314,7 +314,7 @@ def first_cause(error: Any) -> tuple[int, Any]:
     return min(error.failures.items(), key=lambda item: (item[1].exitcode >= 0, item[1].timestamp))
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: Subcommands) -> None:
     p = sub.add_parser("train", help="train a model on a prepared dataset (on many GPUs: --nproc, or torchrun)",
                        description="Train a model on a prepared dataset. Under torchrun each process runs this "
                        "command (e.g. torchrun --standalone --nproc-per-node=8 -m nanogpt_tui.cli train ...): "

@@ -2,7 +2,8 @@
 Hugging Face dataset, and browse prepared ones.
 
 Its fields are nanogpt_tui.widgets.prepare_form's PrepareForm. `data.prepare.prepare` runs in a thread
-worker; its progress callback posts messages, and the handlers here own every widget. Cancelling sets the
+worker (the workers' side is nanogpt_tui.screens.data_messages); its progress callback posts messages, and
+the handlers here own every widget. Cancelling sets the
 worker's cancel event: prepare stops at its next chunk (or kills the BPE trainer) and leaves nothing behind.
 A dataset with a learned BPE opens its merges (nanogpt_tui.screens.merges) with m.
 
@@ -13,39 +14,28 @@ the Train screen's block_size and its targets shifted by one); `e` draws another
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.common import paths
 from core.common.formatting import human_size
-from core.dataset.format import (
-    DatasetError,
-    DatasetInfo,
-    DatasetStats,
-    dataset_stats,
-    delete_dataset,
-    open_split,
-    tokenizer_of,
-)
+from core.dataset.format import DatasetError, DatasetInfo, DatasetStats, delete_dataset
 from core.tokens.bpe import KIND as BPE_KIND
-from core.tokens.tokenizers import TokenizerError, tokenizer_name
-from data.learn_bpe import tokenizer_label
-from data.prepare import DownloadFailed, PrepareCancelled, PrepareError, Progress, prepare, shakespeare_name
-from data.sources import SHAKESPEARE_FILE
+from core.tokens.tokenizers import tokenizer_name
+from data.prepare import Progress
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
+from nanogpt_tui.screens import data_messages
 from nanogpt_tui.screens.base import AppScreen
+from nanogpt_tui.screens.data_messages import DetailsLoaded, ExampleDrawn, PrepareDone, PrepareProgress
 from nanogpt_tui.screens.merges import MergesScreen
 from nanogpt_tui.widgets.batch_view import BatchView
 from nanogpt_tui.widgets.dialogs import ConfirmModal
@@ -55,46 +45,8 @@ from nanogpt_tui.widgets.screen_tabs import ScreenTabs
 from nanogpt_tui.widgets.settings_form import DEFAULT_CONFIG  # the Train screen's first settings
 from nanogpt_tui.widgets.tables import current_row_key
 
-PREVIEW_TOKENS = 400  # tokens of train.bin decoded for the preview
-EXAMPLE_TOKENS = 32  # of a training example's block, the tokens shown
 STAGES = {"download": "Downloading", "read": "Reading and checking", "learn": "Learning the BPE: reading train",
           "merge": "Learning the BPE", "encode": "Encoding"}
-
-
-class PrepareProgress(Message):
-    def __init__(self, progress: Progress) -> None:
-        super().__init__()
-        self.progress = progress
-
-
-class PrepareDone(Message):
-    """The end of a preparation: its info, or the error, or that it was cancelled."""
-
-    def __init__(self, info: DatasetInfo | None = None, error: str | None = None, cancelled: bool = False) -> None:
-        super().__init__()
-        self.info = info
-        self.error = error
-        self.cancelled = cancelled
-
-
-@dataclass
-class ExampleDrawn(Message):
-    """A training example of dataset `name` (core.dataset.example.Example), or why none could be drawn."""
-
-    name: str
-    example: Any
-    error: str | None = None
-
-
-class DetailsLoaded(Message):
-    """Stats and preview text of the selected dataset (or why they could not be read)."""
-
-    def __init__(self, name: str, stats: DatasetStats | None, preview: str, error: str | None = None) -> None:
-        super().__init__()
-        self.name = name
-        self.stats = stats
-        self.preview = preview
-        self.error = error
 
 
 def describe(info: DatasetInfo, stats: DatasetStats) -> Text:
@@ -262,31 +214,7 @@ class DataScreen(AppScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
     def run_prepare(self, request: PrepareRequest) -> None:
         worker = get_current_worker()
-        try:
-            info = prepare(
-                request.source,
-                tokenizer=request.tokenizer,
-                name=request.name,
-                val_fraction=request.val_fraction,
-                extensions=request.extensions,
-                text_field=request.text_field,
-                overwrite=request.overwrite,
-                progress=lambda progress: self.post_message(PrepareProgress(progress)),
-                cancel=worker.cancelled_event,
-                vocab_size=request.vocab_size,
-                split_pattern=request.split_pattern,
-            )
-        except PrepareCancelled:
-            self.post_message(PrepareDone(cancelled=True))
-        except DownloadFailed as error:
-            offline = (f"Working offline? Save {error.url} on this machine as {SHAKESPEARE_FILE}, then choose "
-                       f"\"A text file\" above: it is named {shakespeare_name(tokenizer_label(request.tokenizer, request.vocab_size))}, "
-                       "as the download would be.")
-            self.post_message(PrepareDone(error=f"{error} {offline}"))
-        except PrepareError as error:
-            self.post_message(PrepareDone(error=str(error)))
-        else:
-            self.post_message(PrepareDone(info))
+        self.post_message(data_messages.run_prepare(request, self.post_message, worker.cancelled_event))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # A failure prepare() did not foresee still reaches the user instead of ending the app.
@@ -435,18 +363,7 @@ class DataScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="details")
     def read_details(self, info: DatasetInfo) -> None:
-        """Stats and the decoded start of train.bin (building gpt2 takes a second: not on the UI thread)."""
-        def read() -> tuple[DatasetStats, str]:
-            stats = dataset_stats(info)
-            return stats, tokenizer_of(info).decode(open_split(info, "train")[:PREVIEW_TOKENS].tolist())
-
-        try:
-            # Read once per version of the dataset's files.
-            stats, preview = listings.cached_by_files("details", listings.dataset_signature(info.path), read)
-        except (DatasetError, TokenizerError) as error:
-            self.post_message(DetailsLoaded(info.name, None, "", str(error)))
-            return
-        self.post_message(DetailsLoaded(info.name, stats, preview))
+        self.post_message(data_messages.read_details(info))
 
     def on_details_loaded(self, message: DetailsLoaded) -> None:
         if message.name != self._selected_name():
@@ -471,12 +388,7 @@ class DataScreen(AppScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-example")
     def draw_example(self, info: DatasetInfo, block_size: int) -> None:
-        from core.dataset.example import training_example
-
-        try:
-            self.post_message(ExampleDrawn(info.name, training_example(info, block_size, shown=EXAMPLE_TOKENS)))
-        except (DatasetError, TokenizerError, OSError) as error:
-            self.post_message(ExampleDrawn(info.name, None, str(error)))
+        self.post_message(data_messages.draw_example(info, block_size))
 
     def on_example_drawn(self, message: ExampleDrawn) -> None:
         if message.name != self._selected_name():

@@ -336,20 +336,17 @@ class LossPlot(PlotextPlot, can_focus=True):
 
     def render(self) -> RenderResult:
         # The figure is rebuilt at every render: plotext log-scales its data in place while building,
-        # so building the same figure twice would scale it twice. A cursor takes the bottom line.
+        # so building the same figure twice would scale it twice. A cursor's readout takes the bottom
+        # line, the x axis's label.
         self._changed = False
+        self._draw(self.size.width)
+        text = super().render()  # textual-plotext sizes the figure to the widget and builds it
         readout = self.cursor_readout()
-        width, height = self.size.width, max(1, self.size.height - (readout is not None))
-        self._draw(width)
-        self.plt.plotsize(width, height)
-        self.plt._set_size(width, height)  # as PlotextPlot.render (textual-plotext issue 5)
-        self.plt.theme(self._get_plotext_theme_name(self.app.theme))
-        text = Text.from_ansi(self.plt.build())
-        if readout is not None:
-            if not text.plain.endswith("\n"):  # plotext ends its last line with one
-                text.append("\n")
-            text.append_text(readout)
-        return text
+        if readout is None or not isinstance(text, Text):
+            return text
+        lines = text.split()  # plotext's rows (its last newline dropped)
+        lines[-1] = readout
+        return Text("\n").join(lines)
 
     def _draw(self, width: int) -> None:
         plt = self.plt
