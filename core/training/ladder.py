@@ -2,11 +2,12 @@
 
 `ladder_plan` gives one TrainConfig per step (core.model.arch.STEPS: bigram, + one head, + heads,
 + feed-forward, + residual blocks, + LayerNorm, = the GPT). Every step trains on the same data with the
-same batch, block, iterations, seed and evals: the `fast` preset's (its model shape too: 3 layers of
-3 heads, 96 wide). Steps 1 to 6 use AdamW with nanoGPT's schedule (warmup, cosine to a tenth) at a
-learning rate of their own (STEP_LR, tuned on Tiny Shakespeare char at DEFAULT_ITERS: the smallest
-models learn fastest at a high rate); the last is the `fast` preset as it is (RoPE, QK-norm, Muon,
-warmup-stable-decay), the GPT with its usual recipe.
+same batch, block, iterations, seed and evals, and the same model shape: 3 layers of 3 heads, 96 wide
+(LADDER_SETTINGS, on top of the `fast` preset's recipe; fixed here, so the ladder's figures do not move
+when the preset is retuned). Steps 1 to 6 use AdamW with nanoGPT's schedule (warmup, cosine to a tenth)
+at a learning rate of their own (STEP_LR, tuned on Tiny Shakespeare char at DEFAULT_ITERS: the smallest
+models learn fastest at a high rate); the last is the GPT with the `fast` recipe (RoPE, QK-norm, Muon,
+warmup-stable-decay) at the rates tuned for this shape.
 
 Each step is an ordinary run named `ladder-STAMP-N-ARCH`, so it is listed on the Checkpoints screen and
 loads wherever runs load. `LadderResults` follows the steps' events (core.runs.events) and says what
@@ -27,10 +28,13 @@ from core.runs.events import Eval, Event, Failed, Finished, Started
 from core.settings.presets import from_preset
 from core.settings.train_config import TrainConfig
 
-BASE_PRESET = "fast"  # the shared shape, batch, block, evals and seed; the GPT step's recipe
+BASE_PRESET = "fast"  # the GPT step's recipe, and the evals and seed every step shares
+# The shape, batch and rates every step shares (the GPT step's rates too): the ones STEP_LR was tuned with.
+LADDER_SETTINGS = dict(n_layer=3, n_head=3, n_embd=96, block_size=64, batch_size=16, warmup_iters=20,
+                       eval_iters=20, learning_rate=3e-3, min_lr=3e-4, muon_lr=0.02)
 DEFAULT_ITERS = 600  # iterations per step: the whole ladder in about 2 minutes on 2 cores
-# AdamW's peak learning rate per step (the GPT step keeps the preset's: AdamW 3e-3, Muon 0.02).
-STEP_LR = {"bigram": 0.1, "head": 1e-2, "heads": 1e-2, "ffwd": 1e-2, "blocks": 3e-3, "layernorm": 3e-3}
+# AdamW's peak learning rate per step (the GPT step keeps LADDER_SETTINGS': AdamW 3e-3, Muon 0.02).
+STEP_LR = {"bigram": 0.1, "head": 4e-2, "heads": 4e-2, "ffwd": 4e-2, "blocks": 1e-2, "layernorm": 6e-3}
 PREFIX = "ladder"
 
 
@@ -48,7 +52,7 @@ def ladder_plan(dataset: str, iters: int = DEFAULT_ITERS, stamp: str | None = No
     """One TrainConfig per step, in the lecture's order (see the module docstring)."""
     stamp = stamp or ladder_stamp()
     base = from_preset(BASE_PRESET, dataset=dataset, device=device, max_iters=iters,
-                       eval_interval=max(1, iters // 4), sample_interval=0)
+                       eval_interval=max(1, iters // 4), sample_interval=0, **LADDER_SETTINGS)
     plan = []
     for arch in ARCHS:
         config = dataclasses.replace(base, arch=arch, run_name=run_name(stamp, arch))
