@@ -15,6 +15,7 @@ from textual.worker import WorkerCancelled
 from textual.widgets import DataTable, ProgressBar, Static
 
 import nanogpt_tui.screens.data as data_screen
+import nanogpt_tui.screens.data_messages as data_messages
 from core.common import paths
 from data.prepare import Progress, prepare
 from nanogpt_tui.app import NanoGPTApp
@@ -205,7 +206,7 @@ async def test_cancelling_leaves_nothing_behind(small_text: Path, monkeypatch: p
 
         return prepare(*args, progress=hold, cancel=cancel, chunk_size=1024, **kwargs)
 
-    monkeypatch.setattr(data_screen, "prepare", held_prepare)
+    monkeypatch.setattr(data_messages, "prepare", held_prepare)
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
@@ -288,9 +289,9 @@ async def test_a_hugging_face_source_asks_for_its_name(monkeypatch: pytest.Monke
 
     def fake_prepare(source, **kwargs):  # the hub is not reachable from tests: only what is asked is checked
         asked.append((source, kwargs["text_field"]))
-        raise data_screen.PrepareError("no network")
+        raise data_messages.PrepareError("no network")
 
-    monkeypatch.setattr(data_screen, "prepare", fake_prepare)
+    monkeypatch.setattr(data_messages, "prepare", fake_prepare)
     app = NanoGPTApp()
     async with app.run_test(size=(100, 40)) as pilot:
         screen = app.screen

@@ -38,6 +38,19 @@ class ModelError(ValueError):
     """A bad model configuration or input, with a message the user can act on."""
 
 
+def check_shape(config: Any) -> None:
+    """Raise ModelError unless a model config's sizes are positive integers, n_embd splits into n_head
+    heads and dropout is in [0, 1) (GPTConfig's, and the ladder's steps')."""
+    for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise ModelError(f"{name} must be a positive integer, got {value!r}")
+    if config.n_embd % config.n_head:
+        raise ModelError(f"n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head})")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ModelError(f"dropout must be in [0, 1), got {config.dropout!r}")
+
+
 @dataclass
 class GPTConfig:
     """The model's shape; the field names are nanoGPT's `model_args` keys."""
@@ -57,14 +70,7 @@ class GPTConfig:
     untie_head: bool = False  # lm_head gets a weight of its own instead of sharing wte's
 
     def __post_init__(self) -> None:
-        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ModelError(f"{name} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise ModelError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ModelError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        check_shape(self)
         if self.rope and (self.n_embd // self.n_head) % 2:
             raise ModelError(f"rope needs an even head size, got n_embd / n_head = {self.n_embd // self.n_head}")
 

@@ -29,7 +29,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from core.model.arch import GPT_ARCH, LADDER_ARCHS, arch_of
-from core.model.gpt import GPT, GPTConfig, ModelError
+from core.model.gpt import GPT, GPTConfig, ModelError, check_shape
 
 
 @dataclass
@@ -47,14 +47,7 @@ class LadderConfig:
     def __post_init__(self) -> None:
         if self.arch not in LADDER_ARCHS:
             raise ModelError(f"arch must be one of {', '.join(LADDER_ARCHS)}, got {self.arch!r}")
-        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ModelError(f"{name} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise ModelError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ModelError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        check_shape(self)
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> LadderConfig:
@@ -139,14 +132,7 @@ class LadderModel(nn.Module):
 
     configure_optimizers = GPT.configure_optimizers  # nanoGPT's AdamW groups: decay on matrices and embeddings
 
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                torch.nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    _init_weights = staticmethod(GPT._init_weights)  # nanoGPT's: N(0, 0.02) weights, zero biases
 
     def get_num_params(self, non_embedding: bool = True) -> int:
         """Parameter count; non_embedding leaves out the position embeddings, as GPT.get_num_params does."""
