@@ -65,7 +65,7 @@ def test_switch_times_while_a_run_trains_in_the_app() -> None:
         result = switch_times(rounds=1, settle_s=0.0, training="tiny")
         # The run was started on the Train screen (so its first visit is not timed), and stopped with a checkpoint.
         assert set(result["first_visit_ms"]) == set(switch_keys()) - {"data", "train"}
-        assert (paths.runs_dir() / "bench-training" / "ckpt.pt").is_file()
+        assert (paths.runs_dir() / "bench-training-1" / "ckpt.pt").is_file()
     assert len(result["warm_ms"]) == len(switch_keys())
     assert all(math.isfinite(ms) and ms > 0 for ms in [*result["warm_ms"], result["first_p95_ms"]])
 

@@ -1,8 +1,9 @@
 """The `auto` precision: each of float32, bfloat16 and int8 timed on the loaded model, the fastest that holds.
 
 Whether bfloat16 or int8 weights make generation faster depends on the CPU (its instructions, caches
-and memory bandwidth) and on the model's size: measured 1.4-3x float32 on one CPU and 0.6-1.6x on
-another. So `auto` measures, on the model as it loads (`at_precision`):
+and memory bandwidth) and on the model's size: bfloat16 measured 1.3-1.9x float32 on one CPU and
+0.6-1.0x on another; int8, dequantized before each product (core.inference.quantize), is slower than
+bfloat16 wherever bfloat16 is fast. So `auto` measures, on the model as it loads (`at_precision`):
 - quality: each precision's loss on held-out tokens (windows of the checkpoint's val split when its
   dataset is here, else text the float32 model writes itself), against float32's;
 - speed: cached decoding along those tokens for AUTO_SECONDS, the precisions alternating over
@@ -43,7 +44,8 @@ AUTO_ROUNDS = 3
 QUALITY_WINDOWS = 4
 PROMPT_TOKENS = 8  # prefilled before the timed decoding steps
 # The CPU flags (/proc/cpuinfo) whose instructions make each precision's kernels fast.
-FAST_FLAGS = {"bfloat16": ("avx512_bf16", "amx_bf16"), "int8": ("avx512_vnni", "avx_vnni", "amx_int8")}
+# int8 multiplies in bfloat16 after dequantizing (torch has no public int8 kernel): the same instructions.
+FAST_FLAGS = {"bfloat16": ("avx512_bf16", "amx_bf16"), "int8": ("avx512_bf16", "amx_bf16")}
 
 
 def fast_instructions(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:

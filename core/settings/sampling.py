@@ -22,8 +22,8 @@ PRECISIONS: dict[str, str] = {
             "timed on the model as it loads (default)",
     "float32": "the weights as trained",
     "bfloat16": "bfloat16 Linear weights: half the memory; fast where the CPU multiplies bfloat16 (avx512_bf16, amx)",
-    "int8": "int8 Linear weights, per-channel scales: a quarter of the memory; fast where the CPU has int8 "
-            "dot products (vnni, amx)",
+    "int8": "int8 Linear weights, per-channel scales: a quarter of the memory, dequantized to bfloat16 for "
+            "each product (saves memory, not time)",
 }
 DEFAULT_PRECISION = "auto"
 AUTO = "auto"

@@ -56,7 +56,7 @@ def switch_keys() -> dict[str, str]:
 
 
 async def _timed_switches(
-    rounds: int, size: tuple[int, int], settle_s: float, training: str | None = None,
+    rounds: int, size: tuple[int, int], settle_s: float, training: str | None = None, run_name: str = "bench-training",
 ) -> tuple[dict[str, float], list[float]]:
     """Seconds from each screen's key press until it has been painted: first visits, then warm switches."""
     from textual import events
@@ -139,7 +139,7 @@ async def _timed_switches(
             assert isinstance(train, TrainScreen)
             await wait(lambda: train.state == "idle", "the Train screen was not ready")
             train.form.fill(from_preset(training, dataset="bench-char", max_iters=10**6, sample_interval=0))
-            train.query_one("#run_name", Input).value = "bench-training"
+            train.query_one("#run_name", Input).value = run_name  # a new run each launch: no "replace it?" question
             await pilot.press("ctrl+r")
             await wait(lambda: train.state == "running" and train.monitor.plot.steps.points, "training did not start")
             await pilot.press(keys["data"])
@@ -169,8 +169,8 @@ def switch_times(rounds: int = 3, size: tuple[int, int] = (120, 40), settle_s: f
     """
     first_visits: dict[str, list[float]] = {}
     warm_ms: list[float] = []
-    for _ in range(launches):
-        first, warm = asyncio.run(_timed_switches(rounds, size, settle_s, training))
+    for launch in range(launches):
+        first, warm = asyncio.run(_timed_switches(rounds, size, settle_s, training, f"bench-training-{launch + 1}"))
         for mode, seconds in first.items():
             first_visits.setdefault(mode, []).append(1000 * seconds)
         warm_ms += [1000 * s for s in warm]

@@ -112,7 +112,8 @@ class TrainScreen(AppScreen):
     def on_mount(self) -> None:
         self.watch(self.app, "trainer", self.refresh_bindings, init=False)  # the keys follow it (check_action)
         self.refresh_datasets()
-        self.load_devices()
+        # torch's import holds the GIL for a good part of a second: after the first paint, so the screen shows first.
+        self.call_after_refresh(self.load_devices)
 
     def on_screen_resume(self) -> None:
         # A dataset may have been prepared on the Data screen since, a run renamed on the Checkpoints screen.
