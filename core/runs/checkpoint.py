@@ -16,6 +16,7 @@ import re
 import typing
 import zipfile
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -141,7 +142,7 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _check_fields(values: dict[str, Any], types: dict[str, Any], what: str) -> None:
+def _check_fields(values: dict[str, Any], types: Mapping[str, Any], what: str) -> None:
     """Each known key of `values` has its dataclass field's type (int, float, bool, str, str | None)."""
     for key, kind in types.items():
         if key not in values:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib.util
 import math
+import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,9 +250,11 @@ class TrainConfig:
             raise ConfigError(found)
 
 
-def field_types() -> dict[str, Any]:
-    """TrainConfig's fields and their types (int, float, bool, str or str | None)."""
-    return typing.get_type_hints(TrainConfig)
+@functools.cache
+def field_types() -> Mapping[str, Any]:
+    """TrainConfig's fields and their types (int, float, bool, str or str | None); read once (resolving the
+    annotations takes a few milliseconds, and the Train form asks for each field it parses)."""
+    return types.MappingProxyType(typing.get_type_hints(TrainConfig))
 
 
 def check_keys(keys: Iterable[str]) -> None:
