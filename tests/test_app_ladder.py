@@ -37,6 +37,9 @@ async def test_the_ladder_trains_every_step_and_compares_them(char_dataset) -> N
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_ladder(app, pilot, "3")
+        # Before it starts, the table lists every step it will train, waiting.
+        assert [(row["step"], row["status"]) for row in rows(screen)] == [(f"{i + 1} {arch}", "waiting")
+                                                                          for i, arch in enumerate(ARCHS)]
         await pilot.press("ctrl+r")
         assert screen.running
         await wait_for(pilot, lambda: not screen.running, 8 * WAIT)

@@ -84,6 +84,11 @@ class StepResult:
         return STEPS[self.arch]
 
 
+def ladder_steps() -> list[StepResult]:
+    """Every step of the lecture, not trained yet (a run name comes with a plan)."""
+    return [StepResult(arch, "") for arch in ARCHS]
+
+
 @dataclass
 class LadderResults:
     """Each step's result, filled in from its run's events (`record`)."""

@@ -35,7 +35,7 @@ from core.dataset.format import DatasetInfo
 from core.runs.events import Eval, Event, Failed, Finished, Step
 from core.runs.files import LATEST
 from core.settings.train_config import ConfigError, TrainConfig
-from core.training.ladder import DEFAULT_ITERS, LadderResults, ladder_plan
+from core.training.ladder import DEFAULT_ITERS, LadderResults, ladder_plan, ladder_steps
 from nanogpt_tui import listings
 from nanogpt_tui.messages import DatasetsListed
 from nanogpt_tui.screens.train_messages import UPDATE_INTERVAL
@@ -121,6 +121,8 @@ class LadderScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#ladder-table", DataTable).add_columns(*COLUMNS)
+        self.results = LadderResults(ladder_steps())  # the steps, waiting: what ctrl+r will train
+        self.show_table()
         self.list_datasets()
 
     def on_screen_resume(self) -> None:
