@@ -90,7 +90,10 @@ class FolderLock:
         pid = None
         for _ in range(ACQUIRE_TRIES):
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            file = _open_lock(self.run_dir / LOCK_FILE, create=True)
+            try:
+                file = _open_lock(self.run_dir / LOCK_FILE, create=True)
+            except FileNotFoundError:  # the holder removed the folder after our mkdir (a failed setup): again
+                continue
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
