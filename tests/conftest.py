@@ -169,3 +169,14 @@ def tiny_run(char_dataset, trained: Trained) -> Path:
     check_token_ids(char_dataset)  # training checked the dataset's ids and remembered it in the cache folder
     torch.set_rng_state(trained.torch_rng)  # (training seeds torch: the test starts from where it left it)
     return run_dir
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker on its share of the cores (one core each when there are more workers
+    than cores): the trainers it starts size their threads to the cores they may use
+    (core.common.devices.cpu_count), so workers side by side never oversubscribe them."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cores, index = sorted(os.sched_getaffinity(0)), int(worker[2:])
+    os.sched_setaffinity(0, cores[index::count] if count <= len(cores) else [cores[index % len(cores)]])

@@ -149,10 +149,16 @@ def test_a_hugging_face_dataset_is_streamed_into_a_spool_then_prepared(
 
 
 def test_a_hugging_face_dataset_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network is tried at all
+    # No network is tried at all: the hub reads these when it is first imported, and another test may
+    # have imported it already, so its settings are set too.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    datasets = pytest.importorskip("datasets")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(PrepareError, match=r"cannot stream hf:nobody/no-such-set from the Hugging Face Hub \(.*\); no network"):
         prepare("hf:nobody/no-such-set", "gpt2")
     with pytest.raises(RecordsError, match="name a Hugging Face dataset"):

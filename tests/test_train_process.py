@@ -43,6 +43,7 @@ def test_the_child_reports_what_the_trainer_in_process_reports(char_dataset: Any
     assert isinstance(there[-1], Finished) and there[-1].reason == "completed"
     assert process.run_dir == there[0].run_dir and process.iter_num == 30
     assert load_checkpoint(process.run_dir / "ckpt.pt")["iter_num"] == 30
+    assert process.returncode == 0  # ended as a finished run ends: no abort at exit while requests were read
 
 
 def test_requests_reach_the_child(char_dataset: Any) -> None:

@@ -8,12 +8,18 @@ print as one clear line and exit with status 1; anything else is a bug and shows
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 
 from core.common import paths
 from nanogpt_tui.cli import bench, export, inference, inspect, ladder, listing, prepare, train
 from nanogpt_tui.cli.common import err_console, error_line, is_user_error
 
 COMMAND_MODULES = (prepare, train, ladder, inference, listing, inspect, export, bench)
+
+# At exit the interpreter's last collection walks every object still alive (after a command that loaded
+# torch, 0.3 s on 2 cores); frozen, they are skipped.
+atexit.register(gc.freeze)
 
 
 def run_app(args: argparse.Namespace) -> int:
