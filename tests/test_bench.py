@@ -53,6 +53,9 @@ def test_switch_times_visits_every_screen_in_a_realistic_home() -> None:
     # Figures only: a busy machine must not fail a test, so no timing is asserted.
     assert set(result["first_visit_ms"]) == set(switch_keys()) - {"data"} >= {"train", "model", "help"}
     assert len(result["warm_ms"]) == len(switch_keys())
+    # One round: each screen's slowest warm switch is its only one.
+    assert sorted(result["warm_slowest_ms"].values()) == sorted(result["warm_ms"])
+    assert set(result["warm_slowest_ms"]) == set(switch_keys())
     figures = [*result["first_visit_ms"].values(), *result["warm_ms"], result["warm_p50_ms"], result["warm_p95_ms"]]
     assert all(math.isfinite(ms) and ms > 0 for ms in figures)
 

@@ -57,7 +57,7 @@ def switch_keys() -> dict[str, str]:
 
 async def _timed_switches(
     rounds: int, size: tuple[int, int], settle_s: float, training: str | None = None, run_name: str = "bench-training",
-) -> tuple[dict[str, float], list[float]]:
+) -> tuple[dict[str, float], list[tuple[str, float]]]:
     """Seconds from each screen's key press until it has been painted: first visits, then warm switches."""
     from textual import events
     from textual.worker import WorkerCancelled, WorkerFailed
@@ -84,7 +84,7 @@ async def _timed_switches(
 
     app = TerminalTimedApp(written)
     first: dict[str, float] = {}
-    warm: list[float] = []
+    warm: list[tuple[str, float]] = []
     async with app.run_test(size=size, headless=False) as pilot:
 
         async def switch(mode: str) -> float:
@@ -149,7 +149,7 @@ async def _timed_switches(
                 first[mode] = await switch(mode)
         for _ in range(rounds):
             for mode in keys:
-                warm.append(await switch(mode))
+                warm.append((mode, await switch(mode)))
         if train is not None:
             if train.state not in ("running", "paused"):
                 raise RuntimeError(f"training ended {train.state} while the switches were timed")
@@ -165,15 +165,19 @@ def switch_times(rounds: int = 3, size: tuple[int, int] = (120, 40), settle_s: f
 
     Returns `first_visit_ms` (screen -> ms, each screen's first visit after launch, the slowest of
     `launches` launches), `first_p95_ms` over all first visits of all launches, and `warm_ms` (every switch of
-    `rounds` rounds through all screens, in each launch), each timed from the key press to the new screen painted.
+    `rounds` rounds through all screens, in each launch) and `warm_slowest_ms` (screen -> its slowest warm
+switch), each timed from the key press to the new screen painted.
     """
     first_visits: dict[str, list[float]] = {}
     warm_ms: list[float] = []
+    warm_by_screen: dict[str, list[float]] = {}
     for launch in range(launches):
         first, warm = asyncio.run(_timed_switches(rounds, size, settle_s, training, f"bench-training-{launch + 1}"))
         for mode, seconds in first.items():
             first_visits.setdefault(mode, []).append(1000 * seconds)
-        warm_ms += [1000 * s for s in warm]
+        for mode, seconds in warm:
+            warm_ms.append(1000 * seconds)
+            warm_by_screen.setdefault(mode, []).append(1000 * seconds)
     every_first = [ms for visits in first_visits.values() for ms in visits]
     return {
         "first_visit_ms": {mode: max(visits) for mode, visits in first_visits.items()},
@@ -181,4 +185,5 @@ def switch_times(rounds: int = 3, size: tuple[int, int] = (120, 40), settle_s: f
         "warm_ms": warm_ms,
         "warm_p50_ms": statistics.median(warm_ms) if warm_ms else float("nan"),
         "warm_p95_ms": percentile(warm_ms, 0.95) if warm_ms else float("nan"),
+        "warm_slowest_ms": {mode: max(times) for mode, times in warm_by_screen.items()},
     }

@@ -99,6 +99,11 @@ def bench_tui(
     def each(values: Sequence[float], form: str) -> str:
         return ", ".join(format(value, form) for value in values)
 
+    def slowest(times: dict[str, Any], count: int = 3) -> str:
+        """The screens whose slowest warm switch took longest."""
+        worst = sorted(times["warm_slowest_ms"].items(), key=lambda item: -item[1])[:count]
+        return ", ".join(f"{mode} {ms:.0f}" for mode, ms in worst)
+
     figures = {
         "headless tokens/sec (median)": f"{headless:,.0f} (runs: {each(headless_runs, ',.0f')})",
         "in-app tokens/sec (median)": f"{in_app:,.0f} (runs: {each(result['app_runs'], ',.0f')})",
@@ -119,7 +124,7 @@ def bench_tui(
         f"warm switches timed ({switch_rounds} rounds)": str(len(switches["warm_ms"])),
         "warm switch p50": f"{switches['warm_p50_ms']:.1f} ms",
         f"warm switch p95 (goal < {WARM_SWITCH_GOAL_MS:.0f} ms)": f"{switches['warm_p95_ms']:.1f} ms "
-        f"{verdict(switches['warm_p95_ms'] < WARM_SWITCH_GOAL_MS)}",
+        f"{verdict(switches['warm_p95_ms'] < WARM_SWITCH_GOAL_MS)} (slowest: {slowest(switches)})",
     }
     if loaded is not None:
         figures |= {
@@ -129,7 +134,7 @@ def bench_tui(
             f"{', '.join(f'{mode} {ms:.0f}' for mode, ms in loaded['first_visit_ms'].items())}; train started the run)",
             f"while {TRAINING_PRESET} trains: warm switch p95 (goal < {WARM_SWITCH_GOAL_MS:.0f} ms)":
             f"{loaded['warm_p95_ms']:.1f} ms {verdict(loaded['warm_p95_ms'] < WARM_SWITCH_GOAL_MS)} "
-            f"(p50 {loaded['warm_p50_ms']:.1f} ms, {len(loaded['warm_ms'])} switches)",
+            f"(p50 {loaded['warm_p50_ms']:.1f} ms, {len(loaded['warm_ms'])} switches; slowest: {slowest(loaded)})",
         }
     print_figures(
         f"bench tui: preset {preset}, {iters} iterations on CPU, every core, in the app (a child process) "
