@@ -24,6 +24,25 @@ def test_newton_schulz_output_is_near_orthogonal() -> None:
     assert cosine.min() > 0.95
 
 
+def test_muon_steps_each_matrix_as_if_alone_though_all_are_orthogonalised_together() -> None:
+    """Padded to one shape with zeros, each matrix still moves along its own orthogonalised momentum."""
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(24, 8), (8, 24), (8, 8), (16, 8), (8, 40)]
+    together = [torch.nn.Parameter(torch.randn(*shape, generator=generator)) for shape in shapes]
+    alone = [torch.nn.Parameter(p.detach().clone()) for p in together]
+    grads = [torch.randn(*shape, generator=generator) for shape in shapes]
+    optimizers = [Muon([{"params": together, "muon": True, "lr": 0.02}])]
+    optimizers += [Muon([{"params": [p], "muon": True, "lr": 0.02}]) for p in alone]
+    for p, q, grad in zip(together, alone, grads):
+        p.grad, q.grad = grad.clone(), grad.clone()
+    for optimizer in optimizers:
+        optimizer.step()
+    for p, q, shape in zip(together, alone, shapes):
+        assert p.shape == shape
+        # The same update up to bfloat16 rounding (the padded product sums in another order).
+        torch.testing.assert_close(p.detach(), q.detach(), atol=2e-3, rtol=0)
+
+
 def test_muon_keeps_shapes_and_lowers_the_loss() -> None:
     torch.manual_seed(0)
     tall, wide, square = torch.nn.Parameter(torch.randn(24, 8) * 0.1), torch.nn.Parameter(torch.randn(8, 24) * 0.1), \

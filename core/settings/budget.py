@@ -7,7 +7,8 @@ gets the best model this machine can train in that time. core.training.budget me
    (`probe_seconds`: a small share of the budget; candidates that would not fit in it are left out).
 2. Choose (`choose`): with its measured tokens/s each candidate would see `tokens = speed x seconds
    left`; the one whose predicted val loss (`predicted_loss`, a scaling law fitted on Tiny Shakespeare
-   with this recipe) is lowest wins. A bigger model learns more per token but sees fewer of them.
+   with this recipe; a bigger batch's tokens count a little less) is lowest wins. A bigger model learns
+   more per token but sees fewer of them.
 3. Train on the clock (`BudgetClock`): the schedule follows the share of the time passed rather than
    the iterations (core.settings.schedule.get_lr's `fraction`): warmup, the full rate, then a linear
    decay that reaches min_lr at the last step, which ends when the time left is what the last eval and
@@ -92,6 +93,11 @@ SETUP_SHARE = 0.02  # of the budget, held back for building the run between the 
 # are off; the trade (a bigger model learns more per token but sees fewer) is what the choice rests on.
 E, A, ALPHA, B, BETA = 1.035, 2.26, 0.14, 102.6, 0.43
 REPEATS = 15.0
+# The law's runs trained batches of LAW_BATCH sequences. Each doubling of the batch makes a token worth
+# about this much of one (measured on Tiny Shakespeare: 2x64 at batch 32 needed 11% more tokens to reach
+# 1.88 than at 16; 3x96 at 32 ended 0.011 higher after the same 2.6M tokens, as if it had seen 13% fewer).
+LAW_BATCH = 16
+BATCH_TOKEN_WORTH = 0.88
 # Bigger than this many parameters (in the blocks) per train token, a model would mostly learn its data
 # by heart in a long budget with no dropout: not a candidate.
 MAX_PARAMS_PER_TOKEN = 10
@@ -142,9 +148,12 @@ def core_parameters(config: TrainConfig) -> int:
     return parameter_count(config, 0) - (0 if config.rope else config.block_size * config.n_embd)
 
 
-def predicted_loss(params: int, tokens: float, train_tokens: int | None = None) -> float:
+def predicted_loss(params: int, tokens: float, train_tokens: int | None = None, batch_size: int = LAW_BATCH) -> float:
     """The loss law's val loss after training `tokens` tokens on a model with `params` core parameters;
-    with `train_tokens` (the train split's size) repeated tokens count less and less."""
+    with `train_tokens` (the train split's size) repeated tokens count less and less, and so do the
+    tokens of batches bigger than the law's (BATCH_TOKEN_WORTH)."""
+    if batch_size > LAW_BATCH:
+        tokens *= BATCH_TOKEN_WORTH ** math.log2(batch_size / LAW_BATCH)
     if train_tokens:
         limit = REPEATS * train_tokens
         tokens = limit * (1 - math.exp(-tokens / limit))
@@ -211,7 +220,7 @@ def choose(measurements: Sequence[Measurement], seconds: float, train_tokens: in
     for m in measurements:
         tokens = m.tokens_per_s * seconds
         per_iter = m.candidate.batch_size * m.candidate.block_size
-        options.append(Option(m, tokens, max(1, int(tokens // per_iter)), predicted_loss(m.params, tokens, train_tokens)))
+        options.append(Option(m, tokens, max(1, int(tokens // per_iter)), predicted_loss(m.params, tokens, train_tokens, m.candidate.batch_size)))
     return Choice(tuple(sorted(options, key=lambda o: o.predicted)), seconds, tuple(skipped))
 
 

@@ -13,7 +13,6 @@ the AdamW groups step with torch's own functional AdamW (`torch.optim.adamw.adam
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from typing import Any
 
 import torch
@@ -45,8 +44,8 @@ class Muon(torch.optim.Optimizer):
     """Muon for the param groups with `muon=True` (2-D weights), AdamW for the others.
 
     Muon groups: lr, momentum, nesterov, ns_steps. Each update is orthogonalised and scaled by
-    sqrt(max(1, rows / cols)); matrices of one shape (a transposed one counts as the same) are
-    orthogonalised together in one batched matmul.
+    sqrt(max(1, rows / cols)); all the group's matrices are orthogonalised together, zero-padded to one
+    shape, in one batched matmul.
     AdamW groups: lr, betas, eps, weight_decay (decoupled, as torch.optim.AdamW).
     """
 
@@ -78,18 +77,20 @@ class Muon(torch.optim.Optimizer):
             buf.lerp_(grad, 1 - momentum)  # buf = m buf + (1 - m) g
         # Nesterov: step along (1 - m) g + m buf, the momentum's look-ahead.
         updates = [grad.lerp(buf, momentum) for grad, buf in zip(grads, bufs)] if group["nesterov"] else bufs
-        by_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for i, p in enumerate(params):
-            by_shape[(min(p.shape), max(p.shape))].append(i)
-        for indices in by_shape.values():
-            # Wide orientation (rows <= cols) makes X X^T the small product.
-            G = torch.stack([updates[i] if updates[i].size(0) <= updates[i].size(1) else updates[i].mT
-                             for i in indices])  # (n, rows, cols)
-            O = orthogonalize(G, group["ns_steps"])
-            for j, i in enumerate(indices):
-                p = params[i]
-                update = O[j] if p.size(0) <= p.size(1) else O[j].mT
-                p.add_(update, alpha=-group["lr"] * math.sqrt(max(1.0, p.size(0) / p.size(1))))
+        # Wide orientation (rows <= cols) makes X X^T the small product. Zero rows and columns pad every
+        # update to one shape, so all are orthogonalised in one batched product: each Newton–Schulz product
+        # keeps the zeros zero and the norm unchanged, so the result is each one's own, and on a CPU the
+        # small products of a small model cost mostly their dispatch (measured, 2 x 64: 1.25 ms a step
+        # against 1.9 ms in one product per shape).
+        wide = [u if u.size(0) <= u.size(1) else u.mT for u in updates]
+        G = updates[0].new_zeros(len(wide), max(w.size(0) for w in wide), max(w.size(1) for w in wide))
+        for j, w in enumerate(wide):
+            G[j, : w.size(0), : w.size(1)] = w
+        O = orthogonalize(G, group["ns_steps"])  # (n, rows, cols)
+        for j, (p, w) in enumerate(zip(params, wide)):
+            own = O[j, : w.size(0), : w.size(1)]
+            update = own if p.size(0) <= p.size(1) else own.mT
+            p.add_(update, alpha=-group["lr"] * math.sqrt(max(1.0, p.size(0) / p.size(1))))
 
     def _adamw_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
         for p in params:

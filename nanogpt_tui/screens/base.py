@@ -27,23 +27,29 @@ class KeepStyles(Screen):
         event.refresh_styles = False
 
 
+CSS_SETTLE_S = 0.5  # after a screen mounts: its first view is painted by then (first visits take < 0.3 s)
+
+
 class AppScreen(KeepStyles):
     """One of the app's main screens (a Textual mode), switched to and from many times."""
 
     app = getters.app(NanoGPTApp)
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.first_drawn)
+        # A screen's widgets live as long as the app: once it is drawn, move them (and what else is alive)
+        # out of the garbage collector's full passes, which otherwise walk them all, again and again,
+        # while the next screen is built (measured: 50-170 ms of a first visit).
+        self.call_after_refresh(gc.freeze)
+        self.set_timer(CSS_SETTLE_S, self.settle_css)
 
-    def first_drawn(self) -> None:
-        """Once drawn the first time: settle now what would otherwise slow the screen's next visits."""
-        # Textual refreshes the app's CSS when it first shows a screen, before the screen is mounted, so it
-        # does not count the screen as up to date and refreshes the whole stylesheet again the next time it
-        # is shown (measured while training: 55-90 ms of the first switch back to Train or Model). Done
-        # here, just after the first paint, that next switch is as quick as any other.
+    def settle_css(self) -> None:
+        """Let Textual count this screen's styles as up to date, while the user looks at its first view.
+
+        Textual refreshes the app's CSS when it first shows a screen, but before the screen is mounted, so it
+        does not count the screen as up to date and refreshes the whole stylesheet again the next time the
+        screen is shown (measured while training: 55-90 ms of the first switch back to Train or Model).
+        Refreshed here, once the first view is painted (a switch holds the screen's first paint for 50 ms),
+        that next switch is as quick as any other; done before the paint, it would delay the paint instead.
+        """
         if self.app.screen is self:
             self.app.refresh_css(animate=False)
-        # A screen's widgets live as long as the app: move them (and what else is alive) out of the garbage
-        # collector's full passes, which otherwise walk them all, again and again, while the next screen is
-        # built (measured: 50-170 ms of a first visit).
-        gc.freeze()
