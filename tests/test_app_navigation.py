@@ -111,3 +111,34 @@ async def test_help_names_keys_as_printed_and_numbers_only_keys() -> None:
         assert not re.search(r"^\s*\d+\.", tour, re.M)  # no numbered list: the only numbers are f-keys
         for key, title, _ in SCREENS.values():
             assert f"**{key} {title}**" in tour
+
+
+async def test_a_screen_shown_again_is_not_restyled_from_scratch(monkeypatch: pytest.MonkeyPatch, char_dataset) -> None:
+    """Once a screen has settled after its first view, switching back to it does not make Textual refresh
+    the app's whole stylesheet (that refresh was most of a slow first switch back while training)."""
+    from textual.app import App
+
+    refreshed: list[str] = []  # the mode shown at each refresh of the app's CSS
+    refresh_css = App.refresh_css
+
+    def recording(app: App, animate: bool = True) -> None:
+        refreshed.append(app.current_mode)
+        refresh_css(app, animate)
+
+    monkeypatch.setattr(App, "refresh_css", recording)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        first = app.current_mode
+        other = "checkpoints" if first != "checkpoints" else "tokens"
+        await pilot.press(SCREENS[other][0])
+        # Textual refreshes once as it shows a new screen, before the screen is mounted; the screen's
+        # own refresh follows once its first view is painted.
+        await wait_for(pilot, lambda: app.current_mode == other and refreshed.count(other) >= 2)
+        await pilot.press(SCREENS[first][0])  # back to a screen shown before: no new one is made
+        await wait_for(pilot, lambda: app.current_mode == first)
+        await pilot.pause()
+        refreshed.clear()
+        await pilot.press(SCREENS[other][0])
+        await wait_for(pilot, lambda: app.current_mode == other)
+        await pilot.pause()
+        assert refreshed == []
