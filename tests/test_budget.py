@@ -76,9 +76,6 @@ def test_budget_setting_has_a_range_and_excludes_init_from_and_torchrun() -> Non
 def test_the_law_rewards_both_size_and_tokens() -> None:
     assert predicted_loss(10**6, 10**6) < predicted_loss(10**5, 10**6)
     assert predicted_loss(10**6, 10**7) < predicted_loss(10**6, 10**6)
-    # A token of a bigger batch than the law's is worth less; a smaller batch's are not worth more.
-    assert predicted_loss(10**6, 10**6, batch_size=32) > predicted_loss(10**6, 10**6, batch_size=16) \
-        == predicted_loss(10**6, 10**6, batch_size=8)
     # Past the repeats, more passes over a small split are worth ever less.
     gain_fresh = predicted_loss(10**6, 10**6) - predicted_loss(10**6, 2 * 10**6)
     gain_repeated = predicted_loss(10**6, 10**6, train_tokens=10**4) - predicted_loss(10**6, 2 * 10**6, train_tokens=10**4)

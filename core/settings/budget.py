@@ -7,8 +7,7 @@ gets the best model this machine can train in that time. core.training.budget me
    (`probe_seconds`: a small share of the budget; candidates that would not fit in it are left out).
 2. Choose (`choose`): with its measured tokens/s each candidate would see `tokens = speed x seconds
    left`; the one whose predicted val loss (`predicted_loss`, a scaling law fitted on Tiny Shakespeare
-   with this recipe; a bigger batch's tokens count a little less) is lowest wins. A bigger model learns
-   more per token but sees fewer of them.
+   with this recipe) is lowest wins. A bigger model learns more per token but sees fewer of them.
 3. Train on the clock (`BudgetClock`): the schedule follows the share of the time passed rather than
    the iterations (core.settings.schedule.get_lr's `fraction`): warmup, the full rate, then a linear
    decay that reaches min_lr at the last step, which ends when the time left is what the last eval and
@@ -60,13 +59,14 @@ class Candidate:
 
 
 # Smallest first (measuring stops at the first that would not fit in its time). The small ones are for
-# CPUs (their rates measured on Tiny Shakespeare; 2x64 is the `fast` preset's model and batch: at batch
-# 32 it trains 1.23x the tokens/s of batch 16 on 2 cores, 3x96 only 1.07x and 4x128 1.14x, too little
-# for the 10-25% more tokens a batch of 32 needs to reach the same loss: BATCH_TOKEN_WORTH), the big ones for
+# CPUs (their rates measured on Tiny Shakespeare; 2x64 is the `fast` preset's model, at the batch the
+# law was fitted with: at 32, as `fast` trains, 2x64's tokens/s rise 1.23x on 2 cores but each token is
+# worth ~0.8 of one, and a law that knew it still let a noisy probe pick 2x64 at 32 over 3x96 for a
+# minute, which ended at 1.656 where 3x96 reaches 1.61-1.62), the big ones for
 # GPUs, where small models leave the device idle and so train hardly faster than big ones (their rates
 # follow nanoGPT's recipes: untested here, where there is no GPU).
 CANDIDATES: tuple[Candidate, ...] = (
-    Candidate("2x64", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=32, learning_rate=6e-3, muon_lr=0.04, warmup_iters=10),
+    Candidate("2x64", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=16, learning_rate=6e-3, muon_lr=0.04, warmup_iters=10),
     Candidate("3x96", n_layer=3, n_head=3, n_embd=96, block_size=64, batch_size=16, learning_rate=6e-3, muon_lr=0.03, warmup_iters=10),
     Candidate("4x128", n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=16, learning_rate=5e-3, muon_lr=0.03, warmup_iters=20),
     Candidate("6x192", n_layer=6, n_head=6, n_embd=192, block_size=128, batch_size=16, learning_rate=3e-3, muon_lr=0.02, warmup_iters=40),
@@ -93,12 +93,6 @@ SETUP_SHARE = 0.02  # of the budget, held back for building the run between the 
 # are off; the trade (a bigger model learns more per token but sees fewer) is what the choice rests on.
 E, A, ALPHA, B, BETA = 1.035, 2.26, 0.14, 102.6, 0.43
 REPEATS = 15.0
-# The law's runs trained batches of LAW_BATCH sequences. Each doubling of the batch makes a token worth
-# less (measured on Tiny Shakespeare, 2x64 at batch 32 against the law: 0.89 of one after 0.5M tokens,
-# 0.78 after 3.7M; 3x96 at 32 after 2.6M, 0.87). 0.8 holds where a smaller model's bigger batch vies with a
-# bigger model (a 1-minute budget here: 0.88 let 2x64 at 32 win and end at 1.657 where 3x96 reaches 1.616).
-LAW_BATCH = 16
-BATCH_TOKEN_WORTH = 0.8
 # Bigger than this many parameters (in the blocks) per train token, a model would mostly learn its data
 # by heart in a long budget with no dropout: not a candidate.
 MAX_PARAMS_PER_TOKEN = 10
@@ -149,12 +143,9 @@ def core_parameters(config: TrainConfig) -> int:
     return parameter_count(config, 0) - (0 if config.rope else config.block_size * config.n_embd)
 
 
-def predicted_loss(params: int, tokens: float, train_tokens: int | None = None, batch_size: int = LAW_BATCH) -> float:
+def predicted_loss(params: int, tokens: float, train_tokens: int | None = None) -> float:
     """The loss law's val loss after training `tokens` tokens on a model with `params` core parameters;
-    with `train_tokens` (the train split's size) repeated tokens count less and less, and so do the
-    tokens of batches bigger than the law's (BATCH_TOKEN_WORTH)."""
-    if batch_size > LAW_BATCH:
-        tokens *= BATCH_TOKEN_WORTH ** math.log2(batch_size / LAW_BATCH)
+    with `train_tokens` (the train split's size) repeated tokens count less and less."""
     if train_tokens:
         limit = REPEATS * train_tokens
         tokens = limit * (1 - math.exp(-tokens / limit))
@@ -221,7 +212,7 @@ def choose(measurements: Sequence[Measurement], seconds: float, train_tokens: in
     for m in measurements:
         tokens = m.tokens_per_s * seconds
         per_iter = m.candidate.batch_size * m.candidate.block_size
-        options.append(Option(m, tokens, max(1, int(tokens // per_iter)), predicted_loss(m.params, tokens, train_tokens, m.candidate.batch_size)))
+        options.append(Option(m, tokens, max(1, int(tokens // per_iter)), predicted_loss(m.params, tokens, train_tokens)))
     return Choice(tuple(sorted(options, key=lambda o: o.predicted)), seconds, tuple(skipped))
 
 
