@@ -31,7 +31,7 @@ PRESETS: dict[str, dict[str, Any]] = {name: with_samples(settings) for name, set
     # CPU (`nanogpt-tui bench speedrun`), at about iteration 250. Tokens to 1.88 (batch 16, these rates),
     # and training tokens/s against 3 x 96 (one thread, side by side): 2 x 64 430k at 2.5x, 2 x 48 560k
     # at 3.1x, 3 x 64 380k at 1.9x, 2 x 96 340k at 1.5x, 1 x 128 460k at 1.6x, 3 x 96 305k (the preset
-    # before: 13.8 s on 2 cores). Batch 32 needs ~15% more tokens than 16 (250 iterations, not 450) but
+    # before: 13.8 s on 2 cores). Batch 32 needs ~11% more tokens than 16 (250 iterations, not 450) but
     # pays a step's fixed costs (Muon's orthogonalisation, the ops' dispatch) half as often: 5.7 s to
     # 1.88 against 6.4 s side by side on 2 cores; 24 and 48 came between, 64 was slower. learning_rate
     # 6e-3 and muon_lr 0.03-0.04 beat 3e-3 and 0.02 (and 8e-3 / 0.05-0.06 at batch 32); 1e-2, relu2,
