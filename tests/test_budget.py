@@ -22,6 +22,7 @@ from core.settings.budget import (
     core_parameters,
     format_duration,
     parse_duration,
+    past_the_best,
     predicted_loss,
     probe_seconds,
     too_big,
@@ -94,6 +95,15 @@ def test_a_short_budget_takes_a_small_model_and_a_long_one_a_bigger() -> None:
             c = option.measurement.candidate
             assert option.tokens == pytest.approx(option.measurement.tokens_per_s * choice.seconds)
             assert option.iterations == int(option.tokens // (c.batch_size * c.block_size))
+
+
+def test_measuring_stops_past_the_best_size_only() -> None:
+    # As on a CPU: 3x96 is predicted to beat 2x64 in a minute and lose to it in a few seconds.
+    cpu = measured({"2x64": 90_000, "3x96": 34_000})
+    assert choose(cpu, 55).best.measurement.candidate.name == "3x96"
+    assert not past_the_best(cpu, 55) and not past_the_best(cpu[:1], 55)
+    assert choose(cpu, 5).best.measurement.candidate.name == "2x64"
+    assert past_the_best(cpu, 5)
 
 
 def test_where_big_models_train_as_fast_as_small_ones_the_biggest_wins() -> None:
@@ -203,7 +213,7 @@ def budget_run(dataset: str, budget_s: float, **trainer: object) -> tuple[list[E
     events: list[Event] = []
     start = ticks.now
     Trainer(TrainConfig(dataset=dataset, budget_s=budget_s, run_name="budget", device="cpu"), events.append,
-            clock=ticks, candidates=[TINY], **trainer).run()  # type: ignore[arg-type]
+            clock=ticks, **({"candidates": [TINY]} | trainer)).run()  # type: ignore[arg-type]
     failures = [e for e in events if isinstance(e, Failed)]
     assert not failures, failures[0].message
     return events, ticks, start
@@ -230,6 +240,18 @@ def test_a_budget_run_stops_on_its_clock_with_the_decay_done(char_dataset) -> No
     assert evals[0].iter > 0 and len(evals) >= 2
     assert evals[-1].iter == finished.iter == len(steps)
     assert (Path(started.run_dir) / "ckpt.pt").is_file()
+
+
+def test_a_budget_measures_no_candidate_bigger_than_one_that_loses(char_dataset) -> None:
+    # On the test clock every step takes one tick, so tokens/s follow the tokens a step trains: WIDE's
+    # quarter batch makes it lose to TINY, and BIGGER, past it, is not measured.
+    wide = dataclasses.replace(TINY, name="1x32", n_embd=32, batch_size=1)
+    bigger = dataclasses.replace(TINY, name="2x32", n_layer=2, n_embd=32)
+    events, _, _ = budget_run(char_dataset.name, MIN_BUDGET_S, candidates=[TINY, wide, bigger])
+    plan = next(e for e in events if isinstance(e, Started)).plan
+    assert plan.startswith("budget: chose 1x16")
+    assert "1x16 " in plan.splitlines()[1] and "1x32 " in plan.splitlines()[1]  # both measured
+    assert "not measured: 2x32: bigger than 1x32, which is predicted to end worse than 1x16" in plan
 
 
 def test_a_budget_does_not_resume(tiny_run: Path) -> None:

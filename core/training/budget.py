@@ -3,8 +3,9 @@
 The Trainer calls `plan_budget` first thing for a run with `budget_s`: it times a few training steps of
 each candidate (core.settings.budget.CANDIDATES, smallest first) on random tokens of the dataset's
 vocabulary, on the run's device and dtype, and lets core.settings.budget choose. Measuring stops at the
-first candidate whose steps would not end within the share of the budget set aside for it, and skips
-any that would not fit in memory or in the dataset. Every second spent here counts in the budget.
+first candidate whose steps would not end within the share of the budget set aside for it, or after one
+predicted to end worse than the one before it; it skips any that would not fit in memory or in the
+dataset. Every second spent here counts in the budget.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.settings.budget import (
     candidate_config,
     choose,
     core_parameters,
+    past_the_best,
     probe_seconds,
     too_big,
     training_seconds,
@@ -124,6 +126,12 @@ def plan_budget(
         speed = measure(trial, info.vocab_size, device, clock)
         measurements.append(Measurement(candidate, core_parameters(trial), speed))
         last = trial, trial.tokens_per_iter / speed
+        if past_the_best(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens):
+            later = [c.name for c in candidates[candidates.index(candidate) + 1:]]
+            if later:
+                skipped.append(f"{', '.join(later)}: bigger than {candidate.name}, which is predicted to end "
+                               f"worse than {measurements[-2].candidate.name}")
+            break
     choice = choose(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens, skipped)
     return budget_config(config, choice), choice
 
