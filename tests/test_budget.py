@@ -12,6 +12,8 @@ from core.runs.events import Eval, Event, Failed, Finished, Started, Step
 from core.settings.budget import (
     CANDIDATES,
     CHOSEN_KEYS,
+    DECAY_LONG,
+    DECAY_SHORT,
     EVALS,
     BudgetClock,
     Candidate,
@@ -20,6 +22,7 @@ from core.settings.budget import (
     candidate_config,
     choose,
     core_parameters,
+    decay_fraction,
     format_duration,
     parse_duration,
     past_the_best,
@@ -104,6 +107,14 @@ def test_measuring_stops_past_the_best_size_only() -> None:
     assert not past_the_best(cpu, 55) and not past_the_best(cpu[:1], 55)
     assert choose(cpu, 5).best.measurement.candidate.name == "2x64"
     assert past_the_best(cpu, 5)
+
+
+def test_a_longer_run_decays_over_a_longer_share_of_it() -> None:
+    fractions = [decay_fraction(iterations) for iterations in (10, 256, 500, 1000, 2048, 10**5)]
+    assert fractions == sorted(fractions) and len(set(fractions)) == 4
+    assert fractions[0] == fractions[1] == DECAY_SHORT[1] and fractions[-2] == fractions[-1] == DECAY_LONG[1]
+    slow, fast = (budget_config(TrainConfig(), choose(measured({"3x96": speed}), 60)) for speed in (5_000, 50_000))
+    assert slow.decay_fraction == decay_fraction(slow.max_iters) < fast.decay_fraction == decay_fraction(fast.max_iters)
 
 
 def test_where_big_models_train_as_fast_as_small_ones_the_biggest_wins() -> None:

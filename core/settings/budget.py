@@ -31,16 +31,13 @@ from core.model.arch import GPT_ARCH
 from core.settings.memory import parameter_count
 from core.settings.train_config import MAX_ITERS, ConfigError, TrainConfig
 
-# The modern recipe every candidate trains with (README: "The modern recipe"). The rate decays to zero over
-# the last 80% of the run: against a decay to a tenth over the last half, 3x96 at 1,850 iterations (a
-# minute here) ends at val 1.592 and 1.603 instead of 1.608 and 1.611 (two seeds; over the last 50% and
-# 65%: 1.601, 1.598), 2x64 at 450 iterations (7 s) at 1.879 instead of 1.883 (mean of three seeds; 50%
-# and 65% alike). RMSNorm, ReLU² and an untied head each ended 3x96 worse (with the old decay: 1.615,
-# 1.634, 1.628 against 1.608).
+# The modern recipe every candidate trains with (README: "The modern recipe"). The rate decays to zero,
+# over a share of the run that grows with its length (`decay_fraction`). RMSNorm, ReLU² and an untied
+# head each ended 3x96 worse (1.615, 1.634, 1.628 against 1.608, with a decay to a tenth over half).
 RECIPE: dict[str, Any] = dict(
     arch=GPT_ARCH,  # a budget trains the GPT, not a ladder step
     rope=True, qk_norm=True, rmsnorm=False, relu2=False, untie_head=False, bias=False, dropout=0.0,
-    muon=True, wsd=True, decay_lr=True, decay_fraction=0.8, min_lr=0.0, gradient_accumulation_steps=1,
+    muon=True, wsd=True, decay_lr=True, min_lr=0.0, gradient_accumulation_steps=1,
     lr_decay_iters=0, log_interval=1, sample_interval=0,
 )
 
@@ -65,14 +62,16 @@ class Candidate:
 
 
 # Smallest first (measuring stops at the first that would not fit in its time). The small ones are for
-# CPUs (their rates measured on Tiny Shakespeare; 2x64 is the `fast` preset's model, at the batch the
-# law was fitted with: at 32, as `fast` trains, 2x64's tokens/s rise 1.23x on 2 cores but each token is
-# worth ~0.8 of one, and a law that knew it still let a noisy probe pick 2x64 at 32 over 3x96 for a
-# minute, which ended at 1.656 where 3x96 reaches 1.61-1.62), the big ones for
-# GPUs, where small models leave the device idle and so train hardly faster than big ones (their rates
-# follow nanoGPT's recipes: untested here, where there is no GPU).
+# CPUs (their rates measured on Tiny Shakespeare), the big ones for GPUs, where small models leave the
+# device idle and so train hardly faster than big ones (their rates follow nanoGPT's recipes: untested
+# here, where there is no GPU). 2x64 is the `fast` preset's model at its batch, 32: it trains 1.23x the
+# tokens a second of batch 16 on 2 cores, more on a busy machine, where each step's fixed costs grow;
+# in 7 s here that is 275 iterations at 32 against 450 at 16, val 1.877 against 1.878 (mean of three
+# seeds). The law takes its tokens as batch 16's: by 4.5M tokens they are worth as much (val 1.646
+# against 1.648), before that a little less, so the law favours 2x64 slightly in budgets of 15-40 s,
+# where 3x96 comes close.
 CANDIDATES: tuple[Candidate, ...] = (
-    Candidate("2x64", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=16, learning_rate=6e-3, muon_lr=0.04, warmup_iters=10),
+    Candidate("2x64", n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=32, learning_rate=6e-3, muon_lr=0.04, warmup_iters=10),
     Candidate("3x96", n_layer=3, n_head=3, n_embd=96, block_size=64, batch_size=16, learning_rate=6e-3, muon_lr=0.03, warmup_iters=10),
     Candidate("4x128", n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=16, learning_rate=5e-3, muon_lr=0.03, warmup_iters=20),
     Candidate("6x192", n_layer=6, n_head=6, n_embd=192, block_size=128, batch_size=16, learning_rate=3e-3, muon_lr=0.02, warmup_iters=40),
@@ -81,7 +80,15 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("12x768", n_layer=12, n_head=12, n_embd=768, block_size=512, batch_size=64, learning_rate=1e-3, muon_lr=0.02, warmup_iters=300),
 )
 CHOSEN_KEYS = frozenset(RECIPE) | frozenset(CANDIDATES[0].settings()) | {
-    "max_iters", "eval_interval", "eval_iters", "init_from"}
+    "max_iters", "eval_interval", "eval_iters", "init_from", "decay_fraction"}
+
+# The share of a run its decay takes: DECAY_SHORT's at its iterations and fewer, DECAY_LONG's at its and
+# more, in proportion to log(iterations) between. Measured (val loss after fixed iterations, the decay
+# ending at the last): 3x96 at 1,850 iterations (a minute here) 1.592 and 1.603 over the last 80% against
+# 1.601 and 1.606 over 50-65% and 1.608 and 1.611 decaying to a tenth over half (two seeds); 2x64 at 450
+# (7 s) 1.878-1.879 over 50%, 65% or 80% (mean of three seeds); at 260-300, 40-50% beat 65-80% by 0.005-0.009.
+DECAY_SHORT, DECAY_LONG = (256, 0.4), (2048, 0.8)  # (iterations, share)
+
 
 PROBE_SHARE = 0.06  # of the budget, at most, spent measuring candidates
 PROBE_MIN_S, PROBE_MAX_S = 0.4, 15.0
@@ -93,12 +100,12 @@ SETUP_SHARE = 0.02  # of the budget, held back for building the run between the 
 
 # The loss law: predicted val loss = E + A / N^ALPHA + B / D^BETA, N the parameters inside the blocks,
 # D the tokens trained (those past REPEATS epochs of the train split count ever less). Fitted on Tiny
-# Shakespeare (char) with RECIPE and the candidates' settings: 13 runs of 2x64, 3x96 and 4x128 from
-# 0.3M to 4.5M tokens and 6x192 at 1M, each ending its decay at its horizon (seed 1337), val loss within
-# 0.0075 (rms) of the law (2x64 reached 1.648 at 4.5M tokens, 3x96 1.592 at 1.9M, 4x128 1.630 at 0.9M:
-# a minute's training each here). Left out: 6x192 at 0.4M tokens, its 40 warmup steps a fifth of its run
-# (1.861, the law 1.765). Bigger models are extrapolations. On other text the values are off; the trade
-# (a bigger model learns more per token but sees fewer) is what the choice rests on.
+# Shakespeare (char) with RECIPE and the candidates' rates: 13 runs (seed 1337, each decaying to zero over
+# its last 80%) of 2x64 (at batch 16), 3x96 and 4x128 from 0.3M to 4.5M tokens and 6x192 at 1M, val loss
+# within 0.0075 (rms) of the law (2x64 reached 1.648 at 4.5M tokens, 3x96 1.592 at 1.9M, 4x128 1.630 at
+# 0.9M: a minute's training each here). Left out: 6x192 at 0.4M tokens, its 40 warmup steps a fifth of
+# its run (1.861, the law 1.765). Bigger models are extrapolations. On other text the values are off;
+# the trade (a bigger model learns more per token but sees fewer) is what the choice rests on.
 E, A, ALPHA, B, BETA = 1.414, 1889.0, 0.82, 1822.0, 0.665
 REPEATS = 15.0
 # Bigger than this many parameters (in the blocks) per train token, a model would mostly learn its data
@@ -236,6 +243,13 @@ def past_the_best(measurements: Sequence[Measurement], seconds: float, train_tok
     return latest > before
 
 
+def decay_fraction(iterations: int) -> float:
+    """The share of a run of `iterations` steps over which its rate decays (DECAY_SHORT, DECAY_LONG)."""
+    (short, low), (long, high) = DECAY_SHORT, DECAY_LONG
+    between = math.log(min(max(iterations, short), long) / short) / math.log(long / short)  # 0 -> 1
+    return low + between * (high - low)
+
+
 def training_seconds(budget_s: float, elapsed: float) -> float:
     """The seconds left to train once `elapsed` seconds of the budget are spent: less the setup,
     the evals and the last eval and checkpoint (about EVAL_SHARE in all)."""
@@ -253,6 +267,7 @@ def budget_config(base: TrainConfig, choice: Choice) -> TrainConfig:
     return dataclasses.replace(
         candidate_config(base, best.measurement.candidate),
         max_iters=min(MAX_ITERS, iterations),
+        decay_fraction=decay_fraction(iterations),
         eval_interval=max(1, iterations // (EVALS + 1)),
         eval_iters=min(50, max(2, eval_iters)),
         init_from=None,
