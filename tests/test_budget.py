@@ -254,8 +254,8 @@ def test_a_budget_run_stops_on_its_clock_with_the_decay_done(char_dataset) -> No
 
 
 def test_a_budget_measures_no_candidate_bigger_than_one_that_loses(char_dataset) -> None:
-    # On the test clock every step takes one tick, so tokens/s follow the tokens a step trains: WIDE's
-    # quarter batch makes it lose to TINY, and BIGGER, past it, is not measured.
+    # On the test clock every step takes one tick, so tokens/s follow the tokens a step trains: 1x32's
+    # quarter batch makes it lose to 1x16, and 2x32, past it, is not measured.
     wide = dataclasses.replace(TINY, name="1x32", n_embd=32, batch_size=1)
     bigger = dataclasses.replace(TINY, name="2x32", n_layer=2, n_embd=32)
     events, _, _ = budget_run(char_dataset.name, MIN_BUDGET_S, candidates=[TINY, wide, bigger])
