@@ -265,6 +265,16 @@ def test_a_budget_measures_no_candidate_bigger_than_one_that_loses(char_dataset)
     assert "not measured: 2x32: bigger than 1x32, which is predicted to end worse than 1x16" in plan
 
 
+def test_a_budget_leaves_out_candidates_too_slow_to_measure_in_its_share(char_dataset) -> None:
+    # One tick a step: 2x48's step has ~18x 1x16's FLOPs, so its 4 probe steps would take ~1.4 s of the
+    # 0.4 s a 5 s budget sets aside for measuring.
+    slow = dataclasses.replace(TINY, name="2x48", n_layer=2, n_embd=48)
+    events, _, _ = budget_run(char_dataset.name, MIN_BUDGET_S, candidates=[TINY, slow])
+    plan = next(e for e in events if isinstance(e, Started)).plan
+    assert plan.startswith("budget: chose 1x16")
+    assert f"not measured: 2x48: measuring would take longer than the {probe_seconds(MIN_BUDGET_S):.1f} s" in plan
+
+
 def test_a_budget_does_not_resume(tiny_run: Path) -> None:
     from core.training.trainer import Trainer
 

@@ -104,7 +104,7 @@ def plan_budget(
     measurements: list[Measurement] = []
     skipped: list[str] = []
     last: tuple[TrainConfig, float] | None = None  # the last measured candidate's settings and step seconds
-    for candidate in candidates:
+    for index, candidate in enumerate(candidates):
         trial = candidate_config(config, candidate)
         problems = trial.problems(info.train_tokens, info.val_tokens)
         problem = problems[0][1] if problems else too_big(trial, info.train_tokens)
@@ -119,7 +119,7 @@ def plan_budget(
         if last is not None:
             expected = (PROBE_STEPS + 1) * last[1] * step_flops(trial) / step_flops(last[0])
             if clock() + expected > probe_end:
-                later = [c.name for c in candidates[candidates.index(candidate):]]
+                later = [c.name for c in candidates[index:]]
                 skipped.append(f"{', '.join(later)}: measuring would take longer than the "
                                f"{probe_seconds(config.budget_s):.1f} s set aside for it")
                 break
@@ -127,7 +127,7 @@ def plan_budget(
         measurements.append(Measurement(candidate, core_parameters(trial), speed))
         last = trial, trial.tokens_per_iter / speed
         if past_the_best(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens):
-            later = [c.name for c in candidates[candidates.index(candidate) + 1:]]
+            later = [c.name for c in candidates[index + 1:]]
             if later:
                 skipped.append(f"{', '.join(later)}: bigger than {candidate.name}, which is predicted to end "
                                f"worse than {measurements[-2].candidate.name}")

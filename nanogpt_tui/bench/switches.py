@@ -166,7 +166,7 @@ def switch_times(rounds: int = 3, size: tuple[int, int] = (120, 40), settle_s: f
     Returns `first_visit_ms` (screen -> ms, each screen's first visit after launch, the slowest of
     `launches` launches), `first_p95_ms` over all first visits of all launches, and `warm_ms` (every switch of
     `rounds` rounds through all screens, in each launch) and `warm_slowest_ms` (screen -> its slowest warm
-switch), each timed from the key press to the new screen painted.
+    switch), each timed from the key press to the new screen painted.
     """
     first_visits: dict[str, list[float]] = {}
     warm_ms: list[float] = []
