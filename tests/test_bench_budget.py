@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from rich.console import Console
 
 from nanogpt_tui import cli
-from nanogpt_tui.bench.budget import TimedRun, report, verdict
+from nanogpt_tui.bench.budget import TimedRun, median_run, report, verdict
 
 
 def runs(budget_val: float, fast: float, cpu: float) -> list[TimedRun]:
@@ -38,3 +40,19 @@ def test_cli_bench_budget_checks_its_budgets_first(capsys) -> None:
     assert "write a duration such as 90s" in capsys.readouterr().err
     assert cli.main(["bench", "budget", "--text", "no-such-file.txt"]) == 1
     assert "nanogpt-tui prepare shakespeare" in " ".join(capsys.readouterr().err.split())
+
+
+def test_rounds_give_each_side_its_median_run_and_the_others_beside_it() -> None:
+    rounds = [TimedRun("fast", 7.0, iters, val) for iters, val in ((170, 1.955), (200, 1.91), (150, 1.99))]
+    middle = median_run(rounds)
+    assert (middle.iters, middle.val_loss, middle.others) == (170, 1.955, [1.91, 1.99])
+    assert median_run([*rounds, TimedRun("fast", failure="out of memory")]).failure == "out of memory"
+    out = io.StringIO()
+    report({7.0: [middle]}, Console(file=out, width=250))
+    assert "val 1.955 (median; the other rounds 1.910, 1.990), 170 iterations" in out.getvalue()
+
+
+def test_cli_bench_refuses_fewer_than_one_pair(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "budget", "--pairs", "0"])
+    assert "'0' is not a whole number >= 1" in capsys.readouterr().err

@@ -16,11 +16,12 @@ from torch.overrides import TorchFunctionMode
 from core.model.arch import LADDER_ARCHS
 from core.model.forward_pass import forward_steps
 from core.model.ladder import build
+from core.settings.train_config import NANOGPT_INCOMPATIBLE
 
 # The functions whose calls say which math ran (the modules' own calls are recorded by hooks).
-WATCHED = {"layer_norm", "rms_norm", "gelu", "relu", "softmax", "scaled_dot_product_attention", "view_as_complex"}
+WATCHED = {"layer_norm", "rms_norm", "gelu", "relu", "softmax", "scaled_dot_product_attention", "view_as_complex", "cat"}
 IGNORED = (torch.nn.Dropout, torch.nn.Identity)  # identities at dropout 0, or a ladder step's missing LayerNorm
-KNOBS = ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head")
+KNOBS = tuple(NANOGPT_INCOMPATIBLE)  # the recipe's model knobs
 SHAPE = dict(block_size=16, vocab_size=30, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
 
 
@@ -79,6 +80,7 @@ def test_the_listed_steps_are_what_the_gpt_runs(knobs: dict[str, bool]) -> None:
     assert ("QK-norm" in text) == knobs["qk_norm"] and ("RMSNorm" in text) == knobs["rmsnorm"]
     assert ("ReLU²" in text) == knobs["relu2"] and ("GELU" in text) != knobs["relu2"]
     assert ("untied" in text) == (model.lm_head.weight is not model.transformer.wte.weight)
+    assert ("previous token" in text) == knobs["token_shift"]
 
 
 @pytest.mark.parametrize("arch", LADDER_ARCHS)

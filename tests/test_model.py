@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from core.model.gpt import GPT, ContextWindow, GPTConfig, KVCache, ModelError, keep_tokens
+from core.settings.train_config import NANOGPT_INCOMPATIBLE
 
 
 def tiny(vocab_size: int = 37, block_size: int = 16, bias: bool = True, n_layer: int = 2) -> GPT:
@@ -123,10 +125,11 @@ def test_kv_cache_equals_uncached_forward() -> None:
         model(x[:, :1], kv_cache=cache)
 
 
+@pytest.mark.parametrize("token_shift", [False, True])
 @torch.inference_mode()
-def test_generation_past_the_block_matches_uncached_window() -> None:
+def test_generation_past_the_block_matches_uncached_window(token_shift: bool) -> None:
     block = 8
-    model = tiny(block_size=block)
+    model = knobbed(block_size=block, token_shift=True) if token_shift else tiny(block_size=block)
     keep = keep_tokens(block)
     assert keep == 6
     cached, uncached = ContextWindow(model, use_cache=True), ContextWindow(model, use_cache=False)
@@ -145,14 +148,18 @@ def test_generation_past_the_block_matches_uncached_window() -> None:
 
 # ---- the modern recipe knobs --------------------------------------------------------------------
 
-KNOBS = ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head")
+KNOBS = tuple(NANOGPT_INCOMPATIBLE)
 
 
 def knobbed(block_size: int = 16, **knobs: bool) -> GPT:
+    """A small model with these knobs; a token shift's gain as if learned (it starts at zero: no shift)."""
     torch.manual_seed(0)
     config = GPTConfig(block_size=block_size, vocab_size=37, n_layer=2, n_head=2, n_embd=16, dropout=0.0,
                        bias=False, **knobs)
-    return GPT(config).eval()
+    model = GPT(config).eval()
+    if config.token_shift:
+        torch.nn.init.normal_(model.shift_gain)
+    return model
 
 
 def test_defaults_are_nanogpts_state_dict() -> None:
@@ -202,6 +209,24 @@ def test_each_knob_changes_what_it_should(monkeypatch: pytest.MonkeyPatch) -> No
     assert torch.allclose(mlp(h), expected)
 
 
+def test_the_token_shift_adds_its_share_of_the_previous_embedding() -> None:
+    plain = knobbed(rope=True)  # rope: no wpe is added to the token embeddings
+    torch.manual_seed(0)
+    shifted = GPT(dataclasses.replace(plain.config, token_shift=True))
+    assert set(shifted.state_dict()) == set(plain.state_dict()) | {"shift_gain"}
+    x = torch.randint(37, (2, 8))
+    assert torch.equal(shifted(x, x)[0], plain(x, x)[0])  # its gain starts at zero: the plain model
+    gain = torch.randn(16)
+    with torch.no_grad():
+        shifted.shift_gain.copy_(gain)
+    seen = {}
+    shifted.transformer.h[0].register_forward_pre_hook(lambda _m, args: seen.setdefault("x", args[0]))
+    shifted(x, x)
+    tok = shifted.transformer.wte(x)  # (2, 8, 16)
+    assert torch.allclose(seen["x"][:, 0], tok[:, 0])  # the first token has none before it
+    assert torch.allclose(seen["x"][:, 1:], tok[:, 1:] + gain * tok[:, :-1])
+
+
 def test_rope_positions_are_relative() -> None:
     """With RoPE and no wpe, attention depends only on relative positions: the same two tokens at
     positions (0, 1) and (5, 6) give the second the same query-key score."""
@@ -220,8 +245,7 @@ def test_rope_positions_are_relative() -> None:
 
 
 @pytest.mark.parametrize("knobs", [
-    dict(rope=True), dict(rmsnorm=True), dict(qk_norm=True), dict(relu2=True), dict(untie_head=True),
-    dict(rope=True, qk_norm=True, relu2=True), {k: True for k in KNOBS},
+    *({knob: True} for knob in KNOBS), dict(rope=True, qk_norm=True, relu2=True), dict.fromkeys(KNOBS, True),
 ])
 @torch.inference_mode()
 def test_knobs_kv_cache_equals_uncached(knobs: dict[str, bool]) -> None:
@@ -278,11 +302,10 @@ def test_knobs_round_trip_through_a_checkpoint(tmp_path) -> None:
 def test_config_from_args_takes_gpt_fields_only_and_round_trips_the_knobs() -> None:
     import dataclasses
 
-    ours = GPTConfig(block_size=16, vocab_size=37, n_layer=2, n_head=2, n_embd=16, rope=True, rmsnorm=True,
-                     qk_norm=True, relu2=True, untie_head=True)
+    ours = GPTConfig(block_size=16, vocab_size=37, n_layer=2, n_head=2, n_embd=16, **dict.fromkeys(KNOBS, True))
     assert GPTConfig.from_args(dataclasses.asdict(ours)) == ours
     # nanoGPT's model_args have seven keys: the knobs it lacks stay off; anything else in a dict is ignored.
     nanogpt = dict(n_layer=2, n_head=2, n_embd=16, block_size=16, bias=False, vocab_size=37, dropout=0.1)
     config = GPTConfig.from_args({**nanogpt, "learning_rate": 1e-3, "out_dir": "out"})
     assert {k: getattr(config, k) for k in nanogpt} == nanogpt
-    assert not any((config.rope, config.rmsnorm, config.qk_norm, config.relu2, config.untie_head))
+    assert not any(getattr(config, knob) for knob in KNOBS)

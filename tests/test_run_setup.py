@@ -9,7 +9,7 @@ import torch
 
 from core.model.gpt import GPTConfig
 from core.settings.presets import from_preset
-from core.settings.train_config import MODEL_KEYS
+from core.settings.train_config import MODEL_KEYS, NANOGPT_INCOMPATIBLE
 from core.training.setup import RunFolder, setup_run
 
 
@@ -31,11 +31,11 @@ def test_resuming_a_nanogpt_checkpoint_keeps_its_architecture(tiny_run: Path, tm
     # Settings asking for knobs: the checkpoint's architecture (nanoGPT's: every knob off) wins, so the
     # settings the run saves describe the model it trains.
     config = from_preset("tiny", dataset=ckpt["config"]["dataset"], device="cpu", max_iters=20,
-                         rope=True, rmsnorm=True, qk_norm=True, relu2=True, untie_head=True)
+                         **dict.fromkeys(NANOGPT_INCOMPATIBLE, True))
     folder = RunFolder()
     built, _ = setup_run(config, out_dir / "ckpt.pt", folder)
     try:
-        assert not any(getattr(built.config, knob) for knob in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head"))
+        assert not any(getattr(built.config, knob) for knob in NANOGPT_INCOMPATIBLE)
         assert {k: getattr(built.config, k) for k in MODEL_KEYS} == {
             k: getattr(built.model.config, k) for k in MODEL_KEYS}
     finally:

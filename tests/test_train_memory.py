@@ -9,8 +9,9 @@ import pytest
 from core.model.gpt import GPT, GPTConfig
 from core.settings.memory import parameter_count
 from core.settings.presets import from_preset
+from core.settings.train_config import NANOGPT_INCOMPATIBLE
 
-KNOBS = ["bias", "rope", "rmsnorm", "qk_norm", "relu2", "untie_head"]
+KNOBS = ["bias", *NANOGPT_INCOMPATIBLE]
 
 
 @pytest.mark.parametrize("knob", [None, *KNOBS])

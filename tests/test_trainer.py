@@ -35,7 +35,7 @@ from core.runs.events import (
 from core.runs.metrics import RECORD_TYPES, write_record
 from core.settings.presets import PRESETS, from_preset
 from core.settings.schedule import get_lr
-from core.settings.train_config import ConfigError, TrainConfig, apply_overrides
+from core.settings.train_config import NANOGPT_INCOMPATIBLE, ConfigError, TrainConfig, apply_overrides
 from core.tokens.tokenizers import CharTokenizer
 from core.training.trainer import Trainer
 
@@ -238,7 +238,7 @@ def test_resumed_run_continues_its_curve_exactly(dataset: str) -> None:
     assert a["history"]["evals"][-1] == b["history"]["evals"][-1]
 
 
-RECIPE = dict(rope=True, rmsnorm=True, qk_norm=True, relu2=True, untie_head=True, muon=True, wsd=True,
+RECIPE = dict(dict.fromkeys(NANOGPT_INCOMPATIBLE, True), muon=True, wsd=True,
               lr_decay_iters=30)  # the schedule of the whole run, also in its first half
 
 
@@ -260,8 +260,7 @@ def test_a_muon_run_with_every_knob_resumes_exactly(dataset: str) -> None:
     b = load_checkpoint(paths.runs_dir() / "split" / "ckpt.pt")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert "transformer.wpe.weight" not in a["model"] and "lm_head.weight" in a["model"]
-    assert {k: a["model_args"][k] for k in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head")} == \
-        {k: True for k in ("rope", "rmsnorm", "qk_norm", "relu2", "untie_head")}
+    assert {k: a["model_args"][k] for k in NANOGPT_INCOMPATIBLE} == dict.fromkeys(NANOGPT_INCOMPATIBLE, True)
     assert a["config"]["muon"] and a["optimizer"]["param_groups"][0]["muon"]
     # the lr schedule reaches Muon's group in proportion
     lrs = {e.iter: e.lr for e in straight if isinstance(e, Step)}

@@ -2,7 +2,7 @@
 
 The Model screen and `nanogpt-tui inspect` list these steps with their tensor shapes, so they must be
 the steps the model really takes: for the GPT with every recipe knob (rotary positions instead of `wpe`,
-QK-norm, RMSNorm, ReLU², an untied head), and for each step of the lecture's ladder (core.model.ladder).
+QK-norm, RMSNorm, ReLU², an untied head, the token shift), and for each step of the lecture's ladder (core.model.ladder).
 Each `ForwardStep` names what it runs in `calls`: a module by its dotted name (a block's or a head's
 index written `*`), or a function that module's forward calls, as `module:function` (`:function` for
 the model's own forward). tests/test_forward_pass.py runs each model with forward hooks and a
@@ -43,6 +43,8 @@ def _gpt(config: dict[str, Any], T: int) -> list[ForwardStep]:
     h = "transformer.h.*"
     S = ForwardStep
     steps = [S("idx (token ids)", f"(B, {T})"), S("wte(idx) token embeddings", f"(B, {T}, {C})", ("transformer.wte",))]
+    if config.get("token_shift"):
+        steps.append(S("tok + shift_gain · previous token's tok", f"(B, {T}, {C})", (":cat",)))
     if config.get("rope"):
         steps.append(S("x = tok (positions: rotary, in attention)", f"(B, {T}, {C})"))
     else:
@@ -101,7 +103,7 @@ def _ladder(arch: str, config: dict[str, Any], T: int) -> list[ForwardStep]:
         steps += [S("── sa_head: one head, hs = C ──", ""), *_head("sa_head", T, C, "  ")]
     elif arch in ("heads", "ffwd"):
         steps += [S(f"── sa_heads: each of the {H} heads ──", ""), *_head("sa_heads.heads.*", T, hs, "  "),
-                  S("heads joined (torch.cat)", f"(B, {T}, {C})")]
+                  S("heads joined (torch.cat)", f"(B, {T}, {C})", ("sa_heads:cat",))]
         if arch == "ffwd":
             steps.append(S("ffwd: Linear, ReLU", f"(B, {T}, {C})", ("ffwd.net.0", "ffwd.net.1", "ffwd.net.1:relu")))
     else:
@@ -111,7 +113,7 @@ def _ladder(arch: str, config: dict[str, Any], T: int) -> list[ForwardStep]:
         if layer_norm:
             steps.append(S("  ln1(x) LayerNorm", f"(B, {T}, {C})", (f"{b}.ln1", f"{b}.ln1:layer_norm")))
         steps += [S(f"  each of the {H} heads:", ""), *_head(f"{b}.sa.heads.*", T, hs, "    "),
-                  S("  heads joined, proj", f"(B, {T}, {C})", (f"{b}.sa.proj",)),
+                  S("  heads joined, proj", f"(B, {T}, {C})", (f"{b}.sa:cat", f"{b}.sa.proj")),
                   S("  x = x + sa(x)", f"(B, {T}, {C})")]
         if layer_norm:
             steps.append(S("  ln2(x) LayerNorm", f"(B, {T}, {C})", (f"{b}.ln2", f"{b}.ln2:layer_norm")))

@@ -2,8 +2,8 @@
 
 Modern recipe knobs, each off by default (GPTConfig): `rope` (rotary position embeddings, no wpe),
 `rmsnorm` (RMSNorm for every LayerNorm), `qk_norm` (RMS-normalised queries and keys), `relu2` (ReLU²
-in the MLP), `untie_head` (lm_head has its own weight). With all off the model is nanoGPT's, weights
-and math alike.
+in the MLP), `untie_head` (lm_head has its own weight), `token_shift` (each position's embedding adds a
+learned share of the previous token's). With all off the model is nanoGPT's, weights and math alike.
 
 Shapes in comments: B batch, T tokens in this call, C = n_embd, nh = n_head, hs = C // nh,
 V = vocab_size, S = tokens the attention looks at (cached + new).
@@ -68,6 +68,7 @@ class GPTConfig:
     qk_norm: bool = False  # RMS-normalise each head's queries and keys before attention
     relu2: bool = False  # relu(x)**2 instead of GELU in the MLP
     untie_head: bool = False  # lm_head gets a weight of its own instead of sharing wte's
+    token_shift: bool = False  # each position's embedding plus shift_gain x the previous token's
 
     def __post_init__(self) -> None:
         check_shape(self)
@@ -250,10 +251,12 @@ class KVCache:
         self.batch_size = batch_size
         self.block_size = config.block_size
         self.length = 0
+        self.last_embedding: torch.Tensor | None = None  # (B, 1, C): the latest token's, for token_shift
 
     def reset(self) -> None:
         """Forget the cached tokens (the buffers are reused, stale entries are never read)."""
         self.length = 0
+        self.last_embedding = None
 
 
 class GPT(nn.Module):
@@ -279,6 +282,8 @@ class GPT(nn.Module):
         if not config.untie_head:
             # Weight tying: the output projection is the token embedding (one tensor, two names).
             self.transformer.wte.weight = self.lm_head.weight
+        if config.token_shift:  # (C,) starts at zero: the model learns how much of the previous token to add
+            self.shift_gain = nn.Parameter(torch.zeros(config.n_embd))
 
         self.apply(self._init_weights)
         # GPT-2 scales the projections into the residual stream by depth, so its variance stays bounded.
@@ -315,6 +320,17 @@ class GPT(nn.Module):
         rotary = torch.complex(self.rope_cos[start : start + T].float(), self.rope_sin[start : start + T].float())
         return rotary.view(T, 1, 1, -1)  # broadcast over batch, q/k and heads
 
+    @staticmethod
+    def previous_embeddings(tok: torch.Tensor, kv_cache: KVCache | None) -> torch.Tensor:
+        """For token embeddings tok (B, T, C), each one's predecessor's (B, T, C): zeros before the first
+        token, the last cached token's before the first new one (the cache then keeps tok's last)."""
+        before = None if kv_cache is None else kv_cache.last_embedding
+        if kv_cache is not None:
+            kv_cache.last_embedding = tok[:, -1:]
+        if before is None:
+            before = torch.zeros_like(tok[:, :1])
+        return torch.cat([before, tok[:, :-1]], dim=1)
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -336,6 +352,8 @@ class GPT(nn.Module):
             raise ModelError(f"the KV cache holds batch size {kv_cache.batch_size}, the input has {B}")
 
         x = self.transformer.wte(idx)  # (B, T, C)
+        if self.config.token_shift:
+            x = x + self.shift_gain * self.previous_embeddings(x, kv_cache)
         rotary = self.rotation(start, T)
         if rotary is None:
             pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)

@@ -52,6 +52,7 @@ def parameter_count(cfg: TrainConfig, vocab_size: int) -> int:
     norm = C if cfg.rmsnorm else C + bias
     block = 2 * norm + (3 * C * C + 3 * bias) + (C * C + bias) + (4 * C * C + 4 * bias) + (4 * C * C + bias)
     embeddings = vocab_size * C * (2 if cfg.untie_head else 1) + (0 if cfg.rope else cfg.block_size * C)
+    embeddings += C if cfg.token_shift else 0  # shift_gain
     return embeddings + L * block + norm
 
 

@@ -24,9 +24,10 @@ from core.model.arch import ARCHS, GPT_ARCH, STEPS
 # The TrainConfig fields that shape the model (nanoGPT's `model_args`, plus the modern knobs): GPTConfig's
 # fields but vocab_size (the dataset's; tests/test_run_setup.py checks). A resumed run takes them from its checkpoint.
 MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout",
-              "rope", "rmsnorm", "qk_norm", "relu2", "untie_head")
+              "rope", "rmsnorm", "qk_norm", "relu2", "untie_head", "token_shift")
 # Knobs whose checkpoints nanoGPT's model.py cannot load (with their value in nanoGPT's recipe).
-NANOGPT_INCOMPATIBLE = {"rope": False, "rmsnorm": False, "qk_norm": False, "relu2": False, "untie_head": False}
+NANOGPT_INCOMPATIBLE = {"rope": False, "rmsnorm": False, "qk_norm": False, "relu2": False, "untie_head": False,
+                        "token_shift": False}
 FORM = "form"  # the problem key for what no single setting owns
 # The whole-number settings' ranges (inclusive). The upper bounds keep each value within what torch and
 # a checkpoint can hold (seed: torch's generators take 64 bits; the trainer adds iterations to it) and
@@ -124,6 +125,7 @@ class TrainConfig:
     qk_norm: bool = False  # RMS-normalise queries and keys before attention
     relu2: bool = False  # ReLU² instead of GELU in the MLP
     untie_head: bool = False  # an output head of its own instead of the token embedding's
+    token_shift: bool = False  # each position's embedding adds a learned share of the previous token's
     muon: bool = False  # Muon for the hidden 2-D weights; AdamW for embeddings, head and gains
     muon_lr: float = 0.02
     wsd: bool = False  # warmup-stable-decay: hold learning_rate, then decay linearly at the end

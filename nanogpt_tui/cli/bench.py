@@ -21,6 +21,17 @@ def shakespeare_text(given: str | None = None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (pairs, rounds), else a usage error."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return number
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "train":
         from nanogpt_tui.bench.train import bench_train
@@ -81,7 +92,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
         return 1
     from nanogpt_tui.bench.budget import bench_budget
 
-    bench_budget(text, budgets=budgets, presets=tuple(args.presets.split(",")), console=console)
+    bench_budget(text, budgets=budgets, presets=tuple(args.presets.split(",")), console=console, rounds=args.pairs)
     return 0
 
 
@@ -117,7 +128,8 @@ def add_commands(sub: Subcommands) -> None:
     p.add_argument("--vocab", default="char", choices=["char", "gpt2"], help="sample: vocabulary of the model")
     p.add_argument("--size-mb", type=int, default=100, help="prepare: size of the generated text")
     p.add_argument("--tokenizer", default="gpt2", choices=["char", "gpt2"], help="prepare: tokenizer")
-    p.add_argument("--pairs", type=int, default=3, help="prepare: prepare/bare pairs, in alternating order (default %(default)s)")
+    p.add_argument("--pairs", type=at_least_one, default=3, help="prepare: prepare/bare pairs, in alternating order; budget: "
+                   "rounds of each budget under a minute, the order alternating (default %(default)s)")
     p.add_argument("--text", metavar="FILE", help="prepare: repeat this text (default: cached Tiny Shakespeare, else generated words); "
                    "sample: train the quality model on it (default: ../shared/data or cached Tiny Shakespeare, else "
                    "generated text); speedrun/budget/gpu: Tiny Shakespeare (default: ../shared/data or the cache)")
