@@ -37,3 +37,14 @@ def test_help_says_the_bare_command_opens_the_app(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "Without a command it opens the app" in " ".join(capsys.readouterr().out.split())
+
+
+def test_every_commands_help_prints(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse formats help text with %: a stray one (a "1%" in a help) broke `sample --help`."""
+    commands = sorted({command.split()[1] for command, _action in options(monkeypatch) if len(command.split()) == 2})
+    assert "sample" in commands and "train" in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0, command
+        assert "usage:" in capsys.readouterr().out, command

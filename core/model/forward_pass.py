@@ -44,7 +44,7 @@ def _gpt(config: dict[str, Any], T: int) -> list[ForwardStep]:
     S = ForwardStep
     steps = [S("idx (token ids)", f"(B, {T})"), S("wte(idx) token embeddings", f"(B, {T}, {C})", ("transformer.wte",))]
     if config.get("token_shift"):
-        steps.append(S("tok + shift_gain · previous token's tok", f"(B, {T}, {C})", (":cat",)))
+        steps.append(S("tok += shift_gain · the previous token's tok", f"(B, {T}, {C})", (":cat",)))
     if config.get("rope"):
         steps.append(S("x = tok (positions: rotary, in attention)", f"(B, {T}, {C})"))
     else:

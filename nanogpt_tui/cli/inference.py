@@ -40,8 +40,8 @@ def add_checkpoint_flags(parser: argparse.ArgumentParser, device: str = "auto") 
 def add_precision_flag(parser: argparse.ArgumentParser, default: str = DEFAULT_PRECISION) -> None:
     parser.add_argument(
         "--precision", default=default, type=precision_name, metavar="|".join(PRECISIONS),
-        help=f"weights to run the model with (default {default}): "
-        + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items()),
+        help=(f"weights to run the model with (default {default}): "
+              + "; ".join(f"{name}: {text}" for name, text in PRECISIONS.items())).replace("%", "%%"),  # argparse formats %
     )
 
 
