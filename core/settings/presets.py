@@ -40,8 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {name: with_samples(settings) for name, set
     # about 7% of the run (a batch's forward pass is about a third of a step).
     "fast": dict(n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=32, dropout=0.0,
                  rope=True, qk_norm=True, token_shift=True, muon=True, muon_lr=0.04, learning_rate=6e-3,
-                 min_lr=6e-4,
-                 wsd=True, decay_fraction=0.4, warmup_iters=10, max_iters=260,
+                 min_lr=6e-4, wsd=True, decay_fraction=0.4, warmup_iters=10, max_iters=260,
                  eval_interval=65, eval_iters=5, log_interval=1),
     # nanoGPT's config/train_shakespeare_char.py, for a GPU.
     "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2,
