@@ -320,17 +320,6 @@ class GPT(nn.Module):
         rotary = torch.complex(self.rope_cos[start : start + T].float(), self.rope_sin[start : start + T].float())
         return rotary.view(T, 1, 1, -1)  # broadcast over batch, q/k and heads
 
-    @staticmethod
-    def previous_embeddings(tok: torch.Tensor, kv_cache: KVCache | None) -> torch.Tensor:
-        """For token embeddings tok (B, T, C), each one's predecessor's (B, T, C): zeros before the first
-        token, the last cached token's before the first new one (the cache then keeps tok's last)."""
-        before = None if kv_cache is None else kv_cache.last_embedding
-        if kv_cache is not None:
-            kv_cache.last_embedding = tok[:, -1:]
-        if before is None:
-            before = torch.zeros_like(tok[:, :1])
-        return torch.cat([before, tok[:, :-1]], dim=1)
-
     def forward(
         self,
         idx: torch.Tensor,
@@ -353,7 +342,13 @@ class GPT(nn.Module):
 
         x = self.transformer.wte(idx)  # (B, T, C)
         if self.config.token_shift:
-            x = x + self.shift_gain * self.previous_embeddings(x, kv_cache)
+            # Each token's predecessor: none (zeros) before the first, the last cached token's before new ones.
+            before = None if kv_cache is None else kv_cache.last_embedding  # (B, 1, C) or None
+            if before is None:
+                before = torch.zeros_like(x[:, :1])
+            if kv_cache is not None:
+                kv_cache.last_embedding = x[:, -1:]
+            x = x + self.shift_gain * torch.cat([before, x[:, :-1]], dim=1)  # (B, T, C)
         rotary = self.rotation(start, T)
         if rotary is None:
             pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)  # (T,)
