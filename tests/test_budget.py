@@ -175,6 +175,7 @@ def test_the_clock_steps_until_the_last_eval_must_start() -> None:
     assert now == 8.0  # the last step ended at 8 s: the last eval (2 s) ends at the deadline
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 8
     assert not clock.eval_fits(6.0) and clock.eval_fits(5.0)
+    assert clock.eval_fits(3.0, steps_after=3) and not clock.eval_fits(4.0, steps_after=3)
 
 
 def test_the_step_estimate_follows_the_run_and_a_pause_does_not_count() -> None:
@@ -211,9 +212,10 @@ class Ticks:
 
     def __init__(self) -> None:
         self.now = 1000.0
+        self.tick = TICK
 
     def __call__(self) -> float:
-        self.now += TICK
+        self.now += self.tick
         return self.now
 
 
@@ -251,6 +253,27 @@ def test_a_budget_run_stops_on_its_clock_with_the_decay_done(char_dataset) -> No
     assert evals[0].iter > 0 and len(evals) >= 2
     assert evals[-1].iter == finished.iter == len(steps)
     assert (Path(started.run_dir) / "ckpt.pt").is_file()
+
+
+def test_a_budget_run_faster_than_planned_spaces_its_evals(char_dataset) -> None:
+    # The machine speeds up once the plan is made: the run passes its planned max_iters. Its evals stay
+    # an interval apart, none at max_iters and none just before the last (it would show nothing new).
+    ticks = Ticks()
+    events: list[Event] = []
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, Started):
+            ticks.tick = TICK / 4
+
+    from core.training.trainer import Trainer
+
+    Trainer(TrainConfig(dataset=char_dataset.name, budget_s=MIN_BUDGET_S, run_name="budget", device="cpu"),
+            on_event, clock=ticks, candidates=[TINY]).run()
+    config = next(e for e in events if isinstance(e, Started)).config
+    evals = [e.iter for e in events if isinstance(e, Eval)]
+    assert isinstance(events[-1], Finished) and events[-1].iter > config.max_iters
+    assert min(b - a for a, b in zip(evals, evals[1:])) >= config.eval_interval // 2, evals
 
 
 def test_a_budget_measures_no_candidate_bigger_than_one_that_loses(char_dataset) -> None:

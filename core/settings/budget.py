@@ -314,9 +314,10 @@ class BudgetClock:
             return 1.0
         return (now + self.step_s - self.start) / max(self.end - self.start, 1e-9)
 
-    def eval_fits(self, now: float) -> bool:
-        """Whether an eval now still leaves time for a step and the last eval."""
-        return now + self.eval_s + self.step_s <= self.end
+    def eval_fits(self, now: float, steps_after: int = 1) -> bool:
+        """Whether an eval now still leaves time for `steps_after` more steps and the last eval. (An eval
+        just before the last one shows nothing new: the trainer asks for half an eval interval.)"""
+        return now + self.eval_s + steps_after * self.step_s <= self.end
 
     def took_eval(self, seconds: float) -> None:
         """An eval (with its checkpoints) took this long; the time since the last step was its."""

@@ -221,10 +221,13 @@ class Trainer:
             if self._handle_requests(run, progress, control):
                 reason = "stopped"
                 break
-            if (it % cfg.eval_interval == 0 or it == cfg.max_iters) and it != progress.last_eval:
-                if budget is None:
+            if budget is None:
+                if (it % cfg.eval_interval == 0 or it == cfg.max_iters) and it != progress.last_eval:
                     self._evaluate(run, progress)
-                elif it > 0 and budget.eval_fits(self.clock()):  # (an untrained model's loss is known: ln V)
+            # A budget run's max_iters is only the plan's estimate, and its last eval comes when the clock
+            # ends it; an untrained model's loss is known (ln V).
+            elif it > 0 and it % cfg.eval_interval == 0 and it != progress.last_eval:
+                if budget.eval_fits(self.clock(), max(1, cfg.eval_interval // 2)):
                     budget.took_eval(self._evaluate(run, progress))
             if cfg.sample_interval and it > run.start_iter and it % cfg.sample_interval == 0:
                 self._emit_sample(run, progress)
