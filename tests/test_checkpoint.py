@@ -35,7 +35,7 @@ def make_ckpt(seed: int = 0) -> dict[str, Any]:
         "tokenizer": {"kind": "char", "chars": CHARS},
         "dataset": {"name": "letters"},
         "history": {"steps": [[0, 2.3, 64, 0.1]], "evals": [[0, 2.3, 2.4]]},
-        "rng": {"torch": torch.get_rng_state(), "batch": torch.Generator().manual_seed(1).get_state()},
+        "rng": {"torch": torch.get_rng_state(), "batch": torch.Generator().manual_seed(1).get_state(), "batch_used": 3},
         "scaler": None,
         "version": checkpoint.VERSION,
     }
@@ -52,8 +52,21 @@ def test_round_trip(tmp_path: Path) -> None:
     loaded = load_checkpoint(path)
     assert same_weights(loaded["model"], ckpt["model"])
     assert loaded["tokenizer"] == ckpt["tokenizer"] and loaded["history"] == ckpt["history"]
-    assert torch.equal(loaded["rng"]["batch"], ckpt["rng"]["batch"])
+    assert torch.equal(loaded["rng"]["batch"], ckpt["rng"]["batch"]) and loaded["rng"]["batch_used"] == 3
     assert os.listdir(path.parent) == ["ckpt.pt"]  # no temp file left behind
+
+
+@pytest.mark.parametrize(("rng", "message"), [
+    ({"batch_used": -1}, r"its rng batch_used is -1 \(a int\), not a whole number"),
+    ({"batch_used": "3"}, r"its rng batch_used is '3' \(a str\), not a whole number"),
+    ({"batch": [1, 2]}, "its rng holds something other than generator states"),
+])
+def test_an_rng_entry_of_the_wrong_kind_is_refused(tmp_path: Path, rng: dict[str, Any], message: str) -> None:
+    ckpt = make_ckpt()
+    ckpt["rng"] |= rng
+    save_checkpoint(tmp_path / "ckpt.pt", ckpt)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "ckpt.pt")
 
 
 def test_missing_file(tmp_path: Path) -> None:

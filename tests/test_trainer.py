@@ -238,7 +238,7 @@ def test_resumed_run_continues_its_curve_exactly(dataset: str) -> None:
     assert a["history"]["evals"][-1] == b["history"]["evals"][-1]
 
 
-RECIPE = dict(dict.fromkeys(NANOGPT_INCOMPATIBLE, True), muon=True, wsd=True,
+RECIPE = dict(dict.fromkeys(NANOGPT_INCOMPATIBLE, True), muon=True, wsd=True, shuffle=True,
               lr_decay_iters=30)  # the schedule of the whole run, also in its first half
 
 
@@ -249,7 +249,7 @@ def test_a_muon_run_with_every_knob_resumes_exactly(dataset: str) -> None:
     # Settings left out are the checkpoint's architecture (MODEL_KEYS); the optimizer must match.
     refused = run(tiny(dataset, dropout=0.1), resume="split")[-1]
     assert isinstance(refused, Failed) and "muon=True" in refused.message
-    second = run(tiny(dataset, dropout=0.1, muon=True, wsd=True, lr_decay_iters=30), resume="split")
+    second = run(tiny(dataset, dropout=0.1, muon=True, wsd=True, shuffle=True, lr_decay_iters=30), resume="split")
     assert isinstance(second[0], Started) and second[0].resumed and isinstance(second[-1], Finished)
 
     def losses(events: list[Event]) -> dict[int, float]:

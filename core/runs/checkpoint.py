@@ -2,7 +2,7 @@
 
 A checkpoint is a `torch.save`d dict with nanoGPT's keys (`model`, `optimizer`, `model_args`,
 `iter_num`, `best_val_loss`, `config`) plus `tokenizer` (spec), `dataset` (dataset.json contents),
-`history`, `rng` (tensors only), `scaler` and `version`; see FORMATS.md. A nanoGPT `ckpt.pt`
+`history`, `rng` (generator states, and a count of windows), `scaler` and `version`; see FORMATS.md. A nanoGPT `ckpt.pt`
 (no `version`) is normalized on load into the same shape. `model_args["arch"]` names one of "Let's build
 GPT"'s step models (core.model.ladder); without it the model is the GPT.
 """
@@ -229,8 +229,11 @@ def checked_checkpoint(ckpt: dict[str, Any], path: Path | None = None, meta: str
     ckpt.setdefault("history", {"steps": [], "evals": []})
     _check_history(ckpt["history"])
     ckpt.setdefault("rng", None)
-    if ckpt["rng"] is not None and not all(isinstance(v, torch.Tensor) and v.dtype == torch.uint8 for v in ckpt["rng"].values()):
-        raise CheckpointError("its rng holds something other than generator states (byte tensors)")
+    if ckpt["rng"] is not None:
+        if "batch_used" in ckpt["rng"]:  # the windows of a shuffled epoch drawn (core.dataset.batches)
+            ckpt["rng"]["batch_used"] = _whole(ckpt["rng"]["batch_used"], "rng batch_used")
+        if not all(isinstance(v, torch.Tensor) and v.dtype == torch.uint8 for k, v in ckpt["rng"].items() if k != "batch_used"):
+            raise CheckpointError("its rng holds something other than generator states (byte tensors)")
     ckpt.setdefault("scaler", None)
     ckpt["version"] = _whole(ckpt.get("version", 0), "version")  # 0 = came from nanoGPT
     _check_weights(ckpt)

@@ -36,8 +36,9 @@ PRESETS: dict[str, dict[str, Any]] = {name: with_samples(settings) for name, set
     # 1.88 against 6.4 s side by side on 2 cores; 24 and 48 came between, 64 was slower. learning_rate
     # 6e-3 and muon_lr 0.03-0.04 beat 3e-3 and 0.02 (and 8e-3 / 0.05-0.06 at batch 32); 1e-2, relu2,
     # untie_head and warmup 0 did not help; the token shift did (val 1.854 at iteration 250 in `bench
-    # speedrun` against 1.874). Its evals are few and short: 5 batches a split every 65 iterations cost
-    # about 7% of the run (a batch's forward pass is about a third of a step).
+    # speedrun` against 1.874); `shuffle` made no sure difference in its half epoch (val at 275 iterations,
+    # seeds 1337, 7 and 1: 1.861, 1.855, 1.853 against 1.831, 1.858, 1.860). Its evals are few and short:
+    # 5 batches a split every 65 iterations cost about 7% of the run (a forward pass is a third of a step).
     "fast": dict(n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=32, dropout=0.0,
                  rope=True, qk_norm=True, token_shift=True, muon=True, muon_lr=0.04, learning_rate=6e-3,
                  min_lr=6e-4, wsd=True, decay_fraction=0.4, warmup_iters=10, max_iters=260,

@@ -127,6 +127,7 @@ class TrainConfig:
     untie_head: bool = False  # an output head of its own instead of the token embedding's
     token_shift: bool = False  # each position's embedding adds a learned share of the previous token's
     muon: bool = False  # Muon for the hidden 2-D weights; AdamW for embeddings, head and gains
+    shuffle: bool = False  # windows an epoch at a time, each token once per epoch (core.dataset.batches)
     muon_lr: float = 0.02
     wsd: bool = False  # warmup-stable-decay: hold learning_rate, then decay linearly at the end
     decay_fraction: float = 0.4  # with wsd: the share of the run spent decaying

@@ -192,7 +192,8 @@ def setup_run(
     optimizer = build_optimizer(model, cfg, device.type)  # AdamW, or Muon + AdamW with cfg.muon
     scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, cfg.dtype))
     forward_model = torch.compile(model) if cfg.compile else model
-    batches = BatchStream(data["train"], cfg.block_size, cfg.batch_size, batch_gen, device, dist.rank, dist.world_size)
+    batches = BatchStream(data["train"], cfg.block_size, cfg.batch_size, batch_gen, device, dist.rank, dist.world_size,
+                          shuffle=cfg.shuffle)
     progress = Progress(0, nonfinite=torch.zeros((), dtype=torch.bool, device=device))
     if ckpt is not None:
         progress = restore(ckpt, cfg, optimizer, scaler, batches, device, dist)
@@ -263,7 +264,7 @@ def restore(
     if "torch" in rng:
         torch.set_rng_state(rng["torch"])
     if "batch" in rng:
-        batches.generator.set_state(rng["batch"])
+        batches.restore(rng["batch"], rng.get("batch_used", 0))  # absent: saved before shuffle existed
     if "cuda" in rng and device.type == "cuda":
         torch.cuda.set_rng_state(rng["cuda"], device)
     if "mps" in rng and device.type == "mps":
@@ -280,7 +281,8 @@ def restore(
 def checkpoint_state(run: BuiltRun, progress: Progress) -> dict[str, Any]:
     """What a checkpoint holds (FORMATS.md): nanoGPT's keys, then ours (tokenizer, dataset, history, RNG
     states, the gradient scaler, the format's version)."""
-    rng = {"torch": torch.get_rng_state(), "batch": run.batches.generator_state()}
+    batch_state, batch_used = run.batches.state()
+    rng = {"torch": torch.get_rng_state(), "batch": batch_state, "batch_used": batch_used}
     if run.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(run.device)
     if run.device.type == "mps":  # dropout on MPS draws from its own generator
