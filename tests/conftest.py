@@ -23,6 +23,9 @@ from textual.app import App
 from textual.notifications import Notification
 
 from core.common import paths
+from core.common.cpu_threads import limit_spinning
+
+limit_spinning()  # the suite runs several workers on few cores: idle threads must not hold them
 
 SHAKESPEARE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
 DATASET_NAME, RUN_NAME = "small-char", "tiny-run"  # the names a fresh `char_dataset` / `tiny_run` has

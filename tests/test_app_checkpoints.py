@@ -17,6 +17,7 @@ from core.common import disk, paths
 from core.common.formatting import human_size
 from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.chat import ChatScreen
+from nanogpt_tui.screens import checkpoints as checkpoints_screen
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen, ConfirmModal, TextModal
 from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
 from nanogpt_tui.widgets.checkpoint_table import COLUMNS
@@ -315,7 +316,12 @@ async def test_the_table_follows_a_run_saved_and_finished_meanwhile_without_a_re
             assert isinstance(app.screen, CheckpointsScreen)  # never left, never refreshed by hand
 
 
-async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(tiny_run: Path) -> None:
+async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(
+    tiny_run: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A rest longer than the screen's own: on a busy machine (the suite's workers on 2 cores) one key
+    # press can take longer than 0.15 s, which is a rest.
+    monkeypatch.setattr(checkpoints_screen, "DEBOUNCE_S", 1.0)
     copy_run(tiny_run, paths.runs_dir() / "tiny-copy")
     app = NanoGPTApp()
     async with app.run_test(size=(140, 44)) as pilot:

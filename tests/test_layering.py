@@ -99,7 +99,7 @@ def test_checker_sees_forbidden_imports_and_cycles(tmp_path: Path) -> None:
 
 
 # The modules the app reads before torch loads (the Train screen's form, listings, the training child).
-TORCH_FREE = ("core.common.paths", "core.common.disk", "core.common.folder_lock", "core.common.safe_files",
+TORCH_FREE = ("core.common.paths", "core.common.cpu_threads", "core.common.disk", "core.common.folder_lock", "core.common.safe_files",
               "core.tokens.tokenizers", "core.tokens.spans", "core.tokens.bpe_train", "core.tokens.merges",
               "core.dataset.format", "core.dataset.files", "core.model.anatomy", "core.model.arch",
               "core.settings.train_config", "core.settings.presets", "core.settings.schedule",

@@ -2,9 +2,11 @@
 
 nanoGPT draws each window anywhere, independently: in a run that sees its data twice some tokens are
 read four times and others never. With `shuffle` a run draws an epoch at a time instead (`epoch_starts`):
-windows a block apart from a random phase, in a random order, so every token is read once per epoch (3x96
-trained 1,850 iterations, about two epochs of Tiny Shakespeare: val 1.574 and 1.581 against 1.587 and 1.594,
-seeds 1337 and 7; within the first epoch it makes no difference beyond the seed's).
+windows a block apart from a random phase, in a random order, so every token is read once per epoch. 3x96
+trained 1,850 iterations (about two epochs of Tiny Shakespeare; val on bench budget's windows): 1.578,
+1.576, 1.573, 1.577 against 1.587, 1.579, 1.588, 1.590 (seeds 1337, 1, 2, 3). Shorter runs gain less or
+nothing beyond the seed's spread: at 1,400 iterations 1.618 and 1.613 against 1.605 and 1.614 (seeds
+1337, 7); 2x64 at 275 iterations (half an epoch) 1.856 against 1.850 over three seeds.
 
 In a distributed run (core.training.distributed) every rank draws the same `world` x batch_size windows from
 the same generator and keeps rows rank, rank + world, ...: together the ranks train on exactly the

@@ -127,10 +127,10 @@ class TrainConfig:
     untie_head: bool = False  # an output head of its own instead of the token embedding's
     token_shift: bool = False  # each position's embedding adds a learned share of the previous token's
     muon: bool = False  # Muon for the hidden 2-D weights; AdamW for embeddings, head and gains
-    shuffle: bool = False  # windows an epoch at a time, each token once per epoch (core.dataset.batches)
     muon_lr: float = 0.02
     wsd: bool = False  # warmup-stable-decay: hold learning_rate, then decay linearly at the end
     decay_fraction: float = 0.4  # with wsd: the share of the run spent decaying
+    shuffle: bool = False  # windows an epoch at a time, each token once per epoch (core.dataset.batches)
     force: bool = False  # start even when the memory estimate says the run will not fit
     # tracking (nanoGPT's names): also log live to Weights & Biases (core.interop.tracking; needs wandb;
     # WANDB_MODE=offline logs without an account). metrics.jsonl is written either way.

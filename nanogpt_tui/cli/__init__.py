@@ -12,6 +12,7 @@ import atexit
 import gc
 
 from core.common import paths
+from core.common.cpu_threads import limit_spinning
 from nanogpt_tui.cli import bench, export, inference, inspect, ladder, listing, prepare, train
 from nanogpt_tui.cli.common import err_console, error_line, is_user_error
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_spinning()  # before torch loads, here or in a training child
     args = build_parser().parse_args(argv)
     if args.home:
         paths.set_home(args.home)
