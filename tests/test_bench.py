@@ -78,3 +78,17 @@ def test_paired_ratios_print_as_their_median_and_spread() -> None:
 
     assert ratio_spread([0.97, 1.01, 0.95, 0.99, 0.77]) == "0.970 (0.770 to 1.010 over 5 pairs)"
     assert ratio_spread([1.0]) == "1.000 (1.000 to 1.000 over 1 pair)"
+
+
+def test_piped_figures_keep_each_figure_on_one_line() -> None:
+    import io
+
+    from nanogpt_tui.bench.figures import print_figures
+    from nanogpt_tui.cli.common import CommandConsole
+
+    out = io.StringIO()  # not a terminal: as `nanogpt-tui bench ... | cat`
+    long = "val 1.597, 1,543 iterations, 59.9 s wall (3x96 (3 layers, 96 wide, 0.33M parameters in its blocks))"
+    print_figures("bench: a title longer than eighty columns, as every bench's title is, stays whole", {"1m": long},
+                  CommandConsole(file=out))
+    text = out.getvalue()
+    assert long in text and "stays whole" in text.splitlines()[0] and "\x1b[" not in text

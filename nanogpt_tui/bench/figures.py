@@ -1,4 +1,4 @@
-"""How the benchmarks print their figures: a two-column rich table (no torch, so data/ can use it)."""
+"""How the benchmarks print their figures: a two-column rich table (no torch)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from nanogpt_tui.cli.common import CommandConsole
+
 
 def print_figures(title: str, figures: dict[str, str], console: Console | None = None) -> None:
     """Print a two-column table of named, already formatted figures."""
@@ -16,7 +18,11 @@ def print_figures(title: str, figures: dict[str, str], console: Console | None =
     table.add_column(justify="right")
     for name, value in figures.items():
         table.add_row(name, value)
-    (console or Console()).print(table)
+    printer = console or CommandConsole()
+    if isinstance(printer, CommandConsole):
+        printer.print_whole(table)  # piped: each figure on one line, at the table's full width
+    else:
+        printer.print(table)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
