@@ -110,8 +110,8 @@ SETUP_SHARE = 0.02  # of the budget, held back for building the run between the 
 # 0.9M: a minute's training each here). Left out: 6x192 at 0.4M tokens, its 40 warmup steps a fifth of
 # its run (1.861, the law 1.765). Bigger models are extrapolations. On other text the values are off;
 # the trade (a bigger model learns more per token but sees fewer) is what the choice rests on. The runs had
-# no token shift and no shuffle, which lower the loss of a minute's run by 0.01-0.02 each (shuffle's share grows
-# with the epochs a run sees): the law's figures are that much high.
+# no token shift and no shuffle, which lower the loss of a minute's run by 0.01-0.02 and by ~0.01 (shuffle's
+# share grows with the epochs a run reads): the law's figures are that much high.
 E, A, ALPHA, B, BETA = 1.414, 1889.0, 0.82, 1822.0, 0.665
 REPEATS = 15.0
 # Bigger than this many parameters (in the blocks) per train token, a model would mostly learn its data
