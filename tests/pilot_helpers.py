@@ -3,6 +3,7 @@ their own (as a user starts `nanogpt-tui train` in another terminal)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from textual.app import App
 from textual.notifications import Notification
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Select
+from textual.worker import WorkerCancelled
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds: generous, the machine is shared and each process imports torch
@@ -44,6 +46,14 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the screen"
         await pilot.pause(0.05)
+
+
+async def workers_done(app: App[Any]) -> None:
+    """Wait until the app's workers have ended. One cancelled meanwhile has ended too: an exclusive worker
+    (a dataset's details, say) is cancelled when the screen starts another, which `wait_for_complete` raises."""
+    for worker in list(app.workers):
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
 
 
 @contextmanager

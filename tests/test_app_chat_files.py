@@ -9,7 +9,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from pilot_helpers import choices, notices, wait_for
+from pilot_helpers import choices, notices, wait_for, workers_done
 from test_app_chat import blocks, engine_reply, open_chat, send, set_setting, shown
 from textual.widgets import Input, Select, Switch
 
@@ -35,7 +35,7 @@ async def test_settings_persist_across_launches(tiny_run: Path) -> None:
         await wait_for(pilot, lambda: settings_file().is_file() and json.loads(settings_file().read_text()).get("colours"))
         # A value that is not valid is not saved: the file keeps the last valid one.
         await set_setting(pilot, screen, "temperature", "-1")
-        await app.workers.wait_for_complete()  # a save it started (it must not) would have landed
+        await workers_done(app)  # a save it started (it must not) would have landed
     saved = json.loads(settings_file().read_text())
     assert (saved["temperature"], saved["seed"], saved["stop"]) == (0.5, 11, ["\n\n", "The"])
 
@@ -106,7 +106,7 @@ async def test_the_transcript_is_saved_to_a_file_and_not_overwritten_unasked(tin
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
-        await app.workers.wait_for_complete()  # a write it started (it must not) would have landed
+        await workers_done(app)  # a write it started (it must not) would have landed
         assert target.read_text(encoding="utf-8") == "mine"
         await save_to(target)
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pilot_helpers import another_writer, notices, wait_for
+from pilot_helpers import another_writer, notices, wait_for, workers_done
 from textual.widgets import DataTable, Input, Label, Static
 
 from core.common import disk, paths
@@ -341,7 +341,7 @@ async def test_arrowing_through_rows_reads_only_the_row_the_cursor_rests_on(
         await pilot.press("down", "down", "down", "up")
         keys = list(screen.summaries)
         await wait_for(pilot, lambda: started)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert started == [Path(keys[2])] and details.showing(Path(keys[2]))
 

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pilot_helpers import notices, wait_for
+from pilot_helpers import notices, wait_for, workers_done
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 from textual.widgets import DataTable, ProgressBar, Static
@@ -216,7 +216,7 @@ async def test_cancelling_leaves_nothing_behind(small_text: Path, monkeypatch: p
         await wait_for(pilot, lambda: "Reading" in text_of(screen, "#data-status"))
         await pilot.press("escape")
         await wait_for(pilot, lambda: screen.preparing is None)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert "Cancelled" in text_of(screen, "#data-status")
         assert dataset_entries() == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from pilot_helpers import notices, wait_for
+from pilot_helpers import notices, wait_for, workers_done
 from rich.console import Console
 from textual.widgets import Select, Static, TabbedContent, Tabs, Tree
 
@@ -26,7 +26,7 @@ async def open_model_screen(pilot, app: NanoGPTApp) -> ModelScreen:
     screen = app.screen
     assert isinstance(screen, ModelScreen)
     await wait_for(pilot, lambda: screen.model is not None and screen.attention is not None, 60)
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
     return screen
 
@@ -91,7 +91,7 @@ async def test_model_screen_keys_drive_the_attention_view(tiny_run: Path) -> Non
         # The logit lens and the embedding follow the token cursor.
         await pilot.press("right")
         assert screen.query_one(TabbedContent).active == "tab-lens"
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         lens = shown(screen, "#model-lens")
         token = text[last - 3].replace(" ", "·")
@@ -134,7 +134,7 @@ async def test_untrained_model_from_settings_has_loss_ln_vocab(char_dataset, nan
         await wait_for(pilot, lambda: dataset.value == char_dataset.name)  # the form's dataset, chosen for the loss
         vocab = char_dataset.vocab_size
         await wait_for(pilot, lambda: "measured loss" in shown(screen, "#model-loss"), 60)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         loss_text = shown(screen, "#model-loss")
         assert f"ln(vocab_size) = ln({vocab}) = {math.log(vocab):.2f}" in loss_text

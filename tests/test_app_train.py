@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pilot_helpers import notices, wait_for
+from pilot_helpers import notices, wait_for, workers_done
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -100,7 +100,7 @@ async def test_train_pause_resume_stop(dataset: str) -> None:
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: shown_iteration(screen) > paused_at + 5)
         await pilot.press("ctrl+b")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await wait_for(pilot, lambda: screen.state == "finished")
 
         assert "Finished (stopped)" in shown(screen.query_one("#status", Static))
@@ -157,7 +157,7 @@ async def test_diverging_run_shows_the_failure(dataset: str) -> None:
         await choose_tiny_preset(pilot, screen)
         await type_into(pilot, screen, {**TINY, "max_iters": "40", "learning_rate": "1e6"})
         await pilot.press("ctrl+r")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await wait_for(pilot, lambda: screen.state == "failed")
 
         status = shown(screen.query_one("#status", Static))

@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from pilot_helpers import WAIT, another_writer, choices, notices, wait_for
+from pilot_helpers import WAIT, another_writer, choices, notices, wait_for, workers_done
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Button, Input, Select, Static
@@ -311,7 +311,7 @@ async def test_the_status_follows_a_run_renamed_on_the_checkpoints_screen(tiny_r
         await pilot.press("ctrl+r")
         status = screen.query_one("#status", Static)
         await wait_for(pilot, lambda: screen.state == "finished" and str(tiny_run) in flat(shown(status)))
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert app.trainer is None
 
         await pilot.press("f4")
@@ -404,7 +404,7 @@ async def test_an_existing_dataset_name_offers_to_replace_it(small_text: Path, c
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
         await wait_for(pilot, lambda: app.screen is screen and screen.preparing is None)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert load_dataset(char_dataset.name).val_fraction == 0.2
         assert sorted(p.name for p in paths.datasets_dir().iterdir()) == [char_dataset.name]
 
