@@ -157,6 +157,13 @@ def test_the_chosen_settings_replace_only_what_a_budget_chooses() -> None:
     assert config.problems() == []
 
 
+def test_a_budget_shuffles_only_a_run_that_reads_its_data_more_than_once() -> None:
+    tokens = choose(measured({"3x96": 45_000}), 50).best.tokens  # 2.25M
+    for train_tokens, shuffled in ((10**6, True), (10**7, False), (None, False)):
+        choice = choose(measured({"3x96": 45_000}), 50, train_tokens)
+        assert budget_config(TrainConfig(), choice).shuffle is shuffled, (tokens, train_tokens)
+
+
 def test_measuring_and_the_rest_take_a_share_of_the_budget() -> None:
     assert probe_seconds(7) < 1 and probe_seconds(300) < 0.1 * 300 and probe_seconds(24 * 3600) <= 15
     assert 0 < training_seconds(60, probe_seconds(60)) < 60 - probe_seconds(60)

@@ -40,7 +40,7 @@ from core.settings.train_config import MAX_ITERS, ConfigError, TrainConfig
 RECIPE: dict[str, Any] = dict(
     arch=GPT_ARCH,  # a budget trains the GPT, not a ladder step
     rope=True, qk_norm=True, token_shift=True, rmsnorm=False, relu2=False, untie_head=False, bias=False, dropout=0.0,
-    muon=True, wsd=True, shuffle=True, decay_lr=True, min_lr=0.0, gradient_accumulation_steps=1,
+    muon=True, wsd=True, decay_lr=True, min_lr=0.0, gradient_accumulation_steps=1,
     lr_decay_iters=0, log_interval=1, sample_interval=0,
 )
 
@@ -83,7 +83,7 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("12x768", n_layer=12, n_head=12, n_embd=768, block_size=512, batch_size=64, learning_rate=1e-3, muon_lr=0.02, warmup_iters=300),
 )
 CHOSEN_KEYS = frozenset(RECIPE) | frozenset(CANDIDATES[0].settings()) | {
-    "max_iters", "eval_interval", "eval_iters", "init_from", "decay_fraction"}
+    "max_iters", "eval_interval", "eval_iters", "init_from", "decay_fraction", "shuffle"}
 
 # The share of a run its decay takes: DECAY_SHORT's at its iterations and fewer, DECAY_LONG's at its and
 # more, in proportion to log(iterations) between. Measured (val loss after fixed iterations, the decay
@@ -199,6 +199,7 @@ class Choice:
     options: tuple[Option, ...]
     seconds: float  # the training time they were compared on
     skipped: tuple[str, ...] = ()  # candidates not measured, with why
+    train_tokens: int | None = None  # the train split's size, where known
 
     @property
     def best(self) -> Option:
@@ -234,7 +235,7 @@ def choose(measurements: Sequence[Measurement], seconds: float, train_tokens: in
         tokens = m.tokens_per_s * seconds
         per_iter = m.candidate.batch_size * m.candidate.block_size
         options.append(Option(m, tokens, max(1, int(tokens // per_iter)), predicted_loss(m.params, tokens, train_tokens)))
-    return Choice(tuple(sorted(options, key=lambda o: o.predicted)), seconds, tuple(skipped))
+    return Choice(tuple(sorted(options, key=lambda o: o.predicted)), seconds, tuple(skipped), train_tokens)
 
 
 def past_the_best(measurements: Sequence[Measurement], seconds: float, train_tokens: int | None = None) -> bool:
@@ -264,7 +265,7 @@ def training_seconds(budget_s: float, elapsed: float) -> float:
 
 def budget_config(base: TrainConfig, choice: Choice) -> TrainConfig:
     """The settings of the chosen run: the candidate's, with evals spaced over its expected iterations and
-    sized to take about EVAL_SHARE of its time. max_iters is that expectation, for progress displays: the
+    sized to take about EVAL_SHARE of its time, and `shuffle` when it will read its train split more than once. max_iters is that expectation, for progress displays: the
     clock, not max_iters, ends a budget run."""
     best = choice.best
     iterations = best.iterations
@@ -277,6 +278,9 @@ def budget_config(base: TrainConfig, choice: Choice) -> TrainConfig:
         eval_interval=max(1, iterations // (EVALS + 1)),
         eval_iters=min(50, max(2, eval_iters)),
         init_from=None,
+        # Epochs pay once a run reads its data more than once; before, they made no sure difference
+        # (core.dataset.batches), and nanoGPT's windows are the `fast` preset's: a short budget races it fairly.
+        shuffle=choice.train_tokens is not None and best.tokens > choice.train_tokens,
     )
 
 
