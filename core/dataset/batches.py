@@ -98,18 +98,17 @@ class BatchStream:
             self._ahead = self._draw()
 
     def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
-        count = self.batch_size * self.world  # every rank draws the world's windows and keeps its rows
         if not self.shuffle:
-            starts = draw_starts(self.data, self.block_size, count, self.generator)
-        else:
-            starts = []
-            while len(starts) < count:
-                if self._used == len(self._epoch):  # (also before the first epoch)
-                    self._epoch_state = self.generator.get_state()
-                    self._epoch, self._used = epoch_starts(len(self.data), self.block_size, self.generator), 0
-                taken = self._epoch[self._used : self._used + count - len(starts)]
-                starts += taken
-                self._used += len(taken)
+            return get_batch(self.data, self.block_size, self.batch_size, self.generator, self.device, self.rank, self.world)
+        count = self.batch_size * self.world  # every rank draws the world's windows and keeps its rows
+        starts: list[int] = []
+        while len(starts) < count:
+            if self._used == len(self._epoch):  # (also before the first epoch)
+                self._epoch_state = self.generator.get_state()
+                self._epoch, self._used = epoch_starts(len(self.data), self.block_size, self.generator), 0
+            taken = self._epoch[self._used : self._used + count - len(starts)]
+            starts += taken
+            self._used += len(taken)
         return windows(self.data, starts[self.rank :: self.world], self.block_size, self.device)
 
     def state(self) -> tuple[torch.Tensor, int]:
