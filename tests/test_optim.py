@@ -82,6 +82,14 @@ def test_build_optimizer_groups() -> None:
     assert sorted(matrices) == ["lm_head.weight", "transformer.wpe.weight", "transformer.wte.weight"]
     assert all(model.get_parameter(n).dim() == 1 for n in gains)
     assert [group_lr(g, 1.5e-3, cfg) for g in optimizer.param_groups] == pytest.approx([0.01, 1.5e-3, 1.5e-3])
+    # muon_momentum is the Muon group's: after one step its buffer holds (1 - momentum) of the gradient
+    cfg = TrainConfig(muon=True, muon_momentum=0.6)
+    optimizer = build_optimizer(model, cfg, "cpu")
+    model(torch.randint(37, (2, 16)), torch.randint(37, (2, 16)))[1].backward()
+    matrix = optimizer.param_groups[0]["params"][0]
+    gradient = matrix.grad.clone()
+    optimizer.step()
+    assert torch.allclose(optimizer.state[matrix]["momentum_buffer"], 0.4 * gradient)
 
 
 def test_muons_adamw_groups_step_as_torchs_adamw_and_resume_from_integer_steps() -> None:

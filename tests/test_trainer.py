@@ -122,7 +122,7 @@ def test_bad_overrides(item: str, message: str) -> None:
 
 def test_validate_names_every_problem_with_its_setting() -> None:
     cfg = TrainConfig(dataset="x", n_embd=30, n_head=4, batch_size=0, dropout=1.5, warmup_iters=3000, lr_decay_iters=2000,
-                      device="cpu")
+                      muon_momentum=1.0, device="cpu")
     with pytest.raises(ConfigError) as error:
         cfg.validate(train_tokens=1000, val_tokens=50)
     message = str(error.value)
@@ -130,6 +130,7 @@ def test_validate_names_every_problem_with_its_setting() -> None:
     for field, expected in (("n_embd", "n_embd (30) must be a multiple of n_head (4)"),
                             ("batch_size", "batch_size must be at least 1"), ("dropout", "dropout must be in [0, 1)"),
                             ("lr_decay_iters", "lr_decay_iters (2000) must exceed warmup_iters (3000)"),
+                            ("muon_momentum", "muon_momentum must be in [0, 1) (it is 1.0)"),
                             ("block_size", "the val split has 50 tokens, not more than block_size (64)")):
         assert expected in message and expected in problems[field]
     assert "train split" not in message

@@ -128,6 +128,7 @@ class TrainConfig:
     token_shift: bool = False  # each position's embedding adds a learned share of the previous token's
     muon: bool = False  # Muon for the hidden 2-D weights; AdamW for embeddings, head and gains
     muon_lr: float = 0.02
+    muon_momentum: float = 0.95  # Muon's Nesterov momentum (Keller Jordan's 0.95); short runs want less
     wsd: bool = False  # warmup-stable-decay: hold learning_rate, then decay linearly at the end
     decay_fraction: float = 0.4  # with wsd: the share of the run spent decaying
     shuffle: bool = False  # windows an epoch at a time, each token once per epoch (core.dataset.batches)
@@ -218,7 +219,7 @@ class TrainConfig:
             found.append(("budget_s", "budget_s is for one process: train with a budget without torchrun"))
         if not 0 < self.decay_fraction <= 1:
             found.append(("decay_fraction", f"decay_fraction must be in (0, 1] (it is {self.decay_fraction})"))
-        for name in ("beta1", "beta2"):
+        for name in ("beta1", "beta2", "muon_momentum"):
             if not 0 <= getattr(self, name) < 1:
                 found.append((name, f"{name} must be in [0, 1) (it is {getattr(self, name)})"))
         steps = self.gradient_accumulation_steps

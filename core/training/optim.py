@@ -117,7 +117,7 @@ def is_hidden_matrix(name: str, param: torch.Tensor) -> bool:
 def build_optimizer(model: GPT, config: TrainConfig, device_type: str) -> torch.optim.Optimizer:
     """nanoGPT's AdamW (model.configure_optimizers), or with `config.muon` a Muon optimizer.
 
-    Muon's groups: the hidden matrices (muon, lr muon_lr), then AdamW for the other matrices
+    Muon's groups: the hidden matrices (muon, lr muon_lr, momentum muon_momentum), then AdamW for the other matrices
     (embeddings, an untied head) with weight_decay, then AdamW for gains and biases without.
     The trainer scales every group's lr by get_lr(it) / learning_rate (see `group_lr`).
     """
@@ -131,7 +131,7 @@ def build_optimizer(model: GPT, config: TrainConfig, device_type: str) -> torch.
          "weight_decay": config.weight_decay},
         {"params": [p for n, p in named if p.dim() < 2], "weight_decay": 0.0},
     ]
-    return Muon([g for g in groups if g["params"]], lr=config.learning_rate, betas=betas)
+    return Muon([g for g in groups if g["params"]], lr=config.learning_rate, momentum=config.muon_momentum, betas=betas)
 
 
 def group_lr(group: dict[str, Any], lr: float, config: TrainConfig) -> float:
