@@ -258,6 +258,12 @@ def restore(
         optimizer.load_state_dict(ckpt["optimizer"])
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {error}") from None
+    # torch restores each group's settings with its state; the run's own win, so a --set on resume counts
+    # (the learning rates are set every step).
+    for group in optimizer.param_groups:
+        group["betas"] = (cfg.beta1, cfg.beta2)
+        if group.get("muon"):
+            group["momentum"] = cfg.muon_momentum
     if ckpt["scaler"] and scaler.is_enabled():
         scaler.load_state_dict(ckpt["scaler"])
     rng = ckpt["rng"] or {}
