@@ -65,15 +65,13 @@ class Candidate:
         return RECIPE | fields
 
 
-# Smallest first (measuring stops at the first that would not fit in its time). The small ones are for
-# CPUs (their rates measured on Tiny Shakespeare), the big ones for GPUs, where small models leave the
-# device idle and so train hardly faster than big ones (their rates follow nanoGPT's recipes: untested
-# here, where there is no GPU). 2x64 is the `fast` preset's model at its batch, 32: it trains 1.23x the
-# tokens a second of batch 16 on 2 cores, more on a busy machine, where each step's fixed costs grow;
-# in 7 s here that is 275 iterations at 32 against 450 at 16, val 1.877 against 1.878 (mean of three
-# seeds). The law takes its tokens as batch 16's: by 4.5M tokens they are worth as much (val 1.646
-# against 1.648), before that a little less, so the law favours 2x64 slightly in budgets of 15-40 s,
-# where 3x96 comes close.
+# Smallest first (measuring stops at the first that would not fit in its time). The small ones are for CPUs
+# (their rates measured on Tiny Shakespeare), the big ones for GPUs, where small models leave the device
+# idle and so train hardly faster than big ones (their rates follow nanoGPT's recipes: untested here, where
+# there is no GPU). 2x64 is the `fast` preset's model at its batch, 32: it trains 1.23x the tokens a second
+# of batch 16 on 2 cores, more on a busy machine, where each step's fixed costs grow; in 7 s here (the rates
+# before) that is 275 iterations at 32 against 450 at 16, val 1.877 against 1.878 (mean of three seeds). The
+# loss law below is fitted on its runs at batch 32.
 # The small ones' rates: Muon's momentum at 0.85, not 0.95, with AdamW's learning_rate 2-3x what it was
 # (each alone gains little): val after fixed iterations (the decay ending at the last) 2x64 at 230
 # iterations 1.829 against 1.887 (mean of five seeds; AdamW 6e-3 / 1.2e-2 / 1.8e-2 / 2.4e-2 at momentum
