@@ -270,9 +270,11 @@ def test_a_muon_run_with_every_knob_resumes_exactly(dataset: str) -> None:
 
 def test_a_resume_takes_the_betas_and_momentum_it_is_given(dataset: str) -> None:
     run(tiny(dataset, run_name="m", muon=True, max_iters=5))
-    assert isinstance(run(tiny(dataset, muon=True, muon_momentum=0.5, beta2=0.9, max_iters=8), resume="m")[-1], Finished)
+    resumed = run(tiny(dataset, muon=True, muon_momentum=0.5, beta2=0.9, weight_decay=0.3, max_iters=8), resume="m")
+    assert isinstance(resumed[-1], Finished)
     groups = load_checkpoint(paths.runs_dir() / "m" / "ckpt.pt")["optimizer"]["param_groups"]
     assert groups[0]["muon"] and groups[0]["momentum"] == 0.5 and all(g["betas"][1] == 0.9 for g in groups)
+    assert groups[1]["weight_decay"] == 0.3 and groups[2]["weight_decay"] == 0.0
 
 
 def test_every_preset_validates() -> None:

@@ -254,16 +254,15 @@ def restore(
     saved_muon = any(group.get("muon") for group in (ckpt.get("optimizer") or {}).get("param_groups", []))
     if saved_muon != cfg.muon:
         raise ConfigError(f"the checkpoint was trained with muon={saved_muon}: resume it with that setting", "muon")
+    # torch restores each group's settings (betas, momentum, weight decay) with its state; the run's own,
+    # as built from its config, win, so a --set on resume counts.
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
     try:
         optimizer.load_state_dict(ckpt["optimizer"])
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"the checkpoint's optimizer state does not fit this model: {error}") from None
-    # torch restores each group's settings with its state; the run's own win, so a --set on resume counts
-    # (the learning rates are set every step).
-    for group in optimizer.param_groups:
-        group["betas"] = (cfg.beta1, cfg.beta2)
-        if group.get("muon"):
-            group["momentum"] = cfg.muon_momentum
+    for group, own in zip(optimizer.param_groups, settings):
+        group.update(own)
     if ckpt["scaler"] and scaler.is_enabled():
         scaler.load_state_dict(ckpt["scaler"])
     rng = ckpt["rng"] or {}
