@@ -29,9 +29,9 @@ PRESETS: dict[str, dict[str, Any]] = {name: with_samples(settings) for name, set
                  log_interval=1),
     # The modern recipe on the model that reaches val loss 1.88 on Tiny Shakespeare (char) soonest on a CPU
     # (`nanogpt-tui bench speedrun`), by iteration 200. Tokens to 1.88 (batch 16, the rates before), and
-    # training tokens/s against 3 x 96 (one thread, side by side): 2 x 64 430k at 2.5x, 2 x 48 560k at 3.1x, 3 x
-    # 64 380k at 1.9x, 2 x 96 340k at 1.5x, 1 x 128 460k at 1.6x, 3 x 96 305k (the preset before: 13.8 s on 2
-    # cores). Batch 32 needs ~11% more tokens than 16 (250 iterations, not 450) but pays a step's fixed costs
+    # training tokens/s against 3 x 96 (one thread, side by side): 2 x 64 430k at 2.5x, 2 x 48 560k at 3.1x,
+    # 3 x 64 380k at 1.9x, 2 x 96 340k at 1.5x, 1 x 128 460k at 1.6x, 3 x 96 305k (the preset before: 13.8 s on
+    # 2 cores). Batch 32 needs ~11% more tokens than 16 (250 iterations, not 450) but pays a step's fixed costs
     # (Muon's orthogonalisation, the ops' dispatch) half as often: 5.7 s to 1.88 against 6.4 s side by side on 2
     # cores; 24 and 48 came between, 64 was slower. muon_lr 0.03-0.04 beat 0.02 (and 0.05-0.06 at batch 32);
     # relu2, untie_head and warmup 0 did not help; the token shift did (val 1.854 at iteration 250 in `bench
