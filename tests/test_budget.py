@@ -15,6 +15,7 @@ from core.settings.budget import (
     DECAY_LONG,
     DECAY_SHORT,
     EVALS,
+    PROBE_STEPS,
     BudgetClock,
     Candidate,
     Measurement,
@@ -28,6 +29,7 @@ from core.settings.budget import (
     past_the_best,
     predicted_loss,
     probe_seconds,
+    probe_steps,
     too_big,
     training_seconds,
 )
@@ -166,6 +168,7 @@ def test_a_budget_shuffles_only_a_run_that_reads_its_data_more_than_once() -> No
 
 def test_measuring_and_the_rest_take_a_share_of_the_budget() -> None:
     assert probe_seconds(7) < 1 and probe_seconds(300) < 0.1 * 300 and probe_seconds(24 * 3600) <= 15
+    assert probe_steps(7) == probe_steps(60) == PROBE_STEPS[0] < probe_steps(120) < probe_steps(300) == PROBE_STEPS[1]
     assert 0 < training_seconds(60, probe_seconds(60)) < 60 - probe_seconds(60)
     assert training_seconds(10, 11) == 0
 
@@ -284,15 +287,36 @@ def test_a_budget_run_faster_than_planned_spaces_its_evals(char_dataset) -> None
 
 
 def test_a_budget_measures_no_candidate_bigger_than_one_that_loses(char_dataset) -> None:
-    # On the test clock every step takes one tick, so tokens/s follow the tokens a step trains: 1x32's
-    # quarter batch makes it lose to 1x16, and 2x32, past it, is not measured.
-    wide = dataclasses.replace(TINY, name="1x32", n_embd=32, batch_size=1)
+    # On the test clock every step takes one tick, so tokens/s follow the tokens a step trains: 1x24's
+    # three quarters of a batch make it lose to 1x16 (though not at SPEED_HEADROOM times that speed, so it
+    # is measured), and 2x32, past it, is not measured.
+    wide = dataclasses.replace(TINY, name="1x24", n_embd=24, batch_size=3)
     bigger = dataclasses.replace(TINY, name="2x32", n_layer=2, n_embd=32)
     events, _, _ = budget_run(char_dataset.name, MIN_BUDGET_S, candidates=[TINY, wide, bigger])
     plan = next(e for e in events if isinstance(e, Started)).plan
     assert plan.startswith("budget: chose 1x16")
-    assert "1x16 " in plan.splitlines()[1] and "1x32 " in plan.splitlines()[1]  # both measured
-    assert "not measured: 2x32: bigger than 1x32, which is predicted to end worse than 1x16" in plan
+    assert "1x16 " in plan.splitlines()[1] and "1x24 " in plan.splitlines()[1]  # both measured
+    assert "not measured: 2x32: bigger than 1x24, which is predicted to end worse than 1x16" in plan
+
+
+def test_a_budget_does_not_measure_a_candidate_that_loses_even_at_the_last_ones_step_time(char_dataset) -> None:
+    # 1x32's batch is a quarter of 1x16's: in 1x16's step time (one tick) it would train a quarter of the
+    # tokens, too few even with SPEED_HEADROOM. Neither it nor 2x32 is measured.
+    wide = dataclasses.replace(TINY, name="1x32", n_embd=32, batch_size=1)
+    bigger = dataclasses.replace(TINY, name="2x32", n_layer=2, n_embd=32)
+    events, _, _ = budget_run(char_dataset.name, MIN_BUDGET_S, candidates=[TINY, wide, bigger])
+    plan = next(e for e in events if isinstance(e, Started)).plan
+    assert plan.startswith("budget: chose 1x16") and "predicted val loss" not in plan  # one measured
+    assert "not measured: 1x32, 2x32: even at 1x16's step time, 1x32 would end worse than 1x16" in plan
+
+
+def test_no_candidate_steps_faster_than_a_smaller_one() -> None:
+    # SPEED_HEADROOM's premise: each candidate has no fewer layers and no fewer FLOPs a step than the one before.
+    from core.training.budget import step_flops
+
+    configs = [candidate_config(TrainConfig(), candidate) for candidate in CANDIDATES]
+    for smaller, bigger in zip(configs, configs[1:]):
+        assert bigger.n_layer >= smaller.n_layer and step_flops(bigger) >= step_flops(smaller), bigger
 
 
 def test_a_budget_leaves_out_candidates_too_slow_to_measure_in_its_share(char_dataset) -> None:

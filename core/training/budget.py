@@ -3,9 +3,10 @@
 The Trainer calls `plan_budget` first thing for a run with `budget_s`: it times a few training steps of
 each candidate (core.settings.budget.CANDIDATES, smallest first) on random tokens of the dataset's
 vocabulary, on the run's device and dtype, and lets core.settings.budget choose. Measuring stops at the
-first candidate whose steps would not end within the share of the budget set aside for it, or after one
-predicted to end worse than the one before it; it skips any that would not fit in memory or in the
-dataset. Every second spent here counts in the budget.
+first candidate whose steps would not end within the share of the budget set aside for it, or that would
+end worse than the one before it even at that one's step time (SPEED_HEADROOM), or after one predicted
+to end worse than the one before it; it skips any that would not fit in memory or in the dataset. Every
+second spent here counts in the budget.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from core.model.gpt import GPT, GPTConfig
 from core.settings.budget import (
     CANDIDATES,
     EVAL_STEP_COST,
-    PROBE_STEPS,
+    SPEED_HEADROOM,
     BudgetClock,
     Candidate,
     Choice,
@@ -32,7 +33,9 @@ from core.settings.budget import (
     choose,
     core_parameters,
     past_the_best,
+    predicted_loss,
     probe_seconds,
+    probe_steps,
     too_big,
     training_seconds,
 )
@@ -49,7 +52,7 @@ def load_lazily_imported() -> None:
 
 
 def measure(config: TrainConfig, vocab_size: int, device: torch.device, clock: Callable[[], float],
-            steps: int = PROBE_STEPS) -> float:
+            steps: int) -> float:
     """Tokens/s of training `config`'s model (its optimizer, dtype and clipping) on random tokens, from the
     fastest of `steps` timed steps after an untimed warm-up one (other load on the machine only slows a
     step down: the fastest is the machine's speed, and the run's clock follows the real one)."""
@@ -101,6 +104,7 @@ def plan_budget(
     if device.type == "cpu":
         use_all_cpu_cores()  # as the run will: the speed depends on it
     probe_end = started + probe_seconds(config.budget_s)
+    steps = probe_steps(config.budget_s)
     measurements: list[Measurement] = []
     skipped: list[str] = []
     last: tuple[TrainConfig, float] | None = None  # the last measured candidate's settings and step seconds
@@ -117,19 +121,28 @@ def plan_budget(
             skipped.append(f"{candidate.name}: {error}")
             continue
         if last is not None:
-            expected = (PROBE_STEPS + 1) * last[1] * step_flops(trial) / step_flops(last[0])
+            later = ", ".join(c.name for c in candidates[index:])
+            expected = (steps + 1) * last[1] * step_flops(trial) / step_flops(last[0])
             if clock() + expected > probe_end:
-                later = [c.name for c in candidates[index:]]
-                skipped.append(f"{', '.join(later)}: measuring would take longer than the "
+                skipped.append(f"{later}: measuring would take longer than the "
                                f"{probe_seconds(config.budget_s):.1f} s set aside for it")
                 break
-        speed = measure(trial, info.vocab_size, device, clock)
+            # At best it trains its batch in the last one's step time (SPEED_HEADROOM); if it would lose even
+            # so, bigger ones would too (past_the_best's reason).
+            seconds = training_seconds(config.budget_s, clock() - started)
+            best_speed = SPEED_HEADROOM * trial.tokens_per_iter / last[1]
+            previous = measurements[-1]
+            if (predicted_loss(core_parameters(trial), best_speed * seconds, info.train_tokens) >
+                    predicted_loss(previous.params, previous.tokens_per_s * seconds, info.train_tokens)):
+                skipped.append(f"{later}: even at {previous.candidate.name}'s step time, {candidate.name} would end "
+                               f"worse than {previous.candidate.name}")
+                break
+        speed = measure(trial, info.vocab_size, device, clock, steps)
         measurements.append(Measurement(candidate, core_parameters(trial), speed))
         last = trial, trial.tokens_per_iter / speed
         if past_the_best(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens):
-            later = [c.name for c in candidates[index + 1:]]
-            if later:
-                skipped.append(f"{', '.join(later)}: bigger than {candidate.name}, which is predicted to end "
+            if later := ", ".join(c.name for c in candidates[index + 1:]):
+                skipped.append(f"{later}: bigger than {candidate.name}, which is predicted to end "
                                f"worse than {measurements[-2].candidate.name}")
             break
     choice = choose(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens, skipped)
