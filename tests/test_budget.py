@@ -15,7 +15,6 @@ from core.settings.budget import (
     DECAY_LONG,
     DECAY_SHORT,
     EVALS,
-    PROBE_STEPS,
     BudgetClock,
     Candidate,
     Measurement,
@@ -29,7 +28,6 @@ from core.settings.budget import (
     past_the_best,
     predicted_loss,
     probe_seconds,
-    probe_steps,
     too_big,
     training_seconds,
 )
@@ -168,7 +166,6 @@ def test_a_budget_shuffles_only_a_run_that_reads_its_data_more_than_once() -> No
 
 def test_measuring_and_the_rest_take_a_share_of_the_budget() -> None:
     assert probe_seconds(7) < 1 and probe_seconds(300) < 0.1 * 300 and probe_seconds(24 * 3600) <= 15
-    assert probe_steps(7) == probe_steps(60) == PROBE_STEPS[0] < probe_steps(120) < probe_steps(300) == PROBE_STEPS[1]
     assert 0 < training_seconds(60, probe_seconds(60)) < 60 - probe_seconds(60)
     assert training_seconds(10, 11) == 0
 

@@ -4,9 +4,9 @@ A run with `TrainConfig.budget_s` (`nanogpt-tui train --budget 2m`, the Train sc
 gets the best model this machine can train in that time. core.training.budget measures; this module decides:
 
 1. Measure: each candidate of CANDIDATES (smallest first) trains a few steps on random tokens, timed
-   (`probe_seconds`: a small share of the budget, `probe_steps`; candidates that would not fit in it are
-   left out, and so are those that would lose even at the best speed the last measured one allows,
-   SPEED_HEADROOM, and those bigger than one predicted to end worse than the one before it: `past_the_best`).
+   (`probe_seconds`: a small share of the budget; candidates that would not fit in it are left out, and
+   so are those that would lose even at the best speed the last measured one allows, SPEED_HEADROOM, and
+   those bigger than one predicted to end worse than the one before it: `past_the_best`).
 2. Choose (`choose`): with its measured tokens/s each candidate would see `tokens = speed x seconds
    left`; the one whose predicted val loss (`predicted_loss`, a scaling law fitted on Tiny Shakespeare
    with this recipe) is lowest wins. A bigger model learns more per token but sees fewer of them.
@@ -104,7 +104,7 @@ DECAY_SHORT, DECAY_LONG = (256, 0.4), (2048, 0.8)  # (iterations, share)
 
 PROBE_SHARE = 0.06  # of the budget, at most, spent measuring candidates
 PROBE_MIN_S, PROBE_MAX_S = 0.4, 15.0
-PROBE_STEPS = (3, 10)  # timed steps per candidate (after one untimed warm-up step): a short budget's, a long one's
+PROBE_STEPS = 3  # timed steps per candidate, after one untimed warm-up step
 # A bigger candidate's step (no fewer layers, no fewer FLOPs: a test holds CANDIDATES to it) takes at least as
 # long as a smaller one's. So before measuring it, its best possible speed is known: its batch in the last
 # measured step time, with this headroom for that measurement's noise. Where even that loses, measuring it
@@ -166,13 +166,6 @@ def too_big(config: TrainConfig, train_tokens: int) -> str | None:
 def probe_seconds(budget_s: float) -> float:
     """The time measuring the candidates may take out of a budget."""
     return min(PROBE_MAX_S, max(PROBE_MIN_S, PROBE_SHARE * budget_s))
-
-
-def probe_steps(budget_s: float) -> int:
-    """Timed steps per candidate: more in a long budget, where a busy machine's noise in a few steps could
-    swing the choice between two candidates the law rates level, and ten steps cost well under 1%."""
-    fewest, most = PROBE_STEPS
-    return min(most, max(fewest, round(budget_s / 30)))
 
 
 def candidate_config(base: TrainConfig, candidate: Candidate) -> TrainConfig:

@@ -23,6 +23,7 @@ from core.model.gpt import GPT, GPTConfig
 from core.settings.budget import (
     CANDIDATES,
     EVAL_STEP_COST,
+    PROBE_STEPS,
     SPEED_HEADROOM,
     BudgetClock,
     Candidate,
@@ -35,7 +36,6 @@ from core.settings.budget import (
     past_the_best,
     predicted_loss,
     probe_seconds,
-    probe_steps,
     too_big,
     training_seconds,
 )
@@ -52,7 +52,7 @@ def load_lazily_imported() -> None:
 
 
 def measure(config: TrainConfig, vocab_size: int, device: torch.device, clock: Callable[[], float],
-            steps: int) -> float:
+            steps: int = PROBE_STEPS) -> float:
     """Tokens/s of training `config`'s model (its optimizer, dtype and clipping) on random tokens, from the
     fastest of `steps` timed steps after an untimed warm-up one (other load on the machine only slows a
     step down: the fastest is the machine's speed, and the run's clock follows the real one)."""
@@ -104,7 +104,6 @@ def plan_budget(
     if device.type == "cpu":
         use_all_cpu_cores()  # as the run will: the speed depends on it
     probe_end = started + probe_seconds(config.budget_s)
-    steps = probe_steps(config.budget_s)
     measurements: list[Measurement] = []
     skipped: list[str] = []
     last: tuple[TrainConfig, float] | None = None  # the last measured candidate's settings and step seconds
@@ -122,7 +121,7 @@ def plan_budget(
             continue
         if last is not None:
             later = ", ".join(c.name for c in candidates[index:])
-            expected = (steps + 1) * last[1] * step_flops(trial) / step_flops(last[0])
+            expected = (PROBE_STEPS + 1) * last[1] * step_flops(trial) / step_flops(last[0])
             if clock() + expected > probe_end:
                 skipped.append(f"{later}: measuring would take longer than the "
                                f"{probe_seconds(config.budget_s):.1f} s set aside for it")
@@ -137,7 +136,7 @@ def plan_budget(
                 skipped.append(f"{later}: even at {previous.candidate.name}'s step time, {candidate.name} would end "
                                f"worse than {previous.candidate.name}")
                 break
-        speed = measure(trial, info.vocab_size, device, clock, steps)
+        speed = measure(trial, info.vocab_size, device, clock)
         measurements.append(Measurement(candidate, core_parameters(trial), speed))
         last = trial, trial.tokens_per_iter / speed
         if past_the_best(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens):
