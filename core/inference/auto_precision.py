@@ -50,7 +50,7 @@ FAST_FLAGS = {"bfloat16": ("avx512_bf16", "amx_bf16"), "int8": ("avx512_bf16", "
 
 def fast_instructions(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
     """Per low precision, whether this CPU has the instructions its kernels are fast with, in words
-    ("yes (avx512_vnni)", "no (needs avx512_bf16 or amx_bf16)", or unknown where no flags can be read)."""
+    ("yes (avx512_bf16)", "no (needs avx512_bf16 or amx_bf16)", or unknown where no flags can be read)."""
     try:
         with cpuinfo.open(encoding="utf-8", errors="replace") as file:
             line = next((line for line in file if line.startswith(("flags", "Features"))), "")
