@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
 
 def make_screen(mode: str) -> Screen:
     return screen_class(mode)()
+
+
+@dataclass
+class WarmedUp(Message):
+    """The app's `warm_up` has imported every screen's module."""
 
 
 @dataclass
@@ -125,6 +131,22 @@ class NanoGPTApp(App[None]):
         # its widgets for its whole life makes little garbage that only a full pass would free.
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, 100)
+        self.post_message(WarmedUp())
+
+    def on_warmed_up(self) -> None:
+        """Read every screen's stylesheet now, in one parse, while the user looks at the first screen: on a
+        screen's first visit Textual would read its file and parse the whole stylesheet again (each file's
+        rules name its screen, so nothing shown changes)."""
+        added = False
+        for mode in SCREEN_CLASSES:
+            screen = screen_class(mode)
+            if isinstance(screen.CSS_PATH, str):  # found, as Textual finds it, beside the screen's module
+                path = str((Path(inspect.getfile(screen)).parent / screen.CSS_PATH).resolve())
+                if not self.stylesheet.has_source(path):
+                    self.stylesheet.read(path)
+                    added = True
+        if added:
+            self.stylesheet.reparse()
 
     def action_help(self) -> None:
         help_screen = screen_class("help")

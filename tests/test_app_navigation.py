@@ -142,3 +142,35 @@ async def test_a_screen_shown_again_is_not_restyled_from_scratch(monkeypatch: py
         await wait_for(pilot, lambda: app.current_mode == other)
         await pilot.pause()
         assert refreshed == []
+
+
+async def test_no_first_visit_reads_its_stylesheet_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the app has warmed up, every screen's stylesheet is read: a first visit does not read its file
+    and parse the whole stylesheet again. (The paths are the ones Textual gives each screen.)"""
+    from textual.css.stylesheet import Stylesheet
+
+    read: list[str] = []
+    original = Stylesheet.read
+
+    def recording(stylesheet: Stylesheet, filename: str) -> None:
+        read.append(str(filename))
+        original(stylesheet, filename)
+
+    warmed: list[bool] = []
+    warm_up_done = NanoGPTApp.on_warmed_up
+
+    def noting(app: NanoGPTApp) -> None:
+        warm_up_done(app)
+        warmed.append(True)
+
+    monkeypatch.setattr(Stylesheet, "read", recording)
+    monkeypatch.setattr(NanoGPTApp, "on_warmed_up", noting)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: bool(warmed))
+        read.clear()
+        for mode, (key, _, _) in SCREENS.items():
+            await pilot.press(key)
+            await wait_for(pilot, lambda: app.current_mode == mode)
+            assert all(app.stylesheet.has_source(str(path)) for path in app.screen.css_path), mode
+        assert read == []
