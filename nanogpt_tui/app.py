@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Iterable
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.stylesheet import StylesheetError
 from textual.driver import Driver
 from textual.message import Message
 from textual.reactive import var
@@ -143,7 +144,10 @@ class NanoGPTApp(App[None]):
             if isinstance(screen.CSS_PATH, str):  # found, as Textual finds it, beside the screen's module
                 path = str((Path(inspect.getfile(screen)).parent / screen.CSS_PATH).resolve())
                 if not self.stylesheet.has_source(path):
-                    self.stylesheet.read(path)
+                    try:
+                        self.stylesheet.read(path)
+                    except StylesheetError:
+                        continue  # (a broken install: the screen's visit says so, as Textual does)
                     added = True
         if added:
             self.stylesheet.reparse()

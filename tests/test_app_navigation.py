@@ -174,3 +174,24 @@ async def test_no_first_visit_reads_its_stylesheet_again(monkeypatch: pytest.Mon
             await wait_for(pilot, lambda: app.current_mode == mode)
             assert all(app.stylesheet.has_source(str(path)) for path in app.screen.css_path), mode
         assert read == []
+
+
+async def test_a_missing_stylesheet_does_not_stop_the_app_warming_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken install (a screen's .tcss gone) is the screen's to report on its visit, not the launch's."""
+    from nanogpt_tui.screens.model import ModelScreen
+
+    warmed: list[bool] = []
+    warm_up_done = NanoGPTApp.on_warmed_up
+
+    def noting(app: NanoGPTApp) -> None:
+        warm_up_done(app)
+        warmed.append(True)
+
+    monkeypatch.setattr(ModelScreen, "CSS_PATH", "missing.tcss")
+    monkeypatch.setattr(NanoGPTApp, "on_warmed_up", noting)
+    app = NanoGPTApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: bool(warmed))
+        await pilot.press(SCREENS["chat"][0])
+        await wait_for(pilot, lambda: app.current_mode == "chat")
+        assert all(app.stylesheet.has_source(str(path)) for path in app.screen.css_path)
