@@ -144,6 +144,19 @@ async def test_a_screen_shown_again_is_not_restyled_from_scratch(monkeypatch: py
         assert refreshed == []
 
 
+def note_warm_up(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A list that gets an item once the app has handled the end of its warm-up (`on_warmed_up`)."""
+    warmed: list[bool] = []
+    warm_up_done = NanoGPTApp.on_warmed_up
+
+    def noting(app: NanoGPTApp) -> None:
+        warm_up_done(app)
+        warmed.append(True)
+
+    monkeypatch.setattr(NanoGPTApp, "on_warmed_up", noting)
+    return warmed
+
+
 async def test_no_first_visit_reads_its_stylesheet_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """Once the app has warmed up, every screen's stylesheet is read: a first visit does not read its file
     and parse the whole stylesheet again. (The paths are the ones Textual gives each screen.)"""
@@ -156,15 +169,8 @@ async def test_no_first_visit_reads_its_stylesheet_again(monkeypatch: pytest.Mon
         read.append(str(filename))
         original(stylesheet, filename)
 
-    warmed: list[bool] = []
-    warm_up_done = NanoGPTApp.on_warmed_up
-
-    def noting(app: NanoGPTApp) -> None:
-        warm_up_done(app)
-        warmed.append(True)
-
     monkeypatch.setattr(Stylesheet, "read", recording)
-    monkeypatch.setattr(NanoGPTApp, "on_warmed_up", noting)
+    warmed = note_warm_up(monkeypatch)
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: bool(warmed))
@@ -180,15 +186,8 @@ async def test_a_missing_stylesheet_does_not_stop_the_app_warming_up(monkeypatch
     """A broken install (a screen's .tcss gone) is the screen's to report on its visit, not the launch's."""
     from nanogpt_tui.screens.model import ModelScreen
 
-    warmed: list[bool] = []
-    warm_up_done = NanoGPTApp.on_warmed_up
-
-    def noting(app: NanoGPTApp) -> None:
-        warm_up_done(app)
-        warmed.append(True)
-
     monkeypatch.setattr(ModelScreen, "CSS_PATH", "missing.tcss")
-    monkeypatch.setattr(NanoGPTApp, "on_warmed_up", noting)
+    warmed = note_warm_up(monkeypatch)
     app = NanoGPTApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: bool(warmed))
