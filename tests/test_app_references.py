@@ -17,6 +17,7 @@ from nanogpt_tui.app import NanoGPTApp
 from nanogpt_tui.screens.checkpoints import CheckpointsScreen
 from nanogpt_tui.screens.compare import CompareScreen
 from nanogpt_tui.screens.watch import WatchScreen
+from nanogpt_tui.widgets.checkpoint_details import CheckpointDetails
 from nanogpt_tui.widgets.loss_plot import LossPlot
 
 
@@ -40,8 +41,10 @@ async def test_the_lines_show_labelled_on_every_plot_and_b_hides_them(tiny_run: 
         await wait_for(pilot, lambda: isinstance(app.screen, CheckpointsScreen) and key in app.screen.summaries)
         table = app.screen.query_one("#ckpt-table", DataTable)
         table.move_cursor(row=table.get_row_index(key))
-        plot = app.screen.query_one("#ckpt-plot", LossPlot)
-        await wait_for(pilot, lambda: plot.references == expected and plot.steps.points)
+        plot, details = app.screen.query_one("#ckpt-plot", LossPlot), app.screen.query_one(CheckpointDetails)
+        # The run's best.pt may be the row shown first (same dataset, same lines): wait for ckpt.pt's own
+        # curves, drawn once the cursor has rested on its row, not for whichever row was drawn before.
+        await wait_for(pilot, lambda: details.showing(Path(key)) and plot.references == expected and plot.steps.points)
         assert all(line.label in legend(plot) for line in expected)
 
         plot.focus()
