@@ -106,7 +106,7 @@ def plan_budget(
     probe_end = started + probe_seconds(config.budget_s)
     measurements: list[Measurement] = []
     skipped: list[str] = []
-    last: tuple[TrainConfig, float] | None = None  # the last measured candidate's settings and step seconds
+    measured: TrainConfig | None = None  # the settings of the last candidate measured (measurements[-1])
     for index, candidate in enumerate(candidates):
         trial = candidate_config(config, candidate)
         problems = trial.problems(info.train_tokens, info.val_tokens)
@@ -119,9 +119,11 @@ def plan_budget(
         except ConfigError as error:
             skipped.append(f"{candidate.name}: {error}")
             continue
-        if last is not None:
+        if measured is not None:
+            previous = measurements[-1]
+            step_s = measured.tokens_per_iter / previous.tokens_per_s
             later = ", ".join(c.name for c in candidates[index:])
-            expected = (PROBE_STEPS + 1) * last[1] * step_flops(trial) / step_flops(last[0])
+            expected = (PROBE_STEPS + 1) * step_s * step_flops(trial) / step_flops(measured)
             if clock() + expected > probe_end:
                 skipped.append(f"{later}: measuring would take longer than the "
                                f"{probe_seconds(config.budget_s):.1f} s set aside for it")
@@ -129,8 +131,7 @@ def plan_budget(
             # At best it trains its batch in the last one's step time (SPEED_HEADROOM); if it would lose even
             # so, bigger ones would too (past_the_best's reason).
             seconds = training_seconds(config.budget_s, clock() - started)
-            best_speed = SPEED_HEADROOM * trial.tokens_per_iter / last[1]
-            previous = measurements[-1]
+            best_speed = SPEED_HEADROOM * trial.tokens_per_iter / step_s
             if (predicted_loss(core_parameters(trial), best_speed * seconds, info.train_tokens) >
                     predicted_loss(previous.params, previous.tokens_per_s * seconds, info.train_tokens)):
                 skipped.append(f"{later}: even at {previous.candidate.name}'s step time, {candidate.name} would end "
@@ -138,10 +139,10 @@ def plan_budget(
                 break
         speed = measure(trial, info.vocab_size, device, clock)
         measurements.append(Measurement(candidate, core_parameters(trial), speed))
-        last = trial, trial.tokens_per_iter / speed
+        measured = trial
         if past_the_best(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens):
-            if later := ", ".join(c.name for c in candidates[index + 1:]):
-                skipped.append(f"{later}: bigger than {candidate.name}, which is predicted to end "
+            if bigger := ", ".join(c.name for c in candidates[index + 1:]):
+                skipped.append(f"{bigger}: bigger than {candidate.name}, which is predicted to end "
                                f"worse than {measurements[-2].candidate.name}")
             break
     choice = choose(measurements, training_seconds(config.budget_s, clock() - started), info.train_tokens, skipped)
